@@ -1,0 +1,33 @@
+# Each target sets up its own environment (uv, then the locked dependencies) on a fresh machine.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+export PRODLINE_HOME ?= $(CURDIR)/.prodline
+export DAGSTER_HOME ?= $(PRODLINE_HOME)/dagster
+
+.PHONY: setup demo dev test lint bench clean
+
+setup: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+demo: setup  ## generate two years of data and load every raw partition
+	$(UV) run prodline demo
+
+dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon (sensor, schedules)
+	$(UV) run prodline init
+	$(UV) run dg dev --host 127.0.0.1 --port 3000
+
+test: setup  ## the test suite (PostgreSQL tests skip without a server, unless PRODLINE_REQUIRE_SERVICES=1)
+	$(UV) run pytest
+
+lint: setup
+	$(UV) run ruff check src tests bench
+
+bench: setup  ## benchmarks; figures go in the README
+	$(UV) run python bench/ingest.py
+
+clean:
+	rm -rf .prodline

@@ -1,0 +1,1 @@
+"""prodline: research-to-production ML pipelines on Dagster."""

@@ -1,0 +1,169 @@
+"""The `prodline` command: validate a config, generate demo data, load partitions, run the demo."""
+
+import datetime as dt
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from prodline.config import ConfigError, ProjectConfig, load_config
+from prodline.home import home_of
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+console = Console()
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Project config (default: $PRODLINE_CONFIG, else the demo)."),
+]
+DEMO_DAYS = 730
+
+
+def _config(path: Path | None) -> ProjectConfig:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        console.print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def validate(config: Annotated[Path | None, typer.Argument()] = None,
+             config_opt: ConfigOption = None) -> None:
+    """Check a project config and print every problem in it."""
+    cfg = _config(config or config_opt)
+    console.print(f"[green]ok[/green]: project {cfg.name!r}, {len(cfg.sources)} source(s): "
+                  + ", ".join(cfg.sources))
+
+
+@app.command()
+def generate(
+    config: ConfigOption = None,
+    days: Annotated[int, typer.Option(help="How many days to write.")] = DEMO_DAYS,
+    start: Annotated[str | None, typer.Option(help="First day (default: the config's start).")] = None,
+    next_days: Annotated[int | None, typer.Option(
+        "--next", help="Only add this many days after the newest file (simulates arrival).")] = None,
+    size: Annotated[str, typer.Option(help="tiny, small, demo or large.")] = "demo",
+    per_day: Annotated[float | None, typer.Option(help="Registrations per weekday.")] = None,
+    seed: int = 42,
+    drift_date: Annotated[str | None, typer.Option(
+        help="After this date the relationships change (YYYY-MM-DD).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    landing: Annotated[Path | None, typer.Option(help="Landing folder (default: home's).")] = None,
+) -> None:
+    """Write the synthetic employment service into the landing zone, one file a source a day."""
+    from prodline.demo.generate import SIZES, generate as write, next_window
+    from prodline.demo.simulate import Scenario
+
+    cfg = _config(config)
+    if size not in SIZES:
+        raise typer.BadParameter(f"size {size!r}: use one of {', '.join(SIZES)}", param_hint="--size")
+    scenario = Scenario(start=cfg.start_date, seed=seed, per_day=per_day or SIZES[size],
+                        drift_date=dt.date.fromisoformat(drift_date) if drift_date else None)
+    folder = landing or home_of(cfg).landing
+    if next_days is not None:
+        first, last = next_window(folder, scenario, next_days)
+    else:
+        first = dt.date.fromisoformat(start) if start else cfg.start_date
+        last = first + dt.timedelta(days=days - 1)
+    written = _write_with_progress(write, folder, scenario, first, last, fmt)
+    console.print(f"wrote {first} .. {last} to {folder}: "
+                  + ", ".join(f"{n:,} {s}" for s, n in written.items()))
+
+
+def _write_with_progress(write, folder, scenario, first, last, fmt) -> dict[str, int]:
+    columns = [TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("simulating", total=None)
+
+        def report(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=total)
+
+        return write(folder, scenario, first, last, fmt, progress=report)
+
+
+@app.command()
+def load(
+    start: Annotated[str, typer.Option(help="First partition (YYYY-MM-DD).")],
+    end: Annotated[str | None, typer.Option(help="Last partition (default: start).")] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Load raw partitions start..end as one run into the project's Dagster instance."""
+    cfg = _config(config)
+    first = dt.date.fromisoformat(start)
+    _load_and_report(cfg, first, dt.date.fromisoformat(end) if end else first, source)
+
+
+@app.command()
+def init(config: ConfigOption = None) -> None:
+    """Create the project's home and Dagster instance (what `make dev` opens)."""
+    from prodline.instance import prepare_instance
+    from prodline.resources import warehouse_of
+
+    cfg = _config(config)
+    home = home_of(cfg)
+    warehouse = warehouse_of(cfg, literal=True)
+    prepare_instance(home.dagster, warehouse)
+    console.print(f"DAGSTER_HOME={home.dagster} (warehouse pool limit {warehouse.pool_limit})")
+
+
+@app.command()
+def demo(
+    config: ConfigOption = None,
+    days: int = DEMO_DAYS,
+    size: str = "demo",
+    fresh: Annotated[bool, typer.Option(help="Delete the project's home first.")] = False,
+) -> None:
+    """Generate two years of data and load every raw partition as one backfill."""
+    cfg = _config(config)
+    home = home_of(cfg)
+    if fresh and home.root.exists():
+        shutil.rmtree(home.root)
+    if not any(home.landing.glob("*/*.*")):
+        generate(config=config, days=days, size=size)
+    last = cfg.start_date + dt.timedelta(days=days - 1)
+    ok = _load_and_report(cfg, cfg.start_date, last, None)
+    console.print(f"\nOpen the UI with [bold]make dev[/bold] (DAGSTER_HOME={home.dagster}).")
+    raise typer.Exit(0 if ok else 1)
+
+
+def _load_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, sources) -> bool:
+    from prodline.demo.run import check_summary, load_range
+    from prodline.instance import prepare_instance
+    from prodline.resources import warehouse_of
+
+    home = home_of(cfg)
+    warehouse = warehouse_of(cfg, literal=True)
+    instance = prepare_instance(home.dagster, warehouse)
+    began = time.perf_counter()
+    with console.status(f"loading {first} .. {last} ({(last - first).days + 1} partitions)"):
+        result = load_range(cfg, instance, first, last, sources)
+    seconds = time.perf_counter() - began
+    checks = check_summary(result)
+    table = Table(title=f"raw partitions {first} .. {last}, run {result.run_id[:8]}, {seconds:.1f} s")
+    for column in ("source", "rows in warehouse", "checks passed", "checks failed"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for name in sources or cfg.sources:
+        key = f"raw/{name}"
+        rows = warehouse.scalar(f"SELECT count(*) FROM raw.{name}") if _exists(warehouse, name) else 0
+        table.add_row(name, f"{rows:,}", str(checks[(key, True)]), str(checks[(key, False)]))
+    console.print(table)
+    if not result.success:
+        for event in result.all_events:
+            if event.event_type_value == "STEP_FAILURE":
+                error = event.event_specific_data.error
+                while error.cause is not None:
+                    error = error.cause
+                console.print(f"[red]{event.step_key} failed:[/red] {error.message.strip()}",
+                              highlight=False)
+    return result.success and not any(passed is False for _, passed in checks)
+
+
+def _exists(warehouse, name: str) -> bool:
+    return bool(warehouse.columns("raw", name))

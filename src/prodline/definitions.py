@@ -1,0 +1,25 @@
+"""The Dagster code location, built from the project config ($PRODLINE_CONFIG or the demo)."""
+
+import dagster as dg
+
+from prodline.assets.raw import raw_assets
+from prodline.config import ProjectConfig, load_config
+from prodline.jobs import ingest_jobs
+from prodline.resources import build_resources
+from prodline.schedules import daily_source_ingest
+from prodline.sensors import landing_sensor
+
+
+def build_definitions(config: ProjectConfig) -> dg.Definitions:
+    jobs = ingest_jobs(config)
+    sensors = [landing_sensor(config, jobs["ingest_landing_files"])] \
+        if "ingest_landing_files" in jobs else []
+    schedules = [daily_source_ingest(jobs["ingest_source_database"])] \
+        if "ingest_source_database" in jobs else []
+    return dg.Definitions(assets=raw_assets(config), jobs=list(jobs.values()), sensors=sensors,
+                          schedules=schedules, resources=build_resources(config))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_config())

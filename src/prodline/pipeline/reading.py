@@ -1,0 +1,229 @@
+"""Turn a landing file (or a query result) into a typed batch, or say exactly what is wrong.
+
+CSV files are parsed as text first, so that a bad value is reported with its line instead of
+failing a whole cast; row-level rules then run vectorised on the Arrow table.
+"""
+
+import csv
+import datetime as dt
+import functools
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from prodline.config import ColumnType, SourceConfig
+from prodline.pipeline.schema import ARROW, TEXT_PATTERN, TYPE_WORD, arrow_schema
+
+MAX_LISTED = 20  # problems listed per file; the rest are counted
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows for one datestamp, typed as the config says, with where each row came from."""
+
+    where: str
+    datestamp: dt.date
+    table: pa.Table
+    lines: np.ndarray  # line in the file (CSV) or row number (Parquet, query), per row
+    unit: str = "line"
+
+
+class BadInput(Exception):
+    """Input that must not be loaded; `problems` says what and where, one line each."""
+
+    def __init__(self, where: str, problems: list[str]):
+        self.where = where
+        self.problems = problems
+        shown = problems[:MAX_LISTED]
+        more = len(problems) - len(shown)
+        listing = "\n".join(f"  {p}" for p in shown) + (f"\n  ... and {more} more" if more else "")
+        super().__init__(f"{where}:\n{listing}")
+
+
+def read_file(path: Path, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
+    if path.suffix == ".parquet":
+        return _read_parquet(path, source, datestamp, where)
+    return _read_csv(path, source, datestamp, where)
+
+
+def _read_csv(path: Path, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
+    data = path.read_bytes()
+    if not data.strip():
+        raise BadInput(where, ["line 1: the file is empty; expected a header line with "
+                               + ", ".join(source.columns)])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise BadInput(where, [f"line {line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at "
+                               f"column {column}); save the file as UTF-8"]) from None
+    header = next(csv.reader([text.split("\n", 1)[0]]))
+    _check_header([h.strip() for h in header], source, where)
+    strings = {name: pa.string() for name in header}
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode()),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=strings, strings_can_be_null=True, quoted_strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid:
+        raise BadInput(where, _ragged_lines(text, len(header))) from None
+    table = table.rename_columns([h.strip() for h in header]).select(list(source.columns))
+    lines = _line_numbers(text, table.num_rows)
+    problems = _repeated_header(table, lines)
+    typed, type_problems = _typed(table, source, lines)
+    problems += type_problems
+    if problems:
+        raise BadInput(where, problems)
+    return check_rows(Batch(where, datestamp, typed, lines), source)
+
+
+def _check_header(names: list[str], source: SourceConfig, where: str) -> None:
+    problems = []
+    seen = set()
+    for name in names:
+        if name in seen:
+            problems.append(f"line 1: column {name!r} appears twice in the header")
+        seen.add(name)
+    missing = [c for c in source.columns if c not in seen]
+    extra = [c for c in names if c not in source.columns]
+    if missing:
+        problems.append(f"line 1: header lacks column(s) {', '.join(missing)}")
+    if extra:
+        problems.append(f"line 1: header has unexpected column(s) {', '.join(extra)}")
+    if problems:
+        raise BadInput(where, problems)
+
+
+def _ragged_lines(text: str, width: int) -> list[str]:
+    reader = csv.reader(io.StringIO(text))
+    problems = []
+    for row in reader:
+        if row and len(row) != width:
+            problems.append(f"line {reader.line_num}: expected {width} fields, found {len(row)}")
+    return problems or ["the file could not be parsed as CSV"]
+
+
+def _line_numbers(text: str, rows: int) -> np.ndarray:
+    # One row per line unless a quoted value spans lines; then ask the csv module.
+    if text.count("\n") - (0 if text.endswith("\n") else -1) == rows + 1:
+        return np.arange(2, rows + 2)
+    reader = csv.reader(io.StringIO(text))
+    next(reader)
+    starts = []
+    line = reader.line_num
+    for _ in reader:
+        starts.append(line + 1)
+        line = reader.line_num
+    return np.array(starts[:rows])
+
+
+def _repeated_header(table: pa.Table, lines: np.ndarray) -> list[str]:
+    same = functools.reduce(pc.and_kleene, [pc.equal(table[n], n) for n in table.column_names])
+    rows = np.flatnonzero(same.to_numpy(zero_copy_only=False) == True)  # noqa: E712 (nulls)
+    return [f"line {lines[i]}: repeats the header" for i in rows]
+
+
+def _typed(table: pa.Table, source: SourceConfig, lines: np.ndarray) -> tuple[pa.Table, list]:
+    problems, columns = [], []
+    for name, col in source.columns.items():
+        values = table[name]
+        if col.type is not ColumnType.string:
+            ok = pc.match_substring_regex(values, TEXT_PATTERN[col.type])
+            bad = np.flatnonzero(pc.fill_null(pc.invert(ok), False).to_numpy())
+            problems += [f"line {lines[i]}: {name}: {values[int(i)].as_py()!r} is not "
+                         f"{TYPE_WORD[col.type]}" for i in bad]
+            if len(bad):
+                columns.append(pa.nulls(len(table), ARROW[col.type]))
+                continue
+            try:
+                values = pc.cast(pc.utf8_trim_whitespace(values) if col.type is ColumnType.integer
+                                 else values, ARROW[col.type])
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                problems += _bad_values(table[name], col.type, name, lines)
+                values = pa.nulls(len(table), ARROW[col.type])
+        columns.append(values)
+    return pa.table(columns, schema=arrow_schema(source)), problems
+
+
+def _bad_values(values: pa.ChunkedArray, kind: ColumnType, name: str, lines: np.ndarray) -> list:
+    # Values that look right but do not exist, such as 2024-02-30: find them one by one.
+    found = []
+    for i, value in enumerate(values.to_pylist()):
+        try:
+            pc.cast(pa.array([value]), ARROW[kind])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            found.append(f"line {lines[i]}: {name}: {value!r} is not {TYPE_WORD[kind]}")
+    return found
+
+
+def _read_parquet(path: Path, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise BadInput(where, [f"not a readable Parquet file: {err}"]) from None
+    _check_header(table.column_names, source, where)
+    return batch_from_table(table, source, datestamp, where)
+
+
+def batch_from_table(table: pa.Table, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
+    """A batch from typed rows (Parquet, a query); types must cast safely to the config's."""
+    problems, columns = [], []
+    for name, col in source.columns.items():
+        if name not in table.column_names:
+            problems.append(f"column {name!r} is missing")
+            continue
+        try:
+            columns.append(pc.cast(table[name], ARROW[col.type]))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            problems.append(f"column {name!r} has type {table[name].type}; expected {col.type}")
+    if problems:
+        raise BadInput(where, problems)
+    typed = pa.table(columns, schema=arrow_schema(source))
+    return check_rows(Batch(where, datestamp, typed, np.arange(1, len(typed) + 1), "row"), source)
+
+
+def check_rows(batch: Batch, source: SourceConfig) -> Batch:
+    """Row rules: required values present, dates inside the partition, keys unique."""
+    table, lines, unit = batch.table, batch.lines, batch.unit
+    problems = []
+    for name in source.required_columns:
+        for i in np.flatnonzero(table[name].is_null().to_numpy(zero_copy_only=False)):
+            problems.append(f"{unit} {lines[i]}: {name} is required but empty")
+    dates = pc.cast(table[source.date_column], pa.date32())
+    earliest = batch.datestamp - dt.timedelta(days=source.late_days)
+    outside = pc.or_(pc.less(dates, pa.scalar(earliest)), pc.greater(dates, batch.datestamp))
+    window = f"{earliest} to {batch.datestamp}" if source.late_days else str(batch.datestamp)
+    for i in np.flatnonzero(pc.fill_null(outside, False).to_numpy(zero_copy_only=False)):
+        problems.append(f"{unit} {lines[i]}: {source.date_column} {dates[int(i)]} is outside "
+                        f"the partition ({window})")
+    problems += _duplicate_keys(table, source.primary_key, lines, unit)
+    if problems:
+        raise BadInput(batch.where, problems)
+    return batch
+
+
+def _duplicate_keys(table: pa.Table, key: list[str], lines: np.ndarray, unit: str) -> list[str]:
+    if table.num_rows < 2:
+        return []
+    counts = table.select(key).group_by(key).aggregate([([], "count_all")])
+    dupes = counts.filter(pc.greater(counts["count_all"], 1))
+    if not dupes.num_rows:
+        return []
+    keyed = table.select(key).append_column("_line", pa.array(lines))
+    hits = keyed.join(dupes.select(key), key, join_type="inner").sort_by("_line")
+    grouped: dict[tuple, list[int]] = {}
+    for row in hits.to_pylist():
+        grouped.setdefault(tuple(row[k] for k in key), []).append(row["_line"])
+    label = ", ".join(key)
+    return [f"{unit}s {', '.join(map(str, at))}: share {label} {', '.join(map(str, k))}"
+            for k, at in grouped.items()]

@@ -1,0 +1,39 @@
+"""Every outside system behind one resource, built here from the config and the environment."""
+
+import os
+from collections.abc import Mapping
+
+import dagster as dg
+
+from prodline.config import ProjectConfig
+from prodline.home import WAREHOUSE_ENV, home_of
+from prodline.resources.landing import LandingZoneResource
+from prodline.resources.source_database import SourceDatabaseResource
+from prodline.resources.warehouse import WarehouseResource
+
+
+def warehouse_of(config: ProjectConfig, environ: Mapping[str, str] = os.environ,
+                 literal: bool = False) -> WarehouseResource:
+    """The warehouse: $PRODLINE_WAREHOUSE_URL, else storage.warehouse_url, else DuckDB at home.
+
+    In Definitions a URL from the environment stays an EnvVar, so that its password never shows
+    in the UI; `literal` resolves it now, for use outside Dagster.
+    """
+    if environ.get(WAREHOUSE_ENV):
+        url = environ[WAREHOUSE_ENV] if literal else dg.EnvVar(WAREHOUSE_ENV)
+    else:
+        url = config.storage.warehouse_url or home_of(config, environ).warehouse_url
+    return WarehouseResource(url=url, postgres_writers=config.storage.postgres_writers)
+
+
+def build_resources(config: ProjectConfig, environ: Mapping[str, str] = os.environ) -> dict:
+    home = home_of(config, environ)
+    resources: dict = {
+        "warehouse": warehouse_of(config, environ),
+        "landing_zone": LandingZoneResource(landing_dir=str(home.landing),
+                                       quarantine_dir=str(home.quarantine)),
+    }
+    if any(s.arrival == "query" for s in config.sources.values()):
+        resources["source_database"] = SourceDatabaseResource(
+            url=dg.EnvVar(config.storage.source_database_env))
+    return resources

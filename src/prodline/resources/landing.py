@@ -1,0 +1,48 @@
+"""The landing zone: daily files in, bad files out to quarantine."""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+from prodline.config import SourceConfig
+from prodline.pipeline import landing
+from prodline.pipeline.batches import RangeRefused, collect, combine, days_between
+from prodline.pipeline.reading import BadInput, read_file
+from prodline.pipeline.schema import arrow_schema
+
+
+class LandingZoneResource(dg.ConfigurableResource):
+    """Files at `<landing_dir>/<source>/<YYYY-MM-DD>.csv|parquet`; refused files are moved to
+    `<quarantine_dir>/<source>/` beside a `.error.txt` that says why."""
+
+    landing_dir: str
+    quarantine_dir: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.landing_dir)
+
+    @property
+    def quarantine_path(self) -> Path:
+        return Path(self.quarantine_dir)
+
+    def read_range(self, name: str, source: SourceConfig, start: dt.date, end: dt.date) -> pa.Table:
+        """Every day's file, validated; if any is refused, quarantine it and load nothing."""
+
+        def read_one(day: dt.date):
+            try:
+                path = landing.find_file(self.root, name, day)
+            except (FileNotFoundError, ValueError) as err:
+                raise BadInput(f"{name}/{day}", [str(err)]) from None
+            return read_file(path, source, day, where=str(path.relative_to(self.root)))
+
+        batches, errors = collect(days_between(start, end), read_one, source)
+        if errors:
+            for err in errors:
+                path = self.root / err.where
+                if path.is_file():
+                    landing.quarantine(path, self.root, self.quarantine_path, str(err))
+            raise RangeRefused(name, errors)
+        return combine(batches, arrow_schema(source, lineage=True))

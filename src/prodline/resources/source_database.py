@@ -1,0 +1,39 @@
+"""A team's operational database, read one datestamp at a time by a configured query."""
+
+import datetime as dt
+
+import dagster as dg
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from prodline.config import SourceConfig
+from prodline.pipeline.batches import RangeRefused, collect, combine, days_between
+from prodline.pipeline.reading import batch_from_table
+from prodline.pipeline.schema import arrow_schema
+
+
+class SourceDatabaseResource(dg.ConfigurableResource):
+    """Any SQLAlchemy URL; the query takes the day as the bound parameter `:datestamp`."""
+
+    url: str
+
+    def read_range(self, name: str, source: SourceConfig, start: dt.date, end: dt.date) -> pa.Table:
+        query = sa.text(source.query_text())
+        engine = sa.create_engine(self.url, poolclass=NullPool)
+
+        def read_one(day: dt.date):
+            with engine.connect() as conn:
+                result = conn.execute(query, {"datestamp": day})
+                names = list(result.keys())
+                rows = result.fetchall()
+            table = pa.table({n: pa.array([r[i] for r in rows]) for i, n in enumerate(names)})
+            return batch_from_table(table, source, day, where=f"{name} query for {day}")
+
+        try:
+            batches, errors = collect(days_between(start, end), read_one, source)
+        finally:
+            engine.dispose()
+        if errors:
+            raise RangeRefused(name, errors)
+        return combine(batches, arrow_schema(source, lineage=True))

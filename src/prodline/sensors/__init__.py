@@ -1,0 +1,48 @@
+"""Sensors: react to data arriving."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+
+from prodline.assets.raw import raw_key
+from prodline.config import ProjectConfig
+from prodline.pipeline import arrivals, landing
+from prodline.resources.landing import LandingZoneResource
+
+
+def landing_sensor(config: ProjectConfig, job: dg.JobDefinition) -> dg.SensorDefinition:
+    """One run per day that has new or changed files, each requested exactly once."""
+    sources = [n for n, s in config.sources.items() if s.arrival == "files"]
+
+    @dg.sensor(name="new_landing_files", job=job, minimum_interval_seconds=30,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Loads each new or changed file in the landing zone into its raw "
+                           "table; quarantines files that belong to no partition.")
+    def new_landing_files(context: dg.SensorEvaluationContext, landing_zone: LandingZoneResource):
+        root = landing_zone.root
+        files, misnamed = landing.scan(root, sources)
+        last_day = config.end_date or dt.datetime.now(dt.UTC).date()
+
+        def materialized(source: str) -> set[str]:
+            return set(context.instance.get_materialized_partitions(raw_key(source)))
+
+        cursor = json.loads(context.cursor) if context.cursor else None
+        plan = arrivals.plan(files, root, cursor, config.start_date, last_day, materialized)
+        refused = [(p, why) for p, why in misnamed]
+        refused += [(f.path, f"{f.path.name} is for {f.datestamp}, outside the partitions "
+                             f"({config.start_date} to {last_day})") for f in plan.outside]
+        for path, why in refused:
+            moved = landing.quarantine(path, root, landing_zone.quarantine_path, why)
+            context.log.error(f"{path}: {why}; moved to {moved}")
+        context.update_cursor(json.dumps(plan.cursor))
+        if not plan.requests:
+            return dg.SkipReason(f"no new files ({len(files)} seen, {len(refused)} refused)")
+        return [
+            dg.RunRequest(run_key=arrivals.run_key(day, shas), partition_key=day.isoformat(),
+                          asset_selection=[raw_key(s) for s in sorted(shas)],
+                          tags={"prodline/trigger": "landing"})
+            for day, shas in sorted(plan.requests.items())
+        ]
+
+    return new_landing_files

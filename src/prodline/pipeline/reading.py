@@ -196,6 +196,8 @@ def check_rows(batch: Batch, source: SourceConfig) -> Batch:
     """Row rules: required values present, dates inside the partition, keys unique."""
     table, lines, unit = batch.table, batch.lines, batch.unit
     problems = []
+    if source.rows_every_day and not table.num_rows:
+        problems.append("no rows, but this source must have rows every day (rows_every_day: true)")
     for name in source.required_columns:
         for i in np.flatnonzero(table[name].is_null().to_numpy(zero_copy_only=False)):
             problems.append(f"{unit} {lines[i]}: {name} is required but empty")

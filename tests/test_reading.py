@@ -1,0 +1,133 @@
+"""Each malformed-file case gives an error naming the file, the line and the problem."""
+
+import datetime as dt
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from prodline.config import DEMO_CONFIG, load_config
+from prodline.pipeline.reading import BadInput, read_file
+
+SOURCES = load_config(DEMO_CONFIG).sources
+DAY = dt.date(2024, 3, 5)
+HEADER = ("registration_id,person_id,registered_on,age,sex,education,region,prior_occupation,"
+          "receives_benefit")
+ROW = "{id},7,2024-03-05,30,F,basic,north,retail,true"
+
+
+def _read(tmp_path, text: bytes | str, source="registrations", name="2024-03-05.csv"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return read_file(path, SOURCES[source], DAY, where=f"{source}/{name}")
+
+
+def _problems(tmp_path, text, **kw) -> list[str]:
+    with pytest.raises(BadInput) as info:
+        _read(tmp_path, text, **kw)
+    assert str(info.value).startswith(f"{kw.get('source', 'registrations')}/2024-03-05.csv:")
+    return info.value.problems
+
+
+def test_good_file_is_typed_in_config_order(tmp_path):
+    batch = _read(tmp_path, "\n".join([HEADER, ROW.format(id=1), ROW.format(id=2)]) + "\n")
+    assert batch.table.num_rows == 2
+    assert batch.table.schema.field("registered_on").type == pa.date32()
+    assert batch.table.schema.field("receives_benefit").type == pa.bool_()
+    assert batch.table["age"].to_pylist() == [30, 30]
+    assert list(batch.lines) == [2, 3]
+
+
+def test_columns_in_another_order_are_fine(tmp_path):
+    names = HEADER.split(",")
+    values = ROW.format(id=1).split(",")
+    text = ",".join(reversed(names)) + "\n" + ",".join(reversed(values)) + "\n"
+    assert _read(tmp_path, text).table.column_names == names
+
+
+def test_empty_file(tmp_path):
+    assert _problems(tmp_path, b"")[0].startswith("line 1: the file is empty")
+
+
+def test_bad_encoding_names_line_and_byte(tmp_path):
+    text = (HEADER + "\n" + ROW.format(id=1) + "\n").encode() + \
+        "3,7,2024-03-05,30,F,básico,north,retail,true\n".encode("latin-1")
+    assert _problems(tmp_path, text) == [
+        "line 3: not valid UTF-8 (byte 0xe1 at column 22); save the file as UTF-8"]
+
+
+def test_ragged_rows_are_each_named(tmp_path):
+    text = "\n".join([HEADER, ROW.format(id=1), ROW.format(id=2) + ",extra", "3,7"]) + "\n"
+    assert _problems(tmp_path, text) == ["line 3: expected 9 fields, found 10",
+                                         "line 4: expected 9 fields, found 2"]
+
+
+def test_wrong_types_name_line_column_and_value(tmp_path):
+    text = "\n".join([HEADER, ROW.format(id=1), ROW.format(id="x2").replace(",30,", ",old,"),
+                      ROW.format(id=3).replace("2024-03-05", "2024-02-30")]) + "\n"
+    problems = _problems(tmp_path, text)
+    assert "line 3: registration_id: 'x2' is not an integer" in problems
+    assert "line 3: age: 'old' is not an integer" in problems
+    assert "line 4: registered_on: '2024-02-30' is not a date (YYYY-MM-DD)" in problems
+
+
+def test_header_only_is_refused_where_rows_are_required(tmp_path):
+    assert _problems(tmp_path, HEADER + "\n", source="registrations") == [
+        "no rows, but this source must have rows every day (rows_every_day: true)"]
+    # exits may legitimately have none on a day
+    exits = _read(tmp_path, "exit_id,person_id,exited_on,reason\n", source="exits")
+    assert exits.table.num_rows == 0
+
+
+def test_duplicated_header(tmp_path):
+    text = "\n".join([HEADER, ROW.format(id=1), HEADER, ROW.format(id=2)]) + "\n"
+    assert "line 3: repeats the header" in _problems(tmp_path, text)
+
+
+def test_duplicated_header_of_text_only_columns(tmp_path):
+    # every column a string: no type error gives the repeated header away
+    text = "exit_id,person_id,exited_on,reason\n1,2,2024-03-05,employed\n" \
+           "exit_id,person_id,exited_on,reason\n"
+    assert "line 3: repeats the header" in _problems(tmp_path, text, source="exits")
+
+
+def test_header_problems(tmp_path):
+    assert _problems(tmp_path, HEADER.replace(",age", "") + "\n") == [
+        "line 1: header lacks column(s) age"]
+    assert _problems(tmp_path, HEADER + ",age,colour\n") == [
+        "line 1: column 'age' appears twice in the header",
+        "line 1: header has unexpected column(s) colour"]
+
+
+def test_dates_outside_the_partition(tmp_path):
+    text = "\n".join([HEADER, ROW.format(id=1).replace("2024-03-05", "2024-03-04")]) + "\n"
+    assert _problems(tmp_path, text) == [
+        "line 2: registered_on 2024-03-04 is outside the partition (2024-03-05)"]
+
+
+def test_required_values_and_duplicate_keys(tmp_path):
+    text = "\n".join([HEADER, ROW.format(id=1), ROW.format(id=1), ROW.format(id="").replace(
+        ",F,", ",,")]) + "\n"
+    problems = _problems(tmp_path, text)
+    assert "line 4: registration_id is required but empty" in problems
+    assert "line 4: sex is required but empty" in problems
+    assert "lines 2, 3: share registration_id 1" in problems
+
+
+def test_quoted_newlines_keep_line_numbers_right(tmp_path):
+    text = "\n".join([HEADER, ROW.format(id=1).replace(",north,", ',"north\nside",'),
+                      ROW.format(id=2).replace(",30,", ",x,")]) + "\n"
+    assert _problems(tmp_path, text) == ["line 4: age: 'x' is not an integer"]
+
+
+def test_parquet_is_accepted_and_checked(tmp_path):
+    table = pa.table({"exit_id": [1, 2], "person_id": [5, 6],
+                      "exited_on": [DAY, DAY], "reason": ["employed", None]})
+    pq.write_table(table, tmp_path / "2024-03-05.parquet")
+    with pytest.raises(BadInput) as info:
+        read_file(tmp_path / "2024-03-05.parquet", SOURCES["exits"], DAY, where="exits/x.parquet")
+    assert info.value.problems == ["row 2: reason is required but empty"]
+    pq.write_table(table.set_column(1, "person_id", pa.array(["a", "b"])),
+                   tmp_path / "2024-03-05.parquet")
+    with pytest.raises(BadInput, match="column 'person_id' has type string; expected integer"):
+        read_file(tmp_path / "2024-03-05.parquet", SOURCES["exits"], DAY, where="exits/x.parquet")

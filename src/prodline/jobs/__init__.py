@@ -11,12 +11,12 @@ def ingest_jobs(config: ProjectConfig) -> dict[str, dg.JobDefinition]:
     partitions = daily_partitions(config)
     by_arrival = {"files": "ingest_landing_files", "query": "ingest_source_database"}
     jobs = {"ingest_raw": dg.define_asset_job(
-        "ingest_raw", selection=dg.AssetSelection.groups("raw"), partitions_def=partitions,
+        "ingest_raw", selection=dg.AssetSelection.groups("raw"),
         description="Load raw tables for a partition or a range (one run per range).")}
     for arrival, name in by_arrival.items():
         keys = [raw_key(n) for n, s in config.sources.items() if s.arrival == arrival]
         if keys:
             jobs[name] = dg.define_asset_job(
-                name, selection=dg.AssetSelection.assets(*keys), partitions_def=partitions,
+                name, selection=dg.AssetSelection.assets(*keys),
                 description=f"Load the raw tables that arrive as {arrival}.")
     return jobs

@@ -67,4 +67,6 @@ def combine(batches: list[Batch], schema: pa.Schema) -> pa.Table:
         lineage = [pa.repeat(pa.scalar(b.datestamp, LINEAGE["_datestamp"]), n),
                    pa.repeat(pa.scalar(b.where, LINEAGE["_source"]), n)]
         tables.append(pa.Table.from_arrays([*b.table.columns, *lineage], schema=schema))
-    return pa.concat_tables(tables) if tables else schema.empty_table()
+    # One chunk per column: pyarrow 26's CSV writer emits zero bytes for tables whose columns
+    # are chunked differently (header-only files give empty string chunks).
+    return pa.concat_tables(tables).combine_chunks() if tables else schema.empty_table()

@@ -6,12 +6,11 @@ import hashlib
 import dagster as dg
 import pytest
 
+from conftest import START
 from prodline.assets.raw import daily_partitions, raw_assets, raw_key
 from prodline.demo.run import load_range
 from prodline.home import home_of
 from prodline.resources import build_resources, warehouse_of
-
-from conftest import START
 
 END = START + dt.timedelta(days=9)
 

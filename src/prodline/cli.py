@@ -56,7 +56,8 @@ def generate(
     landing: Annotated[Path | None, typer.Option(help="Landing folder (default: home's).")] = None,
 ) -> None:
     """Write the synthetic employment service into the landing zone, one file a source a day."""
-    from prodline.demo.generate import SIZES, generate as write, next_window
+    from prodline.demo.generate import SIZES, next_window
+    from prodline.demo.generate import generate as write
     from prodline.demo.simulate import Scenario
 
     cfg = _config(config)

@@ -2,13 +2,12 @@
 
 import dagster as dg
 
-from prodline.assets.raw import daily_partitions, raw_key
+from prodline.assets.raw import raw_key
 from prodline.config import ProjectConfig
 
 
 def ingest_jobs(config: ProjectConfig) -> dict[str, dg.JobDefinition]:
     """`ingest_raw` loads every source; the arrival-specific jobs back the sensor and schedule."""
-    partitions = daily_partitions(config)
     by_arrival = {"files": "ingest_landing_files", "query": "ingest_source_database"}
     jobs = {"ingest_raw": dg.define_asset_job(
         "ingest_raw", selection=dg.AssetSelection.groups("raw"),

@@ -37,7 +37,7 @@ def plan(
     """
     digest = digest or fingerprint
     out = Plan()
-    loaded = {} if cursor is not None else None
+    loaded: dict[str, set[str]] | None = {} if cursor is None else None
     for f in files:
         if not first_day <= f.datestamp <= last_day:
             out.outside.append(f)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 import pyarrow as pa
 
 from prodline.config import SourceConfig
-from prodline.pipeline.reading import Batch, BadInput
+from prodline.pipeline.reading import BadInput, Batch
 from prodline.pipeline.schema import LINEAGE
 
 

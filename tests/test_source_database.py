@@ -1,0 +1,76 @@
+"""Arrival by query: one query per datestamp against a real PostgreSQL source database."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import START, write_config
+from prodline.config import load_config
+from prodline.demo.run import load_range
+from prodline.demo.simulate import Scenario, simulate
+from prodline.resources import warehouse_of
+
+FIRST = dt.date(2024, 4, 1)
+END = FIRST + dt.timedelta(days=6)
+
+
+@pytest.fixture
+def query_project(tmp_path, monkeypatch, pg_url):
+    monkeypatch.setenv("PRODLINE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PRODLINE_SOURCE_URL", pg_url)
+    exits = simulate(Scenario(start=START, per_day=30.0), FIRST, END)["exits"].to_pylist()
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE ops_exits (exit_id bigint, person_id bigint, "
+                             "exited_on date, reason text)"))
+        conn.execute(sa.text("INSERT INTO ops_exits VALUES (:exit_id, :person_id, :exited_on, "
+                             ":reason)"), exits)
+    (tmp_path / "exits.sql").write_text(
+        "SELECT exit_id, person_id, exited_on, reason FROM ops_exits WHERE exited_on = :datestamp")
+    sources = {"exits": {"primary_key": ["exit_id"], "date_column": "exited_on",
+                         "arrival": "query", "query_file": "exits.sql",
+                         "columns": {"exit_id": "integer", "person_id": "integer",
+                                     "exited_on": "date",
+                                     "reason": {"type": "string", "required": True}}}}
+    config = load_config(write_config(tmp_path, sources=sources, end_date="2024-06-30"))
+    yield config, engine, len(exits)
+    engine.dispose()
+
+
+def test_query_source_loads_each_day(query_project, instance):
+    config, _, count = query_project
+    assert count > 20
+    assert load_range(config, instance, FIRST, END).success
+    warehouse = warehouse_of(config, literal=True)
+    assert warehouse.scalar("SELECT count(*) FROM raw.exits") == count
+    assert warehouse.scalar("SELECT count(DISTINCT _source) FROM raw.exits") >= 5
+    assert warehouse.scalar("SELECT min(_source) FROM raw.exits") == "exits query for 2024-04-01"
+
+
+def test_bad_source_rows_are_refused_with_their_place(query_project, instance):
+    config, engine, _ = query_project
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE ops_exits SET reason = NULL WHERE exit_id = "
+                             "(SELECT min(exit_id) FROM ops_exits WHERE exited_on = '2024-04-03')"))
+    result = load_range(config, instance, FIRST, END)
+    assert not result.success
+    message = next(e for e in result.all_events
+                   if e.event_type_value == "STEP_FAILURE").event_specific_data.error.message
+    assert "exits query for 2024-04-03" in message and "reason is required but empty" in message
+    assert not warehouse_of(config, literal=True).columns("raw", "exits")
+
+
+def test_daily_schedule_loads_yesterday(query_project):
+    import dagster as dg
+
+    from prodline.definitions import build_definitions
+
+    config, _, _ = query_project
+    defs = build_definitions(config)
+    schedule = defs.resolve_schedule_def("daily_source_ingest")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2024, 2, 10, 1, 15, tzinfo=dt.UTC),
+        repository_def=defs.get_repository_def())
+    request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.partition_key == "2024-02-09"

@@ -4,6 +4,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from prodline.config import SourceConfig
 from prodline.pipeline.reading import BadInput, Batch
@@ -34,29 +35,38 @@ def collect(
             batches.append(read_one(day))
         except BadInput as err:
             errors.append(err)
-    kept, seen = [], None
-    for batch in batches:
-        clash = _keys_seen_before(batch, seen, source.primary_key)
-        if clash:
-            errors.append(BadInput(batch.where, clash))
-            continue
-        kept.append(batch)
-        keys = batch.table.select(source.primary_key)
-        seen = keys if seen is None else pa.concat_tables([seen, keys])
-    return kept, errors
+    clashes = _keys_seen_before(batches, source.primary_key)
+    errors += [BadInput(batches[i].where, found) for i, found in sorted(clashes.items())]
+    return [b for i, b in enumerate(batches) if i not in clashes], errors
 
 
-def _keys_seen_before(batch: Batch, seen: pa.Table | None, key: list[str]) -> list[str]:
-    if seen is None or not batch.table.num_rows:
-        return []
-    mine = batch.table.select(key).append_column("_line", pa.array(batch.lines))
-    both = mine.join(seen.group_by(key).aggregate([]), key, join_type="inner")
-    if not both.num_rows:
-        return []
-    both = both.sort_by("_line")
+def _keys_seen_before(batches: list[Batch], key: list[str]) -> dict[int, list[str]]:
+    """Rows whose key an earlier batch of the range already has, by batch index (one pass)."""
+    if len(batches) < 2:
+        return {}
+    keys = pa.concat_tables(
+        b.table.select(key)
+        .append_column("_batch", pa.repeat(pa.scalar(i, pa.int32()), len(b.table)))
+        .append_column("_line", pa.array(b.lines, pa.int64()))
+        for i, b in enumerate(batches)
+    )
+    first = keys.group_by(key).aggregate([("_batch", "min"), ("_batch", "count")])
+    repeated = first.filter(pc.greater(first["_batch_count"], 1))
+    if not repeated.num_rows:
+        return {}
+    later = keys.join(repeated, key, join_type="inner")
+    later = later.filter(pc.greater(later["_batch"], later["_batch_min"])).sort_by(
+        [("_batch", "ascending"), ("_line", "ascending")]
+    )
+    found: dict[int, list[str]] = {}
     label = ", ".join(key)
-    return [f"{batch.unit} {row['_line']}: {label} {', '.join(str(row[k]) for k in key)} was "
-            "already loaded from an earlier day of this range" for row in both.to_pylist()]
+    for row in later.to_pylist():
+        batch = batches[row["_batch"]]
+        found.setdefault(row["_batch"], []).append(
+            f"{batch.unit} {row['_line']}: {label} {', '.join(str(row[k]) for k in key)} was "
+            "already loaded from an earlier day of this range"
+        )
+    return found
 
 
 def combine(batches: list[Batch], schema: pa.Schema) -> pa.Table:
@@ -64,8 +74,10 @@ def combine(batches: list[Batch], schema: pa.Schema) -> pa.Table:
     tables = []
     for b in batches:
         n = b.table.num_rows
-        lineage = [pa.repeat(pa.scalar(b.datestamp, LINEAGE["_datestamp"]), n),
-                   pa.repeat(pa.scalar(b.where, LINEAGE["_source"]), n)]
+        lineage = [
+            pa.repeat(pa.scalar(b.datestamp, LINEAGE["_datestamp"]), n),
+            pa.repeat(pa.scalar(b.where, LINEAGE["_source"]), n),
+        ]
         tables.append(pa.Table.from_arrays([*b.table.columns, *lineage], schema=schema))
     # One chunk per column: pyarrow 26's CSV writer emits zero bytes for tables whose columns
     # are chunked differently (header-only files give empty string chunks).

@@ -55,35 +55,73 @@ def read_file(path: Path, source: SourceConfig, datestamp: dt.date, where: str) 
 def _read_csv(path: Path, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
     data = path.read_bytes()
     if not data.strip():
-        raise BadInput(where, ["line 1: the file is empty; expected a header line with "
-                               + ", ".join(source.columns)])
+        raise BadInput(
+            where, ["line 1: the file is empty; expected a header line with " + ", ".join(source.columns)]
+        )
+    try:
+        first_line = data.split(b"\n", 1)[0].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return _diagnose_csv(data, source, datestamp, where)
+    header = [h.strip() for h in next(csv.reader([first_line]))]
+    _check_header(header, source, where)
+    # Fast path: let Arrow parse the declared types directly. Anything it refuses is read again
+    # as text, slowly, to say which line is wrong and why.
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            parse_options=_PARSE,
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: ARROW[c.type] for n, c in source.columns.items()},
+                include_columns=list(source.columns),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        return _diagnose_csv(data, source, datestamp, where)
+    lines = _line_numbers(data, table.num_rows)
+    if all(c.type is ColumnType.string for c in source.columns.values()):
+        if problems := _repeated_header(table, lines):  # no type error can give it away
+            raise BadInput(where, problems)
+    return check_rows(Batch(where, datestamp, table.cast(arrow_schema(source)), lines), source)
+
+
+_PARSE = pacsv.ParseOptions(newlines_in_values=True)
+
+
+def _diagnose_csv(data: bytes, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
+    """Read a file Arrow refused as text, to name each bad line (raises BadInput)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise BadInput(where, [f"line {line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at "
-                               f"column {column}); save the file as UTF-8"]) from None
-    header = next(csv.reader([text.split("\n", 1)[0]]))
-    _check_header([h.strip() for h in header], source, where)
-    strings = {name: pa.string() for name in header}
+        raise BadInput(
+            where,
+            [
+                f"line {line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at "
+                f"column {column}); save the file as UTF-8"
+            ],
+        ) from None
+    header = [h.strip() for h in next(csv.reader([text.split("\n", 1)[0]]))]
     try:
         table = pacsv.read_csv(
             io.BytesIO(text.encode()),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            parse_options=_PARSE,
             convert_options=pacsv.ConvertOptions(
-                column_types=strings, strings_can_be_null=True, quoted_strings_can_be_null=False
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
             ),
         )
-    except pa.ArrowInvalid:
-        raise BadInput(where, _ragged_lines(text, len(header))) from None
-    table = table.rename_columns([h.strip() for h in header]).select(list(source.columns))
-    lines = _line_numbers(text, table.num_rows)
+    except pa.ArrowInvalid as err:
+        raise BadInput(where, _ragged_lines(text, len(header)) or [str(err)]) from None
+    table = table.rename_columns(header).select(list(source.columns))
+    lines = _line_numbers(data, table.num_rows)
     problems = _repeated_header(table, lines)
     typed, type_problems = _typed(table, source, lines)
-    problems += type_problems
-    if problems:
-        raise BadInput(where, problems)
+    if problems or type_problems:
+        raise BadInput(where, problems + type_problems)
     return check_rows(Batch(where, datestamp, typed, lines), source)
 
 
@@ -110,14 +148,14 @@ def _ragged_lines(text: str, width: int) -> list[str]:
     for row in reader:
         if row and len(row) != width:
             problems.append(f"line {reader.line_num}: expected {width} fields, found {len(row)}")
-    return problems or ["the file could not be parsed as CSV"]
+    return problems
 
 
-def _line_numbers(text: str, rows: int) -> np.ndarray:
+def _line_numbers(data: bytes, rows: int) -> np.ndarray:
     # One row per line unless a quoted value spans lines; then ask the csv module.
-    if text.count("\n") - (0 if text.endswith("\n") else -1) == rows + 1:
+    if data.count(b"\n") - (0 if data.endswith(b"\n") else -1) == rows + 1:
         return np.arange(2, rows + 2)
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
     next(reader)
     starts = []
     line = reader.line_num
@@ -140,14 +178,18 @@ def _typed(table: pa.Table, source: SourceConfig, lines: np.ndarray) -> tuple[pa
         if col.type is not ColumnType.string:
             ok = pc.match_substring_regex(values, TEXT_PATTERN[col.type])
             bad = np.flatnonzero(pc.fill_null(pc.invert(ok), False).to_numpy())
-            problems += [f"line {lines[i]}: {name}: {values[int(i)].as_py()!r} is not "
-                         f"{TYPE_WORD[col.type]}" for i in bad]
+            problems += [
+                f"line {lines[i]}: {name}: {values[int(i)].as_py()!r} is not {TYPE_WORD[col.type]}"
+                for i in bad
+            ]
             if len(bad):
                 columns.append(pa.nulls(len(table), ARROW[col.type]))
                 continue
             try:
-                values = pc.cast(pc.utf8_trim_whitespace(values) if col.type is ColumnType.integer
-                                 else values, ARROW[col.type])
+                values = pc.cast(
+                    pc.utf8_trim_whitespace(values) if col.type is ColumnType.integer else values,
+                    ARROW[col.type],
+                )
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 problems += _bad_values(table[name], col.type, name, lines)
                 values = pa.nulls(len(table), ARROW[col.type])
@@ -206,8 +248,9 @@ def check_rows(batch: Batch, source: SourceConfig) -> Batch:
     outside = pc.or_(pc.less(dates, pa.scalar(earliest)), pc.greater(dates, batch.datestamp))
     window = f"{earliest} to {batch.datestamp}" if source.late_days else str(batch.datestamp)
     for i in np.flatnonzero(pc.fill_null(outside, False).to_numpy(zero_copy_only=False)):
-        problems.append(f"{unit} {lines[i]}: {source.date_column} {dates[int(i)]} is outside "
-                        f"the partition ({window})")
+        problems.append(
+            f"{unit} {lines[i]}: {source.date_column} {dates[int(i)]} is outside the partition ({window})"
+        )
     problems += _duplicate_keys(table, source.primary_key, lines, unit)
     if problems:
         raise BadInput(batch.where, problems)
@@ -216,6 +259,8 @@ def check_rows(batch: Batch, source: SourceConfig) -> Batch:
 
 def _duplicate_keys(table: pa.Table, key: list[str], lines: np.ndarray, unit: str) -> list[str]:
     if table.num_rows < 2:
+        return []
+    if len(key) == 1 and pc.count_distinct(table[key[0]], mode="all").as_py() == table.num_rows:
         return []
     counts = table.select(key).group_by(key).aggregate([([], "count_all")])
     dupes = counts.filter(pc.greater(counts["count_all"], 1))
@@ -227,5 +272,7 @@ def _duplicate_keys(table: pa.Table, key: list[str], lines: np.ndarray, unit: st
     for row in hits.to_pylist():
         grouped.setdefault(tuple(row[k] for k in key), []).append(row["_line"])
     label = ", ".join(key)
-    return [f"{unit}s {', '.join(map(str, at))}: share {label} {', '.join(map(str, k))}"
-            for k, at in grouped.items()]
+    return [
+        f"{unit}s {', '.join(map(str, at))}: share {label} {', '.join(map(str, k))}"
+        for k, at in grouped.items()
+    ]

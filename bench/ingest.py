@@ -1,0 +1,183 @@
+"""Benchmark: a year of daily partitions (>1M rows) loaded as one single-run backfill through Dagster,
+against a bare script doing the same inserts with the same driver, in the same run.
+
+    uv run python bench/ingest.py [--per-day 1300] [--days 365] [--skip-postgres]
+
+Prints each figure and the ratios to the bare script; writes bench/out/ingest.json.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import psycopg2
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+from prodline.config import DEMO_CONFIG, load_config
+from prodline.demo.generate import generate
+from prodline.demo.run import load_range
+from prodline.demo.simulate import Scenario
+from prodline.pipeline.schema import ARROW, LINEAGE
+
+OUT = Path(__file__).parent / "out"
+PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+SQL_TYPES = {"integer": "BIGINT", "float": "DOUBLE PRECISION", "string": "VARCHAR",
+             "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP"}
+
+
+def landing_data(per_day: float, days: int, first: dt.date) -> Path:
+    folder = OUT / f"landing-{per_day:g}-{days}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        generate(folder, Scenario(start=first, per_day=per_day), first, first + dt.timedelta(days=days - 1))
+        (folder / ".complete").touch()
+    return folder
+
+
+def bare_script(landing: Path, config, first: dt.date, last: dt.date, url: str) -> float:
+    """What a team would write by hand: read each day's CSV, bulk insert, same driver."""
+    began = time.perf_counter()
+    for name, source in config.sources.items():
+        types = {c: ARROW[col.type] for c, col in source.columns.items()}
+        tables = []
+        for i in range((last - first).days + 1):
+            day = first + dt.timedelta(days=i)
+            table = pacsv.read_csv(landing / name / f"{day}.csv",
+                                   convert_options=pacsv.ConvertOptions(column_types=types))
+            n = table.num_rows
+            tables.append(table.append_column("_datestamp", pa.repeat(pa.scalar(day, LINEAGE["_datestamp"]), n))
+                          .append_column("_source", pa.repeat(pa.scalar(f"{name}/{day}.csv"), n)))
+        rows = pa.concat_tables(tables).combine_chunks()
+        columns = ", ".join(f"{c} {SQL_TYPES[col.type.value]}" for c, col in source.columns.items())
+        ddl = f"CREATE TABLE IF NOT EXISTS raw.{name} ({columns}, _datestamp DATE, _source VARCHAR)"
+        delete = f"DELETE FROM raw.{name} WHERE _datestamp BETWEEN '{first}' AND '{last}'"
+        if url.startswith("duckdb"):
+            conn = duckdb.connect(sa.make_url(url).database)
+            conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
+            conn.execute(ddl)
+            conn.execute("BEGIN")
+            conn.execute(delete)
+            conn.register("batch", rows)
+            conn.execute(f"INSERT INTO raw.{name} SELECT * FROM batch")
+            conn.execute("COMMIT")
+            conn.close()
+        else:
+            conn = psycopg2.connect(sa.make_url(url).set(drivername="postgresql").render_as_string(False))
+            with conn, conn.cursor() as cur:
+                cur.execute("CREATE SCHEMA IF NOT EXISTS raw")
+                cur.execute(ddl)
+                cur.execute(delete)
+                buffer = pa.BufferOutputStream()
+                pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
+                cur.copy_expert(f"COPY raw.{name} FROM STDIN WITH (FORMAT csv)",
+                                pa.BufferReader(buffer.getvalue()))
+            conn.close()
+    return time.perf_counter() - began
+
+
+def through_dagster(landing: Path, config, first, last, url: str, instance_kind: str) -> float:
+    work = Path(tempfile.mkdtemp(prefix="prodline-bench-"))
+    (work / "landing").symlink_to(landing)
+    os.environ["PRODLINE_HOME"] = str(work)
+    os.environ["PRODLINE_WAREHOUSE_URL"] = url
+    try:
+        with _instance(instance_kind, work) as instance:
+            began = time.perf_counter()
+            result = load_range(config, instance, first, last)
+            seconds = time.perf_counter() - began
+        if not result.success:
+            raise RuntimeError("the Dagster load failed")
+        return seconds
+    finally:
+        shutil.rmtree(work)
+
+
+class _instance:
+    def __init__(self, kind: str, work: Path):
+        self.kind, self.work, self.database = kind, work, None
+
+    def __enter__(self) -> dg.DagsterInstance:
+        (self.work / "dagster").mkdir()
+        if self.kind == "ephemeral":
+            self.instance = dg.DagsterInstance.ephemeral()
+        elif self.kind == "sqlite":
+            self.instance = dg.DagsterInstance.local_temp(str(self.work / "dagster"))
+        else:
+            self.database = _new_database()
+            url = sa.make_url(PG).set(database=self.database)
+            storage = {"postgres": {"postgres_url": url.render_as_string(False)}}
+            self.instance = dg.DagsterInstance.local_temp(
+                str(self.work / "dagster"), overrides={"storage": storage})
+        return self.instance
+
+    def __exit__(self, *exc) -> None:
+        self.instance.dispose()
+        if self.database:
+            _drop_database(self.database)
+
+
+def _new_database() -> str:
+    name = f"prodline_bench_{uuid.uuid4().hex[:8]}"
+    with sa.create_engine(PG, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    return name
+
+
+def _drop_database(name: str) -> None:
+    with sa.create_engine(PG, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-day", type=float, default=1300.0)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    config = load_config(DEMO_CONFIG)
+    first = config.start_date
+    last = first + dt.timedelta(days=args.days - 1)
+    landing = landing_data(args.per_day, args.days, first)
+    rows = sum(max(0, len(p.read_text().splitlines()) - 1) for p in landing.rglob("*.csv"))
+    print(f"{args.days} partitions x {len(config.sources)} sources, {rows:,} rows, "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+
+    warehouses = {"duckdb": lambda d: f"duckdb:///{d}/warehouse.duckdb"}
+    if not args.skip_postgres:
+        warehouses["postgresql"] = None
+    results = []
+    for backend in warehouses:
+        for kind in ["bare", "ephemeral", "sqlite", "postgres"]:
+            scratch = Path(tempfile.mkdtemp(prefix="prodline-wh-"))
+            database = _new_database() if backend == "postgresql" else None
+            url = (sa.make_url(PG).set(database=database).render_as_string(False) if database
+                   else warehouses[backend](scratch))
+            try:
+                seconds = (bare_script(landing, config, first, last, url) if kind == "bare"
+                           else through_dagster(landing, config, first, last, url, kind))
+            finally:
+                shutil.rmtree(scratch)
+                if database:
+                    _drop_database(database)
+            results.append({"warehouse": backend, "path": kind, "seconds": round(seconds, 2)})
+            base = next(r["seconds"] for r in results if r["warehouse"] == backend and r["path"] == "bare")
+            label = "bare script (same driver)" if kind == "bare" else f"prodline, {kind} Dagster instance"
+            print(f"{backend:<11} {label:<40} {seconds:7.2f} s   x{seconds / base:.2f}")
+    OUT.mkdir(exist_ok=True)
+    (OUT / "ingest.json").write_text(json.dumps({"rows": rows, "days": args.days, "results": results},
+                                                indent=2))
+
+
+if __name__ == "__main__":
+    main()

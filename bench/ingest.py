@@ -56,7 +56,8 @@ def bare_script(landing: Path, config, first: dt.date, last: dt.date, url: str) 
             table = pacsv.read_csv(landing / name / f"{day}.csv",
                                    convert_options=pacsv.ConvertOptions(column_types=types))
             n = table.num_rows
-            tables.append(table.append_column("_datestamp", pa.repeat(pa.scalar(day, LINEAGE["_datestamp"]), n))
+            stamp = pa.repeat(pa.scalar(day, LINEAGE["_datestamp"]), n)
+            tables.append(table.append_column("_datestamp", stamp)
                           .append_column("_source", pa.repeat(pa.scalar(f"{name}/{day}.csv"), n)))
         rows = pa.concat_tables(tables).combine_chunks()
         columns = ", ".join(f"{c} {SQL_TYPES[col.type.value]}" for c, col in source.columns.items())

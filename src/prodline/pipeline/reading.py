@@ -80,9 +80,10 @@ def _read_csv(path: Path, source: SourceConfig, datestamp: dt.date, where: str) 
     except pa.ArrowInvalid:
         return _diagnose_csv(data, source, datestamp, where)
     lines = _line_numbers(data, table.num_rows)
-    if all(c.type is ColumnType.string for c in source.columns.values()):
-        if problems := _repeated_header(table, lines):  # no type error can give it away
-            raise BadInput(where, problems)
+    # With only text columns no type error gives a repeated header away: look for it.
+    all_text = all(c.type is ColumnType.string for c in source.columns.values())
+    if all_text and (problems := _repeated_header(table, lines)):
+        raise BadInput(where, problems)
     return check_rows(Batch(where, datestamp, table.cast(arrow_schema(source)), lines), source)
 
 

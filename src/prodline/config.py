@@ -244,11 +244,3 @@ def _key_lines(node: yaml.Node | None, prefix: tuple = ()) -> dict[tuple, int]:
             found.update(_key_lines(item, (*prefix, i)))
     return found
 
-
-def date_of(value: dt.date | dt.datetime | str) -> dt.date:
-    """A partition key or date-like value as a date."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(value)

@@ -79,6 +79,4 @@ def combine(batches: list[Batch], schema: pa.Schema) -> pa.Table:
             pa.repeat(pa.scalar(b.where, LINEAGE["_source"]), n),
         ]
         tables.append(pa.Table.from_arrays([*b.table.columns, *lineage], schema=schema))
-    # One chunk per column: pyarrow 26's CSV writer emits zero bytes for tables whose columns
-    # are chunked differently (header-only files give empty string chunks).
-    return pa.concat_tables(tables).combine_chunks() if tables else schema.empty_table()
+    return pa.concat_tables(tables) if tables else schema.empty_table()

@@ -93,7 +93,9 @@ class WarehouseResource(dg.ConfigurableResource):
                 driver.unregister("_prodline_rows")
         else:
             buffer = io.BytesIO()
-            pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
+            # One chunk per column first: pyarrow 26's CSV writer emits zero bytes for tables
+            # whose columns are chunked differently (header-only files give empty chunks).
+            pacsv.write_csv(rows.combine_chunks(), buffer, pacsv.WriteOptions(include_header=False))
             buffer.seek(0)
             with driver.cursor() as cursor:
                 cursor.copy_expert(f"COPY {target} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)

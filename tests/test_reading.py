@@ -131,3 +131,23 @@ def test_parquet_is_accepted_and_checked(tmp_path):
                    tmp_path / "2024-03-05.parquet")
     with pytest.raises(BadInput, match="column 'person_id' has type string; expected integer"):
         read_file(tmp_path / "2024-03-05.parquet", SOURCES["exits"], DAY, where="exits/x.parquet")
+
+
+def test_key_repeated_on_a_later_day_of_the_range_refuses_that_day(tmp_path):
+    from prodline.pipeline.batches import collect, days_between
+
+    days = days_between(DAY, DAY + dt.timedelta(days=2))
+    texts = {0: [1, 2], 1: [3, 1], 2: [4]}  # day 2 repeats key 1 from day 1
+
+    def read_one(day):
+        i = (day - DAY).days
+        rows = [ROW.format(id=k).replace("2024-03-05", day.isoformat()) for k in texts[i]]
+        path = tmp_path / f"{day}.csv"
+        path.write_text("\n".join([HEADER, *rows]) + "\n")
+        return read_file(path, SOURCES["registrations"], day, where=f"registrations/{day}.csv")
+
+    kept, errors = collect(days, read_one, SOURCES["registrations"])
+    assert [b.datestamp for b in kept] == [days[0], days[2]]
+    assert [(e.where, e.problems) for e in errors] == [(
+        "registrations/2024-03-06.csv",
+        ["line 3: registration_id 1 was already loaded from an earlier day of this range"])]

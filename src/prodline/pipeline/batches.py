@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from prodline.config import SourceConfig
-from prodline.pipeline.reading import BadInput, Batch
+from prodline.pipeline.reading import BadInput, Batch, rows_with_repeated_keys
 from prodline.pipeline.schema import LINEAGE
 
 
@@ -50,11 +50,11 @@ def _keys_seen_before(batches: list[Batch], key: list[str]) -> dict[int, list[st
         .append_column("_line", pa.array(b.lines, pa.int64()))
         for i, b in enumerate(batches)
     )
-    first = keys.group_by(key).aggregate([("_batch", "min"), ("_batch", "count")])
-    repeated = first.filter(pc.greater(first["_batch_count"], 1))
-    if not repeated.num_rows:
+    repeated = rows_with_repeated_keys(keys, key)
+    if repeated is None:
         return {}
-    later = keys.join(repeated, key, join_type="inner")
+    first = repeated.group_by(key).aggregate([("_batch", "min")])
+    later = repeated.join(first, key, join_type="inner")
     later = later.filter(pc.greater(later["_batch"], later["_batch_min"])).sort_by(
         [("_batch", "ascending"), ("_line", "ascending")]
     )

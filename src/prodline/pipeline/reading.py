@@ -258,19 +258,26 @@ def check_rows(batch: Batch, source: SourceConfig) -> Batch:
     return batch
 
 
+def rows_with_repeated_keys(rows: pa.Table, key: list[str]) -> pa.Table | None:
+    """The rows (all their columns) whose key appears more than once, or None if none does."""
+    if rows.num_rows < 2:
+        return None
+    if len(key) == 1 and pc.count_distinct(rows[key[0]], mode="all").as_py() == rows.num_rows:
+        return None  # the usual case, without a group-by
+    counts = rows.select(key).group_by(key).aggregate([([], "count_all")])
+    repeated = counts.filter(pc.greater(counts["count_all"], 1))
+    if not repeated.num_rows:
+        return None
+    return rows.join(repeated.select(key), key, join_type="inner")
+
+
 def _duplicate_keys(table: pa.Table, key: list[str], lines: np.ndarray, unit: str) -> list[str]:
-    if table.num_rows < 2:
-        return []
-    if len(key) == 1 and pc.count_distinct(table[key[0]], mode="all").as_py() == table.num_rows:
-        return []
-    counts = table.select(key).group_by(key).aggregate([([], "count_all")])
-    dupes = counts.filter(pc.greater(counts["count_all"], 1))
-    if not dupes.num_rows:
-        return []
     keyed = table.select(key).append_column("_line", pa.array(lines))
-    hits = keyed.join(dupes.select(key), key, join_type="inner").sort_by("_line")
+    hits = rows_with_repeated_keys(keyed, key)
+    if hits is None:
+        return []
     grouped: dict[tuple, list[int]] = {}
-    for row in hits.to_pylist():
+    for row in hits.sort_by("_line").to_pylist():
         grouped.setdefault(tuple(row[k] for k in key), []).append(row["_line"])
     label = ", ".join(key)
     return [

@@ -3,6 +3,8 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export PRODLINE_HOME ?= $(CURDIR)/.prodline
 export DAGSTER_HOME ?= $(PRODLINE_HOME)/dagster
+# Write the per-partition events of a range run in batches (see src/prodline/instance.py).
+export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 
 .PHONY: setup demo dev test lint bench clean
 

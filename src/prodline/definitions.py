@@ -4,6 +4,7 @@ import dagster as dg
 
 from prodline.assets.raw import raw_assets
 from prodline.config import ProjectConfig, load_config
+from prodline.instance import batch_dagster_events
 from prodline.jobs import ingest_jobs
 from prodline.resources import build_resources
 from prodline.schedules import daily_source_ingest
@@ -22,4 +23,5 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    batch_dagster_events()
     return build_definitions(load_config())

@@ -8,11 +8,13 @@ import dagster as dg
 from prodline.assets.raw import raw_key
 from prodline.config import ProjectConfig
 from prodline.definitions import build_definitions
+from prodline.instance import batch_dagster_events
 
 
 def load_range(config: ProjectConfig, instance: dg.DagsterInstance, start: dt.date,
                end: dt.date, sources: list[str] | None = None) -> dg.ExecuteInProcessResult:
     """Materialize raw partitions start..end as one run, as a single-run backfill would."""
+    batch_dagster_events()
     defs = build_definitions(config)
     job = defs.resolve_job_def("ingest_raw")
     selection = [raw_key(s) for s in sources] if sources else None

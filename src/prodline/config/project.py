@@ -1,37 +1,27 @@
-"""The project config: one YAML file describes a project, validated here.
-
-Every problem is reported with its key path (and YAML line when known), all at once, so that a user
-fixes a config in one pass instead of one error per run. Later stages (cohort, label, features,
-temporal, grid, scoring, selection, promotion, serving, alerts) add their own sections to
-`ProjectConfig`; until then those keys are refused like any other unknown key.
-"""
+"""Loading a project config: the top-level model, cross-section checks, errors with key paths."""
 
 import datetime as dt
 import os
-import re
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
+from pydantic import Field, ValidationError, model_validator
 
-DEMO_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "unemployment" / "prodline.yaml"
+from prodline.config.base import Identifier, Located, Strict
+from prodline.config.features import (
+    AsOfConfig,
+    CohortConfig,
+    FeatureConfig,
+    FeatureGroupBy,
+    LabelConfig,
+)
+from prodline.config.sources import SourceConfig, StorageConfig
+from prodline.config.transforms import TransformConfig
+
+DEMO_CONFIG = Path(__file__).resolve().parents[3] / "examples" / "unemployment" / "prodline.yaml"
 CONFIG_ENV = "PRODLINE_CONFIG"
 HOME_ENV = "PRODLINE_HOME"
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-# Columns prodline adds to every raw table; a source may not declare them.
-RESERVED_COLUMNS = frozenset({"_datestamp", "_source"})
 
 
 class ConfigError(Exception):
@@ -44,138 +34,18 @@ class ConfigError(Exception):
         super().__init__(f"{len(problems)} problem(s) in {path}:\n{listing}")
 
 
-def _sql_identifier(name: str) -> str:
-    # Table and column names are interpolated into SQL, so only plain lowercase names pass.
-    if not _IDENTIFIER.match(name):
-        raise ValueError(
-            f"{name!r} is not a safe SQL identifier: use lowercase letters, digits and "
-            "underscores, starting with a letter or underscore"
-        )
-    if len(name) > 63:
-        raise ValueError(f"{name!r} is longer than 63 characters (PostgreSQL's limit)")
-    if name in RESERVED_WORDS:
-        raise ValueError(f"{name!r} is a reserved SQL word: choose another name")
-    return name
-
-
-Identifier = Annotated[str, AfterValidator(_sql_identifier)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ColumnType(StrEnum):
-    integer = "integer"
-    float = "float"
-    string = "string"
-    boolean = "boolean"
-    date = "date"
-    timestamp = "timestamp"
-
-
-class Column(_Strict):
-    """A raw column. YAML shorthand: `age: integer`."""
-
-    type: ColumnType
-    required: bool = False
-    description: str = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        return {"type": value} if isinstance(value, str) else value
-
-
-class SourceConfig(_Strict):
-    """A raw table and how its rows arrive, one partition per datestamp."""
-
-    description: str = ""
-    columns: dict[Identifier, Column] = Field(min_length=1)
-    primary_key: list[Identifier] = Field(min_length=1)
-    date_column: Identifier
-    late_days: int = Field(0, ge=0, description="rows may be dated up to this many days early")
-    rows_every_day: bool = False
-    arrival: Literal["files", "query"] = "files"
-    query: str | None = None
-    query_file: Path | None = None
-
-    @field_validator("columns")
-    @classmethod
-    def _no_reserved_columns(cls, columns: dict[str, Column]) -> dict[str, Column]:
-        clash = sorted(RESERVED_COLUMNS & columns.keys())
-        if clash:
-            raise ValueError(f"{', '.join(clash)} are added by prodline; rename the column")
-        return columns
-
-    @field_validator("primary_key")
-    @classmethod
-    def _key_is_columns(cls, key: list[str], info: ValidationInfo) -> list[str]:
-        missing = [k for k in key if k not in info.data.get("columns", {k: None})]
-        if missing:
-            raise ValueError(f"{', '.join(missing)} not among the source's columns")
-        return key
-
-    @field_validator("date_column")
-    @classmethod
-    def _date_is_column(cls, name: str, info: ValidationInfo) -> str:
-        columns = info.data.get("columns")
-        if columns is None:
-            return name
-        if name not in columns:
-            raise ValueError(f"{name!r} is not among the source's columns")
-        if columns[name].type not in (ColumnType.date, ColumnType.timestamp):
-            raise ValueError(f"{name!r} has type {columns[name].type}; it must be date or timestamp")
-        return name
-
-    @field_validator("query_file")
-    @classmethod
-    def _query_file_exists(cls, path: Path | None, info: ValidationInfo) -> Path | None:
-        if path is None:
-            return None
-        base = (info.context or {}).get("base_dir", Path.cwd())
-        full = (base / path).resolve()
-        if not full.is_file():
-            raise ValueError(f"file not found: {full}")
-        return full
-
-    @model_validator(mode="after")
-    def _query_matches_arrival(self) -> "SourceConfig":
-        has_query = self.query is not None or self.query_file is not None
-        if self.query is not None and self.query_file is not None:
-            raise ValueError("give either query or query_file, not both")
-        if self.arrival == "query" and not has_query:
-            raise ValueError("arrival 'query' needs query or query_file")
-        if self.arrival == "files" and has_query:
-            raise ValueError("query/query_file are only used with arrival: query")
-        return self
-
-    @property
-    def required_columns(self) -> list[str]:
-        return [n for n, c in self.columns.items() if c.required or n in self.primary_key]
-
-    def query_text(self) -> str:
-        if self.query_file is not None:
-            return self.query_file.read_text()
-        assert self.query is not None, "query_text() on a files source"
-        return self.query
-
-
-class StorageConfig(_Strict):
-    """Where data lives. Unset means the embedded default under one home folder."""
-
-    home: Path | None = None
-    warehouse_url: str | None = None
-    source_database_env: str = "PRODLINE_SOURCE_URL"
-    postgres_writers: int = Field(4, ge=1, description="pool limit for a PostgreSQL warehouse")
-
-
-class ProjectConfig(_Strict):
+class ProjectConfig(Strict):
     name: Identifier
     start_date: dt.date
     end_date: dt.date | None = None
     storage: StorageConfig = StorageConfig()
     sources: dict[Identifier, SourceConfig] = Field(min_length=1)
+    transforms: dict[Identifier, TransformConfig] = {}
+    as_of: AsOfConfig | None = None
+    cohort: CohortConfig | None = None
+    label: LabelConfig | None = None
+    features: list[FeatureConfig] = []
+    feature_groups: list[FeatureGroupBy] = ["prefix"]
     # Where the file was read from: relative paths in it are relative to this folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
@@ -184,6 +54,90 @@ class ProjectConfig(_Strict):
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
         return self
+
+    @model_validator(mode="after")
+    def _references(self) -> "ProjectConfig":
+        problems = _missing_sections(self) + _transform_inputs(self) + _feature_columns(self)
+        if problems:
+            raise Located(problems)
+        return self
+
+    def table_columns(self, reference: str) -> dict[str, str] | None:
+        """Columns of raw.<source> as configured; None for a transform (known at run time)."""
+        schema, name = reference.split(".")
+        if schema != "raw":
+            return None
+        return {c: col.type.value for c, col in self.sources[name].columns.items()}
+
+
+def _missing_sections(config: ProjectConfig) -> list[tuple[tuple, str]]:
+    problems = []
+    uses_dates = [k for k in ("cohort", "label") if getattr(config, k) is not None]
+    uses_dates += ["features"] if config.features else []
+    for key in uses_dates:
+        if config.as_of is None:
+            problems.append(((key,), "needs the as_of section (start and cadence of as-of dates)"))
+        if key != "cohort" and config.cohort is None:
+            problems.append(((key,), "needs the cohort section (who is ranked on each date)"))
+    return problems
+
+
+def _transform_inputs(config: ProjectConfig) -> list[tuple[tuple, str]]:
+    problems = []
+    for name, step in config.transforms.items():
+        for i, ref in enumerate(step.inputs):
+            if (problem := _unknown_table(config, ref)) is not None:
+                problems.append((("transforms", name, "inputs", i), problem))
+    # Transforms may read other transforms, but not in a circle.
+    reads = {n: {r.split(".")[1] for r in t.inputs if r.startswith("transforms.")}
+             for n, t in config.transforms.items()}
+    done: set[str] = set()
+    while len(done) < len(reads):
+        ready = {n for n, deps in reads.items() if n not in done and deps <= done | (deps - set(reads))}
+        if not ready:
+            circle = sorted(set(reads) - done)
+            problems.append((("transforms",), f"transforms read each other in a circle: {', '.join(circle)}"))
+            break
+        done |= ready
+    return problems
+
+
+def _feature_columns(config: ProjectConfig) -> list[tuple[tuple, str]]:
+    problems, prefixes = [], set()
+    for i, feature in enumerate(config.features):
+        here = ("features", i)
+        if feature.prefix in prefixes:
+            problems.append(((*here, "prefix"), f"prefix {feature.prefix!r} is used twice"))
+        prefixes.add(feature.prefix)
+        if (problem := _unknown_table(config, feature.from_obj)) is not None:
+            problems.append(((*here, "from_obj"), problem))
+            continue
+        columns = config.table_columns(feature.from_obj)
+        if columns is None:
+            continue
+        named = [(("knowledge_date_column",), feature.knowledge_date_column),
+                 (("entity_column",), feature.entity_column)]
+        named += [(("aggregates", j, "quantity"), a.column) for j, a in enumerate(feature.aggregates)
+                  if a.column is not None]
+        named += [(("categoricals", j, "column"), c.column) for j, c in enumerate(feature.categoricals)]
+        for where, column in named:
+            if column not in columns:
+                problems.append(((*here, *where), f"{column!r} is not a column of {feature.from_obj} "
+                                                  f"(it has {', '.join(columns)})"))
+        kd = feature.knowledge_date_column
+        if kd in columns and columns[kd] not in ("date", "timestamp"):
+            problems.append(((*here, "knowledge_date_column"),
+                             f"{kd!r} is {columns[kd]}; a knowledge date must be a date or timestamp"))
+    return problems
+
+
+def _unknown_table(config: ProjectConfig, reference: str) -> str | None:
+    schema, name = reference.split(".")
+    known = config.sources if schema == "raw" else config.transforms
+    if name not in known:
+        kind = "source" if schema == "raw" else "transform"
+        return f"{reference} is not a configured {kind} (known: {', '.join(known) or 'none'})"
+    return None
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:
@@ -213,21 +167,26 @@ def load_config(path: str | os.PathLike | None = None) -> ProjectConfig:
             {**raw, "base_dir": path.parent}, context={"base_dir": path.parent}
         )
     except ValidationError as err:
-        raise ConfigError(path, [_describe(e, lines) for e in err.errors()]) from None
+        raise ConfigError(path, [p for e in err.errors() for p in _describe(e, lines)]) from None
 
 
-def _describe(error: Any, lines: dict[tuple, int]) -> str:
+def _describe(error: Any, lines: dict[tuple, int]) -> list[str]:
     loc = tuple(p for p in error["loc"] if p != "[key]")
-    where = ".".join(str(p) for p in loc) or "(top level)"
-    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
-    if line is not None:
-        where += f" (line {line})"
+    located = (error.get("ctx") or {}).get("error")
+    if isinstance(located, Located):
+        return [_where((*loc, *at), lines) + f": {message}" for at, message in located.problems]
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
     elif error["type"] == "missing":
         message = "required key is missing"
-    return f"{where}: {message}"
+    return [f"{_where(loc, lines)}: {message}"]
+
+
+def _where(loc: tuple, lines: dict[tuple, int]) -> str:
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+    return where + (f" (line {line})" if line is not None else "")
 
 
 def _key_lines(node: yaml.Node | None, prefix: tuple = ()) -> dict[tuple, int]:

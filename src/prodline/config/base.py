@@ -1,0 +1,79 @@
+"""Types every config section shares: safe SQL names, column types, SQL text, time intervals."""
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+MAX_IDENTIFIER = 63  # PostgreSQL silently truncates longer names; we refuse them instead
+
+
+def sql_identifier(name: str) -> str:
+    # Table and column names are interpolated into SQL, so only plain lowercase names pass.
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise ValueError(
+            f"{name!r} is not a safe SQL identifier: use lowercase letters, digits and "
+            "underscores, starting with a letter or underscore"
+        )
+    if len(name) > MAX_IDENTIFIER:
+        raise ValueError(f"{name!r} is longer than {MAX_IDENTIFIER} characters (PostgreSQL's limit)")
+    if name in RESERVED_WORDS:
+        raise ValueError(f"{name!r} is a reserved SQL word: choose another name")
+    return name
+
+
+Identifier = Annotated[str, AfterValidator(sql_identifier)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnType(StrEnum):
+    integer = "integer"
+    float = "float"
+    string = "string"
+    boolean = "boolean"
+    date = "date"
+    timestamp = "timestamp"
+
+
+def resolve_file(path: Path | None, info: ValidationInfo) -> Path | None:
+    """A path relative to the config's folder, which must exist."""
+    if path is None:
+        return None
+    base = (info.context or {}).get("base_dir", Path.cwd())
+    full = (base / path).resolve()
+    if not full.is_file():
+        raise ValueError(f"file not found: {full}")
+    return full
+
+
+def one_of(model: Any, *names: str) -> list[str]:
+    """The names of the given fields that are set; used to demand exactly one of them."""
+    return [n for n in names if getattr(model, n) is not None]
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]*)\}")
+
+
+def check_placeholders(sql: str, required: set[str], allowed: set[str]) -> str:
+    found = set(_PLACEHOLDER.findall(sql))
+    if unknown := sorted(found - allowed):
+        raise ValueError(f"unknown placeholder(s) {', '.join('{' + u + '}' for u in unknown)}; "
+                         f"use {', '.join('{' + a + '}' for a in sorted(allowed))}")
+    if missing := sorted(required - found):
+        raise ValueError(f"the SQL must use {', '.join('{' + m + '}' for m in missing)}")
+    return sql
+
+
+class Located(ValueError):
+    """Problems found by a check across sections, each with its own key path."""
+
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        self.problems = problems
+        super().__init__("; ".join(m for _, m in problems))

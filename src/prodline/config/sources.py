@@ -1,0 +1,98 @@
+"""Raw sources (tables that arrive per datestamp) and where data is stored."""
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from prodline.config.base import ColumnType, Identifier, Strict, resolve_file
+
+# Columns prodline adds to every raw table; a source may not declare them.
+RESERVED_COLUMNS = frozenset({"_datestamp", "_source"})
+
+
+class Column(Strict):
+    """A raw column. YAML shorthand: `age: integer`."""
+
+    type: ColumnType
+    required: bool = False
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+
+class SourceConfig(Strict):
+    """A raw table and how its rows arrive, one partition per datestamp."""
+
+    description: str = ""
+    columns: dict[Identifier, Column] = Field(min_length=1)
+    primary_key: list[Identifier] = Field(min_length=1)
+    date_column: Identifier
+    late_days: int = Field(0, ge=0, description="rows may be dated up to this many days early")
+    rows_every_day: bool = False
+    arrival: Literal["files", "query"] = "files"
+    query: str | None = None
+    query_file: Path | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _no_reserved_columns(cls, columns: dict[str, Column]) -> dict[str, Column]:
+        clash = sorted(RESERVED_COLUMNS & columns.keys())
+        if clash:
+            raise ValueError(f"{', '.join(clash)} are added by prodline; rename the column")
+        return columns
+
+    @field_validator("primary_key")
+    @classmethod
+    def _key_is_columns(cls, key: list[str], info: ValidationInfo) -> list[str]:
+        missing = [k for k in key if k not in info.data.get("columns", {k: None})]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} not among the source's columns")
+        return key
+
+    @field_validator("date_column")
+    @classmethod
+    def _date_is_column(cls, name: str, info: ValidationInfo) -> str:
+        columns = info.data.get("columns")
+        if columns is None:
+            return name
+        if name not in columns:
+            raise ValueError(f"{name!r} is not among the source's columns")
+        if columns[name].type not in (ColumnType.date, ColumnType.timestamp):
+            raise ValueError(f"{name!r} has type {columns[name].type}; it must be date or timestamp")
+        return name
+
+    _query_file = field_validator("query_file")(resolve_file)
+
+    @model_validator(mode="after")
+    def _query_matches_arrival(self) -> "SourceConfig":
+        has_query = self.query is not None or self.query_file is not None
+        if self.query is not None and self.query_file is not None:
+            raise ValueError("give either query or query_file, not both")
+        if self.arrival == "query" and not has_query:
+            raise ValueError("arrival 'query' needs query or query_file")
+        if self.arrival == "files" and has_query:
+            raise ValueError("query/query_file are only used with arrival: query")
+        return self
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [n for n, c in self.columns.items() if c.required or n in self.primary_key]
+
+    def query_text(self) -> str:
+        if self.query_file is not None:
+            return self.query_file.read_text()
+        assert self.query is not None, "query_text() on a files source"
+        return self.query
+
+
+class StorageConfig(Strict):
+    """Where data lives. Unset means the embedded default under one home folder."""
+
+    home: Path | None = None
+    warehouse_url: str | None = None
+    source_database_env: str = "PRODLINE_SOURCE_URL"
+    postgres_writers: int = Field(4, ge=1, description="pool limit for a PostgreSQL warehouse")

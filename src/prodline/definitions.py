@@ -2,7 +2,9 @@
 
 import dagster as dg
 
+from prodline.assets.as_of import as_of_assets
 from prodline.assets.raw import raw_assets
+from prodline.assets.transforms import transform_assets
 from prodline.config import ProjectConfig, load_config
 from prodline.instance import batch_dagster_events
 from prodline.jobs import ingest_jobs
@@ -17,7 +19,8 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
         if "ingest_landing_files" in jobs else []
     schedules = [daily_source_ingest(jobs["ingest_source_database"])] \
         if "ingest_source_database" in jobs else []
-    return dg.Definitions(assets=raw_assets(config), jobs=list(jobs.values()), sensors=sensors,
+    assets = [*raw_assets(config), *transform_assets(config), *as_of_assets(config)]
+    return dg.Definitions(assets=assets, jobs=list(jobs.values()), sensors=sensors,
                           schedules=schedules, resources=build_resources(config))
 
 

@@ -5,6 +5,7 @@ from collections import Counter
 
 import dagster as dg
 
+from prodline.assets.as_of import as_of_partitions
 from prodline.assets.raw import raw_key
 from prodline.config import ProjectConfig
 from prodline.definitions import build_definitions
@@ -14,10 +15,15 @@ from prodline.instance import batch_dagster_events
 def load_range(config: ProjectConfig, instance: dg.DagsterInstance, start: dt.date,
                end: dt.date, sources: list[str] | None = None) -> dg.ExecuteInProcessResult:
     """Materialize raw partitions start..end as one run, as a single-run backfill would."""
-    batch_dagster_events()
-    defs = build_definitions(config)
-    job = defs.resolve_job_def("ingest_raw")
     selection = [raw_key(s) for s in sources] if sources else None
+    return run_range(config, instance, "ingest_raw", start, end, selection)
+
+
+def run_range(config: ProjectConfig, instance: dg.DagsterInstance, job_name: str, start: dt.date,
+              end: dt.date, selection: list[dg.AssetKey] | None = None) -> dg.ExecuteInProcessResult:
+    """Run a job's assets for partitions start..end as one run, as a single-run backfill would."""
+    batch_dagster_events()
+    job = build_definitions(config).resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance,
         asset_selection=selection,
@@ -27,6 +33,18 @@ def load_range(config: ProjectConfig, instance: dg.DagsterInstance, start: dt.da
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         raise_on_error=False,
     )
+
+
+def as_of_plan(config: ProjectConfig, last_loaded: dt.date) -> tuple[list[dt.date], list[dt.date]]:
+    """As-of dates whose features can be built with data through `last_loaded`, and the subset
+    whose labels have matured."""
+    keys = as_of_partitions(config).get_partition_keys(
+        current_time=dt.datetime.combine(last_loaded + dt.timedelta(days=1), dt.time()))
+    dates = [d for d in map(dt.date.fromisoformat, keys) if d <= last_loaded + dt.timedelta(days=1)]
+    if config.label is None:
+        return dates, []
+    span = config.label.interval
+    return dates, [d for d in dates if span.after(d) - dt.timedelta(days=1) <= last_loaded]
 
 
 def check_summary(result: dg.ExecuteInProcessResult) -> Counter:

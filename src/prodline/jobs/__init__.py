@@ -7,11 +7,20 @@ from prodline.config import ProjectConfig
 
 
 def ingest_jobs(config: ProjectConfig) -> dict[str, dg.JobDefinition]:
-    """`ingest_raw` loads every source; the arrival-specific jobs back the sensor and schedule."""
+    """`ingest_raw` loads every source; the arrival-specific jobs back the sensor and schedule;
+    `run_transforms` and `build_as_of` run the later layers for a range."""
     by_arrival = {"files": "ingest_landing_files", "query": "ingest_source_database"}
     jobs = {"ingest_raw": dg.define_asset_job(
         "ingest_raw", selection=dg.AssetSelection.groups("raw"),
         description="Load raw tables for a partition or a range (one run per range).")}
+    if config.transforms:
+        jobs["run_transforms"] = dg.define_asset_job(
+            "run_transforms", selection=dg.AssetSelection.groups("transforms"),
+            description="Run the team's own ETL steps for a datestamp range.")
+    if config.cohort is not None:
+        jobs["build_as_of"] = dg.define_asset_job(
+            "build_as_of", selection=dg.AssetSelection.groups("as_of"),
+            description="Build cohort, labels and features for an as-of date or range.")
     for arrival, name in by_arrival.items():
         keys = [raw_key(n) for n, s in config.sources.items() if s.arrival == arrival]
         if keys:

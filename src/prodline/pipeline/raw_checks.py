@@ -26,6 +26,7 @@ class Outcome:
     passed: bool
     summary: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    warning: bool = False  # a failure that is reported (WARN) but blocks nothing
 
 
 CHECKS = {

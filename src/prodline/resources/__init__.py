@@ -33,6 +33,8 @@ def build_resources(config: ProjectConfig, environ: Mapping[str, str] = os.envir
         "landing_zone": LandingZoneResource(landing_dir=str(home.landing),
                                        quarantine_dir=str(home.quarantine)),
     }
+    if any(t.kind == "shell" for t in config.transforms.values()):
+        resources["pipes_subprocess_client"] = dg.PipesSubprocessClient()
     if any(s.arrival == "query" for s in config.sources.values()):
         resources["source_database"] = SourceDatabaseResource(
             url=dg.EnvVar(config.storage.source_database_env))

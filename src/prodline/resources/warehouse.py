@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pydantic import PrivateAttr
 from sqlalchemy.pool import NullPool
 
-LAYERS = ("raw", "features", "results", "production")
+LAYERS = ("raw", "transforms", "features", "results", "production")
 POOL = "warehouse"  # every asset that writes to the warehouse takes a slot of this pool
 
 
@@ -78,6 +78,32 @@ class WarehouseResource(dg.ConfigurableResource):
             self.bulk_insert(conn, table, rows)
         return rows.num_rows
 
+    def replace_window_from(self, schema: str, name: str, select: str, column: str,
+                            start: dt.date, end: dt.date, new_column_type=None, verify=None) -> int:
+        """Delete rows whose `column` is in start..end and insert what `select` returns, in one
+        transaction, all inside the warehouse. The first run creates the table from the SELECT's
+        shape; a later SELECT with more columns adds them (typed by `new_column_type(name)`), and
+        rows written before keep NULL there until their window is written again. `verify(conn)` runs
+        before the commit; whatever it raises rolls the whole write back."""
+        self.ensure_layers()
+        target = f"{schema}.{name}"
+        with self.engine.begin() as conn:
+            shape = list(conn.execute(sa.text(f"SELECT * FROM ({select}) AS q LIMIT 0")).keys())
+            have = self._columns_in(conn, schema, name)
+            if not have:
+                conn.execute(sa.text(f"CREATE TABLE {target} AS SELECT * FROM ({select}) AS q LIMIT 0"))
+            for added in (c for c in shape if have and c not in have):
+                kind = new_column_type(added) if new_column_type else "DOUBLE PRECISION"
+                conn.execute(sa.text(f"ALTER TABLE {target} ADD COLUMN {added} {kind}"))
+            window = {"start": start, "end": end}
+            conn.execute(sa.text(f"DELETE FROM {target} WHERE {column} BETWEEN :start AND :end"), window)
+            names = ", ".join(shape)
+            conn.execute(sa.text(f"INSERT INTO {target} ({names}) SELECT {names} FROM ({select}) AS q"))
+            if verify is not None:
+                verify(conn)
+            return conn.execute(sa.text(f"SELECT count(*) FROM {target} WHERE {column} BETWEEN "
+                                        ":start AND :end"), window).scalar()
+
     def bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
         """The fastest insert each driver has: Arrow scan on DuckDB, COPY on PostgreSQL."""
         if not rows.num_rows:
@@ -110,8 +136,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def columns(self, schema: str, name: str) -> dict[str, str]:
         """Column name to SQL type name (lowercase), as information_schema has them."""
-        found = self.rows(
+        with self.engine.connect() as conn:
+            return self._columns_in(conn, schema, name)
+
+    @staticmethod
+    def _columns_in(conn: sa.Connection, schema: str, name: str) -> dict[str, str]:
+        found = conn.execute(sa.text(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = :schema AND table_name = :name ORDER BY ordinal_position",
-            schema=schema, name=name)
-        return {r["column_name"]: r["data_type"].lower() for r in found}
+            "WHERE table_schema = :schema AND table_name = :name ORDER BY ordinal_position"),
+            {"schema": schema, "name": name})
+        return {r.column_name: r.data_type.lower() for r in found}

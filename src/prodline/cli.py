@@ -166,5 +166,52 @@ def _load_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, sources)
     return result.success and not any(passed is False for _, passed in checks)
 
 
+@app.command()
+def features(
+    as_of: Annotated[str, typer.Option("--as-of", help="The as-of date, YYYY-MM-DD.")],
+    entity: Annotated[str | None, typer.Option(help="Show one entity's values.")] = None,
+    prefix: Annotated[str | None, typer.Option(help="Only this feature aggregation.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Compute cohort, label and features for one as-of date and print them; nothing is written."""
+    from prodline.preview import preview
+    from prodline.resources import warehouse_of
+
+    cfg = _config(config)
+    try:
+        day = dt.date.fromisoformat(as_of)
+        shown = preview(cfg, warehouse_of(cfg, literal=True), day, entity, prefix)
+    except ValueError as err:
+        console.print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"as of {day}: {shown.cohort_size:,} in the cohort", highlight=False)
+    if entity is not None:
+        console.print(f"entity {entity}: {'in' if shown.in_cohort else 'NOT in'} the cohort"
+                      + ("" if cfg.label is None else f"; {cfg.label.name} = "
+                         + ("(not mature yet)" if shown.label_note else str(shown.label))),
+                      highlight=False)
+    elif cfg.label is not None:
+        console.print(f"{cfg.label.name}: " + ", ".join(f"{k}: {n:,}" for k, n in
+                                                         shown.summary.pop(cfg.label.name).items()))
+    if shown.label_note:
+        console.print(f"[yellow]{shown.label_note}[/yellow]", highlight=False)
+    table = Table(title=f"features on {day}" + (f" for {entity}" if entity is not None else ""))
+    if entity is not None:
+        for column in ("feature", "value", "imputed"):
+            table.add_column(column)
+        for name, (value, imputed) in shown.values.items():
+            table.add_row(name, _number(value), "" if imputed is None else "yes" if imputed else "")
+    else:
+        for column in ("feature", "mean", "min", "max", "imputed share"):
+            table.add_column(column, justify="left" if column == "feature" else "right")
+        for name, stats in shown.summary.items():
+            table.add_row(name, *(_number(stats[k]) for k in ("mean", "min", "max", "imputed")))
+    console.print(table)
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
 def _exists(warehouse, name: str) -> bool:
     return bool(warehouse.columns("raw", name))

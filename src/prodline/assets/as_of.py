@@ -150,7 +150,7 @@ def _labels_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         warehouse, dates = context.resources.warehouse, dates_of(context)
         immature = unripe_labels(warehouse, reads, span, dates)
         if immature:
-            raise dg.Failure(description=immature, allow_retries=False)
+            raise dg.Failure(description=immature + "\nNothing was written.", allow_retries=False)
         select = fsql.labels_select(sql, span, label.name, COHORT_TABLE, dates)
         written = warehouse.replace_window_from("features", "labels", select, "as_of_date",
                                                 min(dates), max(dates))
@@ -176,8 +176,7 @@ def unripe_labels(warehouse, reads: list[str], span: Interval, dates: list[dt.da
                          f"({span} ahead); " + ", ".join(short))
     if not lines:
         return None
-    return (f"{len(lines)} of {len(dates)} as-of date(s) cannot be labelled yet; nothing was "
-            "written:\n" + "\n".join(lines[:20]))
+    return f"{len(lines)} of {len(dates)} as-of date(s) cannot be labelled yet:\n" + "\n".join(lines[:20])
 
 
 def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -> dg.AssetsDefinition:
@@ -203,7 +202,9 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
             verify=lambda conn: refuse_nulls(conn, table, columns, dates))
         return dg.MaterializeResult(
             metadata={"dagster/row_count": written, "as_of_dates": len(dates),
-                      "features": len(names), "columns": dg.MetadataValue.json(names)},
+                      "features": len(names),
+                      "feature_groups": dg.MetadataValue.json(
+                          fsql.feature_groups(columns, list(config.feature_groups)))},
             check_results=_results(feature_checks(warehouse, table, COHORT_TABLE, names, flags, dates)))
 
     return features

@@ -69,6 +69,9 @@ class Feature:
 
     name: str
     imputation: Imputation
+    prefix: str
+    interval: str  # its label: 30d, 1y, all
+    metric: str
     null_choice: bool = False  # the null category of a categorical: 1 when the window is empty
 
     @property
@@ -90,14 +93,26 @@ def feature_columns(feature: FeatureConfig, choices: dict[str, list]) -> list[Fe
         for agg in feature.aggregates:
             for metric in agg.metrics:
                 columns.append(Feature(f"{feature.prefix}_{interval.label}_{agg.name}_{metric}",
-                                       feature.imputation_for(metric, agg.imputation, False)))
+                                       feature.imputation_for(metric, agg.imputation, False),
+                                       feature.prefix, interval.label, metric.value))
         for cat in feature.categoricals:
             for metric in cat.metrics:
                 rule = feature.imputation_for(metric, cat.imputation, True)
                 for choice, value in _choice_values(cat.column, choices, feature, cat, metric):
                     columns.append(Feature(f"{feature.prefix}_{interval.label}_{cat.column}_"
-                                           f"{choice}_{metric}", rule, null_choice=value is None))
+                                           f"{choice}_{metric}", rule, feature.prefix, interval.label,
+                                           metric.value, null_choice=value is None))
     return columns
+
+
+def feature_groups(columns: list[Feature], by: list[str]) -> dict[str, list[str]]:
+    """Named groups of feature columns, one per value of each dimension in `by` (prefix,
+    interval, metric): `prefix:reg`, `interval:1y`, ... Model grids choose among these groups."""
+    groups: dict[str, list[str]] = {}
+    for dimension in by:
+        for column in columns:
+            groups.setdefault(f"{dimension}:{getattr(column, dimension)}", []).append(column.name)
+    return groups
 
 
 def features_select(feature: FeatureConfig, choices: dict[str, list], cohort_table: str,

@@ -1,0 +1,84 @@
+"""`prodline features --as-of D`: compute cohort, label and features for one date without writing.
+
+The same SQL as the assets runs, with the cohort as a subquery instead of a table, so a feature
+definition can be debugged on one date (and one entity) before any backfill: what `airflow test`
+and Triage's featuretest give.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from prodline.assets.as_of import resolve_choices, unripe_labels
+from prodline.config import FeatureConfig, ProjectConfig
+from prodline.pipeline import features_sql as fsql
+from prodline.pipeline.as_of_checks import tables_read
+
+
+@dataclass
+class Preview:
+    as_of: dt.date
+    cohort_size: int
+    entity: object | None = None
+    in_cohort: bool | None = None
+    label: int | None = None
+    label_note: str = ""
+    # feature name -> (value, imputed) for one entity; or -> summary dict over the cohort
+    values: dict[str, tuple] = field(default_factory=dict)
+    summary: dict[str, dict] = field(default_factory=dict)
+
+
+def preview(config: ProjectConfig, warehouse, as_of: dt.date, entity: str | None = None,
+            prefix: str | None = None) -> Preview:
+    """The cohort, label and features on `as_of` (for one entity, compared as text)."""
+    if config.cohort is None:
+        raise ValueError("the config has no cohort section: nothing to compute on an as-of date")
+    features = [f for f in config.features if prefix in (None, f.prefix)]
+    if prefix is not None and not features:
+        known = ", ".join(f.prefix for f in config.features) or "none"
+        raise ValueError(f"no feature aggregation has prefix {prefix!r} (known: {known})")
+    cohort = f"({fsql.cohort_select(config.cohort.sql(), [as_of])})"
+    members = warehouse.rows(f"SELECT entity_id FROM {cohort} AS c"
+                             + (" WHERE CAST(entity_id AS VARCHAR) = :entity" if entity is not None else ""),
+                             **({"entity": entity} if entity is not None else {}))
+    size = warehouse.scalar(f"SELECT count(*) FROM {cohort} AS c")
+    result = Preview(as_of, size, entity, bool(members) if entity is not None else None)
+    if config.label is not None:
+        _label(config, warehouse, cohort, as_of, entity, result)
+    for feature in features:
+        _features(feature, warehouse, cohort, as_of, entity, result)
+    return result
+
+
+def _label(config, warehouse, cohort, as_of, entity, result: Preview) -> None:
+    label = config.label
+    result.label_note = unripe_labels(warehouse, tables_read(label.sql()), label.interval, [as_of]) or ""
+    select = fsql.labels_select(label.sql(), label.interval, label.name, cohort, [as_of])
+    if entity is None:
+        counts = warehouse.rows(f"SELECT {label.name} AS value, count(*) AS n FROM ({select}) AS l "
+                                f"GROUP BY {label.name} ORDER BY {label.name}")
+        result.summary[label.name] = {str(r["value"]): r["n"] for r in counts}
+    else:
+        found = warehouse.rows(f"SELECT {label.name} AS value FROM ({select}) AS l "
+                               "WHERE CAST(entity_id AS VARCHAR) = :entity", entity=entity)
+        result.label = found[0]["value"] if found else None
+
+
+def _features(feature: FeatureConfig, warehouse, cohort, as_of, entity, result: Preview) -> None:
+    choices = resolve_choices(warehouse, feature)
+    columns = fsql.feature_columns(feature, choices)
+    select = fsql.features_select(feature, choices, cohort, [as_of])
+    if entity is not None:
+        rows = warehouse.rows(f"SELECT * FROM ({select}) AS f WHERE CAST(entity_id AS VARCHAR) = :entity",
+                              entity=entity)
+        if rows:
+            row = rows[0]
+            result.values.update({c.name: (row[c.name], bool(row.get(c.flag)) if c.flag else None)
+                                  for c in columns})
+        return
+    stats = ", ".join(f"avg({c.name}) AS {c.name}__mean, min({c.name}) AS {c.name}__min, "
+                      f"max({c.name}) AS {c.name}__max"
+                      + (f", avg(CAST({c.flag} AS DOUBLE PRECISION)) AS {c.name}__imputed" if c.flag else "")
+                      for c in columns)
+    row = warehouse.rows(f"SELECT {stats} FROM ({select}) AS f")[0]
+    for c in columns:
+        result.summary[c.name] = {k: row.get(f"{c.name}__{k}") for k in ("mean", "min", "max", "imputed")}

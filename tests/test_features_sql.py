@@ -1,0 +1,184 @@
+"""The feature engine's SQL against a plain pandas computation of the same definitions."""
+
+import datetime as dt
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from dateutil.relativedelta import relativedelta
+
+from prodline.assets.as_of import refuse_nulls
+from prodline.config import FeatureConfig
+from prodline.pipeline import features_sql as fsql
+from prodline.resources.warehouse import WarehouseResource
+
+DATES = [dt.date(2024, 3, 1), dt.date(2024, 6, 1), dt.date(2024, 9, 1)]
+CHOICES = {"kind": ["a", "b"]}
+
+
+def feature(**changes) -> FeatureConfig:
+    spec = {"prefix": "ev", "from_obj": "raw.events", "knowledge_date_column": "kd",
+            "entity_column": "person_id", "intervals": ["30 days", "1 year", "all"],
+            "aggregates": [{"quantity": "amount",
+                            "metrics": ["count", "sum", "avg", "min", "max", "stddev", "variance"]}],
+            "categoricals": [{"column": "kind", "choices": ["a", "b"],
+                              "metrics": ["sum", "avg", "max", "min"]}],
+            "aggregates_imputation": {"all": {"type": "zero_noflag"}}}
+    spec.update(changes)
+    return FeatureConfig.model_validate(spec)
+
+
+@pytest.fixture
+def events() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    n = 600
+    return pd.DataFrame({
+        "person_id": rng.integers(1, 40, n),
+        "kd": pd.to_datetime("2023-01-01") + pd.to_timedelta(rng.integers(0, 640, n), unit="D"),
+        "amount": np.where(rng.random(n) < 0.1, np.nan, rng.normal(50, 20, n).round(2)),
+        "kind": rng.choice(["a", "b", "c", None], n),
+    })
+
+
+@pytest.fixture
+def warehouse(tmp_path, events) -> WarehouseResource:
+    wh = WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb")
+    wh.ensure_layers()
+    with wh.engine.begin() as conn:
+        driver = conn.connection.driver_connection
+        frame = events.assign(kd=events["kd"].dt.date)
+        driver.register("frame", frame)
+        driver.execute("CREATE TABLE raw.events AS SELECT * FROM frame")
+        # Entity 99 has no events at all: every feature of it is imputed.
+        driver.execute("CREATE TABLE features.cohort AS SELECT DISTINCT d AS as_of_date, p AS entity_id "
+                       "FROM (SELECT unnest([DATE '2024-03-01', DATE '2024-06-01', DATE '2024-09-01']) d) "
+                       "CROSS JOIN (SELECT unnest(range(1, 40)) AS p UNION SELECT 99)")
+    return wh
+
+
+def computed(wh: WarehouseResource, config: FeatureConfig, choices=CHOICES) -> pd.DataFrame:
+    wh.replace_window_from("features", config.prefix,
+                           fsql.features_select(config, choices, "features.cohort", DATES),
+                           "as_of_date", min(DATES), max(DATES))
+    rows = wh.rows(f"SELECT * FROM features.{config.prefix} ORDER BY as_of_date, entity_id")
+    return pd.DataFrame(rows).set_index(["as_of_date", "entity_id"])
+
+
+def reference(events: pd.DataFrame, day: dt.date, start: dt.date | None) -> pd.DataFrame:
+    """What the features mean, written the obvious way with pandas."""
+    window = events[(events.kd < pd.Timestamp(day))
+                    & ((events.kd >= pd.Timestamp(start)) if start else True)]
+    grouped = window.groupby("person_id")
+    out = pd.DataFrame({
+        "amount_count": grouped.amount.count(), "amount_sum": grouped.amount.sum(min_count=1),
+        "amount_avg": grouped.amount.mean(), "amount_min": grouped.amount.min(),
+        "amount_max": grouped.amount.max(), "amount_stddev": grouped.amount.std(ddof=1),
+        "amount_variance": grouped.amount.var(ddof=1)})
+    for choice in CHOICES["kind"]:
+        hit = (window.kind == choice).astype(float).groupby(window.person_id)
+        out[f"kind_{choice}_sum"], out[f"kind_{choice}_avg"] = hit.sum(), hit.mean()
+        out[f"kind_{choice}_max"], out[f"kind_{choice}_min"] = hit.max(), hit.min()
+    return out
+
+
+def test_every_metric_and_interval_matches_pandas(warehouse, events):
+    config = feature()
+    got = computed(warehouse, config)
+    assert len(got) == 3 * 40
+    for day in DATES:
+        for label, start in (("30d", day - relativedelta(days=30)), ("1y", day - relativedelta(years=1)),
+                             ("all", None)):
+            expected = reference(events, day, start)
+            for column in expected.columns:
+                name = f"ev_{label}_{column}"
+                want = expected[column].reindex(range(1, 40))
+                have = got.loc[day, name].reindex(range(1, 40))
+                if column.startswith("amount_") and column != "amount_count":
+                    # avg/min/max/stddev take the mean of those who have one; sum is zero-filled
+                    mask = want.notna()
+                    assert np.allclose(have[mask], want[mask], rtol=1e-9), (day, name)
+                else:
+                    assert np.allclose(have, want.fillna(0), rtol=1e-9), (day, name)
+
+
+def test_rows_known_on_or_after_the_as_of_date_never_count(warehouse, events):
+    before = computed(warehouse, feature())
+    with warehouse.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO raw.events VALUES (1, DATE '2024-06-01', 1e9, 'a'), "
+                             "(1, DATE '2024-06-02', 1e9, 'b'), (2, DATE '2025-01-01', 1e9, 'a')")
+    after = computed(warehouse, feature())
+    june = after.loc[dt.date(2024, 6, 1)]
+    assert (june.max(axis=0) < 1e8).all()
+    pd.testing.assert_frame_equal(before.loc[:dt.date(2024, 6, 1)], after.loc[:dt.date(2024, 6, 1)])
+    # ... while a date after them does see them
+    assert after.loc[(dt.date(2024, 9, 1), 1), "ev_all_amount_max"] == 1e9
+
+
+@pytest.mark.parametrize(("rule", "expected_fill", "flag"), [
+    ({"type": "zero"}, 0.0, True),
+    ({"type": "zero_noflag"}, 0.0, False),
+    ({"type": "constant", "value": -1.5}, -1.5, True),
+    ({"type": "mean"}, "mean", True),
+])
+def test_imputation_rules(warehouse, rule, expected_fill, flag):
+    config = feature(aggregates=[{"quantity": "amount", "metrics": ["avg"], "imputation": {"all": rule}}],
+                     categoricals=[], intervals=["30 days"])
+    got = computed(warehouse, config)
+    column = "ev_30d_amount_avg"
+    for day in DATES:
+        on_day = got.loc[day]
+        assert on_day[column].notna().all()
+        empty = on_day.loc[99, column]
+        fill = on_day.loc[on_day.index != 99, column] if expected_fill == "mean" else None
+        if expected_fill == "mean":
+            observed = on_day[on_day.get(f"{column}_imp", 0) == 0][column]
+            assert empty == pytest.approx(observed.mean())
+            assert fill is not None
+        else:
+            assert empty == expected_fill
+    assert (f"{column}_imp" in got.columns) is flag
+    if flag:
+        assert got.loc[(DATES[0], 99), f"{column}_imp"] == 1
+        assert got[f"{column}_imp"].isin([0, 1]).all()
+
+
+def test_null_category_marks_an_empty_window_as_the_null_choice(warehouse, events):
+    config = feature(aggregates=[], intervals=["all"],
+                     categoricals=[{"column": "kind", "choices": ["a", "b"], "metrics": ["sum"],
+                                    "imputation": {"all": {"type": "null_category"}}}])
+    got = computed(warehouse, config)
+    assert got.loc[(DATES[0], 99), "ev_all_kind__null_sum"] == 1
+    assert got.loc[(DATES[0], 99), ["ev_all_kind_a_sum", "ev_all_kind_b_sum"]].tolist() == [0, 0]
+    # for someone with events, the null choice counts events whose kind is NULL
+    seen = events[(events.kd < pd.Timestamp(DATES[2])) & (events.person_id == 5)]
+    assert got.loc[(DATES[2], 5), "ev_all_kind__null_sum"] == seen.kind.isna().sum()
+
+
+def test_imputation_error_refuses_the_write_and_names_the_column(warehouse):
+    config = feature(aggregates=[{"quantity": "amount", "metrics": ["max"],
+                                  "imputation": {"all": {"type": "error"}}}],
+                     categoricals=[], intervals=["30 days"])
+    columns = fsql.feature_columns(config, {})
+    with pytest.raises(dg.Failure, match=r"ev_30d_amount_max \(\d+\).*nothing was written"):
+        warehouse.replace_window_from(
+            "features", "ev", fsql.features_select(config, {}, "features.cohort", DATES),
+            "as_of_date", min(DATES), max(DATES),
+            verify=lambda conn: refuse_nulls(conn, "features.ev", columns, DATES))
+    assert not warehouse.columns("features", "ev")  # rolled back: not even the table remains
+
+
+def test_feature_groups_by_prefix_interval_and_metric():
+    columns = fsql.feature_columns(feature(), CHOICES)
+    groups = fsql.feature_groups(columns, ["prefix", "interval", "metric"])
+    assert groups["prefix:ev"] == [c.name for c in columns]
+    assert set(groups) >= {"interval:30d", "interval:1y", "interval:all", "metric:stddev", "metric:sum"}
+    assert groups["interval:all"] == [c.name for c in columns if c.name.startswith("ev_all_")]
+    assert "ev_1y_amount_max" in groups["metric:max"] and "ev_1y_kind_a_max" in groups["metric:max"]
+
+
+def test_rewriting_a_window_is_idempotent(warehouse):
+    first = computed(warehouse, feature())
+    again = computed(warehouse, feature())
+    pd.testing.assert_frame_equal(first, again)
+    assert warehouse.scalar("SELECT count(*) FROM features.ev") == len(first)

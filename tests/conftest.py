@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -25,8 +26,14 @@ def need_service(reason: str) -> None:
     pytest.skip(reason)
 
 
+# Changes that leave only the raw layer of the demo (for configs with other sources).
+RAW_ONLY = {"transforms": {}, "as_of": None, "cohort": None, "label": None, "features": []}
+
+
 def write_config(folder: Path, **changes) -> Path:
-    """The demo config with `changes` applied to its top level, written into `folder`."""
+    """The demo config with `changes` applied to its top level, written into `folder` (with the
+    SQL files it names)."""
+    shutil.copytree(DEMO_CONFIG.parent / "sql", folder / "sql", dirs_exist_ok=True)
     raw = yaml.safe_load(DEMO_CONFIG.read_text())
     raw.update(changes)
     path = folder / "prodline.yaml"

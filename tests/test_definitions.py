@@ -5,6 +5,7 @@ Update the snapshot after an intended change: PRODLINE_UPDATE_SNAPSHOTS=1 make t
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -55,6 +56,7 @@ def test_query_sources_get_a_job_and_a_daily_schedule(tmp_path):
         "    arrival: query\n    query: SELECT * FROM exits WHERE exited_on = :datestamp\n"
         "    primary_key: [exit_id]")
     (tmp_path / "prodline.yaml").write_text(text)
+    shutil.copytree(DEMO_CONFIG.parent / "sql", tmp_path / "sql")
     _compare("query_source", shape(build_definitions(load_config(tmp_path / "prodline.yaml"))))
 
 

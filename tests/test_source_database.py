@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from conftest import START, write_config
+from conftest import RAW_ONLY, START, write_config
 from prodline.config import load_config
 from prodline.demo.run import load_range
 from prodline.demo.simulate import Scenario, simulate
@@ -33,7 +33,7 @@ def query_project(tmp_path, monkeypatch, pg_url):
                          "columns": {"exit_id": "integer", "person_id": "integer",
                                      "exited_on": "date",
                                      "reason": {"type": "string", "required": True}}}}
-    config = load_config(write_config(tmp_path, sources=sources, end_date="2024-06-30"))
+    config = load_config(write_config(tmp_path, sources=sources, end_date="2024-06-30", **RAW_ONLY))
     yield config, engine, len(exits)
     engine.dispose()
 

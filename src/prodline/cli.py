@@ -38,6 +38,14 @@ def validate(config: Annotated[Path | None, typer.Argument()] = None,
     cfg = _config(config or config_opt)
     console.print(f"[green]ok[/green]: project {cfg.name!r}, {len(cfg.sources)} source(s): "
                   + ", ".join(cfg.sources))
+    if cfg.transforms:
+        console.print(f"transforms: {', '.join(cfg.transforms)}")
+    if cfg.as_of is not None:
+        console.print(f"as-of dates: {cfg.as_of.cadence} from {cfg.as_of.start}"
+                      + (f"; label {cfg.label.name!r} over {cfg.label.timespan}" if cfg.label else ""))
+    for f in cfg.features:
+        console.print(f"features_{f.prefix}: {len(f.planned_columns())} feature(s) from {f.from_obj}"
+                      + (" (+ choices from queries)" if any(c.choice_query for c in f.categoricals) else ""))
 
 
 @app.command()
@@ -121,7 +129,8 @@ def demo(
     size: str = "demo",
     fresh: Annotated[bool, typer.Option(help="Delete the project's home first.")] = False,
 ) -> None:
-    """Generate two years of data and load every raw partition as one backfill."""
+    """Generate two years of data, load every raw partition as one backfill, then build the
+    transforms, and cohort, labels and features for every as-of date (labels where mature)."""
     cfg = _config(config)
     home = home_of(cfg)
     if fresh and home.root.exists():
@@ -130,6 +139,8 @@ def demo(
         generate(config=config, days=days, size=size)
     last = cfg.start_date + dt.timedelta(days=days - 1)
     ok = _load_and_report(cfg, cfg.start_date, last, None)
+    if ok and (cfg.transforms or cfg.cohort is not None):
+        ok = _build_and_report(cfg, last)
     console.print(f"\nOpen the UI with [bold]make dev[/bold] (DAGSTER_HOME={home.dagster}).")
     raise typer.Exit(0 if ok else 1)
 
@@ -155,14 +166,7 @@ def _load_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, sources)
         rows = warehouse.scalar(f"SELECT count(*) FROM raw.{name}") if _exists(warehouse, name) else 0
         table.add_row(name, f"{rows:,}", str(checks[(key, True)]), str(checks[(key, False)]))
     console.print(table)
-    if not result.success:
-        for event in result.all_events:
-            if event.event_type_value == "STEP_FAILURE":
-                error = event.event_specific_data.error
-                while error.cause is not None:
-                    error = error.cause
-                console.print(f"[red]{event.step_key} failed:[/red] {error.message.strip()}",
-                              highlight=False)
+    _print_failures(result)
     return result.success and not any(passed is False for _, passed in checks)
 
 
@@ -211,6 +215,55 @@ def features(
 
 def _number(value) -> str:
     return "" if value is None else f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
+def _build_and_report(cfg: ProjectConfig, last: dt.date) -> bool:
+    """Transforms over the loaded days, then the as-of assets: one run per stage."""
+    from prodline.assets.as_of import COHORT, LABELS, feature_key
+    from prodline.demo.run import as_of_plan, run_range
+    from prodline.instance import prepare_instance
+    from prodline.resources import warehouse_of
+
+    warehouse = warehouse_of(cfg, literal=True)
+    instance = prepare_instance(home_of(cfg).dagster, warehouse)
+    dates, mature = as_of_plan(cfg, last) if cfg.cohort is not None else ([], [])
+    stages = [("transforms", "run_transforms", cfg.start_date, last, None)] if cfg.transforms else []
+    if dates:
+        stages.append(("cohort and features", "build_as_of", dates[0], dates[-1],
+                       [COHORT, *(feature_key(f.prefix) for f in cfg.features)]))
+    if mature:
+        stages.append(("labels (mature dates)", "build_as_of", mature[0], mature[-1], [LABELS]))
+    table = Table(title="later stages")
+    for column in ("stage", "partitions", "seconds", "checks passed", "checks failed", "warnings"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    ok = True
+    for label, job, first, end, selection in stages:
+        began = time.perf_counter()
+        with console.status(f"{label}: {first} .. {end}"):
+            result = run_range(cfg, instance, job, first, end, selection)
+        outcomes = [e.event_specific_data for e in result.all_events
+                    if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        warned = sum(not o.passed and o.severity.value == "WARN" for o in outcomes)
+        failed = sum(not o.passed for o in outcomes) - warned
+        table.add_row(label, f"{first} .. {end}", f"{time.perf_counter() - began:.1f}",
+                      str(sum(o.passed for o in outcomes)), str(failed), str(warned))
+        ok = ok and result.success and not failed
+        _print_failures(result)
+    console.print(table)
+    for name in ("cohort", "labels", *(f.prefix for f in cfg.features)):
+        if warehouse.columns("features", name):
+            rows = warehouse.scalar(f"SELECT count(*) FROM features.{name}")
+            console.print(f"features.{name}: {rows:,} rows", highlight=False)
+    return ok
+
+
+def _print_failures(result) -> None:
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error.cause is not None:
+                error = error.cause
+            console.print(f"[red]{event.step_key} failed:[/red] {error.message.strip()}", highlight=False)
 
 
 def _exists(warehouse, name: str) -> bool:

@@ -232,10 +232,10 @@ def _build_and_report(cfg: ProjectConfig, last: dt.date) -> bool:
         stages.append(("cohort and features", "build_as_of", dates[0], dates[-1],
                        [COHORT, *(feature_key(f.prefix) for f in cfg.features)]))
     if mature:
-        stages.append(("labels (mature dates)", "build_as_of", mature[0], mature[-1], [LABELS]))
+        stages.append(("labels (mature)", "build_as_of", mature[0], mature[-1], [LABELS]))
     table = Table(title="later stages")
-    for column in ("stage", "partitions", "seconds", "checks passed", "checks failed", "warnings"):
-        table.add_column(column, justify="left" if column == "stage" else "right")
+    for column in ("stage", "partitions", "seconds", "checks passed", "failed", "warned"):
+        table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
     ok = True
     for label, job, first, end, selection in stages:
         began = time.perf_counter()
@@ -245,7 +245,7 @@ def _build_and_report(cfg: ProjectConfig, last: dt.date) -> bool:
                     if e.event_type_value == "ASSET_CHECK_EVALUATION"]
         warned = sum(not o.passed and o.severity.value == "WARN" for o in outcomes)
         failed = sum(not o.passed for o in outcomes) - warned
-        table.add_row(label, f"{first} .. {end}", f"{time.perf_counter() - began:.1f}",
+        table.add_row(label, f"{first}..{end}", f"{time.perf_counter() - began:.1f}",
                       str(sum(o.passed for o in outcomes)), str(failed), str(warned))
         ok = ok and result.success and not failed
         _print_failures(result)

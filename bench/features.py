@@ -35,7 +35,8 @@ import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
 
 from prodline.config import FeatureConfig
-from prodline.pipeline.features_sql import feature_columns, features_select
+from prodline.pipeline.feature_engine import features_select
+from prodline.pipeline.features_sql import feature_columns
 from prodline.resources.warehouse import WarehouseResource
 
 OUT = Path(__file__).parent / "out"

@@ -11,6 +11,7 @@ from dateutil.relativedelta import relativedelta
 from prodline.assets.as_of import refuse_nulls
 from prodline.config import FeatureConfig
 from prodline.pipeline import features_sql as fsql
+from prodline.pipeline.feature_engine import features_select
 from prodline.resources.warehouse import WarehouseResource
 
 DATES = [dt.date(2024, 3, 1), dt.date(2024, 6, 1), dt.date(2024, 9, 1)]
@@ -59,7 +60,7 @@ def warehouse(tmp_path, events) -> WarehouseResource:
 
 def computed(wh: WarehouseResource, config: FeatureConfig, choices=CHOICES) -> pd.DataFrame:
     wh.replace_window_from("features", config.prefix,
-                           fsql.features_select(config, choices, "features.cohort", DATES),
+                           features_select(config, choices, "features.cohort", DATES),
                            "as_of_date", min(DATES), max(DATES))
     rows = wh.rows(f"SELECT * FROM features.{config.prefix} ORDER BY as_of_date, entity_id")
     return pd.DataFrame(rows).set_index(["as_of_date", "entity_id"])
@@ -162,7 +163,7 @@ def test_imputation_error_refuses_the_write_and_names_the_column(warehouse):
     columns = fsql.feature_columns(config, {})
     with pytest.raises(dg.Failure, match=r"ev_30d_amount_max \(\d+\).*nothing was written"):
         warehouse.replace_window_from(
-            "features", "ev", fsql.features_select(config, {}, "features.cohort", DATES),
+            "features", "ev", features_select(config, {}, "features.cohort", DATES),
             "as_of_date", min(DATES), max(DATES),
             verify=lambda conn: refuse_nulls(conn, "features.ev", columns, DATES))
     assert not warehouse.columns("features", "ev")  # rolled back: not even the table remains
@@ -182,3 +183,28 @@ def test_rewriting_a_window_is_idempotent(warehouse):
     again = computed(warehouse, feature())
     pd.testing.assert_frame_equal(first, again)
     assert warehouse.scalar("SELECT count(*) FROM features.ev") == len(first)
+
+
+def test_overlapping_bounded_intervals_each_keep_their_own_window(warehouse):
+    # "30 days" reaches further back than "1 month" before March 1st of a leap year.
+    with warehouse.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM raw.events")
+        conn.exec_driver_sql("INSERT INTO raw.events VALUES (1, DATE '2024-01-31', 5, 'a')")
+    config = feature(intervals=["30 days", "1 month"], categoricals=[],
+                     aggregates=[{"quantity": "amount", "metrics": ["count", "max"]}])
+    got = computed(warehouse, config).loc[(dt.date(2024, 3, 1), 1)]
+    assert got["ev_30d_amount_count"] == 1 and got["ev_30d_amount_max"] == 5
+    assert got["ev_1m_amount_count"] == 0
+
+
+def test_stddev_keeps_precision_for_large_values_with_a_small_spread(warehouse):
+    values = [1e6 + k * 0.001 for k in range(20)]
+    with warehouse.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM raw.events")
+        for k, value in enumerate(values):
+            day = dt.date(2024, 2, k + 1)
+            conn.exec_driver_sql(f"INSERT INTO raw.events VALUES (1, DATE '{day}', {value!r}, 'a')")
+    config = feature(intervals=["all"], categoricals=[],
+                     aggregates=[{"quantity": "amount", "metrics": ["stddev", "variance"]}])
+    got = computed(warehouse, config).loc[(dt.date(2024, 3, 1), 1)]
+    assert got["ev_all_amount_stddev"] == pytest.approx(np.std(values, ddof=1), rel=1e-6)

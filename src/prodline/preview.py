@@ -12,6 +12,7 @@ from prodline.assets.as_of import resolve_choices, unripe_labels
 from prodline.config import FeatureConfig, ProjectConfig
 from prodline.pipeline import features_sql as fsql
 from prodline.pipeline.as_of_checks import tables_read
+from prodline.pipeline.feature_engine import features_select
 
 
 @dataclass
@@ -66,7 +67,7 @@ def _label(config, warehouse, cohort, as_of, entity, result: Preview) -> None:
 def _features(feature: FeatureConfig, warehouse, cohort, as_of, entity, result: Preview) -> None:
     choices = resolve_choices(warehouse, feature)
     columns = fsql.feature_columns(feature, choices)
-    select = fsql.features_select(feature, choices, cohort, [as_of])
+    select = features_select(feature, choices, cohort, [as_of])
     if entity is not None:
         rows = warehouse.rows(f"SELECT * FROM ({select}) AS f WHERE CAST(entity_id AS VARCHAR) = :entity",
                               entity=entity)

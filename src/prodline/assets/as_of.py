@@ -24,6 +24,7 @@ from prodline.pipeline.as_of_checks import (
     label_checks,
     tables_read,
 )
+from prodline.pipeline.feature_engine import features_select
 from prodline.pipeline.raw_checks import Outcome
 from prodline.resources.warehouse import POOL
 
@@ -196,7 +197,7 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
         names = [c.name for c in columns]
         flags = [c.flag for c in columns if c.flag]
         written = warehouse.replace_window_from(
-            "features", feature.prefix, fsql.features_select(feature, choices, COHORT_TABLE, dates),
+            "features", feature.prefix, features_select(feature, choices, COHORT_TABLE, dates),
             "as_of_date", min(dates), max(dates),
             new_column_type=lambda n: "INTEGER" if n.endswith("_imp") else "DOUBLE PRECISION",
             verify=lambda conn: refuse_nulls(conn, table, columns, dates))

@@ -30,6 +30,7 @@ lint: setup
 
 bench: setup  ## benchmarks; figures go in the README
 	$(UV) run python bench/ingest.py
+	$(UV) run python bench/features.py
 
 clean:
 	rm -rf .prodline

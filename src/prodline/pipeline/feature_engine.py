@@ -49,8 +49,8 @@ def features_select(feature: FeatureConfig, choices: dict[str, list], cohort_tab
         f"\nLEFT JOIN at_cut AS s_{i.label} ON s_{i.label}.role = '{i.label}' "
         f"AND s_{i.label}.as_of_date = d.as_of_date AND s_{i.label}.entity_id = d.entity_id"
         for i in finite)
-    if extremes:
-        joins += "\nLEFT JOIN ext AS x ON x.as_of_date = d.as_of_date AND x.entity_id = d.entity_id"
+    joins += "".join(f"\nLEFT JOIN x_{i.label} ON x_{i.label}.as_of_date = d.as_of_date "
+                     f"AND x_{i.label}.entity_id = d.entity_id" for i in extremes)
     metrics = _metrics(feature, choices, intervals)
     aggregated = ("SELECT d.as_of_date, d.entity_id,\n       "
                   + ",\n       ".join(f"{sql} AS {name}" for name, sql in metrics)
@@ -152,19 +152,18 @@ def _lookups(dates: list[dt.date], finite: list[Interval], position: dict) -> st
 
 def _bounded_extremes(feature: FeatureConfig, finite: list[Interval], dates, position) -> list[str]:
     """Min and max over the buckets inside each bounded window, from an equality join on the
-    bucket: each bucket meets the windows that contain it."""
-    members = [(position[i.before(d)] + k, d, i.label) for i in finite for d in dates
-               for k in range(position[d] - position[i.before(d)])]
-    values = ", ".join(f"({b}, {date_literal(d)}, '{label}')" for b, d, label in members)
-    columns = []
-    for agg in feature.aggregates:
-        for kind in ("min", "max"):
-            if Metric(kind) in agg.metrics:
-                columns += [f"{kind}(CASE WHEN w.role = '{i.label}' THEN x.{agg.name}__{kind} END) "
-                            f"AS {agg.name}__{kind}_{i.label}" for i in finite]
-    return [f"win(b, as_of_date, role) AS (VALUES {values})",
-            "ext AS (SELECT w.as_of_date, x.entity_id,\n       " + ",\n       ".join(columns)
-            + "\nFROM bucketed AS x JOIN win AS w ON w.b = x.b\nGROUP BY 1, 2)"]
+    bucket: each bucket meets the windows (of one interval) that contain it."""
+    ctes = []
+    for i in finite:
+        members = [(position[i.before(d)] + k, d) for d in dates
+                   for k in range(position[d] - position[i.before(d)])]
+        values = ", ".join(f"({b}, {date_literal(d)})" for b, d in members)
+        columns = [f"{kind}(x.{agg.name}__{kind}) AS {agg.name}__{kind}"
+                   for agg in feature.aggregates for kind in ("min", "max") if Metric(kind) in agg.metrics]
+        ctes.append(f"x_{i.label} AS (SELECT w.as_of_date, x.entity_id, " + ", ".join(columns)
+                    + f"\nFROM bucketed AS x JOIN (VALUES {values}) AS w(b, as_of_date) ON w.b = x.b"
+                    "\nGROUP BY 1, 2)")
+    return ctes
 
 
 def _metrics(feature: FeatureConfig, choices, intervals: list[Interval]) -> list[tuple[str, str]]:
@@ -174,7 +173,7 @@ def _metrics(feature: FeatureConfig, choices, intervals: list[Interval]) -> list
             return f"d.{part}" if i.is_all else f"(d.{part} - COALESCE(s_{i.label}.{part}, 0))"
 
         def extreme(name: str, kind: str, i: Interval = interval) -> str:
-            return f"d.{name}__{kind}" if i.is_all else f"x.{name}__{kind}_{i.label}"
+            return f"d.{name}__{kind}" if i.is_all else f"x_{i.label}.{name}__{kind}"
 
         for agg in feature.aggregates:
             for metric in agg.metrics:

@@ -229,12 +229,12 @@ def _build_and_report(cfg: ProjectConfig, last: dt.date) -> bool:
     dates, mature = as_of_plan(cfg, last) if cfg.cohort is not None else ([], [])
     stages = [("transforms", "run_transforms", cfg.start_date, last, None)] if cfg.transforms else []
     if dates:
-        stages.append(("cohort and features", "build_as_of", dates[0], dates[-1],
+        stages.append(("cohort+features", "build_as_of", dates[0], dates[-1],
                        [COHORT, *(feature_key(f.prefix) for f in cfg.features)]))
     if mature:
         stages.append(("labels (mature)", "build_as_of", mature[0], mature[-1], [LABELS]))
-    table = Table(title="later stages")
-    for column in ("stage", "partitions", "seconds", "checks passed", "failed", "warned"):
+    table = Table(title="later stages (checks passed, failed, warned)")
+    for column in ("stage", "partitions", "s", "passed", "failed", "warned"):
         table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
     ok = True
     for label, job, first, end, selection in stages:

@@ -307,16 +307,20 @@ class FeatureConfig(Strict):
     def interval_list(self) -> list[Interval]:
         return [Interval(i) for i in self.intervals]
 
+    def column_name(self, interval: Interval, source: str, metric: str) -> str:
+        """A feature's column: `<prefix>_<interval>_<quantity>_<metric>`, where a categorical's
+        source is `<column>_<choice>`."""
+        return f"{self.prefix}_{interval.label}_{source}_{metric}"
+
     def planned_columns(self) -> list[str]:
         """Feature names known from the config alone (choice_query choices come at run time)."""
         names = []
         for interval in self.interval_list:
             for agg in self.aggregates:
-                names += [f"{self.prefix}_{interval.label}_{agg.name}_{m}" for m in agg.metrics]
+                names += [self.column_name(interval, agg.name, m) for m in agg.metrics]
             for cat in self.categoricals:
-                for choice in cat.choices or []:
-                    names += [f"{self.prefix}_{interval.label}_{cat.column}_{choice_name(choice)}_{m}"
-                              for m in cat.metrics]
+                names += [self.column_name(interval, f"{cat.column}_{choice_name(c)}", m)
+                          for c in cat.choices or [] for m in cat.metrics]
         return names
 
     def imputation_for(self, metric: Metric, own: ImputationRules, categorical: bool) -> Imputation:

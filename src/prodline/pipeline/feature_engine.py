@@ -33,7 +33,7 @@ def features_select(feature: FeatureConfig, choices: dict[str, list], cohort_tab
     finite = [i for i in intervals if not i.is_all]
     cuts = sorted(set(dates) | {i.before(d) for i in finite for d in dates})
     position = {p: n + 1 for n, p in enumerate(cuts)}  # bucket b holds cuts[b-1] <= kd < cuts[b]
-    extremes = [i for i in finite if _needs_extremes(feature)]
+    extremes = finite if _needs_extremes(feature) else []
     parts = _partials(feature, choices)
     ctes = [_bucketed(feature, parts, cuts, any(i.is_all for i in intervals)),
             _cumulative(parts, len(cuts)),
@@ -89,7 +89,7 @@ def _partials(feature: FeatureConfig, choices) -> dict[str, str]:
         if Metric.max in wanted:
             parts[f"{agg.name}__max"] = f"max({q})"
     for cat in feature.categoricals:
-        for choice, value in choice_values(cat.column, choices, feature, cat):
+        for choice, value in choice_values(feature, cat, choices):
             test = f"e.{cat.column} IS NULL" if value is None else f"e.{cat.column} = {string_literal(value)}"
             parts[f"{cat.column}__{choice}"] = f"sum(CASE WHEN {test} THEN 1.0 ELSE 0.0 END)"
     return parts
@@ -167,24 +167,22 @@ def _bounded_extremes(feature: FeatureConfig, finite: list[Interval], dates, pos
 
 
 def _metrics(feature: FeatureConfig, choices, intervals: list[Interval]) -> list[tuple[str, str]]:
+    """(column, SQL) per feature, from the window's partials (`d` minus `s_<interval>`)."""
+    by_label = {i.label: i for i in intervals}
     metrics = []
-    for interval in intervals:
+    for column in feature_columns(feature, choices):
+        interval = by_label[column.interval]
+
         def window(part: str, i: Interval = interval) -> str:
             return f"d.{part}" if i.is_all else f"(d.{part} - COALESCE(s_{i.label}.{part}, 0))"
 
         def extreme(name: str, kind: str, i: Interval = interval) -> str:
             return f"d.{name}__{kind}" if i.is_all else f"x_{i.label}.{name}__{kind}"
 
-        for agg in feature.aggregates:
-            for metric in agg.metrics:
-                metrics.append((f"{feature.prefix}_{interval.label}_{agg.name}_{metric}",
-                                _combine(metric, agg.name, window, extreme)))
-        for cat in feature.categoricals:
-            for metric in cat.metrics:
-                for choice, _ in choice_values(cat.column, choices, feature, cat, metric):
-                    metrics.append((f"{feature.prefix}_{interval.label}_{cat.column}_{choice}_{metric}",
-                                    _combine_choice(metric, window(f"{cat.column}__{choice}"),
-                                                    window("n"))))
+        metric = Metric(column.metric)
+        sql = (_combine_choice(metric, window(column.partial), window("n")) if column.categorical
+               else _combine(metric, column.partial, window, extreme))
+        metrics.append((column.name, sql))
     return metrics
 
 

@@ -21,15 +21,9 @@ def string_literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def dates_relation(dates: list[dt.date], intervals: list[Interval] = ()) -> str:
-    """`(VALUES ...) AS _asof(as_of_date, start_<label>...)`: each date with its window starts."""
-    finite = [i for i in intervals if not i.is_all]
-    rows = ", ".join(
-        "(" + ", ".join([date_literal(d)] + [date_literal(i.before(d)) for i in finite]) + ")"
-        for d in dates
-    )
-    names = ", ".join(["as_of_date"] + [f"start_{i.label}" for i in finite])
-    return f"(VALUES {rows}) AS {DATES}({names})"
+def dates_relation(dates: list[dt.date]) -> str:
+    """`(VALUES ...) AS _asof(as_of_date)`: the as-of dates as a relation."""
+    return f"(VALUES {', '.join(f'({date_literal(d)})' for d in dates)}) AS {DATES}(as_of_date)"
 
 
 def per_date(sql: str, label_timespan: Interval | None = None) -> str:
@@ -67,6 +61,8 @@ class Feature:
     prefix: str
     interval: str  # its label: 30d, 1y, all
     metric: str
+    partial: str  # the partial aggregate it is computed from: the quantity, or `<column>__<choice>`
+    categorical: bool = False
     null_choice: bool = False  # the null category of a categorical: 1 when the window is empty
 
     @property
@@ -79,16 +75,17 @@ def feature_columns(feature: FeatureConfig, choices: dict[str, list]) -> list[Fe
     for interval in feature.interval_list:
         for agg in feature.aggregates:
             for metric in agg.metrics:
-                columns.append(Feature(f"{feature.prefix}_{interval.label}_{agg.name}_{metric}",
+                columns.append(Feature(feature.column_name(interval, agg.name, metric),
                                        feature.imputation_for(metric, agg.imputation, False),
-                                       feature.prefix, interval.label, metric.value))
+                                       feature.prefix, interval.label, metric.value, agg.name))
         for cat in feature.categoricals:
             for metric in cat.metrics:
                 rule = feature.imputation_for(metric, cat.imputation, True)
-                for choice, value in choice_values(cat.column, choices, feature, cat, metric):
-                    columns.append(Feature(f"{feature.prefix}_{interval.label}_{cat.column}_"
-                                           f"{choice}_{metric}", rule, feature.prefix, interval.label,
-                                           metric.value, null_choice=value is None))
+                for choice, value in choice_values(feature, cat, choices, metric):
+                    columns.append(Feature(feature.column_name(interval, f"{cat.column}_{choice}", metric),
+                                           rule, feature.prefix, interval.label, metric.value,
+                                           f"{cat.column}__{choice}", categorical=True,
+                                           null_choice=value is None))
     return columns
 
 
@@ -102,11 +99,12 @@ def feature_groups(columns: list[Feature], by: list[str]) -> dict[str, list[str]
     return groups
 
 
-def choice_values(column, choices, feature, cat, metric=None):
-    """(name, value) per choice; value None is the null category."""
-    pairs = [(choice_name(c), c) for c in choices[column]]
-    metric_list = [metric] if metric else cat.metrics
-    if any(feature.imputation_for(m, cat.imputation, True).type == "null_category" for m in metric_list):
+def choice_values(feature: FeatureConfig, cat, choices: dict[str, list], metric=None) -> list[tuple]:
+    """(name, value) per choice of a categorical; value None is the null category, added when
+    the metric (or any of its metrics) imputes with null_category."""
+    pairs = [(choice_name(c), c) for c in choices[cat.column]]
+    metrics = [metric] if metric else cat.metrics
+    if any(feature.imputation_for(m, cat.imputation, True).type == "null_category" for m in metrics):
         pairs.append(("_null", None))
     return pairs
 

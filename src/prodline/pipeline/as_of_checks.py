@@ -7,7 +7,7 @@ DuckDB and PostgreSQL; each returns an Outcome with its evidence.
 import datetime as dt
 import re
 
-from prodline.pipeline.raw_checks import SAMPLE, Outcome, Queryable, _jsonable
+from prodline.pipeline.raw_checks import SAMPLE, Outcome, Queryable, jsonable
 
 TABLE_REFERENCE = re.compile(r"\b(raw|transforms)\.([a-z_][a-z0-9_]*)\b")
 
@@ -42,10 +42,7 @@ def cohort_checks(db: Queryable, table: str, dates: list[dt.date]) -> list[Outco
         f"SELECT as_of_date, count(*) AS n FROM {table} WHERE as_of_date BETWEEN :start AND :end "
         "GROUP BY as_of_date", **_window(start, end))}
     empty = [d.isoformat() for d in dates if not sizes.get(d)]
-    twice = db.rows(
-        f"SELECT as_of_date, entity_id, count(*) AS copies FROM {table} "
-        "WHERE as_of_date BETWEEN :start AND :end GROUP BY as_of_date, entity_id "
-        "HAVING count(*) > 1 ORDER BY as_of_date, entity_id", **_window(start, end))
+    twice = _repeated(db, table, start, end)
     return [
         Outcome("cohort_not_empty", not empty,
                 f"{len(empty)} as-of date(s) with an empty cohort" if empty
@@ -53,8 +50,16 @@ def cohort_checks(db: Queryable, table: str, dates: list[dt.date]) -> list[Outco
                 {"empty_dates": empty, "sizes": {d.isoformat(): n for d, n in sorted(sizes.items())}}),
         Outcome("one_row_per_entity", not twice,
                 f"{len(twice)} entity-date(s) repeated" if twice else "no entity repeated",
-                {"repeated": len(twice), "sample": _jsonable(twice[:SAMPLE])}),
+                {"repeated": len(twice), "sample": jsonable(twice[:SAMPLE])}),
     ]
+
+
+def _repeated(db: Queryable, table: str, start, end) -> list[dict]:
+    """(as_of_date, entity_id, copies) of entities that appear more than once on a date."""
+    return db.rows(
+        f"SELECT as_of_date, entity_id, count(*) AS copies FROM {table} "
+        "WHERE as_of_date BETWEEN :start AND :end GROUP BY as_of_date, entity_id "
+        "HAVING count(*) > 1 ORDER BY as_of_date, entity_id", **_window(start, end))
 
 
 def _against_cohort(db: Queryable, table: str, cohort: str, start, end) -> tuple[list, list, list]:
@@ -67,10 +72,7 @@ def _against_cohort(db: Queryable, table: str, cohort: str, start, end) -> tuple
         f"SELECT t.as_of_date, t.entity_id FROM {table} t LEFT JOIN {cohort} c "
         "ON t.as_of_date = c.as_of_date AND t.entity_id = c.entity_id "
         f"WHERE t.as_of_date {window} AND c.entity_id IS NULL ORDER BY 1, 2", **_window(start, end))
-    twice = db.rows(
-        f"SELECT as_of_date, entity_id, count(*) AS copies FROM {table} WHERE as_of_date {window} "
-        "GROUP BY as_of_date, entity_id HAVING count(*) > 1 ORDER BY 1, 2", **_window(start, end))
-    return missing, outside, twice
+    return missing, outside, _repeated(db, table, start, end)
 
 
 def _matches_cohort(name: str, db, table, cohort, start, end) -> Outcome:
@@ -80,23 +82,21 @@ def _matches_cohort(name: str, db, table, cohort, start, end) -> Outcome:
                  (twice, "member-date(s) repeated")) if rows]
     return Outcome(name, not problems, "; ".join(problems) or "one row per cohort member and date",
                    {"missing": len(missing), "outside_cohort": len(outside), "repeated": len(twice),
-                    "sample_missing": _jsonable(missing[:SAMPLE]),
-                    "sample_outside": _jsonable(outside[:SAMPLE])})
+                    "sample_missing": jsonable(missing[:SAMPLE]),
+                    "sample_outside": jsonable(outside[:SAMPLE])})
 
 
 def label_checks(db: Queryable, table: str, cohort: str, name: str,
                  dates: list[dt.date]) -> list[Outcome]:
     start, end = min(dates), max(dates)
-    odd = db.rows(f"SELECT {name} AS value, count(*) AS n FROM {table} WHERE as_of_date BETWEEN "
-                  f":start AND :end AND {name} IS NOT NULL AND {name} NOT IN (0, 1) GROUP BY {name}",
-                  **_window(start, end))
     counts = db.rows(f"SELECT {name} AS value, count(*) AS n FROM {table} WHERE as_of_date BETWEEN "
                      f":start AND :end GROUP BY {name} ORDER BY {name}", **_window(start, end))
+    odd = [r for r in counts if r["value"] not in (0, 1, None)]
     return [
         _matches_cohort("labels_match_cohort", db, table, cohort, start, end),
         Outcome("outcome_is_binary", not odd,
                 f"{sum(r['n'] for r in odd)} outcome(s) not 0/1" if odd else "outcomes are 0, 1 or NULL",
-                {"counts": {str(r["value"]): r["n"] for r in counts}, "odd": _jsonable(odd)}),
+                {"counts": {str(r["value"]): r["n"] for r in counts}, "odd": jsonable(odd)}),
     ]
 
 

@@ -82,7 +82,7 @@ def _primary_key_unique(db, table, source, start, end) -> Outcome:
         start=start, end=end)
     return Outcome("primary_key_unique", not dupes,
                    f"{len(dupes)} duplicated key(s) of ({key})" if dupes else f"({key}) unique",
-                   {"duplicated_keys": len(dupes), "sample": _jsonable(dupes[:SAMPLE])})
+                   {"duplicated_keys": len(dupes), "sample": jsonable(dupes[:SAMPLE])})
 
 
 def _dates_inside_partition(db, table, source, start, end) -> Outcome:
@@ -95,7 +95,7 @@ def _dates_inside_partition(db, table, source, start, end) -> Outcome:
     return Outcome("dates_inside_partition", not outside,
                    f"{len(outside)} row(s) dated outside their partition" if outside
                    else f"all {col} inside their partition (late_days={late})",
-                   {"rows_outside": len(outside), "sample": _jsonable(outside[:SAMPLE])})
+                   {"rows_outside": len(outside), "sample": jsonable(outside[:SAMPLE])})
 
 
 def _required_columns_not_null(db, table, source, start, end) -> Outcome:
@@ -120,5 +120,5 @@ def _rows_every_day(db, table, source, start, end) -> Outcome:
                    {"days_without_rows": empty[:100], "count": len(empty)})
 
 
-def _jsonable(rows: list[dict]) -> list[dict]:
+def jsonable(rows: list[dict]) -> list[dict]:
     return [{k: v.isoformat() if isinstance(v, dt.date) else v for k, v in r.items()} for r in rows]

@@ -38,11 +38,9 @@ def preview(config: ProjectConfig, warehouse, as_of: dt.date, entity: str | None
         known = ", ".join(f.prefix for f in config.features) or "none"
         raise ValueError(f"no feature aggregation has prefix {prefix!r} (known: {known})")
     cohort = f"({fsql.cohort_select(config.cohort.sql(), [as_of])})"
-    members = warehouse.rows(f"SELECT entity_id FROM {cohort} AS c"
-                             + (" WHERE CAST(entity_id AS VARCHAR) = :entity" if entity is not None else ""),
-                             **({"entity": entity} if entity is not None else {}))
-    size = warehouse.scalar(f"SELECT count(*) FROM {cohort} AS c")
-    result = Preview(as_of, size, entity, bool(members) if entity is not None else None)
+    found = warehouse.rows(f"SELECT count(*) AS size, count(CASE WHEN CAST(entity_id AS VARCHAR) = "
+                           f":entity THEN 1 END) AS hits FROM {cohort} AS c", entity=entity)[0]
+    result = Preview(as_of, found["size"], entity, bool(found["hits"]) if entity is not None else None)
     if config.label is not None:
         _label(config, warehouse, cohort, as_of, entity, result)
     for feature in features:

@@ -42,9 +42,7 @@ def _transform_asset(name: str, step: TransformConfig, partitions, base_dir) -> 
                   kinds={"bash" if shell else "sql"}, deps=[table_key(t) for t in step.inputs],
                   description=step.description or f"Transform {name}.",
                   required_resource_keys={"warehouse"} | ({"pipes_subprocess_client"} if shell else set()),
-                  metadata={"dagster/table_name": f"transforms.{name}",
-                            "command" if shell else "sql": shlex.join(step.command) if shell
-                            else dg.MetadataValue.md(f"```sql\n{step.sql_text()}\n```")})
+                  metadata={"dagster/table_name": f"transforms.{name}", **_definition(step)})
         def transform(context: dg.AssetExecutionContext):
             keys = context.partition_key_range
             start, end = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
@@ -61,3 +59,10 @@ def _transform_asset(name: str, step: TransformConfig, partitions, base_dir) -> 
                                                   "partition_range": f"{start} .. {end}"})
 
     return transform
+
+
+def _definition(step: TransformConfig) -> dict:
+    """What the step runs, shown on the asset in the UI."""
+    if step.kind == "shell":
+        return {"command": shlex.join(step.command)}
+    return {"sql": dg.MetadataValue.md(f"```sql\n{step.sql_text()}\n```")}

@@ -18,8 +18,6 @@ import platform
 import sys
 import tempfile
 import time
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,16 +29,15 @@ import psycopg2
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
 
 from prodline.config import FeatureConfig
 from prodline.pipeline.feature_engine import features_select
 from prodline.pipeline.features_sql import feature_columns
 from prodline.resources.warehouse import WarehouseResource
+from scratch import scratch_database
 
 OUT = Path(__file__).parent / "out"
-PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 KINDS = ["a", "b", "c"]
 INTERVALS = {"30d": relativedelta(days=30), "1y": relativedelta(years=1), "all": None}
 FEATURE = FeatureConfig.model_validate({
@@ -193,24 +190,6 @@ def check(name: str, got: pd.DataFrame, want: pd.DataFrame) -> None:
                      f"{got.loc[bad, column]!r}, prodline duckdb {want.loc[bad, column]!r}")
 
 
-@contextmanager
-def postgres_database():
-    """A fresh database for this run, dropped at the end; None when the server is unreachable."""
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    name = f"prodline_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError:
-        yield None
-        return
-    try:
-        yield sa.make_url(PG).set(database=name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-
-
 @dataclass
 class Bench:
     """One run's data, the rows compared and the figures; the first result noted is the reference."""
@@ -285,7 +264,7 @@ def run(args, scratch: str) -> Bench:
     sql_chars = bench.sql("duckdb", f"duckdb:///{path}", lambda: duckdb.connect(path))
     print(f"prodline's SQL: {sql_chars:,} characters, one statement", flush=True)
     if not args.skip_postgres:
-        with postgres_database() as url:
+        with scratch_database(required=False) as url:
             if url is None:
                 print("PostgreSQL unreachable at 127.0.0.1:5432: skipped", flush=True)
             else:

@@ -16,9 +16,8 @@ import platform
 import shutil
 import tempfile
 import time
-import uuid
 import warnings
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -36,9 +35,9 @@ from prodline.demo.simulate import Scenario
 from prodline.instance import batch_dagster_events
 from prodline.pipeline.raw_checks import check_names
 from prodline.pipeline.schema import ARROW, LINEAGE
+from scratch import scratch_database
 
 OUT = Path(__file__).parent / "out"
-PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 # Instance kinds; the last writes one planned event per asset instead of one per partition.
 INSTANCES = {
     "ephemeral": {},
@@ -157,36 +156,21 @@ def _instance(kind: str, work: Path):
     (work / "dagster").mkdir()
     saved = dict(os.environ)
     os.environ.update(INSTANCES[kind])
-    database = None
-    if kind == "ephemeral":
-        instance = dg.DagsterInstance.ephemeral()
-    elif kind == "sqlite":
-        instance = dg.DagsterInstance.local_temp(str(work / "dagster"))
-    else:
-        database = _new_database()
-        url = sa.make_url(PG).set(database=database)
-        storage = {"postgres": {"postgres_url": url.render_as_string(False)}}
-        instance = dg.DagsterInstance.local_temp(str(work / "dagster"), overrides={"storage": storage})
-    try:
-        yield instance
-    finally:
-        instance.dispose()
-        os.environ.clear()
-        os.environ.update(saved)
-        if database:
-            _drop_database(database)
-
-
-def _new_database() -> str:
-    name = f"prodline_bench_{uuid.uuid4().hex[:8]}"
-    with sa.create_engine(PG, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    return name
-
-
-def _drop_database(name: str) -> None:
-    with sa.create_engine(PG, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    with ExitStack() as stack:
+        if kind == "ephemeral":
+            instance = dg.DagsterInstance.ephemeral()
+        elif kind == "sqlite":
+            instance = dg.DagsterInstance.local_temp(str(work / "dagster"))
+        else:
+            url = stack.enter_context(scratch_database())
+            storage = {"postgres": {"postgres_url": url.render_as_string(False)}}
+            instance = dg.DagsterInstance.local_temp(str(work / "dagster"), overrides={"storage": storage})
+        try:
+            yield instance
+        finally:
+            instance.dispose()
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 def _report(results: list[dict], backend: str, kind: str, seconds: float) -> None:
@@ -220,17 +204,12 @@ def main() -> None:
     results = []
     for backend in warehouses:
         for kind in ["bare", *kinds]:
-            scratch = Path(tempfile.mkdtemp(prefix="prodline-wh-"))
-            database = _new_database() if backend == "postgresql" else None
-            url = (sa.make_url(PG).set(database=database).render_as_string(False) if database
-                   else f"duckdb:///{scratch}/warehouse.duckdb")
-            try:
+            with ExitStack() as stack:
+                scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="prodline-wh-"))
+                url = (stack.enter_context(scratch_database()).render_as_string(False)
+                       if backend == "postgresql" else f"duckdb:///{scratch}/warehouse.duckdb")
                 seconds = (bare_script(landing, config, first, last, url) if kind == "bare"
                            else through_dagster(landing, config, first, last, url, kind))
-            finally:
-                shutil.rmtree(scratch)
-                if database:
-                    _drop_database(database)
             _report(results, backend, kind, seconds)
     for kind in kinds:
         _report(results, "none", kind, dagster_floor(config, first, last, kind))

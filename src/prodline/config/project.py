@@ -89,11 +89,12 @@ def _transform_inputs(config: ProjectConfig) -> list[tuple[tuple, str]]:
             if (problem := _unknown_table(config, ref)) is not None:
                 problems.append((("transforms", name, "inputs", i), problem))
     # Transforms may read other transforms, but not in a circle.
-    reads = {n: {r.split(".")[1] for r in t.inputs if r.startswith("transforms.")}
+    # (Unknown transforms are reported above, so only known ones count here.)
+    reads = {n: {r.split(".")[1] for r in t.inputs if r.startswith("transforms.")} & set(config.transforms)
              for n, t in config.transforms.items()}
     done: set[str] = set()
     while len(done) < len(reads):
-        ready = {n for n, deps in reads.items() if n not in done and deps <= done | (deps - set(reads))}
+        ready = {n for n, deps in reads.items() if n not in done and deps <= done}
         if not ready:
             circle = sorted(set(reads) - done)
             problems.append((("transforms",), f"transforms read each other in a circle: {', '.join(circle)}"))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -211,6 +212,40 @@ def features(
         for name, stats in shown.summary.items():
             table.add_row(name, *(_number(stats[k]) for k in ("mean", "min", "max", "imputed")))
     console.print(table)
+
+
+@app.command()
+def splits(
+    out: Annotated[Path | None, typer.Option(help="Where to write the timeline PNG "
+                                                  "(default: splits.png in the project's home).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print the temporal train/test splits as a table and draw them as a timeline (PNG)."""
+    from prodline.pipeline.splits import make_splits
+    from prodline.pipeline.timeline import timeline_png
+
+    cfg = _config(config)
+    if cfg.temporal is None:
+        console.print("[red]the config has no temporal section: nothing to split[/red]")
+        raise typer.Exit(1)
+    made = make_splits(cfg.temporal)  # the config is valid, so its splits are too
+    spans = cfg.temporal.training_label_timespans
+    title = f"{len(made)} split(s), {cfg.temporal.mode} mode"
+    title += f", labels over {spans[0]}" if len(spans) == 1 else ""
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    columns = ["split", "train from", "train to", "n", "test from", "test to", "n"]
+    for column in columns + (["label"] if len(spans) > 1 else []):
+        table.add_column(column, justify="right" if column == "n" else "left", no_wrap=True)
+    for split in made:
+        train, tests = split.train.as_of_dates, [d for t in split.tests for d in t.as_of_dates]
+        cells = [train[0], train[-1], len(train), min(tests), max(tests), len(tests)]
+        cells += [split.train.label_timespan] if len(spans) > 1 else []
+        table.add_row(split.key, *map(str, cells))
+    console.print(table)
+    path = out or home_of(cfg).root / "splits.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(timeline_png(made, f"{cfg.name}: {len(made)} split(s)"))
+    console.print(f"timeline: {path}", highlight=False)
 
 
 def _number(value) -> str:

@@ -23,27 +23,35 @@ from prodline.config.base import (
 )
 from prodline.config.transforms import table_reference
 
-_INTERVAL = re.compile(r"^\s*(\d+)\s*(day|week|month|year)s?\s*$")
+_INTERVAL = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
+_UNITS = {"day": "day", "days": "day", "d": "day", "week": "week", "weeks": "week", "w": "week",
+          "month": "month", "months": "month", "year": "year", "years": "year", "y": "year"}
 _UNIT_LABEL = {"day": "d", "week": "w", "month": "m", "year": "y"}
 
 
 class Interval(str):
-    """`30 days`, `1 year`, `6 months`, `2 weeks`, or `all` (everything before the as-of date)."""
+    """`30 days`, `1 year`, `6 months`, `2 weeks` (or `30d`, `2w`, `1y`), or `all` (everything
+    before the as-of date). `3m` is refused: Triage reads it as minutes, most people as months."""
 
     @classmethod
-    def parse(cls, text: Any) -> "Interval":
+    def parse(cls, text: Any, zero: bool = False) -> "Interval":
+        """The interval `text` spells; `zero` allows `0 days` (a test duration, say)."""
         if not isinstance(text, str):
             text = str(text)
         if text.strip() == "all":
             return cls("all")
         match = _INTERVAL.match(text)
-        if not match:
+        unit = _UNITS.get(match[2].lower()) if match else None
+        if match and match[2].lower() == "m":
+            raise ValueError(f"{text!r} is ambiguous (minutes or months?): write '{match[1]} months'")
+        if unit is None:
             hint = " (it has no unit)" if text.strip().isdigit() else ""
             raise ValueError(f"{text!r} is not an interval{hint}: write a number and a unit "
                              "(day, week, month, year), such as '30 days' or '1 year', or 'all'")
-        if int(match[1]) == 0:
+        if int(match[1]) == 0 and not zero:
             raise ValueError(f"{text!r} is an empty interval")
-        return cls(f"{int(match[1])} {match[2]}s")
+        number = int(match[1])
+        return cls(f"{number} {unit}" + ("" if number == 1 else "s"))
 
     @property
     def is_all(self) -> bool:
@@ -97,6 +105,12 @@ class AsOfConfig(Strict):
         if self.end is not None and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
+
+    def includes(self, day: dt.date) -> bool:
+        """Whether `day` is one of the as-of dates (the cadence's, from start, up to end if set)."""
+        on_cadence = {Cadence.daily: True, Cadence.weekly: day.weekday() == 0,
+                      Cadence.monthly: day.day == 1}[self.cadence]
+        return on_cadence and day >= self.start and (self.end is None or day <= self.end)
 
 
 class _Sql(Strict):

@@ -17,6 +17,7 @@ from prodline.config.features import (
     LabelConfig,
 )
 from prodline.config.sources import SourceConfig, StorageConfig
+from prodline.config.temporal import TemporalConfig
 from prodline.config.transforms import TransformConfig
 
 DEMO_CONFIG = Path(__file__).resolve().parents[3] / "examples" / "unemployment" / "prodline.yaml"
@@ -46,6 +47,7 @@ class ProjectConfig(Strict):
     label: LabelConfig | None = None
     features: list[FeatureConfig] = []
     feature_groups: list[FeatureGroupBy] = ["prefix"]
+    temporal: TemporalConfig | None = None
     # Where the file was read from: relative paths in it are relative to this folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
@@ -58,6 +60,7 @@ class ProjectConfig(Strict):
     @model_validator(mode="after")
     def _references(self) -> "ProjectConfig":
         problems = _missing_sections(self) + _transform_inputs(self) + _feature_columns(self)
+        problems += _split_dates(self)
         if problems:
             raise Located(problems)
         return self
@@ -74,11 +77,41 @@ def _missing_sections(config: ProjectConfig) -> list[tuple[tuple, str]]:
     problems = []
     uses_dates = [k for k in ("cohort", "label") if getattr(config, k) is not None]
     uses_dates += ["features"] if config.features else []
+    uses_dates += ["temporal"] if config.temporal is not None else []
     for key in uses_dates:
         if config.as_of is None:
             problems.append(((key,), "needs the as_of section (start and cadence of as-of dates)"))
         if key != "cohort" and config.cohort is None:
             problems.append(((key,), "needs the cohort section (who is ranked on each date)"))
+    if config.temporal is not None and config.label is None:
+        problems.append((("temporal",), "needs the label section (what the models predict)"))
+    return problems
+
+
+def _split_dates(config: ProjectConfig) -> list[tuple[tuple, str]]:
+    """Splits may only use label timespans that are computed and as-of dates that are partitions."""
+    from prodline.pipeline.splits import SplitError, make_splits  # the library imports config
+
+    temporal = config.temporal
+    if temporal is None or config.label is None or config.as_of is None:
+        return []
+    problems = [((("temporal", field, i)), f"{span!r} differs from label.timespan {config.label.timespan!r}: "
+                 "labels are computed for that timespan only")
+                for field in ("training_label_timespans", "test_label_timespans")
+                for i, span in enumerate(getattr(temporal, field)) if span != config.label.interval]
+    if problems:
+        return problems
+    try:
+        splits = make_splits(temporal)
+    except SplitError as err:
+        return [(("temporal",), str(err))]
+    for split in splits:
+        outside = [d for d in split.as_of_dates if not config.as_of.includes(d)]
+        if outside:
+            listed = ", ".join(str(d) for d in outside[:3]) + (", ..." if len(outside) > 3 else "")
+            cadence = f"{config.as_of.cadence.value} from {config.as_of.start}"
+            problems.append((("temporal",), f"split {split.key} uses {len(outside)} date(s) that are not "
+                             f"as-of dates ({cadence}): {listed}"))
     return problems
 
 

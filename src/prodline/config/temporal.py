@@ -1,0 +1,76 @@
+"""The `temporal` section: train/test splits in the vocabulary of Triage's timechop.
+
+Every list multiplies out (each training label timespan with each test duration, and so on), as
+in Triage. Intervals are `3 months`, `1 year`, `2 weeks`, `30 days` (or `30d`, `2w`, `1y`).
+"""
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from prodline.config.base import Strict
+from prodline.config.features import Interval
+
+
+def _listed(value: Any) -> Any:
+    # Triage takes one value or a list for every list field; so do we.
+    return [value] if isinstance(value, str | int) else value
+
+
+def _interval(zero: bool):
+    def parse(value: Any) -> Interval:
+        interval = Interval.parse(value, zero=zero)
+        if interval.is_all:
+            raise ValueError("'all' is not a length of time here")
+        return interval
+    return BeforeValidator(parse)
+
+
+# Validated as a string, handed on as an Interval (pydantic has no schema for a str subclass).
+# A step must move (0 would never end); a span may be empty.
+Step = Annotated[str, _interval(zero=False), AfterValidator(Interval)]
+Span = Annotated[str, _interval(zero=True), AfterValidator(Interval)]
+Steps = Annotated[list[Step], BeforeValidator(_listed), Field(min_length=1)]
+Spans = Annotated[list[Span], BeforeValidator(_listed), Field(min_length=1)]
+
+
+class TemporalConfig(Strict):
+    """When models are trained and tested.
+
+    `feature_end_time` and `label_end_time` are the day after the last data. In `research` mode
+    (Triage's), the newest split is anchored at the end of label time and earlier ones step back by
+    `model_update_frequency`, so new data moves every split. In `production` mode splits fall on
+    `split_anchor` + k x `model_update_frequency` (for example the 1st of each month), so that
+    splits already made stay where they are when data arrives and a new one is added each period.
+    """
+
+    feature_start_time: dt.date
+    feature_end_time: dt.date
+    label_start_time: dt.date
+    label_end_time: dt.date
+    model_update_frequency: Step
+    training_as_of_date_frequencies: Steps
+    max_training_histories: Spans
+    training_label_timespans: Steps
+    test_as_of_date_frequencies: Steps
+    test_durations: Spans
+    test_label_timespans: Steps
+    mode: Literal["research", "production"] = "research"
+    split_anchor: dt.date | None = None  # production mode; default: the later of the start times
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TemporalConfig":
+        if self.feature_start_time > self.feature_end_time:
+            raise ValueError(f"feature_start_time {self.feature_start_time} is after feature_end_time "
+                             f"{self.feature_end_time}")
+        if self.label_start_time > self.label_end_time:
+            raise ValueError(f"label_start_time {self.label_start_time} is after label_end_time "
+                             f"{self.label_end_time}")
+        if self.split_anchor is not None and self.mode != "production":
+            raise ValueError("split_anchor applies to mode: production only")
+        return self
+
+    @property
+    def anchor(self) -> dt.date:
+        return self.split_anchor or max(self.feature_start_time, self.label_start_time)

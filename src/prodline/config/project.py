@@ -16,6 +16,7 @@ from prodline.config.features import (
     FeatureGroupBy,
     LabelConfig,
 )
+from prodline.config.grid import GridConfig, ScoringConfig
 from prodline.config.sources import SourceConfig, StorageConfig
 from prodline.config.temporal import TemporalConfig
 from prodline.config.transforms import TransformConfig
@@ -48,6 +49,8 @@ class ProjectConfig(Strict):
     features: list[FeatureConfig] = []
     feature_groups: list[FeatureGroupBy] = ["prefix"]
     temporal: TemporalConfig | None = None
+    grid: GridConfig | None = None
+    scoring: ScoringConfig = ScoringConfig()
     # Where the file was read from: relative paths in it are relative to this folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
@@ -85,6 +88,10 @@ def _missing_sections(config: ProjectConfig) -> list[tuple[tuple, str]]:
             problems.append(((key,), "needs the cohort section (who is ranked on each date)"))
     if config.temporal is not None and config.label is None:
         problems.append((("temporal",), "needs the label section (what the models predict)"))
+    if config.grid is not None and config.temporal is None:
+        problems.append((("grid",), "needs the temporal section (the splits to train on)"))
+    if config.grid is not None and not config.features:
+        problems.append((("grid",), "needs the features section (what the models learn from)"))
     return problems
 
 

@@ -1,0 +1,61 @@
+"""The `grid` and `scoring` sections: which models to train and how to judge them.
+
+`grid.models` is Triage's grid_config: a scikit-learn class path mapped to its hyperparameters, each
+a value or a list of values; every combination is one model per split. Class paths and parameters
+are checked when the config loads (importing scikit-learn then), so a typo fails before training.
+"""
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from prodline.config.base import Strict
+
+Strategy = Literal["all", "leave-one-in", "leave-one-out", "all-combinations"]
+MAX_COMBINATION_GROUPS = 8  # all-combinations of n groups trains 2^n - 1 feature sets per model
+
+
+class GridConfig(Strict):
+    """Models to train on every split; baselines (a random ranker and the best single feature)
+    are always trained beside them, as the floor any model must clear."""
+
+    models: dict[str, dict[str, Any]] = Field(min_length=1)
+    feature_group_strategies: list[Strategy] = Field(default=["all"], min_length=1)
+    seed: int = 0
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _params_or_nothing(cls, value: Any) -> Any:
+        # `sklearn.naive_bayes.GaussianNB:` with no parameters reads as None in YAML.
+        return {k: ({} if v is None else v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _importable(self) -> "GridConfig":
+        from prodline.pipeline.grid import grid_problems  # imports scikit-learn: only when a grid exists
+
+        if problems := grid_problems(self.models):
+            from prodline.config.base import Located
+
+            raise Located([(("models", *where), message) for where, message in problems])
+        return self
+
+
+class ScoringConfig(Strict):
+    """Cutoffs of the ranked list for precision@ and recall@: the top n rows, the top p percent."""
+
+    top_n: list[int] = Field(default=[100], min_length=0)
+    percentiles: list[float] = Field(default=[1.0, 5.0, 10.0], min_length=0)
+
+    @field_validator("top_n")
+    @classmethod
+    def _positive_n(cls, values: list[int]) -> list[int]:
+        if bad := [v for v in values if v < 1]:
+            raise ValueError(f"top_n must be 1 or more; got {bad}")
+        return values
+
+    @field_validator("percentiles")
+    @classmethod
+    def _percent(cls, values: list[float]) -> list[float]:
+        if bad := [v for v in values if not 0 < v <= 100]:
+            raise ValueError(f"percentiles must be above 0 and at most 100; got {bad}")
+        return values

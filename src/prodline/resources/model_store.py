@@ -1,0 +1,103 @@
+"""MLflow behind one resource: runs, model artifacts and the registry, through `MlflowClient`.
+
+Our own small resource rather than dagster-mlflow (stale, and built on MLflow's global "active
+run"): every call names its run, so steps running side by side never log into each other's run.
+"""
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+# Written into every model's requirements instead of inferring them, which costs seconds a model.
+PIP_REQUIREMENTS = ["scikit-learn", "numpy", "pandas", "skops", "prodline"]
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    run_id: str
+    url: str
+    model_uri: str
+
+
+class ModelStoreResource(dg.ConfigurableResource):
+    """`tracking_uri`: `sqlite:///...` (the embedded default, under the project's home) or an
+    MLflow server's `http://...`; `ui_url` is where people open runs (a server, or `mlflow ui`)."""
+
+    tracking_uri: str
+    artifact_location: str | None = None  # for a new experiment; None: the server's default
+    experiment: str = "prodline"
+    ui_url: str = "http://127.0.0.1:5000"
+
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        client = self.client()
+        found = client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return found.experiment_id
+        return client.create_experiment(self.experiment, artifact_location=self.artifact_location)
+
+    def log_model(self, model, *, name: str, params: dict, metrics: dict[str, float], tags: dict[str, str],
+                  documents: dict[str, object], images: dict[str, bytes]) -> LoggedModel:
+        """One finished run: parameters, metrics, tags, JSON documents, PNG images and the model,
+        saved with skops trusting exactly the types of this model (we trained it)."""
+        import mlflow.sklearn
+        import skops.io
+
+        client, experiment_id = self.client(), self.experiment_id()
+        run = client.create_run(experiment_id, run_name=name, tags=tags)
+        run_id = run.info.run_id
+        try:
+            client.log_batch(run_id, params=_params(params), metrics=_metrics(metrics))
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "model"
+                trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+                mlflow.sklearn.save_model(model, path, pip_requirements=PIP_REQUIREMENTS,
+                                          serialization_format="skops", skops_trusted_types=trusted,
+                                          pyfunc_predict_fn="predict_proba")
+                client.log_artifacts(run_id, str(path), "model")
+                for filename, document in documents.items():
+                    (Path(folder) / filename).write_text(json.dumps(document, indent=1, default=str))
+                    client.log_artifact(run_id, str(Path(folder) / filename))
+                for filename, png in images.items():
+                    (Path(folder) / filename).write_bytes(png)
+                    client.log_artifact(run_id, str(Path(folder) / filename), "plots")
+        except BaseException:
+            client.set_terminated(run_id, "FAILED")
+            raise
+        client.set_terminated(run_id, "FINISHED")
+        return LoggedModel(run_id, f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}",
+                           f"runs:/{run_id}/model")
+
+    def load_model(self, run_id: str):
+        """The scikit-learn model a run logged (fetched through this store, not MLflow's global one)."""
+        import mlflow.artifacts
+        import mlflow.sklearn
+
+        with tempfile.TemporaryDirectory() as folder:
+            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=folder,
+                                                        tracking_uri=self.tracking_uri)
+            return mlflow.sklearn.load_model(local)
+
+
+def _params(params: dict) -> list:
+    from mlflow.entities import Param
+
+    # MLflow keeps parameter values as strings of at most 6000 characters.
+    return [Param(k, json.dumps(v, default=str)[:6000] if not isinstance(v, str) else v[:6000])
+            for k, v in params.items()]
+
+
+def _metrics(metrics: dict[str, float]) -> list:
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    return [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]

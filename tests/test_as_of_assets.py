@@ -32,18 +32,20 @@ def demo_sections(**changes) -> dict:
     return sections
 
 
-def make_project(tmp_path, monkeypatch, **changes):
+def make_project(tmp_path, monkeypatch, last=LAST, **changes):
     monkeypatch.setenv("PRODLINE_HOME", str(tmp_path / "home"))
-    config = load_config(write_config(tmp_path, end_date="2024-12-31", **demo_sections(**changes)))
-    generate(tmp_path / "home" / "landing", Scenario(start=START, per_day=6.0), START, LAST)
+    monkeypatch.delenv("PRODLINE_WAREHOUSE_URL", raising=False)
+    extra = {k: changes.pop(k) for k in ("temporal", "grid", "scoring") if k in changes}
+    config = load_config(write_config(tmp_path, end_date="2024-12-31", **demo_sections(**changes), **extra))
+    generate(tmp_path / "home" / "landing", Scenario(start=START, per_day=6.0), START, last)
     return config
 
 
-def build(config, instance, selection=None) -> dict[str, bool]:
+def build(config, instance, selection=None, last=LAST) -> dict[str, bool]:
     """Load raw and transforms, then cohort and features for every date, labels where mature."""
     for job in ("ingest_raw", "run_transforms"):
-        assert run_range(config, instance, job, START, LAST).success
-    dates, mature = as_of_plan(config, LAST)
+        assert run_range(config, instance, job, START, last).success
+    dates, mature = as_of_plan(config, last)
     result = run_range(config, instance, "build_as_of", dates[0], dates[-1],
                        selection or [COHORT, *(feature_key(f.prefix) for f in config.features)])
     assert result.success

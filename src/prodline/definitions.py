@@ -3,6 +3,7 @@
 import dagster as dg
 
 from prodline.assets.as_of import as_of_assets
+from prodline.assets.modeling import modeling_assets
 from prodline.assets.raw import raw_assets
 from prodline.assets.transforms import transform_assets
 from prodline.config import ProjectConfig, load_config
@@ -19,7 +20,7 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
         if "ingest_landing_files" in jobs else []
     schedules = [daily_source_ingest(jobs["ingest_source_database"])] \
         if "ingest_source_database" in jobs else []
-    assets = [*raw_assets(config), *transform_assets(config), *as_of_assets(config)]
+    assets = [*raw_assets(config), *transform_assets(config), *as_of_assets(config), *modeling_assets(config)]
     return dg.Definitions(assets=assets, jobs=list(jobs.values()), sensors=sensors,
                           schedules=schedules, resources=build_resources(config))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from prodline.config import HOME_ENV, ProjectConfig
 
 WAREHOUSE_ENV = "PRODLINE_WAREHOUSE_URL"
+MLFLOW_ENV = "MLFLOW_TRACKING_URI"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,18 @@ class Home:
     @property
     def warehouse_url(self) -> str:
         return f"duckdb:///{self.root / 'warehouse.duckdb'}"
+
+    @property
+    def matrices(self) -> Path:
+        return self.root / "matrices"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.root / "mlflow"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"sqlite:///{self.mlflow / 'mlflow.db'}"
 
 
 def home_of(config: ProjectConfig, environ: Mapping[str, str] = os.environ) -> Home:

@@ -19,16 +19,17 @@ def load_range(config: ProjectConfig, instance: dg.DagsterInstance, start: dt.da
     return run_range(config, instance, "ingest_raw", start, end, selection)
 
 
-def run_range(config: ProjectConfig, instance: dg.DagsterInstance, job_name: str, start: dt.date,
-              end: dt.date, selection: list[dg.AssetKey] | None = None) -> dg.ExecuteInProcessResult:
-    """Run a job's assets for partitions start..end as one run, as a single-run backfill would."""
+def run_range(config: ProjectConfig, instance: dg.DagsterInstance, job_name: str, start: dt.date | str,
+              end: dt.date | str, selection: list[dg.AssetKey] | None = None) -> dg.ExecuteInProcessResult:
+    """Run a job's assets for partitions start..end (dates, or split keys) as one run, as a
+    single-run backfill would."""
     batch_dagster_events()
     job = build_definitions(config).resolve_job_def(job_name)
     return job.execute_in_process(
         instance=instance,
         asset_selection=selection,
-        tags={"dagster/asset_partition_range_start": start.isoformat(),
-              "dagster/asset_partition_range_end": end.isoformat(),
+        tags={"dagster/asset_partition_range_start": str(start),
+              "dagster/asset_partition_range_end": str(end),
               "prodline/trigger": "cli"},
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         raise_on_error=False,

@@ -21,6 +21,10 @@ def ingest_jobs(config: ProjectConfig) -> dict[str, dg.JobDefinition]:
         jobs["build_as_of"] = dg.define_asset_job(
             "build_as_of", selection=dg.AssetSelection.groups("as_of"),
             description="Build cohort, labels and features for an as-of date or range.")
+    if config.temporal is not None and config.grid is not None:
+        jobs["train_models"] = dg.define_asset_job(
+            "train_models", selection=dg.AssetSelection.groups("modeling"),
+            description="Matrices, the model grid and evaluations for a split or a range of splits.")
     for arrival, name in by_arrival.items():
         keys = [raw_key(n) for n, s in config.sources.items() if s.arrival == arrival]
         if keys:

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 import dagster as dg
 
 from prodline.config import ProjectConfig
-from prodline.home import WAREHOUSE_ENV, home_of
+from prodline.home import MLFLOW_ENV, WAREHOUSE_ENV, home_of
 from prodline.resources.landing import LandingZoneResource
+from prodline.resources.model_store import ModelStoreResource
 from prodline.resources.source_database import SourceDatabaseResource
 from prodline.resources.warehouse import WarehouseResource
 
@@ -26,6 +27,17 @@ def warehouse_of(config: ProjectConfig, environ: Mapping[str, str] = os.environ,
     return WarehouseResource(url=url, postgres_writers=config.storage.postgres_writers)
 
 
+def model_store_of(config: ProjectConfig, environ: Mapping[str, str] = os.environ,
+                   literal: bool = False) -> ModelStoreResource:
+    """MLflow: $MLFLOW_TRACKING_URI (a server), else a SQLite store under the project's home."""
+    if environ.get(MLFLOW_ENV):
+        return ModelStoreResource(tracking_uri=environ[MLFLOW_ENV] if literal else dg.EnvVar(MLFLOW_ENV),
+                                  experiment=config.name)
+    home = home_of(config, environ)
+    return ModelStoreResource(tracking_uri=home.mlflow_url, artifact_location=str(home.mlflow / "artifacts"),
+                              experiment=config.name)
+
+
 def build_resources(config: ProjectConfig, environ: Mapping[str, str] = os.environ) -> dict:
     home = home_of(config, environ)
     resources: dict = {
@@ -33,6 +45,8 @@ def build_resources(config: ProjectConfig, environ: Mapping[str, str] = os.envir
         "landing_zone": LandingZoneResource(landing_dir=str(home.landing),
                                        quarantine_dir=str(home.quarantine)),
     }
+    if config.grid is not None:
+        resources["model_store"] = model_store_of(config, environ)
     if any(t.kind == "shell" for t in config.transforms.values()):
         resources["pipes_subprocess_client"] = dg.PipesSubprocessClient()
     if any(s.arrival == "query" for s in config.sources.values()):

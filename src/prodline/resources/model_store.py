@@ -34,6 +34,8 @@ class ModelStoreResource(dg.ConfigurableResource):
     def client(self):
         from mlflow.tracking import MlflowClient
 
+        if self.tracking_uri.startswith("sqlite:///"):  # the embedded store: its folder first
+            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def experiment_id(self) -> str:
@@ -43,8 +45,17 @@ class ModelStoreResource(dg.ConfigurableResource):
             return found.experiment_id
         return client.create_experiment(self.experiment, artifact_location=self.artifact_location)
 
-    def log_model(self, model, *, name: str, params: dict, metrics: dict[str, float], tags: dict[str, str],
-                  documents: dict[str, object], images: dict[str, bytes]) -> LoggedModel:
+    def log_model(
+        self,
+        model,
+        *,
+        name: str,
+        params: dict,
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        documents: dict[str, object],
+        images: dict[str, bytes],
+    ) -> LoggedModel:
         """One finished run: parameters, metrics, tags, JSON documents, PNG images and the model,
         saved with skops trusting exactly the types of this model (we trained it)."""
         import mlflow.sklearn
@@ -58,9 +69,14 @@ class ModelStoreResource(dg.ConfigurableResource):
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "model"
                 trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-                mlflow.sklearn.save_model(model, path, pip_requirements=PIP_REQUIREMENTS,
-                                          serialization_format="skops", skops_trusted_types=trusted,
-                                          pyfunc_predict_fn="predict_proba")
+                mlflow.sklearn.save_model(
+                    model,
+                    path,
+                    pip_requirements=PIP_REQUIREMENTS,
+                    serialization_format="skops",
+                    skops_trusted_types=trusted,
+                    pyfunc_predict_fn="predict_proba",
+                )
                 client.log_artifacts(run_id, str(path), "model")
                 for filename, document in documents.items():
                     (Path(folder) / filename).write_text(json.dumps(document, indent=1, default=str))
@@ -72,8 +88,25 @@ class ModelStoreResource(dg.ConfigurableResource):
             client.set_terminated(run_id, "FAILED")
             raise
         client.set_terminated(run_id, "FINISHED")
-        return LoggedModel(run_id, f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}",
-                           f"runs:/{run_id}/model")
+        return LoggedModel(
+            run_id, f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}", f"runs:/{run_id}/model"
+        )
+
+    def log_results(self, run_id: str, metrics: dict[str, float], images: dict[str, bytes]) -> None:
+        """Add evaluation metrics and plots to a model's run (after it finished training)."""
+        client = self.client()
+        client.log_batch(run_id, metrics=_metrics(metrics))
+        with tempfile.TemporaryDirectory() as folder:
+            for filename, png in images.items():
+                (Path(folder) / filename).write_bytes(png)
+                client.log_artifact(run_id, str(Path(folder) / filename), "plots")
+
+    def document(self, run_id: str, filename: str):
+        """A JSON document the run logged, such as its feature list."""
+        import mlflow.artifacts
+
+        text = mlflow.artifacts.load_text(f"{self.client().get_run(run_id).info.artifact_uri}/{filename}")
+        return json.loads(text)
 
     def load_model(self, run_id: str):
         """The scikit-learn model a run logged (fetched through this store, not MLflow's global one)."""
@@ -81,8 +114,9 @@ class ModelStoreResource(dg.ConfigurableResource):
         import mlflow.sklearn
 
         with tempfile.TemporaryDirectory() as folder:
-            local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model", dst_path=folder,
-                                                        tracking_uri=self.tracking_uri)
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="model", dst_path=folder, tracking_uri=self.tracking_uri
+            )
             return mlflow.sklearn.load_model(local)
 
 
@@ -90,8 +124,10 @@ def _params(params: dict) -> list:
     from mlflow.entities import Param
 
     # MLflow keeps parameter values as strings of at most 6000 characters.
-    return [Param(k, json.dumps(v, default=str)[:6000] if not isinstance(v, str) else v[:6000])
-            for k, v in params.items()]
+    return [
+        Param(k, json.dumps(v, default=str)[:6000] if not isinstance(v, str) else v[:6000])
+        for k, v in params.items()
+    ]
 
 
 def _metrics(metrics: dict[str, float]) -> list:

@@ -1,0 +1,480 @@
+"""Matrices, models and evaluations, one partition per temporal split.
+
+A backfill over every split is the research experiment. Each step reads what the one before left:
+the matrices of a split are Parquet files named by their definition, models are MLflow runs listed
+in `results.models`, and evaluations land in `results.evaluations`.
+"""
+
+import base64
+import datetime as dt
+import json
+import time
+import warnings
+
+import dagster as dg
+import pyarrow as pa
+import sqlalchemy as sa
+
+from prodline.assets.as_of import COHORT, COHORT_TABLE, LABELS, LABELS_TABLE, feature_key, resolve_choices
+from prodline.config import ProjectConfig
+from prodline.home import home_of
+from prodline.pipeline import features_sql as fsql
+from prodline.pipeline.evaluation import Threshold, evaluate
+from prodline.pipeline.grid import ModelSpec, expand
+from prodline.pipeline.matrices import MatrixSpec, existing, matrix_select, read_matrix, write_matrix
+from prodline.pipeline.splits import Split, make_splits
+from prodline.pipeline.timeline import timeline_png
+from prodline.pipeline.training import fit, importances, importances_png, precision_recall_png
+
+MATRICES, MODELS, EVALUATIONS = (
+    dg.AssetKey(["matrices"]),
+    dg.AssetKey(["models"]),
+    dg.AssetKey(["evaluations"]),
+)
+MODELS_TABLE, EVALUATIONS_TABLE = "models", "evaluations"  # in the results schema
+
+
+def modeling_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
+    if config.temporal is None or config.grid is None:
+        return []
+    splits = {s.key: s for s in make_splits(config.temporal)}
+    partitions = dg.StaticPartitionsDefinition(list(splits))
+    return [
+        _matrices_asset(config, splits, partitions),
+        _models_asset(config, splits, partitions),
+        _evaluations_asset(config, splits, partitions),
+    ]
+
+
+def _asset(**kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # BackfillPolicy is beta in Dagster 1.13
+        return dg.asset(group_name="modeling", backfill_policy=dg.BackfillPolicy.single_run(), **kwargs)
+
+
+def matrix_specs(config: ProjectConfig, warehouse, split: Split) -> tuple[MatrixSpec, list[MatrixSpec]]:
+    """The training matrix and test matrices of a split, with the feature columns the tables have now."""
+    tables = tuple(
+        (
+            f"features.{f.prefix}",
+            tuple(c for c in warehouse.columns("features", f.prefix) if c not in ("as_of_date", "entity_id")),
+        )
+        for f in config.features
+    )
+    label = config.label
+    definition = json.dumps(
+        {
+            "cohort": config.cohort.sql(),
+            "label": [label.sql(), label.name, label.timespan],
+            "features": [f.model_dump(mode="json") for f in config.features],
+        },
+        sort_keys=True,
+        default=str,
+    )
+
+    def spec(kind: str, dates, missing: str) -> MatrixSpec:
+        return MatrixSpec(kind, tuple(dates), label.name, label.timespan, missing, tables, definition)
+
+    train = spec("train", split.train.as_of_dates, label.missing.train)
+    return train, [spec("test", t.as_of_dates, label.missing.test) for t in split.tests]
+
+
+def missing_inputs(warehouse, config: ProjectConfig, split: Split) -> list[str]:
+    """As-of partitions a split needs that are not in the warehouse yet, per table."""
+    wanted = set(split.as_of_dates)
+    problems = []
+    for table in [COHORT_TABLE, LABELS_TABLE, *(f"features.{f.prefix}" for f in config.features)]:
+        schema, name = table.split(".")
+        have = set()
+        if warehouse.columns(schema, name):
+            have = {
+                r["as_of_date"]
+                for r in warehouse.rows(
+                    f"SELECT DISTINCT as_of_date FROM {table} WHERE as_of_date BETWEEN :s AND :e",
+                    s=min(wanted),
+                    e=max(wanted),
+                )
+            }
+        if lacking := sorted(
+            wanted - {d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)) for d in have}
+        ):
+            problems.append(
+                f"{table} has no rows for {len(lacking)} date(s): "
+                + ", ".join(map(str, lacking[:6]))
+                + (", ..." if len(lacking) > 6 else "")
+            )
+    return problems
+
+
+def _png_markdown(png: bytes, alt: str) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def _matrices_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -> dg.AssetsDefinition:
+    deps = [COHORT, LABELS, *(feature_key(f.prefix) for f in config.features)]
+
+    @_asset(
+        key=MATRICES,
+        partitions_def=partitions,
+        required_resource_keys={"warehouse"},
+        kinds={"parquet"},
+        deps=[dg.AssetDep(k, partition_mapping=dg.AllPartitionMapping()) for k in deps],
+        description="Training and test matrices of a split (Parquet, with a manifest each).",
+    )
+    def matrices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse, folder = context.resources.warehouse, home_of(config).matrices
+        chosen = [splits[k] for k in context.partition_keys]
+        if problems := [f"split {s.key}: {p}" for s in chosen for p in missing_inputs(warehouse, config, s)]:
+            raise dg.Failure(
+                description="the splits need as-of partitions that are not built yet "
+                "(materialize cohort, labels and features for them first):\n" + "\n".join(problems),
+                allow_retries=False,
+            )
+        entity = _entity_type(warehouse)
+        built = []
+        for split in chosen:
+            train, tests = matrix_specs(config, warehouse, split)
+            for spec in [train, *tests]:
+                manifest, reused = existing(folder, spec), True
+                if manifest is None:
+                    reused = False
+                    select = matrix_select(spec, COHORT_TABLE, LABELS_TABLE)
+                    manifest = write_matrix(
+                        warehouse.stream(select, spec.schema(entity)), folder, spec, spec.schema(entity)
+                    )
+                built.append(
+                    {
+                        "split": split.key,
+                        "kind": spec.kind,
+                        "uuid": spec.uuid,
+                        "rows": manifest["rows"],
+                        **manifest["labels"],
+                        "reused": reused,
+                    }
+                )
+            _write_split_index(folder, split.key, train, tests)
+        return dg.MaterializeResult(
+            metadata={
+                "matrices": dg.MetadataValue.md(_table(built)),
+                "rows": sum(b["rows"] for b in built),
+                "reused": sum(b["reused"] for b in built),
+                "timeline": _png_markdown(timeline_png(chosen, f"{len(chosen)} split(s)"), "splits"),
+            }
+        )
+
+    return matrices
+
+
+def _entity_type(warehouse) -> pa.DataType:
+    kind = warehouse.columns("features", "cohort").get("entity_id", "bigint")
+    return pa.string() if "char" in kind or kind == "text" else pa.int64()
+
+
+def _write_split_index(folder, key: str, train: MatrixSpec, tests: list[MatrixSpec]) -> None:
+    path = folder / "splits" / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"train": train.uuid, "tests": [t.uuid for t in tests]}))
+
+
+def split_index(config: ProjectConfig, key: str) -> dict:
+    path = home_of(config).matrices / "splits" / f"{key}.json"
+    if not path.exists():
+        raise dg.Failure(
+            description=f"split {key} has no matrices yet: materialize matrices for it first",
+            allow_retries=False,
+        )
+    return json.loads(path.read_text())
+
+
+def feature_group_columns(config: ProjectConfig, warehouse) -> dict[str, list[str]]:
+    """Named groups (by prefix, interval or metric) of feature columns, each with its `_imp` flag."""
+    groups: dict[str, list[str]] = {}
+    for feature in config.features:
+        columns = fsql.feature_columns(feature, resolve_choices(warehouse, feature))
+        flags = {c.name: c.flag for c in columns if c.flag}
+        for name, members in fsql.feature_groups(columns, list(config.feature_groups)).items():
+            groups.setdefault(name, []).extend(m for c in members for m in (c, flags.get(c)) if m)
+    return groups
+
+
+def _models_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -> dg.AssetsDefinition:
+    grid = config.grid
+
+    @_asset(
+        key=MODELS,
+        partitions_def=partitions,
+        deps=[MATRICES],
+        kinds={"scikitlearn", "mlflow"},
+        required_resource_keys={"warehouse", "model_store"},
+        pool="warehouse",
+        description="Every model of the grid trained on each split's training matrix; one MLflow run each.",
+    )
+    def models(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse, store = context.resources.warehouse, context.resources.model_store
+        folder = home_of(config).matrices
+        groups = feature_group_columns(config, warehouse)
+        rows, began = [], time.perf_counter()
+        for key in context.partition_keys:
+            index = split_index(config, key)
+            _, X, y = read_matrix(folder, index["train"])
+            features = json.loads((folder / f"{index['train']}.json").read_text())["features"]
+            present = {g: [c for c in cs if c in features] for g, cs in groups.items()}
+            specs = expand(
+                grid.models,
+                {g: cs for g, cs in present.items() if cs},
+                grid.feature_group_strategies,
+                grid.seed,
+            )
+            for spec in specs:
+                rows.append(_train_one(store, spec, key, index, X, y, features))
+                context.log.info(
+                    f"split {key}: {spec.class_path} {spec.params} in {rows[-1]['seconds']:.2f} s"
+                )
+        table = _models_table(warehouse)
+        for key in context.partition_keys:
+            warehouse.replace_window(
+                table,
+                pa.Table.from_pylist([r for r in rows if r["split"] == key], table_schema(table)),
+                "split",
+                key,
+                key,
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "models": len(rows),
+                "seconds": round(time.perf_counter() - began, 2),
+                "runs": dg.MetadataValue.md(
+                    _table(
+                        [
+                            {
+                                "split": r["split"],
+                                "model": _short(r["class_path"]),
+                                "params": r["params"],
+                                "features": r["feature_count"],
+                                "run": f"[{r['model_id'][:8]}]({r['run_url']})",
+                            }
+                            for r in rows[:200]
+                        ]
+                    )
+                ),
+            }
+        )
+
+    return models
+
+
+def _train_one(store, spec: ModelSpec, key: str, index: dict, X, y, features: list[str]) -> dict:
+    fitted = fit(spec, X, y, features)
+    weights = importances(fitted.model, list(spec.features))
+    images = {"feature_importances.png": importances_png(weights, _short(spec.class_path))} if weights else {}
+    logged = store.log_model(
+        fitted.model,
+        name=f"{_short(spec.class_path)} {key}",
+        params={
+            "class_path": spec.class_path,
+            **spec.params,
+            "feature_groups": list(spec.feature_groups),
+            "split": key,
+            "train_matrix": index["train"],
+            "test_matrices": index["tests"],
+        },
+        metrics={"train_rows": fitted.rows, "train_seconds": fitted.seconds},
+        tags={"model_group_id": spec.group_id, "split": key, "prodline.baseline": str(spec.is_baseline)},
+        documents={"features.json": list(spec.features), "feature_importances.json": weights},
+        images=images,
+    )
+    return {
+        "model_id": logged.run_id,
+        "model_group_id": spec.group_id,
+        "split": key,
+        "class_path": spec.class_path,
+        "params": json.dumps(spec.params, sort_keys=True, default=str),
+        "feature_groups": json.dumps(list(spec.feature_groups)),
+        "feature_count": len(spec.features),
+        "train_matrix": index["train"],
+        "train_rows": fitted.rows,
+        "seconds": round(fitted.seconds, 3),
+        "run_url": logged.url,
+        "baseline": spec.is_baseline,
+        "trained_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    }
+
+
+def _models_table(warehouse) -> sa.Table:
+    return warehouse.ensure_table(
+        "results",
+        MODELS_TABLE,
+        [
+            sa.Column("model_id", sa.String),
+            sa.Column("model_group_id", sa.String),
+            sa.Column("split", sa.String),
+            sa.Column("class_path", sa.String),
+            sa.Column("params", sa.String),
+            sa.Column("feature_groups", sa.String),
+            sa.Column("feature_count", sa.Integer),
+            sa.Column("train_matrix", sa.String),
+            sa.Column("train_rows", sa.BigInteger),
+            sa.Column("seconds", sa.Float),
+            sa.Column("run_url", sa.String),
+            sa.Column("baseline", sa.Boolean),
+            sa.Column("trained_at", sa.DateTime),
+        ],
+        index=["split"],
+    )
+
+
+def _evaluations_table(warehouse) -> sa.Table:
+    return warehouse.ensure_table(
+        "results",
+        EVALUATIONS_TABLE,
+        [
+            sa.Column("model_id", sa.String),
+            sa.Column("model_group_id", sa.String),
+            sa.Column("split", sa.String),
+            sa.Column("matrix", sa.String),
+            sa.Column("metric", sa.String),
+            sa.Column("parameter", sa.String),
+            sa.Column("value", sa.Float),
+            sa.Column("worst_value", sa.Float),
+            sa.Column("best_value", sa.Float),
+            sa.Column("labeled_rows", sa.BigInteger),
+            sa.Column("positives", sa.BigInteger),
+            sa.Column("rows_above", sa.BigInteger),
+            sa.Column("evaluated_at", sa.DateTime),
+        ],
+        index=["split"],
+    )
+
+
+def table_schema(table: sa.Table) -> pa.Schema:
+    kinds = {
+        sa.String: pa.string(),
+        sa.Integer: pa.int32(),
+        sa.BigInteger: pa.int64(),
+        sa.Float: pa.float64(),
+        sa.Boolean: pa.bool_(),
+        sa.DateTime: pa.timestamp("us"),
+    }
+    return pa.schema([(c.name, kinds[type(c.type)]) for c in table.columns])
+
+
+def thresholds(config: ProjectConfig) -> list[Threshold]:
+    return [Threshold(n, "abs") for n in config.scoring.top_n] + [
+        Threshold(p, "pct") for p in config.scoring.percentiles
+    ]
+
+
+def _evaluations_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -> dg.AssetsDefinition:
+    @_asset(
+        key=EVALUATIONS,
+        partitions_def=partitions,
+        deps=[MODELS],
+        kinds={"mlflow"},
+        required_resource_keys={"warehouse", "model_store"},
+        pool="warehouse",
+        description="Each model scored on its split's test matrices: precision@ and recall@ at the "
+        "configured cutoffs, AUC-ROC and average precision, ties as worst, best and mean.",
+    )
+    def evaluations(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse, store, folder = (
+            context.resources.warehouse,
+            context.resources.model_store,
+            home_of(config).matrices,
+        )
+        cutoffs, table = thresholds(config), _evaluations_table(warehouse)
+        leaderboard = []
+        for key in context.partition_keys:
+            index = split_index(config, key)
+            trained = warehouse.rows(
+                f"SELECT * FROM results.{MODELS_TABLE} WHERE split = :k ORDER BY trained_at", k=key
+            )
+            if not trained:
+                raise dg.Failure(
+                    description=f"split {key} has no models yet: materialize models for it first",
+                    allow_retries=False,
+                )
+            tests = [(uuid, *read_matrix(folder, uuid)[1:]) for uuid in index["tests"]]
+            features = json.loads((folder / f"{index['train']}.json").read_text())["features"]
+            rows = []
+            for model_row in trained:
+                rows += _evaluate_one(store, model_row, tests, features, cutoffs, leaderboard)
+            warehouse.replace_window(
+                table, pa.Table.from_pylist(rows, table_schema(table)), "split", key, key
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "evaluations": len(leaderboard),
+                "leaderboard": dg.MetadataValue.md(_table(_top(leaderboard))),
+            }
+        )
+
+    return evaluations
+
+
+def _evaluate_one(store, model_row: dict, tests, features, cutoffs, leaderboard: list) -> list[dict]:
+    model = store.load_model(model_row["model_id"])
+    used = json.loads(model_row["feature_groups"])
+    columns = store.document(model_row["model_id"], "features.json")
+    positions = [features.index(c) for c in columns]
+    now, rows, metrics, images = dt.datetime.now(dt.UTC).replace(tzinfo=None), [], {}, {}
+    for uuid, X, y in tests:
+        score = model.predict_proba(X[:, positions])[:, 1]
+        for e in evaluate(score, y, cutoffs):
+            rows.append(
+                {
+                    "model_id": model_row["model_id"],
+                    "model_group_id": model_row["model_group_id"],
+                    "split": model_row["split"],
+                    "matrix": uuid,
+                    "metric": e.metric,
+                    "parameter": e.parameter,
+                    "value": e.mean,
+                    "worst_value": e.worst,
+                    "best_value": e.best,
+                    "labeled_rows": e.labeled_rows,
+                    "positives": e.positives,
+                    "rows_above": e.rows_above,
+                    "evaluated_at": now,
+                }
+            )
+            metrics[f"{e.metric.rstrip('@')}_{e.parameter}".rstrip("_") + f"__{uuid[:8]}"] = e.mean
+        images[f"precision_recall_{uuid[:8]}.png"] = precision_recall_png(
+            score, y, f"{_short(model_row['class_path'])} on {uuid[:8]}"
+        )
+    store.log_results(model_row["model_id"], metrics, images)
+    first = next((r for r in rows if r["metric"] == "precision@"), None)
+    leaderboard.append(
+        {
+            "split": model_row["split"],
+            "model": _short(model_row["class_path"]),
+            "params": model_row["params"],
+            "groups": ", ".join(used),
+            "metric": f"precision@{first['parameter']}" if first else "",
+            "value": None if first is None or first["value"] is None else round(first["value"], 4),
+            "auc": next(
+                (round(r["value"], 4) for r in rows if r["metric"] == "auc_roc" and r["value"] is not None),
+                None,
+            ),
+        }
+    )
+    return rows
+
+
+def _top(board: list[dict], n: int = 30) -> list[dict]:
+    return sorted(board, key=lambda r: (r["split"], -(r["value"] if r["value"] is not None else -1)))[:n]
+
+
+def _short(class_path: str) -> str:
+    return class_path.rsplit(".", 1)[-1]
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "(none)"
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += [
+        "| " + " | ".join("" if r[h] is None else str(r[h]).replace("|", "/") for h in head) + " |"
+        for r in rows
+    ]
+    return "\n".join(lines)

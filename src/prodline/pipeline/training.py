@@ -1,0 +1,92 @@
+"""Fit one model of the grid on a training matrix, score test matrices, and draw what a reviewer
+looks at: precision and recall down the ranked list, and which features the model leans on."""
+
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from prodline.pipeline.grid import ModelSpec
+
+
+@dataclass(frozen=True)
+class Fitted:
+    spec: ModelSpec
+    model: object
+    seconds: float
+    rows: int
+
+
+def columns_of(spec: ModelSpec, features: list[str]) -> list[int]:
+    """Positions of the spec's features in a matrix; a missing one is a clear error, not a shift."""
+    position = {f: i for i, f in enumerate(features)}
+    if missing := [f for f in spec.features if f not in position]:
+        raise ValueError(
+            f"the matrix has no column(s) {', '.join(missing[:5])} that model group {spec.group_id} uses"
+        )
+    return [position[f] for f in spec.features]
+
+
+def fit(spec: ModelSpec, X: np.ndarray, y: np.ndarray, features: list[str]) -> Fitted:
+    """Train on the labeled rows (a training matrix has no others unless its rule keeps them)."""
+    known = ~np.isnan(y)
+    began = time.perf_counter()
+    model = spec.build().fit(X[known][:, columns_of(spec, features)], y[known].astype(int))
+    return Fitted(spec, model, time.perf_counter() - began, int(known.sum()))
+
+
+def scores(fitted: Fitted, X: np.ndarray, features: list[str]) -> np.ndarray:
+    return fitted.model.predict_proba(X[:, columns_of(fitted.spec, features)])[:, 1]
+
+
+def importances(model, features: list[str]) -> dict[str, float]:
+    """What the model says it uses: tree importances, absolute coefficients, or the baseline's one
+    feature; empty when the model cannot say (then no plot is drawn)."""
+    if hasattr(model, "feature_importances_"):
+        values = np.asarray(model.feature_importances_, dtype=float)
+    elif hasattr(model, "coef_"):
+        values = np.abs(np.asarray(model.coef_, dtype=float)).ravel()
+    elif hasattr(model, "feature_index_"):
+        values = np.eye(len(features))[model.feature_index_]
+    else:
+        return {}
+    return dict(sorted(zip(features, values.tolist(), strict=True), key=lambda kv: -kv[1]))
+
+
+def precision_recall_png(score: np.ndarray, labels: np.ndarray, title: str) -> bytes:
+    """Precision and recall of the top k rows for every k (labeled rows, best score first)."""
+    known = ~np.isnan(labels)
+    ranked = labels[known][np.argsort(-score[known], kind="stable")]
+    hits = np.cumsum(ranked)
+    k = np.arange(1, len(ranked) + 1)
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.subplots()
+    if len(ranked):
+        share = k / len(ranked) * 100
+        ax.plot(share, hits / k, label="precision")
+        ax.plot(share, hits / max(hits[-1], 1), label="recall")
+    ax.set_xlabel("top k, % of the list")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title, fontsize=9, loc="left")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def importances_png(values: dict[str, float], title: str, top: int = 20) -> bytes:
+    shown = list(values.items())[:top][::-1]
+    fig = Figure(figsize=(6, 1 + 0.22 * len(shown)), dpi=100)
+    ax = fig.subplots()
+    ax.barh([n for n, _ in shown], [v for _, v in shown], color="#1f77b4")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(title, fontsize=9, loc="left")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -1,0 +1,98 @@
+"""Matrices, the grid and evaluations end to end through Dagster, with a real MLflow store."""
+
+import datetime as dt
+import time
+
+import dagster as dg
+import pytest
+
+from conftest import START
+from prodline.assets.modeling import EVALUATIONS, MATRICES, MODELS
+from prodline.cli import app  # noqa: F401  (the CLI module must import with a grid configured)
+from prodline.demo.run import run_range
+from prodline.pipeline.splits import make_splits
+from prodline.resources import model_store_of, warehouse_of
+from test_as_of_assets import build, make_project
+
+LAST = START + dt.timedelta(days=240)
+TEMPORAL = {"feature_start_time": "2024-01-01", "feature_end_time": "2024-08-01",
+            "label_start_time": "2024-02-01", "label_end_time": "2024-08-01",
+            "model_update_frequency": "1 month", "training_as_of_date_frequencies": "1 month",
+            "max_training_histories": "1 year", "training_label_timespans": "2 months",
+            "test_as_of_date_frequencies": "1 month", "test_durations": "0 days",
+            "test_label_timespans": "2 months"}
+GRID = {"seed": 5, "feature_group_strategies": ["all", "leave-one-out"],
+        "models": {"sklearn.linear_model.LogisticRegression": {"C": [0.5], "max_iter": 500},
+                   "sklearn.tree.DecisionTreeClassifier": {"max_depth": [2, 4]}}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One project trained once for the module: building it takes most of a minute."""
+    with pytest.MonkeyPatch.context() as monkeypatch, dg.instance_for_test() as instance:
+        config = make_project(tmp_path_factory.mktemp("modeling"), monkeypatch, temporal=TEMPORAL, grid=GRID,
+                              scoring={"top_n": [10], "percentiles": [10, 50]}, last=LAST)
+        build(config, instance, last=LAST)
+        keys = [s.key for s in make_splits(config.temporal)]
+        began = time.perf_counter()
+        result = run_range(config, instance, "train_models", keys[0], keys[-1])
+        print(f"train_models over {len(keys)} splits: {time.perf_counter() - began:.1f} s")
+        yield config, instance, keys, result
+
+
+def test_grid_trains_evaluates_and_tracks_every_model(trained):
+    config, _, keys, result = trained
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    assert keys == ["2024-04-01", "2024-05-01", "2024-06-01"]
+    warehouse, store = warehouse_of(config, literal=True), model_store_of(config, literal=True)
+    models = warehouse.rows("SELECT * FROM results.models ORDER BY split, trained_at")
+    per_split = 2 + 3 * (1 + 3)  # 2 baselines + 3 models x (all + leave-one-out of 3 groups)
+    assert len(models) == per_split * len(keys)
+    assert {m["split"] for m in models} == set(keys)
+    # A model group is the same method, parameters and features on every split.
+    groups = {}
+    for m in models:
+        groups.setdefault(m["model_group_id"], set()).add(m["split"])
+    assert len(groups) == per_split and all(s == set(keys) for s in groups.values())
+    run = store.client().get_run(models[-1]["model_id"])
+    assert run.data.params["split"] == models[-1]["split"] and "train_matrix" in run.data.params
+    assert run.data.tags["model_group_id"] == models[-1]["model_group_id"]
+    assert any(k.startswith("precision_10_pct") for k in run.data.metrics)
+    artifacts = {a.path for a in store.client().list_artifacts(run.info.run_id)}
+    assert {"model", "features.json", "plots"} <= artifacts
+    evaluations = warehouse.rows("SELECT * FROM results.evaluations")
+    metrics = {(e["metric"], e["parameter"]) for e in evaluations}
+    assert metrics == {("precision@", "10_abs"), ("recall@", "10_abs"), ("precision@", "10_pct"),
+                       ("recall@", "10_pct"), ("precision@", "50_pct"), ("recall@", "50_pct"),
+                       ("auc_roc", ""), ("average_precision", "")}
+    assert len(evaluations) == len(models) * len(metrics)
+    assert all(e["worst_value"] <= e["value"] + 1e-12 <= e["best_value"] + 2e-12 for e in evaluations
+               if e["value"] is not None)
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()
+                    for e in [e.event_specific_data.materialization]}
+    assert {MATRICES, MODELS, EVALUATIONS} <= materialized
+
+
+def test_rerunning_a_split_replaces_its_rows_and_reuses_its_matrices(trained):
+    config, instance, keys, _ = trained
+    warehouse = warehouse_of(config, literal=True)
+    before = warehouse.scalar("SELECT count(*) FROM results.evaluations")
+    again = run_range(config, instance, "train_models", keys[1], keys[1])
+    assert again.success
+    assert warehouse.scalar("SELECT count(*) FROM results.evaluations") == before
+    [event] = [e for e in again.get_asset_materialization_events()
+               if e.event_specific_data.materialization.asset_key == MATRICES]
+    assert event.event_specific_data.materialization.metadata["reused"].value == 2
+
+
+def test_matrices_refuse_splits_whose_inputs_are_missing(tmp_path, monkeypatch):
+    config = make_project(tmp_path, monkeypatch, temporal=TEMPORAL, grid=GRID, last=LAST)
+    with dg.instance_for_test() as instance:
+        result = run_range(config, instance, "train_models", "2024-04-01", "2024-04-01", [MATRICES])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.message
+    assert message.splitlines()[1:3] == [
+        "split 2024-04-01: features.cohort has no rows for 2 date(s): 2024-02-01, 2024-04-01",
+        "split 2024-04-01: features.labels has no rows for 2 date(s): 2024-02-01, 2024-04-01"]
+    assert "materialize cohort, labels and features for them first" in message

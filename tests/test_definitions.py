@@ -30,8 +30,7 @@ def shape(definitions: dg.Definitions) -> dict:
         "blocking_checks": sorted(f"{k.asset_key.to_user_string()}:{k.name}"
                                   for k in graph.asset_check_keys
                                   if graph.get_check_spec(k).blocking),
-        "pools": sorted({graph.get(k).pools and next(iter(graph.get(k).pools))
-                         for k in graph.get_all_asset_keys()} - {None}),
+        "pools": sorted({p for k in graph.get_all_asset_keys() for p in graph.get(k).pools or ()}),
         "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
         "schedules": sorted(f"{s.name} {s.cron_schedule}" for s in repo.schedule_defs),
         "sensors": sorted(f"{s.name} {s.default_status.value}" for s in repo.sensor_defs),

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import START
 from prodline.cli import app
+from prodline.config import load_config
 from prodline.demo.generate import generate, next_window
 from prodline.demo.simulate import Scenario, simulate
 
@@ -47,8 +48,10 @@ def test_generate_command_adds_next_days_with_parquet(tmp_path, monkeypatch):
     assert runner.invoke(app, ["generate", "--days", "3", "--size", "tiny"]).exit_code == 0
     result = runner.invoke(app, ["generate", "--next", "2", "--size", "tiny", "--format", "parquet"])
     assert result.exit_code == 0, result.output
-    assert "2024-01-04 .. 2024-01-05" in result.output
-    table = pq.read_table(tmp_path / "landing" / "registrations" / "2024-01-05.parquet")
+    start = load_config().start_date  # the demo's
+    fourth, fifth = (start + dt.timedelta(days=n) for n in (3, 4))
+    assert f"{fourth} .. {fifth}" in result.output
+    table = pq.read_table(tmp_path / "landing" / "registrations" / f"{fifth}.parquet")
     assert table.num_rows >= 1 and table.column_names[0] == "registration_id"
     bad = runner.invoke(app, ["generate", "--size", "huge"])
     assert bad.exit_code != 0 and "size 'huge'" in bad.output

@@ -1,6 +1,7 @@
 """The `prodline` command: validate a config, generate demo data, load partitions, run the demo."""
 
 import datetime as dt
+import json
 import shutil
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Project config (default: $PRODLINE_CONFIG, else the demo)."),
 ]
-DEMO_DAYS = 730
+DEMO_DAYS = 1096  # 2023 to 2025: a year of history, a year to train, a year of labels
 
 
 def _config(path: Path | None) -> ProjectConfig:
@@ -47,6 +48,18 @@ def validate(config: Annotated[Path | None, typer.Argument()] = None,
     for f in cfg.features:
         console.print(f"features_{f.prefix}: {len(f.planned_columns())} feature(s) from {f.from_obj}"
                       + (" (+ choices from queries)" if any(c.choice_query for c in f.categoricals) else ""))
+    if cfg.temporal is not None:
+        from prodline.pipeline.splits import make_splits
+
+        made = make_splits(cfg.temporal)
+        console.print(f"splits: {len(made)} ({cfg.temporal.mode} mode), {made[0].key} .. {made[-1].key}")
+    if cfg.grid is not None:
+        from prodline.pipeline.grid import combinations
+
+        count = sum(len(combinations(p)) for p in cfg.grid.models.values())
+        strategies = ", ".join(cfg.grid.feature_group_strategies)
+        console.print(f"grid: {count} model(s) x feature sets of {strategies}, + 2 baselines, per split "
+                      f"(seed {cfg.grid.seed})")
 
 
 @app.command()
@@ -268,6 +281,11 @@ def _build_and_report(cfg: ProjectConfig, last: dt.date) -> bool:
                        [COHORT, *(feature_key(f.prefix) for f in cfg.features)]))
     if mature:
         stages.append(("labels (mature)", "build_as_of", mature[0], mature[-1], [LABELS]))
+    if cfg.temporal is not None and cfg.grid is not None:
+        from prodline.pipeline.splits import make_splits
+
+        keys = [s.key for s in make_splits(cfg.temporal)]
+        stages.append(("matrices, models, evaluations", "train_models", keys[0], keys[-1], None))
     table = Table(title="later stages (checks passed, failed, warned)")
     for column in ("stage", "partitions", "s", "passed", "failed", "warned"):
         table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
@@ -289,7 +307,34 @@ def _build_and_report(cfg: ProjectConfig, last: dt.date) -> bool:
         if warehouse.columns("features", name):
             rows = warehouse.scalar(f"SELECT count(*) FROM features.{name}")
             console.print(f"features.{name}: {rows:,} rows", highlight=False)
+    if ok and warehouse.columns("results", "evaluations"):
+        _print_leaderboard(cfg, warehouse)
     return ok
+
+
+def _print_leaderboard(cfg: ProjectConfig, warehouse) -> None:
+    """Model groups by their mean precision at the first percentile cutoff over the splits."""
+    scoring = cfg.scoring
+    cutoff = f"{scoring.percentiles[0]:g}_pct" if scoring.percentiles else f"{scoring.top_n[0]}_abs"
+    rows = warehouse.rows(
+        "SELECT m.class_path, m.params, m.feature_groups, count(DISTINCT m.split) AS splits, "
+        "avg(CASE WHEN e.metric = 'precision@' AND e.parameter = :cut THEN e.value END) AS precision, "
+        "avg(CASE WHEN e.metric = 'auc_roc' THEN e.value END) AS auc "
+        "FROM results.models AS m JOIN results.evaluations AS e ON e.model_id = m.model_id "
+        "GROUP BY m.class_path, m.params, m.feature_groups ORDER BY precision DESC NULLS LAST, auc DESC",
+        cut=cutoff)
+    table = Table(title=f"leaderboard: model groups by precision at the top {cutoff.replace('_pct', '%')}, "
+                        "mean over splits")
+    for column in ("model", "params", "feature groups", "splits", "precision", "AUC"):
+        table.add_column(column, justify="right" if column in ("splits", "precision", "AUC") else "left")
+    every = {g for r in rows for g in json.loads(r["feature_groups"])}
+    for r in rows[:15]:
+        params = {k: v for k, v in json.loads(r["params"]).items() if k not in ("random_state", "n_jobs")}
+        used = set(json.loads(r["feature_groups"]))
+        groups = "all" if used == every else "all but " + ", ".join(sorted(every - used))
+        table.add_row(r["class_path"].rsplit(".", 1)[-1], ", ".join(f"{k}={v}" for k, v in params.items()),
+                      groups, str(r["splits"]), _number(r["precision"]), _number(r["auc"]))
+    console.print(table)
 
 
 def _print_failures(result) -> None:

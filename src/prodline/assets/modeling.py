@@ -25,6 +25,7 @@ from prodline.pipeline.matrices import MatrixSpec, existing, matrix_select, read
 from prodline.pipeline.splits import Split, make_splits
 from prodline.pipeline.timeline import timeline_png
 from prodline.pipeline.training import fit, importances, importances_png, precision_recall_png
+from prodline.resources.warehouse import POOL
 
 MATRICES, MODELS, EVALUATIONS = (
     dg.AssetKey(["matrices"]),
@@ -118,6 +119,7 @@ def _matrices_asset(config: ProjectConfig, splits: dict[str, Split], partitions)
         partitions_def=partitions,
         required_resource_keys={"warehouse"},
         kinds={"parquet"},
+        pool=POOL,
         deps=[dg.AssetDep(k, partition_mapping=dg.AllPartitionMapping()) for k in deps],
         description="Training and test matrices of a split (Parquet, with a manifest each).",
     )
@@ -206,7 +208,7 @@ def _models_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -
         deps=[MATRICES],
         kinds={"scikitlearn", "mlflow"},
         required_resource_keys={"warehouse", "model_store"},
-        pool="warehouse",
+        pool=POOL,
         description="Every model of the grid trained on each split's training matrix; one MLflow run each.",
     )
     def models(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -371,7 +373,7 @@ def _evaluations_asset(config: ProjectConfig, splits: dict[str, Split], partitio
         deps=[MODELS],
         kinds={"mlflow"},
         required_resource_keys={"warehouse", "model_store"},
-        pool="warehouse",
+        pool=POOL,
         description="Each model scored on its split's test matrices: precision@ and recall@ at the "
         "configured cutoffs, AUC-ROC and average precision, ties as worst, best and mean.",
     )

@@ -5,7 +5,10 @@ run"): every call names its run, so steps running side by side never log into ea
 """
 
 import json
+import logging
+import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +37,8 @@ class ModelStoreResource(dg.ConfigurableResource):
     def client(self):
         from mlflow.tracking import MlflowClient
 
+        # A progress bar per artifact fetched floods run logs; MLflow reads this switch on each fetch.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         if self.tracking_uri.startswith("sqlite:///"):  # the embedded store: its folder first
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
@@ -118,6 +123,17 @@ class ModelStoreResource(dg.ConfigurableResource):
                 run_id=run_id, artifact_path="model", dst_path=folder, tracking_uri=self.tracking_uri
             )
             return mlflow.sklearn.load_model(local)
+
+
+@contextmanager
+def _quiet(logger: str):
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _params(params: dict) -> list:

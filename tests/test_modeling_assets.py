@@ -1,6 +1,7 @@
 """Matrices, the grid and evaluations end to end through Dagster, with a real MLflow store."""
 
 import datetime as dt
+import shutil
 import time
 
 import dagster as dg
@@ -10,6 +11,7 @@ from conftest import START
 from prodline.assets.modeling import EVALUATIONS, MATRICES, MODELS
 from prodline.cli import app  # noqa: F401  (the CLI module must import with a grid configured)
 from prodline.demo.run import run_range
+from prodline.home import home_of
 from prodline.pipeline.splits import make_splits
 from prodline.resources import model_store_of, warehouse_of
 from test_as_of_assets import build, make_project
@@ -96,3 +98,17 @@ def test_matrices_refuse_splits_whose_inputs_are_missing(tmp_path, monkeypatch):
         "split 2024-04-01: features.cohort has no rows for 2 date(s): 2024-02-01, 2024-04-01",
         "split 2024-04-01: features.labels has no rows for 2 date(s): 2024-02-01, 2024-04-01"]
     assert "materialize cohort, labels and features for them first" in message
+
+
+def test_evaluations_from_stored_scores_equal_those_of_the_models_loaded_back(trained):
+    config, instance, keys, _ = trained
+    warehouse = warehouse_of(config, literal=True)
+    query = "SELECT model_id, matrix, metric, parameter, value FROM results.evaluations ORDER BY 1, 2, 3, 4"
+    before = warehouse.rows(query)
+    shutil.rmtree(home_of(config).root / "predictions")  # evaluations must load every model from MLflow
+    assert run_range(config, instance, "train_models", keys[0], keys[-1], [EVALUATIONS]).success
+    after = warehouse.rows(query)
+    assert [r["model_id"] for r in after] == [r["model_id"] for r in before]
+    assert [r["value"] is None for r in after] == [r["value"] is None for r in before]
+    assert [r["value"] for r in after if r["value"] is not None] == pytest.approx(
+        [r["value"] for r in before if r["value"] is not None])

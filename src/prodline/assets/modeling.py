@@ -10,9 +10,12 @@ import datetime as dt
 import json
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from prodline.assets.as_of import COHORT, COHORT_TABLE, LABELS, LABELS_TABLE, feature_key, resolve_choices
@@ -20,11 +23,11 @@ from prodline.config import ProjectConfig
 from prodline.home import home_of
 from prodline.pipeline import features_sql as fsql
 from prodline.pipeline.evaluation import Threshold, evaluate
-from prodline.pipeline.grid import ModelSpec, expand
+from prodline.pipeline.grid import expand
 from prodline.pipeline.matrices import MatrixSpec, existing, matrix_select, read_matrix, write_matrix
 from prodline.pipeline.splits import Split, make_splits
 from prodline.pipeline.timeline import timeline_png
-from prodline.pipeline.training import fit, importances, importances_png, precision_recall_png
+from prodline.pipeline.training import Fitted, fit, importances, importances_png, precision_recall_png, scores
 from prodline.resources.warehouse import POOL
 
 MATRICES, MODELS, EVALUATIONS = (
@@ -215,23 +218,28 @@ def _models_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -
         warehouse, store = context.resources.warehouse, context.resources.model_store
         folder = home_of(config).matrices
         groups = feature_group_columns(config, warehouse)
-        rows, began = [], time.perf_counter()
-        for key in context.partition_keys:
-            index = split_index(config, key)
-            _, X, y = read_matrix(folder, index["train"])
-            features = json.loads((folder / f"{index['train']}.json").read_text())["features"]
-            present = {g: [c for c in cs if c in features] for g, cs in groups.items()}
-            specs = expand(
-                grid.models,
-                {g: cs for g, cs in present.items() if cs},
-                grid.feature_group_strategies,
-                grid.seed,
-            )
-            for spec in specs:
-                rows.append(_train_one(store, spec, key, index, X, y, features))
-                context.log.info(
-                    f"split {key}: {spec.class_path} {spec.params} in {rows[-1]['seconds']:.2f} s"
+        began, pending, predictions = time.perf_counter(), [], home_of(config).root / "predictions"
+        store.prepare()
+        # Training uses one core; drawing and logging each model runs beside the next one's fit.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodline-mlflow") as logger:
+            for key in context.partition_keys:
+                index = split_index(config, key)
+                _, X, y = read_matrix(folder, index["train"])
+                features = json.loads((folder / f"{index['train']}.json").read_text())["features"]
+                tests = [(uuid, read_matrix(folder, uuid)[1]) for uuid in index["tests"]]
+                present = {g: [c for c in cs if c in features] for g, cs in groups.items()}
+                specs = expand(
+                    grid.models,
+                    {g: cs for g, cs in present.items() if cs},
+                    grid.feature_group_strategies,
+                    grid.seed,
                 )
+                for spec in specs:
+                    fitted = fit(spec, X, y, features)
+                    context.log.info(f"split {key}: {spec.class_path} {spec.params}: {fitted.seconds:.2f} s")
+                    predicted = {uuid: scores(fitted, X_test, features) for uuid, X_test in tests}
+                    pending.append(logger.submit(_log_one, store, fitted, key, index, predicted, predictions))
+            rows = [f.result() for f in pending]  # the first failure, if any, fails the step
         table = _models_table(warehouse)
         for key in context.partition_keys:
             warehouse.replace_window(
@@ -265,8 +273,10 @@ def _models_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -
     return models
 
 
-def _train_one(store, spec: ModelSpec, key: str, index: dict, X, y, features: list[str]) -> dict:
-    fitted = fit(spec, X, y, features)
+def _log_one(store, fitted: Fitted, key: str, index: dict, predicted: dict, folder) -> dict:
+    """Log one trained model as an MLflow run and keep its test scores (Parquet, by run id), which
+    the evaluations read instead of loading every model back."""
+    spec = fitted.spec
     weights = importances(fitted.model, list(spec.features))
     images = {"feature_importances.png": importances_png(weights, _short(spec.class_path))} if weights else {}
     logged = store.log_model(
@@ -285,6 +295,7 @@ def _train_one(store, spec: ModelSpec, key: str, index: dict, X, y, features: li
         documents={"features.json": list(spec.features), "feature_importances.json": weights},
         images=images,
     )
+    write_scores(folder, logged.run_id, predicted)
     return {
         "model_id": logged.run_id,
         "model_group_id": spec.group_id,
@@ -300,6 +311,29 @@ def _train_one(store, spec: ModelSpec, key: str, index: dict, X, y, features: li
         "baseline": spec.is_baseline,
         "trained_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
     }
+
+
+def write_scores(folder, run_id: str, predicted: dict[str, np.ndarray]) -> None:
+    """Test scores of a model, in each test matrix's row order (its keys are in the matrix)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.table(
+        {
+            "matrix": pa.array([u for u, s in predicted.items() for _ in range(len(s))]).dictionary_encode(),
+            "score": np.concatenate(list(predicted.values())) if predicted else np.empty(0),
+        }
+    )
+    pq.write_table(table, folder / f"{run_id}.parquet.partial")
+    (folder / f"{run_id}.parquet.partial").rename(folder / f"{run_id}.parquet")
+
+
+def read_scores(folder, run_id: str) -> dict[str, np.ndarray] | None:
+    path = folder / f"{run_id}.parquet"
+    if not path.exists():
+        return None
+    table = pq.read_table(path)
+    matrix, score = table.column("matrix").to_pylist(), table.column("score").to_numpy()
+    order = list(dict.fromkeys(matrix))
+    return {u: score[[m == u for m in matrix]] for u in order}
 
 
 def _models_table(warehouse) -> sa.Table:
@@ -397,9 +431,23 @@ def _evaluations_asset(config: ProjectConfig, splits: dict[str, Split], partitio
                 )
             tests = [(uuid, *read_matrix(folder, uuid)[1:]) for uuid in index["tests"]]
             features = json.loads((folder / f"{index['train']}.json").read_text())["features"]
-            rows = []
-            for model_row in trained:
-                rows += _evaluate_one(store, model_row, tests, features, cutoffs, leaderboard)
+            rows, pending = [], []
+            store.prepare()
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodline-mlflow") as logger:
+                for model_row in trained:
+                    found, curves, metrics = _evaluate_one(
+                        store,
+                        model_row,
+                        tests,
+                        features,
+                        cutoffs,
+                        leaderboard,
+                        home_of(config).root / "predictions",
+                    )
+                    rows += found
+                    pending.append(logger.submit(_log_results, store, model_row, metrics, curves))
+                for done in pending:
+                    done.result()  # a failed log fails the step
             warehouse.replace_window(
                 table, pa.Table.from_pylist(rows, table_schema(table)), "split", key, key
             )
@@ -413,14 +461,19 @@ def _evaluations_asset(config: ProjectConfig, splits: dict[str, Split], partitio
     return evaluations
 
 
-def _evaluate_one(store, model_row: dict, tests, features, cutoffs, leaderboard: list) -> list[dict]:
-    model = store.load_model(model_row["model_id"])
+def _evaluate_one(store, model_row: dict, tests, features, cutoffs, leaderboard: list, predictions) -> tuple:
+    """Metrics of a model on the split's test matrices: (rows, curves, run metrics). Scores come from
+    the model's stored test scores, else from the model loaded back from MLflow. The run's metrics
+    and plots are logged by a thread while the next model is evaluated."""
     used = json.loads(model_row["feature_groups"])
-    columns = store.document(model_row["model_id"], "features.json")
-    positions = [features.index(c) for c in columns]
-    now, rows, metrics, images = dt.datetime.now(dt.UTC).replace(tzinfo=None), [], {}, {}
-    for uuid, X, y in tests:
-        score = model.predict_proba(X[:, positions])[:, 1]
+    stored = read_scores(predictions, model_row["model_id"]) or {}
+    if any(uuid not in stored for uuid, _, _ in tests):
+        model = store.load_model(model_row["model_id"])
+        positions = [features.index(c) for c in store.document(model_row["model_id"], "features.json")]
+        stored = {uuid: model.predict_proba(X[:, positions])[:, 1] for uuid, X, _ in tests}
+    now, rows, metrics, curves = dt.datetime.now(dt.UTC).replace(tzinfo=None), [], {}, []
+    for uuid, _, y in tests:
+        score = stored[uuid]
         for e in evaluate(score, y, cutoffs):
             rows.append(
                 {
@@ -440,10 +493,7 @@ def _evaluate_one(store, model_row: dict, tests, features, cutoffs, leaderboard:
                 }
             )
             metrics[f"{e.metric.rstrip('@')}_{e.parameter}".rstrip("_") + f"__{uuid[:8]}"] = e.mean
-        images[f"precision_recall_{uuid[:8]}.png"] = precision_recall_png(
-            score, y, f"{_short(model_row['class_path'])} on {uuid[:8]}"
-        )
-    store.log_results(model_row["model_id"], metrics, images)
+        curves.append((uuid, score, y))
     first = next((r for r in rows if r["metric"] == "precision@"), None)
     leaderboard.append(
         {
@@ -459,7 +509,16 @@ def _evaluate_one(store, model_row: dict, tests, features, cutoffs, leaderboard:
             ),
         }
     )
-    return rows
+    return rows, curves, metrics
+
+
+def _log_results(store, model_row: dict, metrics: dict, curves: list) -> None:
+    title = _short(model_row["class_path"])
+    images = {
+        f"precision_recall_{uuid[:8]}.png": precision_recall_png(score, y, f"{title} on {uuid[:8]}")
+        for uuid, score, y in curves
+    }
+    store.log_results(model_row["model_id"], metrics, images)
 
 
 def _top(board: list[dict], n: int = 30) -> list[dict]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 # Written into every model's requirements instead of inferring them, which costs seconds a model.
 PIP_REQUIREMENTS = ["scikit-learn", "numpy", "pandas", "skops", "prodline"]
@@ -34,7 +35,27 @@ class ModelStoreResource(dg.ConfigurableResource):
     experiment: str = "prodline"
     ui_url: str = "http://127.0.0.1:5000"
 
+    # Built once per resource instance: a client costs ~45 ms, the experiment lookup a query, and
+    # skops' list of types to trust a second serialization of the model (the same for a class).
+    _client: object = PrivateAttr(default=None)
+    _experiment_id: str | None = PrivateAttr(default=None)
+    _trusted: dict = PrivateAttr(default_factory=dict)
+
+    def prepare(self) -> None:
+        """Import MLflow's modules and open the store here, before a worker thread logs: imports
+        racing between threads can see half-initialised modules."""
+        import mlflow.artifacts
+        import mlflow.sklearn  # noqa: F401
+        import skops.io  # noqa: F401
+
+        self.experiment_id()
+
     def client(self):
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    def _new_client(self):
         from mlflow.tracking import MlflowClient
 
         # A progress bar per artifact fetched floods run logs; MLflow reads this switch on each fetch.
@@ -44,11 +65,34 @@ class ModelStoreResource(dg.ConfigurableResource):
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def experiment_id(self) -> str:
-        client = self.client()
-        found = client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            return found.experiment_id
-        return client.create_experiment(self.experiment, artifact_location=self.artifact_location)
+        if self._experiment_id is None:
+            client = self.client()
+            found = client.get_experiment_by_name(self.experiment)
+            self._experiment_id = found.experiment_id if found is not None else client.create_experiment(
+                self.experiment, artifact_location=self.artifact_location)
+        return self._experiment_id
+
+    def _save(self, model, path: Path) -> None:
+        """Save with skops, trusting the types this class needed before; MLflow loads the file back
+        to check, so a model that needs more (other parameters) is saved again with its own list."""
+        import mlflow.sklearn
+        import skops.io
+        from mlflow.exceptions import MlflowException
+
+        kind = type(model)
+        for attempt in range(2):
+            if attempt or kind not in self._trusted:
+                self._trusted[kind] = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+            try:
+                with _quiet("mlflow.utils.environment"):  # "cannot resolve pip's version": uv has none
+                    mlflow.sklearn.save_model(model, path, pip_requirements=PIP_REQUIREMENTS,
+                                              serialization_format="skops",
+                                              skops_trusted_types=self._trusted[kind],
+                                              pyfunc_predict_fn="predict_proba")
+                return
+            except MlflowException as err:
+                if attempt or "untrusted types" not in str(err):
+                    raise
 
     def log_model(
         self,
@@ -63,8 +107,6 @@ class ModelStoreResource(dg.ConfigurableResource):
     ) -> LoggedModel:
         """One finished run: parameters, metrics, tags, JSON documents, PNG images and the model,
         saved with skops trusting exactly the types of this model (we trained it)."""
-        import mlflow.sklearn
-        import skops.io
 
         client, experiment_id = self.client(), self.experiment_id()
         run = client.create_run(experiment_id, run_name=name, tags=tags)
@@ -73,15 +115,7 @@ class ModelStoreResource(dg.ConfigurableResource):
             client.log_batch(run_id, params=_params(params), metrics=_metrics(metrics))
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "model"
-                trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-                mlflow.sklearn.save_model(
-                    model,
-                    path,
-                    pip_requirements=PIP_REQUIREMENTS,
-                    serialization_format="skops",
-                    skops_trusted_types=trusted,
-                    pyfunc_predict_fn="predict_proba",
-                )
+                self._save(model, path)
                 client.log_artifacts(run_id, str(path), "model")
                 for filename, document in documents.items():
                     (Path(folder) / filename).write_text(json.dumps(document, indent=1, default=str))

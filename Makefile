@@ -31,6 +31,8 @@ lint: setup
 bench: setup  ## benchmarks; figures go in the README
 	$(UV) run python bench/ingest.py
 	$(UV) run python bench/features.py
+	$(UV) run python bench/grid.py
+	$(UV) run python bench/matrices.py
 
 clean:
 	rm -rf .prodline

@@ -7,6 +7,7 @@ in `results.models`, and evaluations land in `results.evaluations`.
 
 import base64
 import datetime as dt
+import itertools
 import json
 import time
 import warnings
@@ -24,7 +25,7 @@ from prodline.home import home_of
 from prodline.pipeline import features_sql as fsql
 from prodline.pipeline.evaluation import Threshold, evaluate
 from prodline.pipeline.grid import expand
-from prodline.pipeline.matrices import MatrixSpec, existing, matrix_select, read_matrix, write_matrix
+from prodline.pipeline.matrices import MatrixSpec, existing, matrix_selects, read_matrix, write_matrix
 from prodline.pipeline.splits import Split, make_splits
 from prodline.pipeline.timeline import timeline_png
 from prodline.pipeline.training import Fitted, fit, importances, importances_png, precision_recall_png, scores
@@ -143,9 +144,8 @@ def _matrices_asset(config: ProjectConfig, splits: dict[str, Split], partitions)
                 manifest, reused = existing(folder, spec), True
                 if manifest is None:
                     reused = False
-                    select = matrix_select(spec, COHORT_TABLE, LABELS_TABLE)
                     manifest = write_matrix(
-                        warehouse.stream(select, spec.schema(entity)), folder, spec, spec.schema(entity)
+                        stream_matrix(warehouse, spec, entity), folder, spec, spec.schema(entity)
                     )
                 built.append(
                     {
@@ -168,6 +168,14 @@ def _matrices_asset(config: ProjectConfig, splits: dict[str, Split], partitions)
         )
 
     return matrices
+
+
+def stream_matrix(warehouse, spec: MatrixSpec, entity: pa.DataType, batch_rows: int = 16_384):
+    """The matrix's rows as Arrow batches, one as-of date after the other (see `matrix_selects`)."""
+    schema = spec.schema(entity)
+    return itertools.chain.from_iterable(
+        warehouse.stream(q, schema, batch_rows) for q in matrix_selects(spec, COHORT_TABLE, LABELS_TABLE)
+    )
 
 
 def _entity_type(warehouse) -> pa.DataType:

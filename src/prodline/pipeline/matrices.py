@@ -54,27 +54,39 @@ class MatrixSpec:
         )
 
 
-def matrix_select(spec: MatrixSpec, cohort_table: str, labels_table: str) -> str:
-    """The matrix's rows in the warehouse: every cohort member of each date, its features and label."""
+def matrix_select(spec: MatrixSpec, cohort_table: str, labels_table: str, day: dt.date | None = None) -> str:
+    """The matrix's rows in the warehouse: every cohort member of each date (or only of `day`), its
+    features and label, by date and entity."""
     label = f"l.{spec.label_name}"
     value = {"zero": f"COALESCE({label}, 0)", "one": f"COALESCE({label}, 1)"}.get(spec.missing, label)
     columns = [
         f"CAST(t{i}.{c} AS DOUBLE PRECISION) AS {c}" for i, (_, cs) in enumerate(spec.tables) for c in cs
     ]
+    dates = f"IN ({', '.join(date_literal(d) for d in ([day] if day else spec.as_of_dates))})"
+    # Every table is filtered to the dates itself: the engines do not carry the cohort's filter across
+    # the joins, and would otherwise build hash tables over every date of every feature table.
     joins = "".join(
-        f"\nJOIN {table} AS t{i} ON t{i}.as_of_date = c.as_of_date AND t{i}.entity_id = c.entity_id"
+        f"\nJOIN (SELECT * FROM {table} WHERE as_of_date {dates}) AS t{i}"
+        f" ON t{i}.as_of_date = c.as_of_date AND t{i}.entity_id = c.entity_id"
         for i, (table, _) in enumerate(spec.tables)
     )
-    where = f"c.as_of_date IN ({', '.join(date_literal(d) for d in spec.as_of_dates)})"
+    where = f"c.as_of_date {dates}"
     if spec.missing == "exclude":
         where += f" AND {label} IS NOT NULL"
     return (
         f"SELECT c.entity_id, c.as_of_date, {', '.join(columns)},"
         f" CAST({value} AS DOUBLE PRECISION) AS {LABEL}"
         f"\nFROM {cohort_table} AS c{joins}"
-        f"\nLEFT JOIN {labels_table} AS l ON l.as_of_date = c.as_of_date AND l.entity_id = c.entity_id"
+        f"\nLEFT JOIN (SELECT * FROM {labels_table} WHERE as_of_date {dates}) AS l"
+        " ON l.as_of_date = c.as_of_date AND l.entity_id = c.entity_id"
         f"\nWHERE {where}\nORDER BY c.as_of_date, c.entity_id"
     )
+
+
+def matrix_selects(spec: MatrixSpec, cohort_table: str, labels_table: str) -> list[str]:
+    """One query per as-of date, in date order: together the matrix's rows in order, while the engine
+    joins one date at a time (a quarter of the memory for a four-date matrix)."""
+    return [matrix_select(spec, cohort_table, labels_table, d) for d in sorted(spec.as_of_dates)]
 
 
 def paths(folder: Path, uuid: str) -> tuple[Path, Path]:

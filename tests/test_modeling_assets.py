@@ -112,3 +112,29 @@ def test_evaluations_from_stored_scores_equal_those_of_the_models_loaded_back(tr
     assert [r["value"] is None for r in after] == [r["value"] is None for r in before]
     assert [r["value"] for r in after if r["value"] is not None] == pytest.approx(
         [r["value"] for r in before if r["value"] is not None])
+
+
+def test_production_splits_appear_as_their_labels_mature(tmp_path, monkeypatch):
+    from prodline.definitions import build_definitions
+
+    open_ended = {k: v for k, v in TEMPORAL.items() if not k.endswith("end_time")}
+    config = make_project(tmp_path, monkeypatch, temporal={**open_ended, "mode": "production"}, grid=GRID,
+                          last=LAST)
+    with dg.instance_for_test() as instance:
+        definition = build_definitions(config).resolve_sensor_def("new_splits")
+
+        def sensor():
+            return definition(dg.build_sensor_context(instance=instance), warehouse=warehouse_of(config))
+
+        assert isinstance(sensor(), dg.SkipReason)  # no labels yet: no split
+        build(config, instance, last=LAST)
+        result = sensor()
+        [added] = result.dynamic_partitions_requests
+        assert added.partition_keys == ["2024-04-01", "2024-05-01", "2024-06-01"]
+        assert [r.partition_key for r in result.run_requests] == added.partition_keys
+        instance.add_dynamic_partitions("splits", added.partition_keys)
+        assert run_range(config, instance, "train_models", "2024-06-01", "2024-06-01").success
+        warehouse = warehouse_of(config, literal=True)
+        assert warehouse.scalar("SELECT count(DISTINCT split) FROM results.models") == 1
+        again = sensor()
+        assert isinstance(again, dg.SkipReason) and "3 known" in again.skip_message

@@ -194,3 +194,19 @@ def test_splits_command_prints_the_table_and_draws_the_timeline(tmp_path):
     bare = PROJECT.split("temporal:")[0]
     result = CliRunner().invoke(app, ["splits", "--config", str(write(tmp_path, bare))])
     assert result.exit_code == 1 and "the config has no temporal section" in result.output
+
+
+def test_open_ended_production_splits_grow_with_the_labels_and_never_move():
+    open_ended = {k: v for k, v in DEMO.items() if not k.endswith("end_time")}
+    config = TemporalConfig.model_validate({**open_ended, "mode": "production"})
+    with pytest.raises(SplitError, match="the splits follow the data"):
+        make_splits(config)
+    earlier = make_splits(config.ending(dt.date(2025, 1, 1)))
+    later = make_splits(config.ending(dt.date(2025, 5, 1)))
+    assert [s.key for s in earlier] == ["2023-07-01", "2023-10-01", "2024-01-01", "2024-04-01", "2024-07-01",
+                                        "2024-10-01", "2025-01-01"]
+    assert later[:len(earlier)] == earlier and [s.key for s in later[len(earlier):]] == ["2025-04-01"]
+    with pytest.raises(ValidationError, match="only production mode follows the data"):
+        TemporalConfig.model_validate(open_ended)
+    with pytest.raises(ValidationError, match="give both feature_end_time and label_end_time"):
+        TemporalConfig.model_validate({**open_ended, "mode": "production", "label_end_time": "2025-01-01"})

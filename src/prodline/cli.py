@@ -48,7 +48,11 @@ def validate(config: Annotated[Path | None, typer.Argument()] = None,
     for f in cfg.features:
         console.print(f"features_{f.prefix}: {len(f.planned_columns())} feature(s) from {f.from_obj}"
                       + (" (+ choices from queries)" if any(c.choice_query for c in f.categoricals) else ""))
-    if cfg.temporal is not None:
+    if cfg.temporal is not None and cfg.temporal.open_ended:
+        every = cfg.temporal.model_update_frequency
+        console.print(f"splits: follow the data (production mode, every {every} from "
+                      f"{cfg.temporal.anchor}, each once its labels have matured)")
+    elif cfg.temporal is not None:
         from prodline.pipeline.splits import make_splits
 
         made = make_splits(cfg.temporal)
@@ -234,14 +238,18 @@ def splits(
     config: ConfigOption = None,
 ) -> None:
     """Print the temporal train/test splits as a table and draw them as a timeline (PNG)."""
-    from prodline.pipeline.splits import make_splits
+    from prodline.assets.modeling import current_splits
     from prodline.pipeline.timeline import timeline_png
+    from prodline.resources import warehouse_of
 
     cfg = _config(config)
     if cfg.temporal is None:
         console.print("[red]the config has no temporal section: nothing to split[/red]")
         raise typer.Exit(1)
-    made = make_splits(cfg.temporal)  # the config is valid, so its splits are too
+    made = current_splits(cfg, warehouse_of(cfg, literal=True))  # a valid config's splits are valid
+    if not made:
+        console.print("no split yet: the splits follow the data, and no labels have matured far enough")
+        raise typer.Exit(0)
     spans = cfg.temporal.training_label_timespans
     title = f"{len(made)} split(s), {cfg.temporal.mode} mode"
     title += f", labels over {spans[0]}" if len(spans) == 1 else ""
@@ -281,7 +289,7 @@ def _build_and_report(cfg: ProjectConfig, last: dt.date) -> bool:
                        [COHORT, *(feature_key(f.prefix) for f in cfg.features)]))
     if mature:
         stages.append(("labels (mature)", "build_as_of", mature[0], mature[-1], [LABELS]))
-    if cfg.temporal is not None and cfg.grid is not None:
+    if cfg.temporal is not None and cfg.grid is not None and not cfg.temporal.open_ended:
         from prodline.pipeline.splits import make_splits
 
         keys = [s.key for s in make_splits(cfg.temporal)]

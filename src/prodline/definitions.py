@@ -11,13 +11,15 @@ from prodline.instance import batch_dagster_events
 from prodline.jobs import ingest_jobs
 from prodline.resources import build_resources
 from prodline.schedules import daily_source_ingest
-from prodline.sensors import landing_sensor
+from prodline.sensors import landing_sensor, split_sensor
 
 
 def build_definitions(config: ProjectConfig) -> dg.Definitions:
     jobs = ingest_jobs(config)
     sensors = [landing_sensor(config, jobs["ingest_landing_files"])] \
         if "ingest_landing_files" in jobs else []
+    if "train_models" in jobs and config.temporal.open_ended:
+        sensors.append(split_sensor(jobs["train_models"], config))
     schedules = [daily_source_ingest(jobs["ingest_source_database"])] \
         if "ingest_source_database" in jobs else []
     assets = [*raw_assets(config), *transform_assets(config), *as_of_assets(config), *modeling_assets(config)]

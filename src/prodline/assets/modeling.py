@@ -26,7 +26,7 @@ from prodline.pipeline import features_sql as fsql
 from prodline.pipeline.evaluation import Threshold, evaluate
 from prodline.pipeline.grid import expand
 from prodline.pipeline.matrices import MatrixSpec, existing, matrix_selects, read_matrix, write_matrix
-from prodline.pipeline.splits import Split, make_splits
+from prodline.pipeline.splits import Split, SplitError, make_splits
 from prodline.pipeline.timeline import timeline_png
 from prodline.pipeline.training import Fitted, fit, importances, importances_png, precision_recall_png, scores
 from prodline.resources.warehouse import POOL
@@ -39,11 +39,17 @@ MATRICES, MODELS, EVALUATIONS = (
 MODELS_TABLE, EVALUATIONS_TABLE = "models", "evaluations"  # in the results schema
 
 
+SPLITS = dg.DynamicPartitionsDefinition(name="splits")  # production splits that follow the data
+
+
 def modeling_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
     if config.temporal is None or config.grid is None:
         return []
-    splits = {s.key: s for s in make_splits(config.temporal)}
-    partitions = dg.StaticPartitionsDefinition(list(splits))
+    if config.temporal.open_ended:
+        splits, partitions = None, SPLITS  # added by the new_splits sensor as labels mature
+    else:
+        splits = {s.key: s for s in make_splits(config.temporal)}
+        partitions = dg.StaticPartitionsDefinition(list(splits))
     return [
         _matrices_asset(config, splits, partitions),
         _models_asset(config, splits, partitions),
@@ -55,6 +61,26 @@ def _asset(**kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)  # BackfillPolicy is beta in Dagster 1.13
         return dg.asset(group_name="modeling", backfill_policy=dg.BackfillPolicy.single_run(), **kwargs)
+
+
+def current_splits(config: ProjectConfig, warehouse) -> list[Split]:
+    """The splits the data allows now: those whose test labels have matured (open-ended configs),
+    or the config's own. Production split times are anchored, so a split never changes once made."""
+    temporal = config.temporal
+    if not temporal.open_ended:
+        return make_splits(temporal)
+    newest = (
+        warehouse.scalar(f"SELECT max(as_of_date) FROM {LABELS_TABLE}")
+        if warehouse.columns("features", "labels")
+        else None
+    )
+    if newest is None:
+        return []
+    newest = newest if isinstance(newest, dt.date) else dt.date.fromisoformat(str(newest))
+    try:
+        return make_splits(temporal.ending(newest))
+    except SplitError:
+        return []  # not enough labelled history yet for a first split
 
 
 def matrix_specs(config: ProjectConfig, warehouse, split: Split) -> tuple[MatrixSpec, list[MatrixSpec]]:
@@ -129,7 +155,12 @@ def _matrices_asset(config: ProjectConfig, splits: dict[str, Split], partitions)
     )
     def matrices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, folder = context.resources.warehouse, home_of(config).matrices
-        chosen = [splits[k] for k in context.partition_keys]
+        known = splits or {s.key: s for s in current_splits(config, warehouse)}
+        if unknown := [k for k in context.partition_keys if k not in known]:
+            raise dg.Failure(
+                description=f"no split {', '.join(unknown)} in the config's splits", allow_retries=False
+            )
+        chosen = [known[k] for k in context.partition_keys]
         if problems := [f"split {s.key}: {p}" for s in chosen for p in missing_inputs(warehouse, config, s)]:
             raise dg.Failure(
                 description="the splits need as-of partitions that are not built yet "

@@ -106,7 +106,7 @@ def _split_dates(config: ProjectConfig) -> list[tuple[tuple, str]]:
                  "labels are computed for that timespan only")
                 for field in ("training_label_timespans", "test_label_timespans")
                 for i, span in enumerate(getattr(temporal, field)) if span != config.label.interval]
-    if problems:
+    if problems or temporal.open_ended:  # open-ended splits are known once labels exist
         return problems
     try:
         splits = make_splits(temporal)

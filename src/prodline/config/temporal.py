@@ -46,9 +46,9 @@ class TemporalConfig(Strict):
     """
 
     feature_start_time: dt.date
-    feature_end_time: dt.date
+    feature_end_time: dt.date | None = None  # production mode may leave both ends to the data:
     label_start_time: dt.date
-    label_end_time: dt.date
+    label_end_time: dt.date | None = None  # a split appears once its labels have matured
     model_update_frequency: Step
     training_as_of_date_frequencies: Steps
     max_training_histories: Spans
@@ -61,6 +61,14 @@ class TemporalConfig(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> "TemporalConfig":
+        ends = {self.feature_end_time is None, self.label_end_time is None}
+        if ends == {True, False}:
+            raise ValueError("give both feature_end_time and label_end_time, or (production) neither")
+        if self.open_ended:
+            if self.mode != "production":
+                raise ValueError("feature_end_time and label_end_time are required in research mode; "
+                                 "only production mode follows the data")
+            return self
         if self.feature_start_time > self.feature_end_time:
             raise ValueError(f"feature_start_time {self.feature_start_time} is after feature_end_time "
                              f"{self.feature_end_time}")
@@ -70,6 +78,16 @@ class TemporalConfig(Strict):
         if self.split_anchor is not None and self.mode != "production":
             raise ValueError("split_anchor applies to mode: production only")
         return self
+
+    @property
+    def open_ended(self) -> bool:
+        """Production splits that follow the data: the newest is the one whose labels matured."""
+        return self.label_end_time is None
+
+    def ending(self, newest_labeled: dt.date) -> "TemporalConfig":
+        """This config with its ends set by the newest as-of date that has labels."""
+        end = self.test_label_timespans[0].after(newest_labeled)
+        return self.model_copy(update={"feature_end_time": end, "label_end_time": end})
 
     @property
     def anchor(self) -> dt.date:

@@ -58,6 +58,8 @@ class Split:
 def make_splits(config: TemporalConfig) -> list[Split]:
     """Every split of the config, in timechop's order: label timespans and test durations outermost,
     then training frequencies and histories, then split times, oldest first."""
+    if config.open_ended:
+        raise SplitError("the splits follow the data: set their ends with config.ending(newest labeled date)")
     splits = []
     for train_span, test_span, duration in itertools.product(
             config.training_label_timespans, config.test_label_timespans, config.test_durations):

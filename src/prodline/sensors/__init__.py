@@ -9,6 +9,7 @@ from prodline.assets.raw import raw_key
 from prodline.config import ProjectConfig
 from prodline.pipeline import arrivals, landing
 from prodline.resources.landing import LandingZoneResource
+from prodline.resources.warehouse import WarehouseResource
 
 
 def landing_sensor(config: ProjectConfig, job: dg.JobDefinition) -> dg.SensorDefinition:
@@ -46,3 +47,24 @@ def landing_sensor(config: ProjectConfig, job: dg.JobDefinition) -> dg.SensorDef
         ]
 
     return new_landing_files
+
+
+def split_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefinition:
+    """Production splits that follow the data: each new split, once its labels have matured, is
+    added as a partition and trained."""
+    from prodline.assets.modeling import SPLITS, current_splits
+
+    @dg.sensor(name="new_splits", job=job, minimum_interval_seconds=300,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Adds a split partition when its labels have matured and trains it.")
+    def new_splits(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+        keys = [s.key for s in current_splits(config, warehouse)]
+        have = set(context.instance.get_dynamic_partitions(SPLITS.name))
+        new = [k for k in keys if k not in have]
+        if not new:
+            return dg.SkipReason(f"no new split ({len(have)} known, labels decide the next)")
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=f"split-{k}", partition_key=k) for k in new],
+            dynamic_partitions_requests=[SPLITS.build_add_request(new)])
+
+    return new_splits

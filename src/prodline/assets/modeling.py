@@ -14,9 +14,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
-import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from prodline.assets.as_of import COHORT, COHORT_TABLE, LABELS, LABELS_TABLE, feature_key, resolve_choices
@@ -26,6 +24,7 @@ from prodline.pipeline import features_sql as fsql
 from prodline.pipeline.evaluation import Threshold, evaluate
 from prodline.pipeline.grid import expand
 from prodline.pipeline.matrices import MatrixSpec, existing, matrix_selects, read_matrix, write_matrix
+from prodline.pipeline.scores import read_scores, write_scores
 from prodline.pipeline.splits import Split, SplitError, make_splits
 from prodline.pipeline.timeline import timeline_png
 from prodline.pipeline.training import Fitted, fit, importances, importances_png, precision_recall_png, scores
@@ -279,7 +278,7 @@ def _models_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -
                     predicted = {uuid: scores(fitted, X_test, features) for uuid, X_test in tests}
                     pending.append(logger.submit(_log_one, store, fitted, key, index, predicted, predictions))
             rows = [f.result() for f in pending]  # the first failure, if any, fails the step
-        table = _models_table(warehouse)
+        table = _results_table(warehouse, MODELS_TABLE, MODELS_COLUMNS)
         for key in context.partition_keys:
             warehouse.replace_window(
                 table,
@@ -352,72 +351,42 @@ def _log_one(store, fitted: Fitted, key: str, index: dict, predicted: dict, fold
     }
 
 
-def write_scores(folder, run_id: str, predicted: dict[str, np.ndarray]) -> None:
-    """Test scores of a model, in each test matrix's row order (its keys are in the matrix)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    table = pa.table(
-        {
-            "matrix": pa.array([u for u, s in predicted.items() for _ in range(len(s))]).dictionary_encode(),
-            "score": np.concatenate(list(predicted.values())) if predicted else np.empty(0),
-        }
-    )
-    pq.write_table(table, folder / f"{run_id}.parquet.partial")
-    (folder / f"{run_id}.parquet.partial").rename(folder / f"{run_id}.parquet")
+# The results tables, column by column; each is replaced split by split.
+MODELS_COLUMNS = {
+    "model_id": sa.String,
+    "model_group_id": sa.String,
+    "split": sa.String,
+    "class_path": sa.String,
+    "params": sa.String,
+    "feature_groups": sa.String,
+    "feature_count": sa.Integer,
+    "train_matrix": sa.String,
+    "train_rows": sa.BigInteger,
+    "seconds": sa.Float,
+    "run_url": sa.String,
+    "baseline": sa.Boolean,
+    "trained_at": sa.DateTime,
+}
+EVALUATIONS_COLUMNS = {
+    "model_id": sa.String,
+    "model_group_id": sa.String,
+    "split": sa.String,
+    "matrix": sa.String,
+    "metric": sa.String,
+    "parameter": sa.String,
+    "value": sa.Float,
+    "worst_value": sa.Float,
+    "best_value": sa.Float,
+    "labeled_rows": sa.BigInteger,
+    "positives": sa.BigInteger,
+    "rows_above": sa.BigInteger,
+    "evaluated_at": sa.DateTime,
+}
 
 
-def read_scores(folder, run_id: str) -> dict[str, np.ndarray] | None:
-    path = folder / f"{run_id}.parquet"
-    if not path.exists():
-        return None
-    table = pq.read_table(path)
-    matrix, score = table.column("matrix").to_pylist(), table.column("score").to_numpy()
-    order = list(dict.fromkeys(matrix))
-    return {u: score[[m == u for m in matrix]] for u in order}
-
-
-def _models_table(warehouse) -> sa.Table:
+def _results_table(warehouse, name: str, columns: dict) -> sa.Table:
     return warehouse.ensure_table(
-        "results",
-        MODELS_TABLE,
-        [
-            sa.Column("model_id", sa.String),
-            sa.Column("model_group_id", sa.String),
-            sa.Column("split", sa.String),
-            sa.Column("class_path", sa.String),
-            sa.Column("params", sa.String),
-            sa.Column("feature_groups", sa.String),
-            sa.Column("feature_count", sa.Integer),
-            sa.Column("train_matrix", sa.String),
-            sa.Column("train_rows", sa.BigInteger),
-            sa.Column("seconds", sa.Float),
-            sa.Column("run_url", sa.String),
-            sa.Column("baseline", sa.Boolean),
-            sa.Column("trained_at", sa.DateTime),
-        ],
-        index=["split"],
-    )
-
-
-def _evaluations_table(warehouse) -> sa.Table:
-    return warehouse.ensure_table(
-        "results",
-        EVALUATIONS_TABLE,
-        [
-            sa.Column("model_id", sa.String),
-            sa.Column("model_group_id", sa.String),
-            sa.Column("split", sa.String),
-            sa.Column("matrix", sa.String),
-            sa.Column("metric", sa.String),
-            sa.Column("parameter", sa.String),
-            sa.Column("value", sa.Float),
-            sa.Column("worst_value", sa.Float),
-            sa.Column("best_value", sa.Float),
-            sa.Column("labeled_rows", sa.BigInteger),
-            sa.Column("positives", sa.BigInteger),
-            sa.Column("rows_above", sa.BigInteger),
-            sa.Column("evaluated_at", sa.DateTime),
-        ],
-        index=["split"],
+        "results", name, [sa.Column(c, t) for c, t in columns.items()], index=["split"]
     )
 
 
@@ -456,7 +425,7 @@ def _evaluations_asset(config: ProjectConfig, splits: dict[str, Split], partitio
             context.resources.model_store,
             home_of(config).matrices,
         )
-        cutoffs, table = thresholds(config), _evaluations_table(warehouse)
+        cutoffs, table = thresholds(config), _results_table(warehouse, EVALUATIONS_TABLE, EVALUATIONS_COLUMNS)
         leaderboard = []
         for key in context.partition_keys:
             index = split_index(config, key)

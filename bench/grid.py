@@ -37,7 +37,8 @@ def build_demo(home: Path, rebuild: bool) -> None:
 
 def bare(config) -> tuple[float, int]:
     """What a data scientist's script does: every grid model fitted, scored and measured."""
-    from prodline.assets.modeling import feature_group_columns, split_index, thresholds
+    from prodline.assets.modeling import split_index
+    from prodline.assets.models import feature_group_columns, thresholds
     from prodline.home import home_of
     from prodline.pipeline.evaluation import evaluate
     from prodline.pipeline.grid import expand

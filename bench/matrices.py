@@ -57,7 +57,7 @@ def main() -> None:
     import grid
 
     grid.build_demo(args.home.resolve(), rebuild=False)
-    from prodline.assets.modeling import _entity_type, matrix_specs, stream_matrix
+    from prodline.assets.matrices import _entity_type, matrix_specs, stream_matrix
     from prodline.config import load_config
     from prodline.pipeline.matrices import matrix_select, write_matrix
     from prodline.pipeline.splits import make_splits

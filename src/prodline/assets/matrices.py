@@ -1,0 +1,151 @@
+"""The `matrices` asset: a split's training and test matrices, streamed from the warehouse into
+Parquet files named by their definition (see `prodline.pipeline.matrices`)."""
+
+import datetime as dt
+import itertools
+import json
+
+import dagster as dg
+import pyarrow as pa
+
+from prodline.assets.as_of import COHORT, COHORT_TABLE, LABELS, LABELS_TABLE, feature_key
+from prodline.assets.modeling import MATRICES, _asset, _png_markdown, _table, current_splits
+from prodline.config import ProjectConfig
+from prodline.home import home_of
+from prodline.pipeline.matrices import MatrixSpec, existing, matrix_selects, write_matrix
+from prodline.pipeline.splits import Split
+from prodline.pipeline.timeline import timeline_png
+from prodline.resources.warehouse import POOL
+
+
+def matrix_specs(config: ProjectConfig, warehouse, split: Split) -> tuple[MatrixSpec, list[MatrixSpec]]:
+    """The training matrix and test matrices of a split, with the feature columns the tables have now."""
+    tables = tuple(
+        (
+            f"features.{f.prefix}",
+            tuple(c for c in warehouse.columns("features", f.prefix) if c not in ("as_of_date", "entity_id")),
+        )
+        for f in config.features
+    )
+    label = config.label
+    definition = json.dumps(
+        {
+            "cohort": config.cohort.sql(),
+            "label": [label.sql(), label.name, label.timespan],
+            "features": [f.model_dump(mode="json") for f in config.features],
+        },
+        sort_keys=True,
+        default=str,
+    )
+
+    def spec(kind: str, dates, missing: str) -> MatrixSpec:
+        return MatrixSpec(kind, tuple(dates), label.name, label.timespan, missing, tables, definition)
+
+    train = spec("train", split.train.as_of_dates, label.missing.train)
+    return train, [spec("test", t.as_of_dates, label.missing.test) for t in split.tests]
+
+
+def missing_inputs(warehouse, config: ProjectConfig, split: Split) -> list[str]:
+    """As-of partitions a split needs that are not in the warehouse yet, per table."""
+    wanted = set(split.as_of_dates)
+    problems = []
+    for table in [COHORT_TABLE, LABELS_TABLE, *(f"features.{f.prefix}" for f in config.features)]:
+        schema, name = table.split(".")
+        have = set()
+        if warehouse.columns(schema, name):
+            have = {
+                r["as_of_date"]
+                for r in warehouse.rows(
+                    f"SELECT DISTINCT as_of_date FROM {table} WHERE as_of_date BETWEEN :s AND :e",
+                    s=min(wanted),
+                    e=max(wanted),
+                )
+            }
+        if lacking := sorted(
+            wanted - {d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)) for d in have}
+        ):
+            problems.append(
+                f"{table} has no rows for {len(lacking)} date(s): "
+                + ", ".join(map(str, lacking[:6]))
+                + (", ..." if len(lacking) > 6 else "")
+            )
+    return problems
+
+
+def matrices_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -> dg.AssetsDefinition:
+    deps = [COHORT, LABELS, *(feature_key(f.prefix) for f in config.features)]
+
+    @_asset(
+        key=MATRICES,
+        partitions_def=partitions,
+        required_resource_keys={"warehouse"},
+        kinds={"parquet"},
+        pool=POOL,
+        deps=[dg.AssetDep(k, partition_mapping=dg.AllPartitionMapping()) for k in deps],
+        description="Training and test matrices of a split (Parquet, with a manifest each).",
+    )
+    def matrices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse, folder = context.resources.warehouse, home_of(config).matrices
+        known = splits or {s.key: s for s in current_splits(config, warehouse)}
+        if unknown := [k for k in context.partition_keys if k not in known]:
+            raise dg.Failure(
+                description=f"no split {', '.join(unknown)} in the config's splits", allow_retries=False
+            )
+        chosen = [known[k] for k in context.partition_keys]
+        if problems := [f"split {s.key}: {p}" for s in chosen for p in missing_inputs(warehouse, config, s)]:
+            raise dg.Failure(
+                description="the splits need as-of partitions that are not built yet "
+                "(materialize cohort, labels and features for them first):\n" + "\n".join(problems),
+                allow_retries=False,
+            )
+        entity = _entity_type(warehouse)
+        built = []
+        for split in chosen:
+            train, tests = matrix_specs(config, warehouse, split)
+            for spec in [train, *tests]:
+                manifest, reused = existing(folder, spec), True
+                if manifest is None:
+                    reused = False
+                    manifest = write_matrix(
+                        stream_matrix(warehouse, spec, entity), folder, spec, spec.schema(entity)
+                    )
+                built.append(
+                    {
+                        "split": split.key,
+                        "kind": spec.kind,
+                        "uuid": spec.uuid,
+                        "rows": manifest["rows"],
+                        **manifest["labels"],
+                        "reused": reused,
+                    }
+                )
+            _write_split_index(folder, split.key, train, tests)
+        return dg.MaterializeResult(
+            metadata={
+                "matrices": dg.MetadataValue.md(_table(built)),
+                "rows": sum(b["rows"] for b in built),
+                "reused": sum(b["reused"] for b in built),
+                "timeline": _png_markdown(timeline_png(chosen, f"{len(chosen)} split(s)"), "splits"),
+            }
+        )
+
+    return matrices
+
+
+def stream_matrix(warehouse, spec: MatrixSpec, entity: pa.DataType, batch_rows: int = 16_384):
+    """The matrix's rows as Arrow batches, one as-of date after the other (see `matrix_selects`)."""
+    schema = spec.schema(entity)
+    return itertools.chain.from_iterable(
+        warehouse.stream(q, schema, batch_rows) for q in matrix_selects(spec, COHORT_TABLE, LABELS_TABLE)
+    )
+
+
+def _entity_type(warehouse) -> pa.DataType:
+    kind = warehouse.columns("features", "cohort").get("entity_id", "bigint")
+    return pa.string() if "char" in kind or kind == "text" else pa.int64()
+
+
+def _write_split_index(folder, key: str, train: MatrixSpec, tests: list[MatrixSpec]) -> None:
+    path = folder / "splits" / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"train": train.uuid, "tests": [t.uuid for t in tests]}))

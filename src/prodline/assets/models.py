@@ -1,0 +1,340 @@
+"""The `models` and `evaluations` assets: the grid trained on each split, every model an MLflow run
+listed in `results.models`, and its metrics on the split's test matrices in `results.evaluations`."""
+
+import datetime as dt
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import dagster as dg
+import pyarrow as pa
+import sqlalchemy as sa
+
+from prodline.assets.as_of import resolve_choices
+from prodline.assets.modeling import (
+    EVALUATIONS,
+    EVALUATIONS_TABLE,
+    MATRICES,
+    MODELS,
+    MODELS_TABLE,
+    _asset,
+    _short,
+    _table,
+    split_index,
+)
+from prodline.config import ProjectConfig
+from prodline.home import home_of
+from prodline.pipeline import features_sql as fsql
+from prodline.pipeline.evaluation import Threshold, evaluate
+from prodline.pipeline.grid import expand
+from prodline.pipeline.matrices import read_matrix
+from prodline.pipeline.scores import read_scores, write_scores
+from prodline.pipeline.splits import Split
+from prodline.pipeline.training import Fitted, fit, importances, importances_png, precision_recall_png, scores
+from prodline.resources.warehouse import POOL
+
+
+def feature_group_columns(config: ProjectConfig, warehouse) -> dict[str, list[str]]:
+    """Named groups (by prefix, interval or metric) of feature columns, each with its `_imp` flag."""
+    groups: dict[str, list[str]] = {}
+    for feature in config.features:
+        columns = fsql.feature_columns(feature, resolve_choices(warehouse, feature))
+        flags = {c.name: c.flag for c in columns if c.flag}
+        for name, members in fsql.feature_groups(columns, list(config.feature_groups)).items():
+            groups.setdefault(name, []).extend(m for c in members for m in (c, flags.get(c)) if m)
+    return groups
+
+
+def models_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -> dg.AssetsDefinition:
+    grid = config.grid
+
+    @_asset(
+        key=MODELS,
+        partitions_def=partitions,
+        deps=[MATRICES],
+        kinds={"scikitlearn", "mlflow"},
+        required_resource_keys={"warehouse", "model_store"},
+        pool=POOL,
+        description="Every model of the grid trained on each split's training matrix; one MLflow run each.",
+    )
+    def models(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse, store = context.resources.warehouse, context.resources.model_store
+        folder = home_of(config).matrices
+        groups = feature_group_columns(config, warehouse)
+        began, pending, predictions = time.perf_counter(), [], home_of(config).root / "predictions"
+        store.prepare()
+        # Training uses one core; drawing and logging each model runs beside the next one's fit.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodline-mlflow") as logger:
+            for key in context.partition_keys:
+                index = split_index(config, key)
+                _, X, y = read_matrix(folder, index["train"])
+                features = json.loads((folder / f"{index['train']}.json").read_text())["features"]
+                tests = [(uuid, read_matrix(folder, uuid)[1]) for uuid in index["tests"]]
+                present = {g: [c for c in cs if c in features] for g, cs in groups.items()}
+                specs = expand(
+                    grid.models,
+                    {g: cs for g, cs in present.items() if cs},
+                    grid.feature_group_strategies,
+                    grid.seed,
+                )
+                for spec in specs:
+                    fitted = fit(spec, X, y, features)
+                    context.log.info(f"split {key}: {spec.class_path} {spec.params}: {fitted.seconds:.2f} s")
+                    predicted = {uuid: scores(fitted, X_test, features) for uuid, X_test in tests}
+                    pending.append(logger.submit(_log_one, store, fitted, key, index, predicted, predictions))
+            rows = [f.result() for f in pending]  # the first failure, if any, fails the step
+        table = _results_table(warehouse, MODELS_TABLE, MODELS_COLUMNS)
+        for key in context.partition_keys:
+            warehouse.replace_window(
+                table,
+                pa.Table.from_pylist([r for r in rows if r["split"] == key], table_schema(table)),
+                "split",
+                key,
+                key,
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "models": len(rows),
+                "seconds": round(time.perf_counter() - began, 2),
+                "runs": dg.MetadataValue.md(
+                    _table(
+                        [
+                            {
+                                "split": r["split"],
+                                "model": _short(r["class_path"]),
+                                "params": r["params"],
+                                "features": r["feature_count"],
+                                "run": f"[{r['model_id'][:8]}]({r['run_url']})",
+                            }
+                            for r in rows[:200]
+                        ]
+                    )
+                ),
+            }
+        )
+
+    return models
+
+
+def _log_one(store, fitted: Fitted, key: str, index: dict, predicted: dict, folder) -> dict:
+    """Log one trained model as an MLflow run and keep its test scores (Parquet, by run id), which
+    the evaluations read instead of loading every model back."""
+    spec = fitted.spec
+    weights = importances(fitted.model, list(spec.features))
+    images = {"feature_importances.png": importances_png(weights, _short(spec.class_path))} if weights else {}
+    logged = store.log_model(
+        fitted.model,
+        name=f"{_short(spec.class_path)} {key}",
+        params={
+            "class_path": spec.class_path,
+            **spec.params,
+            "feature_groups": list(spec.feature_groups),
+            "split": key,
+            "train_matrix": index["train"],
+            "test_matrices": index["tests"],
+        },
+        metrics={"train_rows": fitted.rows, "train_seconds": fitted.seconds},
+        tags={"model_group_id": spec.group_id, "split": key, "prodline.baseline": str(spec.is_baseline)},
+        documents={"features.json": list(spec.features), "feature_importances.json": weights},
+        images=images,
+    )
+    write_scores(folder, logged.run_id, predicted)
+    return {
+        "model_id": logged.run_id,
+        "model_group_id": spec.group_id,
+        "split": key,
+        "class_path": spec.class_path,
+        "params": json.dumps(spec.params, sort_keys=True, default=str),
+        "feature_groups": json.dumps(list(spec.feature_groups)),
+        "feature_count": len(spec.features),
+        "train_matrix": index["train"],
+        "train_rows": fitted.rows,
+        "seconds": round(fitted.seconds, 3),
+        "run_url": logged.url,
+        "baseline": spec.is_baseline,
+        "trained_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    }
+
+
+# The results tables, column by column; each is replaced split by split.
+MODELS_COLUMNS = {
+    "model_id": sa.String,
+    "model_group_id": sa.String,
+    "split": sa.String,
+    "class_path": sa.String,
+    "params": sa.String,
+    "feature_groups": sa.String,
+    "feature_count": sa.Integer,
+    "train_matrix": sa.String,
+    "train_rows": sa.BigInteger,
+    "seconds": sa.Float,
+    "run_url": sa.String,
+    "baseline": sa.Boolean,
+    "trained_at": sa.DateTime,
+}
+
+
+EVALUATIONS_COLUMNS = {
+    "model_id": sa.String,
+    "model_group_id": sa.String,
+    "split": sa.String,
+    "matrix": sa.String,
+    "metric": sa.String,
+    "parameter": sa.String,
+    "value": sa.Float,
+    "worst_value": sa.Float,
+    "best_value": sa.Float,
+    "labeled_rows": sa.BigInteger,
+    "positives": sa.BigInteger,
+    "rows_above": sa.BigInteger,
+    "evaluated_at": sa.DateTime,
+}
+
+
+def _results_table(warehouse, name: str, columns: dict) -> sa.Table:
+    return warehouse.ensure_table(
+        "results", name, [sa.Column(c, t) for c, t in columns.items()], index=["split"]
+    )
+
+
+def table_schema(table: sa.Table) -> pa.Schema:
+    kinds = {
+        sa.String: pa.string(),
+        sa.Integer: pa.int32(),
+        sa.BigInteger: pa.int64(),
+        sa.Float: pa.float64(),
+        sa.Boolean: pa.bool_(),
+        sa.DateTime: pa.timestamp("us"),
+    }
+    return pa.schema([(c.name, kinds[type(c.type)]) for c in table.columns])
+
+
+def thresholds(config: ProjectConfig) -> list[Threshold]:
+    return [Threshold(n, "abs") for n in config.scoring.top_n] + [
+        Threshold(p, "pct") for p in config.scoring.percentiles
+    ]
+
+
+def evaluations_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -> dg.AssetsDefinition:
+    @_asset(
+        key=EVALUATIONS,
+        partitions_def=partitions,
+        deps=[MODELS],
+        kinds={"mlflow"},
+        required_resource_keys={"warehouse", "model_store"},
+        pool=POOL,
+        description="Each model scored on its split's test matrices: precision@ and recall@ at the "
+        "configured cutoffs, AUC-ROC and average precision, ties as worst, best and mean.",
+    )
+    def evaluations(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse, store, folder = (
+            context.resources.warehouse,
+            context.resources.model_store,
+            home_of(config).matrices,
+        )
+        cutoffs, table = thresholds(config), _results_table(warehouse, EVALUATIONS_TABLE, EVALUATIONS_COLUMNS)
+        leaderboard = []
+        for key in context.partition_keys:
+            index = split_index(config, key)
+            trained = warehouse.rows(
+                f"SELECT * FROM results.{MODELS_TABLE} WHERE split = :k ORDER BY trained_at", k=key
+            )
+            if not trained:
+                raise dg.Failure(
+                    description=f"split {key} has no models yet: materialize models for it first",
+                    allow_retries=False,
+                )
+            tests = [(uuid, *read_matrix(folder, uuid)[1:]) for uuid in index["tests"]]
+            features = json.loads((folder / f"{index['train']}.json").read_text())["features"]
+            rows, pending = [], []
+            store.prepare()
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodline-mlflow") as logger:
+                for model_row in trained:
+                    found, curves, metrics = _evaluate_one(
+                        store,
+                        model_row,
+                        tests,
+                        features,
+                        cutoffs,
+                        leaderboard,
+                        home_of(config).root / "predictions",
+                    )
+                    rows += found
+                    pending.append(logger.submit(_log_results, store, model_row, metrics, curves))
+                for done in pending:
+                    done.result()  # a failed log fails the step
+            warehouse.replace_window(
+                table, pa.Table.from_pylist(rows, table_schema(table)), "split", key, key
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "evaluations": len(leaderboard),
+                "leaderboard": dg.MetadataValue.md(_table(_top(leaderboard))),
+            }
+        )
+
+    return evaluations
+
+
+def _evaluate_one(store, model_row: dict, tests, features, cutoffs, leaderboard: list, predictions) -> tuple:
+    """Metrics of a model on the split's test matrices: (rows, curves, run metrics). Scores come from
+    the model's stored test scores, else from the model loaded back from MLflow. The run's metrics
+    and plots are logged by a thread while the next model is evaluated."""
+    used = json.loads(model_row["feature_groups"])
+    stored = read_scores(predictions, model_row["model_id"]) or {}
+    if any(uuid not in stored for uuid, _, _ in tests):
+        model = store.load_model(model_row["model_id"])
+        positions = [features.index(c) for c in store.document(model_row["model_id"], "features.json")]
+        stored = {uuid: model.predict_proba(X[:, positions])[:, 1] for uuid, X, _ in tests}
+    now, rows, metrics, curves = dt.datetime.now(dt.UTC).replace(tzinfo=None), [], {}, []
+    for uuid, _, y in tests:
+        score = stored[uuid]
+        for e in evaluate(score, y, cutoffs):
+            rows.append(
+                {
+                    "model_id": model_row["model_id"],
+                    "model_group_id": model_row["model_group_id"],
+                    "split": model_row["split"],
+                    "matrix": uuid,
+                    "metric": e.metric,
+                    "parameter": e.parameter,
+                    "value": e.mean,
+                    "worst_value": e.worst,
+                    "best_value": e.best,
+                    "labeled_rows": e.labeled_rows,
+                    "positives": e.positives,
+                    "rows_above": e.rows_above,
+                    "evaluated_at": now,
+                }
+            )
+            metrics[f"{e.metric.rstrip('@')}_{e.parameter}".rstrip("_") + f"__{uuid[:8]}"] = e.mean
+        curves.append((uuid, score, y))
+    first = next((r for r in rows if r["metric"] == "precision@"), None)
+    leaderboard.append(
+        {
+            "split": model_row["split"],
+            "model": _short(model_row["class_path"]),
+            "params": model_row["params"],
+            "groups": ", ".join(used),
+            "metric": f"precision@{first['parameter']}" if first else "",
+            "value": None if first is None or first["value"] is None else round(first["value"], 4),
+            "auc": next(
+                (round(r["value"], 4) for r in rows if r["metric"] == "auc_roc" and r["value"] is not None),
+                None,
+            ),
+        }
+    )
+    return rows, curves, metrics
+
+
+def _log_results(store, model_row: dict, metrics: dict, curves: list) -> None:
+    title = _short(model_row["class_path"])
+    images = {
+        f"precision_recall_{uuid[:8]}.png": precision_recall_png(score, y, f"{title} on {uuid[:8]}")
+        for uuid, score, y in curves
+    }
+    store.log_results(model_row["model_id"], metrics, images)
+
+
+def _top(board: list[dict], n: int = 30) -> list[dict]:
+    return sorted(board, key=lambda r: (r["split"], -(r["value"] if r["value"] is not None else -1)))[:n]

@@ -12,6 +12,7 @@ import warnings
 import dagster as dg
 import sqlalchemy as sa
 
+from prodline.assets.backfill import single_run_asset
 from prodline.assets.keys import table_key
 from prodline.config import Cadence, FeatureConfig, Interval, ProjectConfig
 from prodline.pipeline import features_sql as fsql
@@ -109,11 +110,8 @@ def _results(outcomes: list[Outcome]) -> list[dg.AssetCheckResult]:
 
 
 def _asset(**kwargs):
-    with warnings.catch_warnings():
-        # BackfillPolicy is beta in Dagster 1.13; single-run backfills are what we want.
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.asset(group_name="as_of", backfill_policy=dg.BackfillPolicy.single_run(),
-                        pool=POOL, kinds={"sql"}, required_resource_keys={"warehouse"}, **kwargs)
+    return single_run_asset(group_name="as_of", pool=POOL, kinds={"sql"},
+                            required_resource_keys={"warehouse"}, **kwargs)
 
 
 def _cohort_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:

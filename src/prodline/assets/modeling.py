@@ -8,11 +8,11 @@ in `results.models`, and evaluations land in `results.evaluations`.
 import base64
 import datetime as dt
 import json
-import warnings
 
 import dagster as dg
 
 from prodline.assets.as_of import LABELS_TABLE
+from prodline.assets.backfill import single_run_asset
 from prodline.config import ProjectConfig
 from prodline.home import home_of
 from prodline.pipeline.splits import Split, SplitError, make_splits
@@ -49,9 +49,7 @@ def modeling_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
 
 
 def _asset(**kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)  # BackfillPolicy is beta in Dagster 1.13
-        return dg.asset(group_name="modeling", backfill_policy=dg.BackfillPolicy.single_run(), **kwargs)
+    return single_run_asset(group_name="modeling", **kwargs)
 
 
 def current_splits(config: ProjectConfig, warehouse) -> list[Split]:

@@ -1,11 +1,11 @@
 """Raw tables: one asset per configured source, one partition per datestamp of arrival."""
 
 import datetime as dt
-import warnings
 
 import dagster as dg
 import pyarrow as pa
 
+from prodline.assets.backfill import single_run_asset
 from prodline.config import ColumnType, ProjectConfig, SourceConfig
 from prodline.pipeline.batches import RangeRefused
 from prodline.pipeline.raw_checks import CHECKS, check_names, run_checks
@@ -37,19 +37,11 @@ def _raw_asset(name: str, source: SourceConfig, partitions) -> dg.AssetsDefiniti
     key = raw_key(name)
     reader = "landing_zone" if source.arrival == "files" else "source_database"
 
-    with warnings.catch_warnings():
-        # BackfillPolicy is beta in Dagster 1.13; single-run backfills are what we want.
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return _decorate(key, name, source, partitions, reader)
-
-
-def _decorate(key, name, source, partitions, reader) -> dg.AssetsDefinition:
-    @dg.asset(
+    @single_run_asset(
         key=key,
         description=source.description or f"Raw {name} rows, partitioned by arrival day.",
         group_name="raw",
         partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POOL,
         kinds={"sql", "file" if source.arrival == "files" else "database"},
         required_resource_keys={"warehouse", reader},

@@ -8,10 +8,10 @@ run through Dagster Pipes, so what they log and report reaches the UI.
 import datetime as dt
 import os
 import shlex
-import warnings
 
 import dagster as dg
 
+from prodline.assets.backfill import single_run_asset
 from prodline.assets.keys import table_key, transform_key
 from prodline.assets.raw import daily_partitions
 from prodline.config import ProjectConfig, TransformConfig
@@ -34,29 +34,27 @@ def transform_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
 def _transform_asset(name: str, step: TransformConfig, partitions, base_dir) -> dg.AssetsDefinition:
     key = transform_key(name)
     shell = step.kind == "shell"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)  # BackfillPolicy is beta in Dagster 1.13
+    resources = {"warehouse"} | ({"pipes_subprocess_client"} if shell else set())
 
-        @dg.asset(key=key, partitions_def=partitions, group_name="transforms",
-                  backfill_policy=dg.BackfillPolicy.single_run(), pool=POOL,
-                  kinds={"bash" if shell else "sql"}, deps=[table_key(t) for t in step.inputs],
-                  description=step.description or f"Transform {name}.",
-                  required_resource_keys={"warehouse"} | ({"pipes_subprocess_client"} if shell else set()),
-                  metadata={"dagster/table_name": f"transforms.{name}", **_definition(step)})
-        def transform(context: dg.AssetExecutionContext):
-            keys = context.partition_key_range
-            start, end = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
-            warehouse = context.resources.warehouse
-            if shell:
-                env = {**os.environ, "PRODLINE_START": start.isoformat(), "PRODLINE_END": end.isoformat(),
-                       "PRODLINE_WAREHOUSE_URL": warehouse.url}
-                client = context.resources.pipes_subprocess_client
-                return client.run(command=step.command, context=context, env=env,
-                                  cwd=str(base_dir)).get_materialize_result()
-            written = warehouse.replace_window_from("transforms", name, window_sql(step, start, end),
-                                                    "_datestamp", start, end)
-            return dg.MaterializeResult(metadata={"dagster/row_count": written,
-                                                  "partition_range": f"{start} .. {end}"})
+    @single_run_asset(key=key, partitions_def=partitions, group_name="transforms", pool=POOL,
+                      kinds={"bash" if shell else "sql"}, deps=[table_key(t) for t in step.inputs],
+                      description=step.description or f"Transform {name}.",
+                      required_resource_keys=resources,
+                      metadata={"dagster/table_name": f"transforms.{name}", **_definition(step)})
+    def transform(context: dg.AssetExecutionContext):
+        keys = context.partition_key_range
+        start, end = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
+        warehouse = context.resources.warehouse
+        if shell:
+            env = {**os.environ, "PRODLINE_START": start.isoformat(), "PRODLINE_END": end.isoformat(),
+                   "PRODLINE_WAREHOUSE_URL": warehouse.url}
+            client = context.resources.pipes_subprocess_client
+            return client.run(command=step.command, context=context, env=env,
+                              cwd=str(base_dir)).get_materialize_result()
+        written = warehouse.replace_window_from("transforms", name, window_sql(step, start, end),
+                                                "_datestamp", start, end)
+        return dg.MaterializeResult(metadata={"dagster/row_count": written,
+                                              "partition_range": f"{start} .. {end}"})
 
     return transform
 

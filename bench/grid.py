@@ -37,30 +37,22 @@ def build_demo(home: Path, rebuild: bool) -> None:
 
 def bare(config) -> tuple[float, int]:
     """What a data scientist's script does: every grid model fitted, scored and measured."""
-    from prodline.assets.modeling import split_index
-    from prodline.assets.models import feature_group_columns, thresholds
-    from prodline.home import home_of
+    from prodline.assets.modeling import load_split
+    from prodline.assets.models import feature_group_columns, grid_specs, thresholds
     from prodline.pipeline.evaluation import evaluate
-    from prodline.pipeline.grid import expand
-    from prodline.pipeline.matrices import read_matrix
     from prodline.pipeline.splits import make_splits
     from prodline.pipeline.training import fit, scores
     from prodline.resources import warehouse_of
 
-    folder, cutoffs = home_of(config).matrices, thresholds(config)
+    cutoffs = thresholds(config)
     groups = feature_group_columns(config, warehouse_of(config, literal=True))
     began, models = time.perf_counter(), 0
-    for split in make_splits(config.temporal):
-        index = split_index(config, split.key)
-        _, X, y = read_matrix(folder, index["train"])
-        features = json.loads((folder / f"{index['train']}.json").read_text())["features"]
-        tests = [read_matrix(folder, uuid)[1:] for uuid in index["tests"]]
-        present = {g: [c for c in cs if c in features] for g, cs in groups.items()}
-        for spec in expand(config.grid.models, {g: cs for g, cs in present.items() if cs},
-                           config.grid.feature_group_strategies, config.grid.seed):
-            fitted = fit(spec, X, y, features)
-            for X_test, y_test in tests:
-                evaluate(scores(fitted, X_test, features), y_test, cutoffs)
+    for key in (s.key for s in make_splits(config.temporal)):
+        split = load_split(config, key)
+        for spec in grid_specs(config, groups, split.features):
+            fitted = fit(spec, split.X, split.y, split.features)
+            for _, X_test, y_test in split.tests:
+                evaluate(scores(fitted, X_test, split.features), y_test, cutoffs)
             models += 1
     return time.perf_counter() - began, models
 

@@ -8,13 +8,16 @@ in `results.models`, and evaluations land in `results.evaluations`.
 import base64
 import datetime as dt
 import json
+from dataclasses import dataclass
 
 import dagster as dg
+import numpy as np
 
 from prodline.assets.as_of import LABELS_TABLE
 from prodline.assets.backfill import single_run_asset
 from prodline.config import ProjectConfig
 from prodline.home import home_of
+from prodline.pipeline.matrices import read_manifest, read_matrix
 from prodline.pipeline.splits import Split, SplitError, make_splits
 
 MATRICES, MODELS, EVALUATIONS = (
@@ -43,8 +46,8 @@ def modeling_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
         partitions = dg.StaticPartitionsDefinition(list(splits))
     return [
         matrices_asset(config, splits, partitions),
-        models_asset(config, splits, partitions),
-        evaluations_asset(config, splits, partitions),
+        models_asset(config, partitions),
+        evaluations_asset(config, partitions),
     ]
 
 
@@ -70,6 +73,24 @@ def current_splits(config: ProjectConfig, warehouse) -> list[Split]:
         return make_splits(temporal.ending(newest))
     except SplitError:
         return []  # not enough labelled history yet for a first split
+
+
+@dataclass(frozen=True)
+class SplitMatrices:
+    """A split's matrices as arrays: the training matrix, its feature names, and each test matrix."""
+
+    X: np.ndarray
+    y: np.ndarray
+    features: list[str]
+    tests: list[tuple[str, np.ndarray, np.ndarray]]  # (uuid, X, y)
+    index: dict  # {"train": uuid, "tests": [uuid, ...]}
+
+
+def load_split(config: ProjectConfig, key: str) -> SplitMatrices:
+    folder, index = home_of(config).matrices, split_index(config, key)
+    _, X, y = read_matrix(folder, index["train"])
+    tests = [(uuid, *read_matrix(folder, uuid)[1:]) for uuid in index["tests"]]
+    return SplitMatrices(X, y, read_manifest(folder, index["train"])["features"], tests, index)
 
 
 def split_index(config: ProjectConfig, key: str) -> dict:

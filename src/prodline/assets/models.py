@@ -20,16 +20,14 @@ from prodline.assets.modeling import (
     _asset,
     _short,
     _table,
-    split_index,
+    load_split,
 )
 from prodline.config import ProjectConfig
 from prodline.home import home_of
 from prodline.pipeline import features_sql as fsql
 from prodline.pipeline.evaluation import Threshold, evaluate
-from prodline.pipeline.grid import expand
-from prodline.pipeline.matrices import read_matrix
+from prodline.pipeline.grid import ModelSpec, expand
 from prodline.pipeline.scores import read_scores, write_scores
-from prodline.pipeline.splits import Split
 from prodline.pipeline.training import Fitted, fit, importances, importances_png, precision_recall_png, scores
 from prodline.resources.warehouse import POOL
 
@@ -45,9 +43,16 @@ def feature_group_columns(config: ProjectConfig, warehouse) -> dict[str, list[st
     return groups
 
 
-def models_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -> dg.AssetsDefinition:
+def grid_specs(config: ProjectConfig, groups: dict[str, list[str]], features: list[str]) -> list[ModelSpec]:
+    """The grid's models for a matrix: feature groups narrowed to the columns the matrix has."""
+    present = {g: [c for c in cs if c in features] for g, cs in groups.items()}
     grid = config.grid
+    return expand(
+        grid.models, {g: cs for g, cs in present.items() if cs}, grid.feature_group_strategies, grid.seed
+    )
 
+
+def models_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     @_asset(
         key=MODELS,
         partitions_def=partitions,
@@ -59,29 +64,20 @@ def models_asset(config: ProjectConfig, splits: dict[str, Split], partitions) ->
     )
     def models(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, store = context.resources.warehouse, context.resources.model_store
-        folder = home_of(config).matrices
         groups = feature_group_columns(config, warehouse)
         began, pending, predictions = time.perf_counter(), [], home_of(config).root / "predictions"
         store.prepare()
         # Training uses one core; drawing and logging each model runs beside the next one's fit.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodline-mlflow") as logger:
             for key in context.partition_keys:
-                index = split_index(config, key)
-                _, X, y = read_matrix(folder, index["train"])
-                features = json.loads((folder / f"{index['train']}.json").read_text())["features"]
-                tests = [(uuid, read_matrix(folder, uuid)[1]) for uuid in index["tests"]]
-                present = {g: [c for c in cs if c in features] for g, cs in groups.items()}
-                specs = expand(
-                    grid.models,
-                    {g: cs for g, cs in present.items() if cs},
-                    grid.feature_group_strategies,
-                    grid.seed,
-                )
-                for spec in specs:
-                    fitted = fit(spec, X, y, features)
+                split = load_split(config, key)
+                for spec in grid_specs(config, groups, split.features):
+                    fitted = fit(spec, split.X, split.y, split.features)
                     context.log.info(f"split {key}: {spec.class_path} {spec.params}: {fitted.seconds:.2f} s")
-                    predicted = {uuid: scores(fitted, X_test, features) for uuid, X_test in tests}
-                    pending.append(logger.submit(_log_one, store, fitted, key, index, predicted, predictions))
+                    predicted = {uuid: scores(fitted, X, split.features) for uuid, X, _ in split.tests}
+                    pending.append(
+                        logger.submit(_log_one, store, fitted, key, split.index, predicted, predictions)
+                    )
             rows = [f.result() for f in pending]  # the first failure, if any, fails the step
         table = _results_table(warehouse, MODELS_TABLE, MODELS_COLUMNS)
         for key in context.partition_keys:
@@ -215,7 +211,7 @@ def thresholds(config: ProjectConfig) -> list[Threshold]:
     ]
 
 
-def evaluations_asset(config: ProjectConfig, splits: dict[str, Split], partitions) -> dg.AssetsDefinition:
+def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     @_asset(
         key=EVALUATIONS,
         partitions_def=partitions,
@@ -227,15 +223,10 @@ def evaluations_asset(config: ProjectConfig, splits: dict[str, Split], partition
         "configured cutoffs, AUC-ROC and average precision, ties as worst, best and mean.",
     )
     def evaluations(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        warehouse, store, folder = (
-            context.resources.warehouse,
-            context.resources.model_store,
-            home_of(config).matrices,
-        )
+        warehouse, store = context.resources.warehouse, context.resources.model_store
         cutoffs, table = thresholds(config), _results_table(warehouse, EVALUATIONS_TABLE, EVALUATIONS_COLUMNS)
         leaderboard = []
         for key in context.partition_keys:
-            index = split_index(config, key)
             trained = warehouse.rows(
                 f"SELECT * FROM results.{MODELS_TABLE} WHERE split = :k ORDER BY trained_at", k=key
             )
@@ -244,8 +235,7 @@ def evaluations_asset(config: ProjectConfig, splits: dict[str, Split], partition
                     description=f"split {key} has no models yet: materialize models for it first",
                     allow_retries=False,
                 )
-            tests = [(uuid, *read_matrix(folder, uuid)[1:]) for uuid in index["tests"]]
-            features = json.loads((folder / f"{index['train']}.json").read_text())["features"]
+            split = load_split(config, key)
             rows, pending = [], []
             store.prepare()
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodline-mlflow") as logger:
@@ -253,8 +243,8 @@ def evaluations_asset(config: ProjectConfig, splits: dict[str, Split], partition
                     found, curves, metrics = _evaluate_one(
                         store,
                         model_row,
-                        tests,
-                        features,
+                        split.tests,
+                        split.features,
                         cutoffs,
                         leaderboard,
                         home_of(config).root / "predictions",

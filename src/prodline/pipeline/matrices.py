@@ -93,10 +93,14 @@ def paths(folder: Path, uuid: str) -> tuple[Path, Path]:
     return folder / f"{uuid}.parquet", folder / f"{uuid}.json"
 
 
+def read_manifest(folder: Path, uuid: str) -> dict:
+    return json.loads(paths(folder, uuid)[1].read_text())
+
+
 def existing(folder: Path, spec: MatrixSpec) -> dict | None:
     """The manifest of this definition's matrix, if it was built before (and its file is there)."""
     data, manifest = paths(folder, spec.uuid)
-    return json.loads(manifest.read_text()) if data.exists() and manifest.exists() else None
+    return read_manifest(folder, spec.uuid) if data.exists() and manifest.exists() else None
 
 
 def write_matrix(

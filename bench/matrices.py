@@ -65,7 +65,8 @@ def main() -> None:
 
     config = load_config()
     warehouse = warehouse_of(config, literal=True)
-    spec, _ = matrix_specs(config, warehouse, make_splits(config.temporal)[-1])
+    newest = make_splits(config.temporal)[-1]
+    spec, _ = matrix_specs(config, warehouse, [newest])[newest.key]
     entity = _entity_type(warehouse)
     schema = spec.schema(entity)
     select = matrix_select(spec, "features.cohort", "features.labels")

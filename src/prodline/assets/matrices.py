@@ -1,7 +1,6 @@
 """The `matrices` asset: a split's training and test matrices, streamed from the warehouse into
 Parquet files named by their definition (see `prodline.pipeline.matrices`)."""
 
-import datetime as dt
 import itertools
 import json
 
@@ -12,19 +11,16 @@ from prodline.assets.as_of import COHORT, COHORT_TABLE, LABELS, LABELS_TABLE, fe
 from prodline.assets.modeling import MATRICES, _asset, _png_markdown, _table, current_splits
 from prodline.config import ProjectConfig
 from prodline.home import home_of
-from prodline.pipeline.matrices import MatrixSpec, existing, matrix_selects, write_matrix
+from prodline.pipeline.matrices import KEYS, MatrixSpec, existing, matrix_selects, write_matrix
 from prodline.pipeline.splits import Split
 from prodline.pipeline.timeline import timeline_png
 from prodline.resources.warehouse import POOL
 
 
-def matrix_specs(config: ProjectConfig, warehouse, split: Split) -> tuple[MatrixSpec, list[MatrixSpec]]:
-    """The training matrix and test matrices of a split, with the feature columns the tables have now."""
+def matrix_specs(config: ProjectConfig, warehouse, splits: list[Split]) -> dict[str, tuple]:
+    """Per split key, (training matrix, test matrices), with the feature columns the tables have now."""
     tables = tuple(
-        (
-            f"features.{f.prefix}",
-            tuple(c for c in warehouse.columns("features", f.prefix) if c not in ("as_of_date", "entity_id")),
-        )
+        (f"features.{f.prefix}", tuple(c for c in warehouse.columns("features", f.prefix) if c not in KEYS))
         for f in config.features
     )
     label = config.label
@@ -41,34 +37,36 @@ def matrix_specs(config: ProjectConfig, warehouse, split: Split) -> tuple[Matrix
     def spec(kind: str, dates, missing: str) -> MatrixSpec:
         return MatrixSpec(kind, tuple(dates), label.name, label.timespan, missing, tables, definition)
 
-    train = spec("train", split.train.as_of_dates, label.missing.train)
-    return train, [spec("test", t.as_of_dates, label.missing.test) for t in split.tests]
+    return {
+        split.key: (
+            spec("train", split.train.as_of_dates, label.missing.train),
+            [spec("test", t.as_of_dates, label.missing.test) for t in split.tests],
+        )
+        for split in splits
+    }
 
 
-def missing_inputs(warehouse, config: ProjectConfig, split: Split) -> list[str]:
-    """As-of partitions a split needs that are not in the warehouse yet, per table."""
-    wanted = set(split.as_of_dates)
+def missing_inputs(warehouse, config: ProjectConfig, splits: list[Split]) -> list[str]:
+    """As-of partitions the splits need that are not in the warehouse yet, per split and table
+    (one query per table for all the splits)."""
+    wanted = {d for s in splits for d in s.as_of_dates}
     problems = []
     for table in [COHORT_TABLE, LABELS_TABLE, *(f"features.{f.prefix}" for f in config.features)]:
-        schema, name = table.split(".")
         have = set()
-        if warehouse.columns(schema, name):
-            have = {
-                r["as_of_date"]
-                for r in warehouse.rows(
-                    f"SELECT DISTINCT as_of_date FROM {table} WHERE as_of_date BETWEEN :s AND :e",
-                    s=min(wanted),
-                    e=max(wanted),
-                )
-            }
-        if lacking := sorted(
-            wanted - {d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)) for d in have}
-        ):
-            problems.append(
-                f"{table} has no rows for {len(lacking)} date(s): "
-                + ", ".join(map(str, lacking[:6]))
-                + (", ..." if len(lacking) > 6 else "")
+        if warehouse.columns(*table.split(".")):
+            found = warehouse.rows(
+                f"SELECT DISTINCT as_of_date FROM {table} WHERE as_of_date BETWEEN :s AND :e",
+                s=min(wanted),
+                e=max(wanted),
             )
+            have = {r["as_of_date"] for r in found}
+        for split in splits:
+            if lacking := sorted(set(split.as_of_dates) - have):
+                problems.append(
+                    f"split {split.key}: {table} has no rows for {len(lacking)} date(s): "
+                    + ", ".join(map(str, lacking[:6]))
+                    + (", ..." if len(lacking) > 6 else "")
+                )
     return problems
 
 
@@ -92,16 +90,16 @@ def matrices_asset(config: ProjectConfig, splits: dict[str, Split], partitions) 
                 description=f"no split {', '.join(unknown)} in the config's splits", allow_retries=False
             )
         chosen = [known[k] for k in context.partition_keys]
-        if problems := [f"split {s.key}: {p}" for s in chosen for p in missing_inputs(warehouse, config, s)]:
+        if problems := missing_inputs(warehouse, config, chosen):
             raise dg.Failure(
                 description="the splits need as-of partitions that are not built yet "
                 "(materialize cohort, labels and features for them first):\n" + "\n".join(problems),
                 allow_retries=False,
             )
-        entity = _entity_type(warehouse)
+        entity, specs = _entity_type(warehouse), matrix_specs(config, warehouse, chosen)
         built = []
         for split in chosen:
-            train, tests = matrix_specs(config, warehouse, split)
+            train, tests = specs[split.key]
             for spec in [train, *tests]:
                 manifest, reused = existing(folder, spec), True
                 if manifest is None:

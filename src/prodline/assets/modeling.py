@@ -6,7 +6,6 @@ in `results.models`, and evaluations land in `results.evaluations`.
 """
 
 import base64
-import datetime as dt
 import json
 from dataclasses import dataclass
 
@@ -68,7 +67,6 @@ def current_splits(config: ProjectConfig, warehouse) -> list[Split]:
     )
     if newest is None:
         return []
-    newest = newest if isinstance(newest, dt.date) else dt.date.fromisoformat(str(newest))
     try:
         return make_splits(temporal.ending(newest))
     except SplitError:

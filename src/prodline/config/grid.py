@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from prodline.config.base import Strict
+from prodline.config.base import Located, Strict
 
 Strategy = Literal["all", "leave-one-in", "leave-one-out", "all-combinations"]
 MAX_COMBINATION_GROUPS = 8  # all-combinations of n groups trains 2^n - 1 feature sets per model
@@ -34,8 +34,6 @@ class GridConfig(Strict):
         from prodline.pipeline.grid import grid_problems  # imports scikit-learn: only when a grid exists
 
         if problems := grid_problems(self.models):
-            from prodline.config.base import Located
-
             raise Located([(("models", *where), message) for where, message in problems])
         return self
 

@@ -26,6 +26,5 @@ def read_scores(folder: Path, run_id: str) -> dict[str, np.ndarray] | None:
     if not path.exists():
         return None
     table = pq.read_table(path)
-    matrix, score = table.column("matrix").to_pylist(), table.column("score").to_numpy()
-    order = list(dict.fromkeys(matrix))
-    return {u: score[[m == u for m in matrix]] for u in order}
+    matrix, score = np.array(table.column("matrix").to_pylist()), table.column("score").to_numpy()
+    return {u: score[matrix == u] for u in dict.fromkeys(matrix.tolist())}

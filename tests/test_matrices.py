@@ -42,7 +42,10 @@ def build(warehouse, folder, matrix: MatrixSpec) -> dict:
 @pytest.fixture(params=["duckdb", "postgresql"])
 def warehouse(request, tmp_path):
     url = f"duckdb:///{tmp_path}/w.duckdb" if request.param == "duckdb" else request.getfixturevalue("pg_url")
-    wh = WarehouseResource(url=url)
+    return filled(WarehouseResource(url=url))
+
+
+def filled(wh: WarehouseResource) -> WarehouseResource:
     with wh.engine.begin() as conn:
         for statement in SETUP.split(";"):
             if statement.strip():
@@ -127,3 +130,15 @@ def test_a_failed_build_leaves_nothing_to_reuse(warehouse, tmp_path):
     assert existing(folder, matrix) is None
     assert build(warehouse, folder, matrix)["rows"] == 3
     assert json.loads((folder / f"{matrix.uuid}.json").read_text())["rows"] == 3
+
+
+def test_streaming_on_duckdb_uses_one_thread_and_gives_back_the_setting(tmp_path):
+    warehouse = filled(WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb"))
+    setting = "SELECT current_setting('threads')"
+    matrix = spec()
+    with warehouse.engine.connect() as held:  # keeps the database, and so its settings, open
+        held.exec_driver_sql("SET threads = 3")
+        seen = [warehouse.scalar(setting) for _ in warehouse.stream(
+            matrix_select(matrix, "features.cohort", "features.labels"), matrix.schema(pa.int64()), 1)]
+        assert seen and set(seen) == {1}
+        assert held.exec_driver_sql(setting).scalar() == 3

@@ -147,8 +147,9 @@ def demo(
     size: str = "demo",
     fresh: Annotated[bool, typer.Option(help="Delete the project's home first.")] = False,
 ) -> None:
-    """Generate two years of data, load every raw partition as one backfill, then build the
-    transforms, and cohort, labels and features for every as-of date (labels where mature)."""
+    """Generate three years of data, load every raw partition as one backfill, build the
+    transforms, cohort, labels and features for every as-of date (labels where mature), then train
+    and evaluate the grid on every split and print a leaderboard."""
     cfg = _config(config)
     home = home_of(cfg)
     if fresh and home.root.exists():

@@ -130,7 +130,7 @@ def matrices_asset(config: ProjectConfig, splits: dict[str, Split], partitions) 
     return matrices
 
 
-def stream_matrix(warehouse, spec: MatrixSpec, entity: pa.DataType, batch_rows: int = 16_384):
+def stream_matrix(warehouse, spec: MatrixSpec, entity: pa.DataType, batch_rows: int = 4_096):
     """The matrix's rows as Arrow batches, one as-of date after the other (see `matrix_selects`)."""
     schema = spec.schema(entity)
     return itertools.chain.from_iterable(

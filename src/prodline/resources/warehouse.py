@@ -132,16 +132,23 @@ class WarehouseResource(dg.ConfigurableResource):
     def stream(self, select: str, schema: pa.Schema, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         """The rows of `select` as Arrow batches of `schema`, never all in memory at once: DuckDB
         hands out record batches; PostgreSQL streams `COPY ... TO STDOUT` (CSV) through a pipe into
-        Arrow's CSV reader, far leaner than fetching Python tuples."""
+        Arrow's CSV reader, far leaner than fetching Python tuples.
+
+        DuckDB runs the select on one thread: each scan thread pins a block of every column it
+        reads, which for a wide matrix is more memory than a small matrix itself (2.4x the demo's
+        matrix with two threads, 1.9x with one; bench/matrices.py), and reading is not what is slow."""
         with self.engine.connect() as conn:
             driver = conn.connection.driver_connection
             if self.backend == "duckdb":
+                threads = driver.sql("SELECT current_setting('threads')").fetchall()[0][0]
+                driver.execute("SET threads = 1")
                 reader = driver.sql(select).to_arrow_reader(batch_rows)
                 try:
                     for batch in reader:
                         yield batch.cast(schema) if batch.schema != schema else batch
                 finally:
                     reader.close()  # an open result would block the connection's rollback
+                    driver.execute(f"SET threads = {int(threads)}")
                 return
             yield from _copy_batches(driver, select, schema)
 

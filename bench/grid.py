@@ -38,13 +38,13 @@ def build_demo(home: Path, rebuild: bool) -> None:
 def bare(config) -> tuple[float, int]:
     """What a data scientist's script does: every grid model fitted, scored and measured."""
     from prodline.assets.modeling import load_split
-    from prodline.assets.models import feature_group_columns, grid_specs, thresholds
+    from prodline.assets.models import feature_group_columns, grid_specs
     from prodline.pipeline.evaluation import evaluate
     from prodline.pipeline.splits import make_splits
     from prodline.pipeline.training import fit, scores
     from prodline.resources import warehouse_of
 
-    cutoffs = thresholds(config)
+    cutoffs = config.scoring.thresholds()
     groups = feature_group_columns(config, warehouse_of(config, literal=True))
     began, models = time.perf_counter(), 0
     for key in (s.key for s in make_splits(config.temporal)):

@@ -36,7 +36,8 @@ def write_config(folder: Path, **changes) -> Path:
     shutil.copytree(DEMO_CONFIG.parent / "sql", folder / "sql", dirs_exist_ok=True)
     raw = yaml.safe_load(DEMO_CONFIG.read_text())
     # Tests build a few months from START: the demo's splits and grid need its three years.
-    raw.update({"start_date": START.isoformat(), "temporal": None, "grid": None}, **changes)
+    raw.update({"start_date": START.isoformat(), "temporal": None, "grid": None, "selection": None,
+                "promotion": None, "monitoring": None}, **changes)
     path = folder / "prodline.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

@@ -103,3 +103,38 @@ def test_relationships_change_after_the_drift_date(two_years):
     assert coef_after["region_north"] - coef_before["region_north"] > 0.2
     assert abs(coef_after["training"]) < abs(coef_before["training"])
     assert not np.isclose(after[1].mean(), before[1].mean(), atol=0.02)
+
+
+def test_a_temporary_programme_places_the_long_term_unemployed_and_then_stops():
+    window = (dt.date(2024, 7, 1), dt.date(2024, 10, 1))
+    plain = simulate(Scenario(start=START, per_day=20.0), START, dt.date(2025, 3, 31))
+    shocked = simulate(Scenario(start=START, per_day=20.0, programme=window), START, dt.date(2025, 3, 31))
+    def first_spells(tables):
+        reg = tables["registrations"].to_pandas()
+        return reg[reg.registration_id % 10 == 0].reset_index(drop=True)
+
+    # The same people register (placed people may come back later, so second spells differ).
+    pd.testing.assert_frame_equal(first_spells(plain), first_spells(shocked))
+
+    def exits(tables, first, last):
+        ex = tables["exits"].to_pandas()
+        ex = ex.merge(tables["registrations"].to_pandas()[["registration_id", "registered_on"]],
+                      left_on="exit_id", right_on="registration_id")
+        days = (pd.to_datetime(ex.exited_on) - pd.to_datetime(ex.registered_on)).dt.days
+        when = pd.to_datetime(ex.exited_on)
+        inside = (when >= pd.Timestamp(first)) & (when < pd.Timestamp(last))
+        return ex[inside], days[inside]
+
+    before_plain, _ = exits(plain, START, window[0])
+    before_shocked, _ = exits(shocked, START, window[0])
+    assert before_plain.equals(before_shocked)  # nothing changes before it starts
+    _, long_plain = exits(plain, *window)
+    _, long_shocked = exits(shocked, *window)
+    # Exits of people unemployed 180 days or more at least triple while it runs ...
+    assert (long_shocked >= 180).sum() > 3 * (long_plain >= 180).sum()
+    assert ((long_shocked < 180).sum() - (long_plain < 180).sum()) / (long_plain < 180).sum() < 0.05
+    # ... and fall back once it ends (fewer are left to place, so not above the plain rate).
+    after = (window[1], dt.date(2025, 1, 1))
+    _, long_after_plain = exits(plain, *after)
+    _, long_after = exits(shocked, *after)
+    assert (long_after >= 180).sum() <= (long_after_plain >= 180).sum()

@@ -1,9 +1,7 @@
 """The `prodline` command: validate a config, generate demo data, load partitions, run the demo."""
 
 import datetime as dt
-import json
 import shutil
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from prodline.config import ConfigError, ProjectConfig, load_config
+from prodline.demo import DEMO_DAYS
 from prodline.home import home_of
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -22,7 +21,6 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Project config (default: $PRODLINE_CONFIG, else the demo)."),
 ]
-DEMO_DAYS = 1096  # 2023 to 2025: a year of history, a year to train, a year of labels
 
 
 def _config(path: Path | None) -> ProjectConfig:
@@ -78,6 +76,9 @@ def generate(
     seed: int = 42,
     drift_date: Annotated[str | None, typer.Option(
         help="After this date the relationships change (YYYY-MM-DD).")] = None,
+    programme: Annotated[str | None, typer.Option(
+        help="START:END (YYYY-MM-DD:YYYY-MM-DD): a temporary job guarantee places the long-term "
+             "unemployed in that window.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     landing: Annotated[Path | None, typer.Option(help="Landing folder (default: home's).")] = None,
 ) -> None:
@@ -90,7 +91,8 @@ def generate(
     if size not in SIZES:
         raise typer.BadParameter(f"size {size!r}: use one of {', '.join(SIZES)}", param_hint="--size")
     scenario = Scenario(start=cfg.start_date, seed=seed, per_day=per_day or SIZES[size],
-                        drift_date=dt.date.fromisoformat(drift_date) if drift_date else None)
+                        drift_date=dt.date.fromisoformat(drift_date) if drift_date else None,
+                        programme=_window(programme) if programme else None)
     folder = landing or home_of(cfg).landing
     if next_days is not None:
         first, last = next_window(folder, scenario, next_days)
@@ -100,6 +102,17 @@ def generate(
     written = _write_with_progress(write, folder, scenario, first, last, fmt)
     console.print(f"wrote {first} .. {last} to {folder}: "
                   + ", ".join(f"{n:,} {s}" for s, n in written.items()))
+
+
+def _window(text: str) -> tuple[dt.date, dt.date]:
+    try:
+        start, end = (dt.date.fromisoformat(part) for part in text.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: write START:END as YYYY-MM-DD:YYYY-MM-DD",
+                                 param_hint="--programme") from None
+    if end <= start:
+        raise typer.BadParameter(f"{text!r}: END must be after START", param_hint="--programme")
+    return start, end
 
 
 def _write_with_progress(write, folder, scenario, first, last, fmt) -> dict[str, int]:
@@ -124,7 +137,9 @@ def load(
     """Load raw partitions start..end as one run into the project's Dagster instance."""
     cfg = _config(config)
     first = dt.date.fromisoformat(start)
-    _load_and_report(cfg, first, dt.date.fromisoformat(end) if end else first, source)
+    from prodline.demo.story import load_and_report
+
+    load_and_report(cfg, first, dt.date.fromisoformat(end) if end else first, source)
 
 
 @app.command()
@@ -146,47 +161,43 @@ def demo(
     days: int = DEMO_DAYS,
     size: str = "demo",
     fresh: Annotated[bool, typer.Option(help="Delete the project's home first.")] = False,
+    second_period: Annotated[bool, typer.Option(
+        help="Then add six months after the demo's drift and retrain.")] = True,
 ) -> None:
-    """Generate three years of data, load every raw partition as one backfill, build the
-    transforms, cohort, labels and features for every as-of date (labels where mature), then train
-    and evaluate the grid on every split and print a leaderboard."""
+    """The whole graph on generated data. Period 1: three years loaded as one backfill, features,
+    the model grid on every split, the first champion, its lists and their monitoring. Period 2:
+    six more months after the demo's drift; the retrained challenger is worse and the gate refuses it."""
+    from prodline.demo import story
+    from prodline.resources import warehouse_of
+
     cfg = _config(config)
     home = home_of(cfg)
     if fresh and home.root.exists():
         shutil.rmtree(home.root)
     if not any(home.landing.glob("*/*.*")):
-        generate(config=config, days=days, size=size)
+        generate(config=config, days=days, size=size, programme=_programme_text(story.DEMO_PROGRAMME))
     last = cfg.start_date + dt.timedelta(days=days - 1)
-    ok = _load_and_report(cfg, cfg.start_date, last, None)
+    ok = story.load_and_report(cfg, cfg.start_date, last, None)
     if ok and (cfg.transforms or cfg.cohort is not None):
-        ok = _build_and_report(cfg, last)
+        ok = story.build_and_report(cfg, cfg.start_date, last, f"period 1: {cfg.start_date} .. {last}")
+    warehouse = warehouse_of(cfg, literal=True)
+    if ok and warehouse.columns("results", "evaluations"):
+        story.print_leaderboard(cfg, warehouse)
+    if ok and second_period and cfg.promotion is not None:
+        first, last = last + dt.timedelta(days=1), last + dt.timedelta(days=story.SECOND_PERIOD_DAYS)
+        console.rule(f"period 2: {first} .. {last}, after the demo's drift")
+        generate(config=config, next_days=story.SECOND_PERIOD_DAYS, size=size,
+                 programme=_programme_text(story.DEMO_PROGRAMME))
+        ok = story.load_and_report(cfg, first, last, None) and story.build_and_report(
+            cfg, first, last, f"period 2: {first} .. {last}")
+    if ok:
+        story.print_production(cfg)
     console.print(f"\nOpen the UI with [bold]make dev[/bold] (DAGSTER_HOME={home.dagster}).")
     raise typer.Exit(0 if ok else 1)
 
 
-def _load_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, sources) -> bool:
-    from prodline.demo.run import check_summary, load_range
-    from prodline.instance import prepare_instance
-    from prodline.resources import warehouse_of
-
-    home = home_of(cfg)
-    warehouse = warehouse_of(cfg, literal=True)
-    instance = prepare_instance(home.dagster, warehouse)
-    began = time.perf_counter()
-    with console.status(f"loading {first} .. {last} ({(last - first).days + 1} partitions)"):
-        result = load_range(cfg, instance, first, last, sources)
-    seconds = time.perf_counter() - began
-    checks = check_summary(result)
-    table = Table(title=f"raw partitions {first} .. {last}, run {result.run_id[:8]}, {seconds:.1f} s")
-    for column in ("source", "rows in warehouse", "checks passed", "checks failed"):
-        table.add_column(column, justify="left" if column == "source" else "right")
-    for name in sources or cfg.sources:
-        key = f"raw/{name}"
-        rows = warehouse.scalar(f"SELECT count(*) FROM raw.{name}") if _exists(warehouse, name) else 0
-        table.add_row(name, f"{rows:,}", str(checks[(key, True)]), str(checks[(key, False)]))
-    console.print(table)
-    _print_failures(result)
-    return result.success and not any(passed is False for _, passed in checks)
+def _programme_text(window: tuple[dt.date, dt.date]) -> str:
+    return f"{window[0]}:{window[1]}"
 
 
 @app.command()
@@ -272,88 +283,3 @@ def splits(
 
 def _number(value) -> str:
     return "" if value is None else f"{value:,.4g}" if isinstance(value, float) else str(value)
-
-
-def _build_and_report(cfg: ProjectConfig, last: dt.date) -> bool:
-    """Transforms over the loaded days, then the as-of assets: one run per stage."""
-    from prodline.assets.as_of import COHORT, LABELS, feature_key
-    from prodline.demo.run import as_of_plan, run_range
-    from prodline.instance import prepare_instance
-    from prodline.resources import warehouse_of
-
-    warehouse = warehouse_of(cfg, literal=True)
-    instance = prepare_instance(home_of(cfg).dagster, warehouse)
-    dates, mature = as_of_plan(cfg, last) if cfg.cohort is not None else ([], [])
-    stages = [("transforms", "run_transforms", cfg.start_date, last, None)] if cfg.transforms else []
-    if dates:
-        stages.append(("cohort+features", "build_as_of", dates[0], dates[-1],
-                       [COHORT, *(feature_key(f.prefix) for f in cfg.features)]))
-    if mature:
-        stages.append(("labels (mature)", "build_as_of", mature[0], mature[-1], [LABELS]))
-    if cfg.temporal is not None and cfg.grid is not None and not cfg.temporal.open_ended:
-        from prodline.pipeline.splits import make_splits
-
-        keys = [s.key for s in make_splits(cfg.temporal)]
-        stages.append(("matrices, models, evaluations", "train_models", keys[0], keys[-1], None))
-    table = Table(title="later stages (checks passed, failed, warned)")
-    for column in ("stage", "partitions", "s", "passed", "failed", "warned"):
-        table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
-    ok = True
-    for label, job, first, end, selection in stages:
-        began = time.perf_counter()
-        with console.status(f"{label}: {first} .. {end}"):
-            result = run_range(cfg, instance, job, first, end, selection)
-        outcomes = [e.event_specific_data for e in result.all_events
-                    if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-        warned = sum(not o.passed and o.severity.value == "WARN" for o in outcomes)
-        failed = sum(not o.passed for o in outcomes) - warned
-        table.add_row(label, f"{first}..{end}", f"{time.perf_counter() - began:.1f}",
-                      str(sum(o.passed for o in outcomes)), str(failed), str(warned))
-        ok = ok and result.success and not failed
-        _print_failures(result)
-    console.print(table)
-    for name in ("cohort", "labels", *(f.prefix for f in cfg.features)):
-        if warehouse.columns("features", name):
-            rows = warehouse.scalar(f"SELECT count(*) FROM features.{name}")
-            console.print(f"features.{name}: {rows:,} rows", highlight=False)
-    if ok and warehouse.columns("results", "evaluations"):
-        _print_leaderboard(cfg, warehouse)
-    return ok
-
-
-def _print_leaderboard(cfg: ProjectConfig, warehouse) -> None:
-    """Model groups by their mean precision at the first percentile cutoff over the splits."""
-    scoring = cfg.scoring
-    cutoff = f"{scoring.percentiles[0]:g}_pct" if scoring.percentiles else f"{scoring.top_n[0]}_abs"
-    rows = warehouse.rows(
-        "SELECT m.class_path, m.params, m.feature_groups, count(DISTINCT m.split) AS splits, "
-        "avg(CASE WHEN e.metric = 'precision@' AND e.parameter = :cut THEN e.value END) AS precision, "
-        "avg(CASE WHEN e.metric = 'auc_roc' THEN e.value END) AS auc "
-        "FROM results.models AS m JOIN results.evaluations AS e ON e.model_id = m.model_id "
-        "GROUP BY m.class_path, m.params, m.feature_groups ORDER BY precision DESC NULLS LAST, auc DESC",
-        cut=cutoff)
-    table = Table(title=f"leaderboard: model groups by precision at the top {cutoff.replace('_pct', '%')}, "
-                        "mean over splits")
-    for column in ("model", "params", "feature groups", "splits", "precision", "AUC"):
-        table.add_column(column, justify="right" if column in ("splits", "precision", "AUC") else "left")
-    every = {g for r in rows for g in json.loads(r["feature_groups"])}
-    for r in rows[:15]:
-        params = {k: v for k, v in json.loads(r["params"]).items() if k not in ("random_state", "n_jobs")}
-        used = set(json.loads(r["feature_groups"]))
-        groups = "all" if used == every else "all but " + ", ".join(sorted(every - used))
-        table.add_row(r["class_path"].rsplit(".", 1)[-1], ", ".join(f"{k}={v}" for k, v in params.items()),
-                      groups, str(r["splits"]), _number(r["precision"]), _number(r["auc"]))
-    console.print(table)
-
-
-def _print_failures(result) -> None:
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.event_specific_data.error
-            while error.cause is not None:
-                error = error.cause
-            console.print(f"[red]{event.step_key} failed:[/red] {error.message.strip()}", highlight=False)
-
-
-def _exists(warehouse, name: str) -> bool:
-    return bool(warehouse.columns("raw", name))

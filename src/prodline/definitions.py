@@ -4,6 +4,8 @@ import dagster as dg
 
 from prodline.assets.as_of import as_of_assets
 from prodline.assets.modeling import modeling_assets
+from prodline.assets.predictions import production_assets
+from prodline.assets.promotion import promotion_assets
 from prodline.assets.raw import raw_assets
 from prodline.assets.transforms import transform_assets
 from prodline.config import ProjectConfig, load_config
@@ -22,9 +24,22 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
         sensors.append(split_sensor(jobs["train_models"], config))
     schedules = [daily_source_ingest(jobs["ingest_source_database"])] \
         if "ingest_source_database" in jobs else []
-    assets = [*raw_assets(config), *transform_assets(config), *as_of_assets(config), *modeling_assets(config)]
-    return dg.Definitions(assets=assets, jobs=list(jobs.values()), sensors=sensors,
+    assets = [*raw_assets(config), *transform_assets(config), *as_of_assets(config), *modeling_assets(config),
+              *promotion_assets(config), *production_assets(config)]
+    checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)]
+    assets = [a for a in assets if not isinstance(a, dg.AssetChecksDefinition)]
+    if config.promotion is not None:
+        sensors.append(automation_sensor())
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=list(jobs.values()), sensors=sensors,
                           schedules=schedules, resources=build_resources(config))
+
+
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Declarative automation, running by default: new features flow on to predictions, a new
+    challenger to its gate and the champion, matured labels to monitoring."""
+    return dg.AutomationConditionSensorDefinition(
+        "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60)
 
 
 @dg.definitions

@@ -19,6 +19,20 @@ from prodline.resources.warehouse import POOL
 
 def matrix_specs(config: ProjectConfig, warehouse, splits: list[Split]) -> dict[str, tuple]:
     """Per split key, (training matrix, test matrices), with the feature columns the tables have now."""
+    spec = spec_maker(config, warehouse)
+    missing = config.label.missing
+    return {
+        split.key: (
+            spec("train", split.train.as_of_dates, missing.train),
+            [spec("test", t.as_of_dates, missing.test) for t in split.tests],
+        )
+        for split in splits
+    }
+
+
+def spec_maker(config: ProjectConfig, warehouse):
+    """A function (kind, dates, missing) -> MatrixSpec over the feature columns the tables have now:
+    what the splits' matrices are made of, and the one-date matrices that predictions score."""
     tables = tuple(
         (f"features.{f.prefix}", tuple(c for c in warehouse.columns("features", f.prefix) if c not in KEYS))
         for f in config.features
@@ -37,13 +51,15 @@ def matrix_specs(config: ProjectConfig, warehouse, splits: list[Split]) -> dict[
     def spec(kind: str, dates, missing: str) -> MatrixSpec:
         return MatrixSpec(kind, tuple(dates), label.name, label.timespan, missing, tables, definition)
 
-    return {
-        split.key: (
-            spec("train", split.train.as_of_dates, label.missing.train),
-            [spec("test", t.as_of_dates, label.missing.test) for t in split.tests],
-        )
-        for split in splits
-    }
+    return spec
+
+
+def build_matrix(warehouse, folder, spec: MatrixSpec, reuse: bool = True) -> tuple[dict, bool]:
+    """(manifest, reused): the matrix with this definition if it exists (and `reuse`), else built."""
+    if reuse and (manifest := existing(folder, spec)) is not None:
+        return manifest, True
+    entity = _entity_type(warehouse)
+    return write_matrix(stream_matrix(warehouse, spec, entity), folder, spec, spec.schema(entity)), False
 
 
 def missing_inputs(warehouse, config: ProjectConfig, splits: list[Split]) -> list[str]:
@@ -96,17 +112,12 @@ def matrices_asset(config: ProjectConfig, splits: dict[str, Split], partitions) 
                 "(materialize cohort, labels and features for them first):\n" + "\n".join(problems),
                 allow_retries=False,
             )
-        entity, specs = _entity_type(warehouse), matrix_specs(config, warehouse, chosen)
+        specs = matrix_specs(config, warehouse, chosen)
         built = []
         for split in chosen:
             train, tests = specs[split.key]
             for spec in [train, *tests]:
-                manifest, reused = existing(folder, spec), True
-                if manifest is None:
-                    reused = False
-                    manifest = write_matrix(
-                        stream_matrix(warehouse, spec, entity), folder, spec, spec.schema(entity)
-                    )
+                manifest, reused = build_matrix(warehouse, folder, spec)
                 built.append(
                     {
                         "split": split.key,

@@ -25,7 +25,7 @@ from prodline.assets.modeling import (
 from prodline.config import ProjectConfig
 from prodline.home import home_of
 from prodline.pipeline import features_sql as fsql
-from prodline.pipeline.evaluation import Threshold, evaluate
+from prodline.pipeline.evaluation import evaluate
 from prodline.pipeline.grid import ModelSpec, expand
 from prodline.pipeline.scores import read_scores, write_scores
 from prodline.pipeline.training import Fitted, fit, importances, importances_png, precision_recall_png, scores
@@ -205,12 +205,6 @@ def table_schema(table: sa.Table) -> pa.Schema:
     return pa.schema([(c.name, kinds[type(c.type)]) for c in table.columns])
 
 
-def thresholds(config: ProjectConfig) -> list[Threshold]:
-    return [Threshold(n, "abs") for n in config.scoring.top_n] + [
-        Threshold(p, "pct") for p in config.scoring.percentiles
-    ]
-
-
 def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     @_asset(
         key=EVALUATIONS,
@@ -224,7 +218,8 @@ def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     )
     def evaluations(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, store = context.resources.warehouse, context.resources.model_store
-        cutoffs, table = thresholds(config), _results_table(warehouse, EVALUATIONS_TABLE, EVALUATIONS_COLUMNS)
+        cutoffs = config.scoring.thresholds()
+        table = _results_table(warehouse, EVALUATIONS_TABLE, EVALUATIONS_COLUMNS)
         leaderboard = []
         for key in context.partition_keys:
             trained = warehouse.rows(

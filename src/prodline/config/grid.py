@@ -57,3 +57,9 @@ class ScoringConfig(Strict):
         if bad := [v for v in values if not 0 < v <= 100]:
             raise ValueError(f"percentiles must be above 0 and at most 100; got {bad}")
         return values
+
+    def thresholds(self) -> list:
+        """Every cutoff as a `Threshold`: the top n rows first, then the percentages."""
+        from prodline.pipeline.evaluation import Threshold
+
+        return [Threshold(n, "abs") for n in self.top_n] + [Threshold(p, "pct") for p in self.percentiles]

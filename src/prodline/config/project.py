@@ -17,6 +17,7 @@ from prodline.config.features import (
     LabelConfig,
 )
 from prodline.config.grid import GridConfig, ScoringConfig
+from prodline.config.production import MonitoringConfig, PromotionConfig, SelectionConfig
 from prodline.config.sources import SourceConfig, StorageConfig
 from prodline.config.temporal import TemporalConfig
 from prodline.config.transforms import TransformConfig
@@ -51,6 +52,9 @@ class ProjectConfig(Strict):
     temporal: TemporalConfig | None = None
     grid: GridConfig | None = None
     scoring: ScoringConfig = ScoringConfig()
+    selection: SelectionConfig | None = None
+    promotion: PromotionConfig | None = None
+    monitoring: MonitoringConfig | None = None
     # Where the file was read from: relative paths in it are relative to this folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
@@ -63,7 +67,7 @@ class ProjectConfig(Strict):
     @model_validator(mode="after")
     def _references(self) -> "ProjectConfig":
         problems = _missing_sections(self) + _transform_inputs(self) + _feature_columns(self)
-        problems += _split_dates(self)
+        problems += _split_dates(self) + _selection_metric(self)
         if problems:
             raise Located(problems)
         return self
@@ -92,7 +96,31 @@ def _missing_sections(config: ProjectConfig) -> list[tuple[tuple, str]]:
         problems.append((("grid",), "needs the temporal section (the splits to train on)"))
     if config.grid is not None and not config.features:
         problems.append((("grid",), "needs the features section (what the models learn from)"))
+    needs = {"selection": ("grid", "the models to choose from"),
+             "promotion": ("selection", "the rule that proposes a challenger"),
+             "monitoring": ("promotion", "a champion to watch")}
+    for key, (needed, why) in needs.items():
+        if getattr(config, key) is not None and getattr(config, needed) is None:
+            problems.append(((key,), f"needs the {needed} section ({why})"))
     return problems
+
+
+def _selection_metric(config: ProjectConfig) -> list[tuple[tuple, str]]:
+    """Selection can only use a cutoff the evaluations compute."""
+    selection = config.selection
+    if selection is None or selection.metric not in ("precision@", "recall@"):
+        return []
+    from prodline.pipeline.evaluation import Threshold
+
+    known = [t.parameter for t in config.scoring.thresholds()]
+    try:
+        parameter = Threshold.parse(selection.parameter).parameter
+    except ValueError as err:
+        return [(("selection", "parameter"), str(err))]
+    if parameter not in known:
+        return [(("selection", "parameter"), f"{selection.parameter!r} is not a scoring cutoff "
+                 f"(scoring gives {', '.join(known)})")]
+    return []
 
 
 def _split_dates(config: ProjectConfig) -> list[tuple[tuple, str]]:

@@ -3,6 +3,9 @@
 Each registration is an unemployment spell whose daily chance of ending depends on the person's
 attributes, an unobserved frailty (so no model can be perfect), and the interventions completed so
 far (piecewise-constant hazard). After `drift_date`, new spells follow different relationships.
+A temporary `programme` (start, end) is a shock of the other kind, the one a retrained model falls
+for: while it runs, a job guarantee places the long-term unemployed (open 180 days or more), so for
+a while the people most at risk leave soonest; when it ends the old relationships return.
 Every registration day draws from its own seeded generator, so any window of days comes out the
 same whatever range is asked for: that is what makes "add the next N days" consistent.
 """
@@ -62,6 +65,7 @@ class Scenario:
     per_day: float = 150.0
     drift_date: dt.date | None = None
     reregister_rate: float = 0.25
+    programme: tuple[dt.date, dt.date] | None = None  # [start, end) of a temporary job guarantee
 
 
 def simulate(
@@ -95,18 +99,22 @@ DATE_COLUMNS = {"registrations": "registered_on", "interventions": "happened_on"
 def _registration_day(sc: Scenario, day: int) -> dict[str, pd.DataFrame]:
     """Everyone first registering on start + day, with their whole future (up to one return)."""
     rng = np.random.default_rng([sc.seed, day])
+    # The programme draws from its own stream, so every other draw stays what it was without it.
+    placing = np.random.default_rng([sc.seed, day, 1])
     date = sc.start + dt.timedelta(days=day)
     weekend = date.weekday() >= 5
     n = max(1, int(rng.poisson(sc.per_day * (0.25 if weekend else 1.15)))) if sc.per_day else 0
     people = _people(rng, n, day)
     first = _spell(rng, sc, people, np.full(n, day), spell=0)
-    # Some people who found work come back later: a second spell with the same attributes.
+    # Some people who found work come back later: a second spell with the same attributes. Who
+    # comes back, and when, follows the spell as it would have ended without the programme (a
+    # placement only ends it sooner), so every draw after this one stays the same.
     back = (first["reason"] == 0) & (rng.random(n) < sc.reregister_rate)
     gap = (first["exit_day"] + 30 + rng.exponential(200, n)).astype(int)
     again = {k: v[back] for k, v in people.items()}
     again["age"] = again["age"] + (gap[back] - day) // 365
     second = _spell(rng, sc, again, gap[back], spell=1)
-    return _frames([first, second])
+    return _frames([_programme(placing, sc, first), _programme(placing, sc, second)])
 
 
 def _people(rng: np.random.Generator, n: int, day: int) -> dict[str, np.ndarray]:
@@ -171,6 +179,25 @@ def _spell(rng, sc: Scenario, p: dict, reg_day: np.ndarray, spell: int) -> dict[
         "reason": reason, "iv_day": reg_day[:, None] + offsets,
         "iv_keep": present & (offsets < duration[:, None]), "kind": kind, "outcome": outcome,
     }
+
+
+PROGRAMME_WAIT = 180  # days unemployed before the programme takes someone
+PROGRAMME_MEAN_DAYS = 90  # mean wait for a placement once eligible: 6 in 7 placed within 6 months
+
+
+def _programme(rng, sc: Scenario, s: dict) -> dict:
+    """Spells open long enough while the programme runs may end in a placement (exit 'employed')."""
+    n = len(s["reg_day"])
+    draws = rng.exponential(PROGRAMME_MEAN_DAYS, n)  # drawn even without a programme: same stream
+    if sc.programme is None:
+        return s
+    begin, end = ((d - sc.start).days for d in sc.programme)
+    eligible_from = np.maximum(begin, s["reg_day"] + PROGRAMME_WAIT)
+    placed_on = (eligible_from + draws).astype(np.int64)
+    placed = (placed_on < end) & (placed_on < s["exit_day"])
+    return {**s, "exit_day": np.where(placed, placed_on, s["exit_day"]), "closed": s["closed"] | placed,
+            "reason": np.where(placed, 0, s["reason"]),
+            "iv_keep": s["iv_keep"] & (s["iv_day"] < np.where(placed, placed_on, s["exit_day"])[:, None])}
 
 
 def _frames(spells: list[dict]) -> dict[str, pd.DataFrame]:

@@ -25,6 +25,18 @@ def ingest_jobs(config: ProjectConfig) -> dict[str, dg.JobDefinition]:
         jobs["train_models"] = dg.define_asset_job(
             "train_models", selection=dg.AssetSelection.groups("modeling"),
             description="Matrices, the model grid and evaluations for a split or a range of splits.")
+    if config.promotion is not None:
+        jobs["promote_model"] = dg.define_asset_job(
+            "promote_model", selection=dg.AssetSelection.assets("challenger_model", "champion_model"),
+            description="Select the challenger, judge it with the promotion gate, and promote it if it "
+            "passes.")
+        jobs["score_cohorts"] = dg.define_asset_job(
+            "score_cohorts", selection=dg.AssetSelection.assets("predictions"),
+            description="The champion's ranked list for an as-of date or range.")
+        if config.monitoring is not None:
+            jobs["monitor_model"] = dg.define_asset_job(
+                "monitor_model", selection=dg.AssetSelection.assets("monitoring"),
+                description="Realized performance of stored lists whose labels have matured.")
     for arrival, name in by_arrival.items():
         keys = [raw_key(n) for n, s in config.sources.items() if s.arrival == arrival]
         if keys:

@@ -40,6 +40,13 @@ def cohort_select(cohort_sql: str, dates: list[dt.date]) -> str:
             f"CROSS JOIN LATERAL ({per_date(cohort_sql)}) AS c")
 
 
+def per_date_select(sql: str, dates: list[dt.date]) -> str:
+    """A user's per-date query run for each date in one statement, with the date as a column."""
+    return (f"SELECT CAST({DATES}.as_of_date AS DATE) AS as_of_date, q.*\n"
+            f"FROM {dates_relation(dates)}\n"
+            f"CROSS JOIN LATERAL ({per_date(sql)}) AS q")
+
+
 def labels_select(label_sql: str, timespan: Interval, name: str, cohort_table: str,
                   dates: list[dt.date]) -> str:
     """Every cohort member of each date, with its outcome; NULL where the label query has none."""

@@ -147,6 +147,37 @@ class ModelStoreResource(dg.ConfigurableResource):
         text = mlflow.artifacts.load_text(f"{self.client().get_run(run_id).info.artifact_uri}/{filename}")
         return json.loads(text)
 
+    def register(self, model_name: str, run_id: str, tags: dict[str, str]) -> str:
+        """The registry version holding this run's model, made once: a re-run reuses it."""
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        try:
+            client.get_registered_model(model_name)
+        except MlflowException:
+            client.create_registered_model(model_name, description="Chosen by prodline's selection rule; "
+                                           "the `champion` alias is the model in use.")
+        found = client.search_model_versions(f"name = '{model_name}' and run_id = '{run_id}'")
+        if found:
+            return str(found[0].version)
+        source = f"{client.get_run(run_id).info.artifact_uri}/model"
+        return str(client.create_model_version(model_name, source, run_id=run_id, tags=tags).version)
+
+    def alias(self, model_name: str, alias: str):
+        """The version an alias points at (MLflow's ModelVersion, with run_id and tags), or None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client().get_model_version_by_alias(model_name, alias)
+        except MlflowException:
+            return None
+
+    def set_alias(self, model_name: str, alias: str, version: str) -> None:
+        self.client().set_registered_model_alias(model_name, alias, version)
+
+    def version(self, model_name: str, version: str):
+        return self.client().get_model_version(model_name, version)
+
     def load_model(self, run_id: str):
         """The scikit-learn model a run logged (fetched through this store, not MLflow's global one)."""
         import mlflow.artifacts

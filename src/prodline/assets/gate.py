@@ -1,0 +1,206 @@
+"""The promotion gate: four blocking checks on the challenger, computed together and recorded in
+`production.gate_results`, so the champion asset (and anyone reading the warehouse) can see why a
+version was or was not promoted.
+
+The challenger and the champion are scored on the same matrix, the newest split's test matrix; the
+champion is loaded from the registry and scored again, not trusted from its old evaluations.
+"""
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from prodline.assets.registry import (
+    Matrix,
+    cohort_matrix,
+    model_name,
+    newest_cohort_date,
+    newest_test_matrix,
+    record_gate,
+    score_matrix,
+    train_matrix,
+)
+from prodline.config import ProjectConfig
+from prodline.pipeline import gate
+from prodline.pipeline.evaluation import Threshold, evaluate
+from prodline.pipeline.features_sql import per_date_select
+from prodline.pipeline.scores import read_scores
+
+CHECKS = {  # check name -> the criterion it reports
+    "challenger_beats_champion": "performance",
+    "top_list_is_stable": "list_stability",
+    "recall_is_fair_across_groups": "fairness",
+    "challenger_is_plausible": "sanity",
+}
+DESCRIPTIONS = {
+    "challenger_beats_champion": "On the newest test matrix, the challenger reaches the champion (scored "
+    "again) plus the margin; with no champion, it beats every baseline.",
+    "top_list_is_stable": "The challenger's and the champion's top of the list on the newest cohort overlap "
+    "at least as configured.",
+    "recall_is_fair_across_groups": "Recall at the cutoff of each protected group, relative to its "
+    "reference group, lies within the configured bounds.",
+    "challenger_is_plausible": "The metric is not too good to be true, there are enough rows and positives, "
+    "and no feature is entirely null.",
+}
+
+
+def gate_check(config: ProjectConfig, asset: dg.AssetKey) -> dg.AssetChecksDefinition:
+    specs = [
+        dg.AssetCheckSpec(name, asset=asset, blocking=True, description=DESCRIPTIONS[name]) for name in CHECKS
+    ]
+
+    @dg.multi_asset_check(
+        specs=specs, name="promotion_gate", required_resource_keys={"warehouse", "model_store"}
+    )
+    def promotion_gate(context: dg.AssetCheckExecutionContext):
+        warehouse, store = context.resources.warehouse, context.resources.model_store
+        name = model_name(config)
+        challenger = store.alias(name, "challenger")
+        if challenger is None:
+            raise dg.Failure(
+                f"registered model {name!r} has no challenger: materialize challenger_model first",
+                allow_retries=False,
+            )
+        verdicts = judge(config, warehouse, store, challenger)
+        record_gate(warehouse, name, str(challenger.version), challenger.run_id, verdicts)
+        by_criterion = {v.check: v for v in verdicts}
+        for check, criterion in CHECKS.items():
+            verdict = by_criterion[criterion]
+            yield dg.AssetCheckResult(
+                check_name=check,
+                passed=verdict.passed,
+                severity=dg.AssetCheckSeverity[verdict.severity],
+                description=verdict.summary,
+                metadata={
+                    "challenger_version": str(challenger.version),
+                    "summary": verdict.summary,
+                    "evidence": dg.MetadataValue.json(json.loads(json.dumps(verdict.evidence, default=str))),
+                },
+            )
+
+    return promotion_gate
+
+
+def judge(config: ProjectConfig, warehouse, store, challenger) -> list[gate.Verdict]:
+    """Every criterion's verdict on the challenger version, in the order of `CHECKS`."""
+    promotion, selection = config.promotion, config.selection
+    name, split = model_name(config), challenger.tags.get("split")
+    champion = store.alias(name, "champion")
+    if champion is not None and champion.version == challenger.version:
+        same = f"version {challenger.version} is already the champion"
+        return [gate.Verdict(c, True, "ERROR", same) for c in CHECKS.values()]
+    test = newest_test_matrix(config, split)
+    challenger_features = store.document(challenger.run_id, "features.json")
+    ours = _stored_or_scored(config, store, challenger.run_id, challenger_features, test)
+    theirs = _champion_scores(store, champion, test) if champion is not None else None
+    threshold = Threshold.parse(selection.parameter) if selection.parameter else None
+
+    def value(scores):
+        for e in evaluate(scores, test.y, [threshold] if threshold else []):
+            if e.metric == selection.metric and e.parameter == (threshold.parameter if threshold else ""):
+                return e.mean
+        return None
+
+    ours_value = value(ours)
+    baselines = _baseline_values(warehouse, split, test.uuid, selection)
+    performance = gate.beats_champion(
+        ours_value, None if theirs is None else value(theirs), baselines, promotion.margin, selection.name
+    )
+    stability = _stability(config, warehouse, store, challenger_features, challenger.run_id, champion)
+    fairness = _fairness(config, warehouse, ours, test)
+    labeled = ~np.isnan(test.y)
+    used = [test.features.index(f) for f in challenger_features]
+    empty = gate.empty_columns(train_matrix(config, split).X[:, used], challenger_features)
+    sanity = gate.is_plausible(
+        ours_value,
+        selection.name,
+        promotion.sanity.max_value,
+        int(labeled.sum()),
+        int(np.nansum(test.y)),
+        promotion.sanity.min_rows,
+        promotion.sanity.min_positives,
+        empty,
+    )
+    return [performance, stability, fairness, sanity]
+
+
+def _stored_or_scored(config, store, run_id: str, features: list[str], matrix: Matrix) -> np.ndarray:
+    from prodline.home import home_of
+
+    stored = read_scores(home_of(config).root / "predictions", run_id)
+    if stored is not None and matrix.uuid in stored:
+        return stored[matrix.uuid]
+    return score_matrix(store.load_model(run_id), features, matrix)
+
+
+def _champion_scores(store, champion, matrix: Matrix) -> np.ndarray:
+    return score_matrix(
+        store.load_model(champion.run_id), store.document(champion.run_id, "features.json"), matrix
+    )
+
+
+def _baseline_values(warehouse, split: str, matrix: str, selection) -> dict[str, float | None]:
+    rows = warehouse.rows(
+        "SELECT m.class_path, max(e.value) AS value FROM results.evaluations AS e "
+        "JOIN results.models AS m ON m.model_id = e.model_id WHERE m.baseline AND e.split = :split "
+        "AND e.matrix = :matrix AND e.metric = :metric AND e.parameter = :parameter GROUP BY m.class_path",
+        split=split,
+        matrix=matrix,
+        metric=selection.metric,
+        parameter=selection.parameter,
+    )
+    return {r["class_path"].rsplit(".", 1)[-1]: r["value"] for r in rows}
+
+
+def _stability(config, warehouse, store, features, run_id, champion) -> gate.Verdict:
+    stability = config.promotion.stability
+    threshold = Threshold.parse(stability.top)
+    day = newest_cohort_date(warehouse)
+    if champion is None or day is None:
+        return gate.list_is_stable(
+            np.empty(0), None, np.empty(0), threshold, stability.min_overlap, stability.severity
+        )
+    cohort = cohort_matrix(config, warehouse, day)
+    ours = score_matrix(store.load_model(run_id), features, cohort)
+    theirs = _champion_scores(store, champion, cohort)
+    verdict = gate.list_is_stable(
+        ours, theirs, cohort.entities, threshold, stability.min_overlap, stability.severity
+    )
+    return gate.Verdict(
+        verdict.check,
+        verdict.passed,
+        verdict.severity,
+        f"{verdict.summary} on {day}",
+        {**verdict.evidence, "as_of_date": str(day)},
+    )
+
+
+def _fairness(config, warehouse, scores: np.ndarray, test: Matrix) -> gate.Verdict:
+    fairness = config.promotion.fairness
+    if fairness is None:
+        return gate.Verdict("fairness", True, "ERROR", "no protected attributes configured")
+    keys = test.keys.to_pandas()
+    attributes = pd.DataFrame(
+        warehouse.rows(per_date_select(fairness.query, sorted(set(keys["as_of_date"]))))
+    )
+    missing = [a for a in fairness.references if a not in attributes.columns]
+    if missing:
+        return gate.Verdict(
+            "fairness", False, "ERROR", f"the fairness query returns no column(s) {', '.join(missing)}"
+        )
+    joined = keys.merge(
+        attributes.drop_duplicates(["entity_id", "as_of_date"]), how="left", on=["entity_id", "as_of_date"]
+    )
+    values = {a: joined[a].fillna("(unknown)").astype(str).to_numpy() for a in fairness.references}
+    return gate.recall_is_fair(
+        scores,
+        test.y,
+        test.entities,
+        values,
+        dict(fairness.references),
+        Threshold.parse(fairness.top),
+        fairness.bounds,
+        fairness.min_positives,
+    )

@@ -1,0 +1,314 @@
+"""Predictions and monitoring, one partition per as-of date.
+
+`predictions` is the list people act on: the champion scores that date's cohort into
+`production.predictions`, each row traced to the model version and the features partition. Its
+drift check compares that date's features with the champion's training matrix, so a shift shows
+the day the list is made, not a year later. `monitoring` runs once the date's labels have matured
+and records how the list did (realized precision and recall at each cutoff).
+"""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+
+from prodline.assets.as_of import COHORT, LABELS, LABELS_TABLE, as_of_partitions, dates_of, feature_key
+from prodline.assets.backfill import single_run_asset
+from prodline.assets.modeling import _table
+from prodline.assets.promotion import CHAMPION
+from prodline.assets.registry import (
+    cohort_matrix,
+    model_name,
+    promotions,
+    score_matrix,
+    train_matrix,
+)
+from prodline.config import ProjectConfig
+from prodline.config.production import MonitoringConfig
+from prodline.pipeline import monitoring as watch
+from prodline.pipeline import ranking
+from prodline.resources.warehouse import POOL
+
+PREDICTIONS, MONITORING = dg.AssetKey(["predictions"]), dg.AssetKey(["monitoring"])
+PREDICTION_COLUMNS = {
+    "as_of_date": sa.Date,
+    "score": sa.Float,
+    "rank": sa.Integer,
+    "percentile": sa.Float,
+    "model_name": sa.String,
+    "model_version": sa.String,
+    "model_run_id": sa.String,
+    "features_partition": sa.String,
+    "dagster_run_id": sa.String,
+    "predicted_at": sa.DateTime,
+}
+DRIFT_COLUMNS = {
+    "as_of_date": sa.Date,
+    "model_version": sa.String,
+    "feature": sa.String,
+    "psi": sa.Float,
+    "level": sa.String,
+    "reference_null_share": sa.Float,
+    "current_null_share": sa.Float,
+}
+MONITORING_COLUMNS = {
+    "as_of_date": sa.Date,
+    "model_version": sa.String,
+    "metric": sa.String,
+    "parameter": sa.String,
+    "value": sa.Float,
+    "labeled_rows": sa.BigInteger,
+    "positives": sa.BigInteger,
+    "labeled_share": sa.Float,
+    "promised": sa.Float,
+    "evaluated_at": sa.DateTime,
+}
+DRIFT_CHECK, REALIZED_CHECK = "features_are_stable", "realized_performance_holds"
+
+
+def production_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
+    if config.promotion is None:
+        return []
+    partitions = as_of_partitions(config)
+    assets = [predictions_asset(config, partitions)]
+    if config.monitoring is not None:
+        assets.append(monitoring_asset(config, partitions))
+    return assets
+
+
+def _entity_column(warehouse) -> sa.Column:
+    kind = warehouse.columns("features", "cohort").get("entity_id", "bigint")
+    return sa.Column("entity_id", sa.String if ("char" in kind or kind == "text") else sa.BigInteger)
+
+
+def _table_of(warehouse, name: str, columns: dict, entity: bool) -> sa.Table:
+    """A production table; lists carry the entity id in the cohort's own type."""
+    listed = [sa.Column(c, t) for c, t in columns.items()]
+    return warehouse.ensure_table(
+        "production", name, [_entity_column(warehouse), *listed] if entity else listed
+    )
+
+
+def predictions_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
+    watching = config.monitoring or MonitoringConfig()  # drift is worth a check even unconfigured
+    drift_warn = watching.drift_alert
+
+    @single_run_asset(
+        key=PREDICTIONS,
+        partitions_def=partitions,
+        group_name="production",
+        deps=[COHORT, *(feature_key(f.prefix) for f in config.features), CHAMPION],
+        required_resource_keys={"warehouse", "model_store"},
+        pool=POOL,
+        automation_condition=dg.AutomationCondition.eager(),
+        check_specs=[
+            dg.AssetCheckSpec(
+                DRIFT_CHECK,
+                asset=PREDICTIONS,
+                description=(
+                    "No feature the champion uses has drifted far from its training matrix (population "
+                    f"stability index below {drift_warn:g}); WARN, it does not block."
+                ),
+            )
+        ],
+        metadata={"dagster/table_name": "production.predictions"},
+        description="The champion's ranked list for each as-of date (production.predictions), with the "
+        "model version and the features partition it used.",
+    )
+    def predictions(context: dg.AssetExecutionContext):
+        warehouse, store = context.resources.warehouse, context.resources.model_store
+        name = model_name(config)
+        champion = store.alias(name, "champion")
+        if champion is None:
+            raise dg.Failure(
+                f"{name!r} has no champion yet: promote one first (challenger_model, its gate, "
+                "champion_model)",
+                allow_retries=False,
+            )
+        model, features = store.load_model(champion.run_id), store.document(champion.run_id, "features.json")
+        reference = train_matrix(config, champion.tags["split"])
+        used = [reference.features.index(f) for f in features]
+        table = _table_of(warehouse, "predictions", PREDICTION_COLUMNS, entity=True)
+        drift_table = _table_of(warehouse, "drift", DRIFT_COLUMNS, entity=False)
+        written, drifted, tops = 0, [], []
+        for day in dates_of(context):
+            cohort = cohort_matrix(config, warehouse, day)
+            scores = score_matrix(model, features, cohort)
+            ranks = ranking.rank(scores, cohort.entities)
+            rows = pa.table(
+                {
+                    "entity_id": cohort.keys.column("entity_id"),
+                    "as_of_date": cohort.keys.column("as_of_date"),
+                    "score": scores,
+                    "rank": ranks.astype(np.int32),
+                    "percentile": ranking.percentile(ranks),
+                    "model_name": [name] * len(scores),
+                    "model_version": [str(champion.version)] * len(scores),
+                    "model_run_id": [champion.run_id] * len(scores),
+                    "features_partition": [day.isoformat()] * len(scores),
+                    "dagster_run_id": [context.run.run_id] * len(scores),
+                    "predicted_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)] * len(scores),
+                }
+            )
+            written += warehouse.replace_window(table, rows, "as_of_date", day, day)
+            drift = watch.feature_drift(
+                {f: reference.X[:, i] for f, i in zip(features, used, strict=True)},
+                {f: cohort.X[:, cohort.features.index(f)] for f in features},
+                bins=watching.bins,
+            )
+            drift["level"] = [
+                watch.drift_level(p, watching.drift_warn, watching.drift_alert) for p in drift["psi"]
+            ]
+            drift_rows = drift.assign(as_of_date=day, model_version=str(champion.version))
+            warehouse.replace_window(
+                drift_table,
+                pa.Table.from_pandas(drift_rows[list(DRIFT_COLUMNS)], preserve_index=False),
+                "as_of_date",
+                day,
+                day,
+            )
+            drifted += [
+                {"as_of_date": str(day), **r}
+                for r in drift_rows[drift_rows["psi"] >= drift_warn][["feature", "psi", "current_null_share"]]
+                .round(4)
+                .to_dict("records")
+            ]
+            tops.append(
+                {
+                    "as_of_date": str(day),
+                    "rows": len(scores),
+                    "top score": round(float(scores.max()), 4) if len(scores) else None,
+                }
+            )
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": written,
+                "model_version": str(champion.version),
+                "lists": dg.MetadataValue.md(_table(tops)),
+            }
+        )
+        yield dg.AssetCheckResult(
+            check_name=DRIFT_CHECK,
+            passed=not drifted,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"{len(drifted)} feature-date(s) with PSI >= {drift_warn:g}"
+                if drifted
+                else f"every feature's PSI below {drift_warn:g}"
+            ),
+            metadata={"drifted": dg.MetadataValue.md(_table(drifted[:50]))},
+        )
+
+    return predictions
+
+
+def monitoring_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
+    cfg, selection = config.monitoring, config.selection
+
+    @single_run_asset(
+        key=MONITORING,
+        partitions_def=partitions,
+        group_name="production",
+        deps=[PREDICTIONS, LABELS],
+        required_resource_keys={"warehouse"},
+        pool=POOL,
+        automation_condition=dg.AutomationCondition.eager(),
+        check_specs=[
+            dg.AssetCheckSpec(
+                REALIZED_CHECK,
+                asset=MONITORING,
+                description=(
+                    f"Realized {selection.name} of the stored list is not more than "
+                    f"{cfg.realized_margin:g} below the value recorded when its model was promoted."
+                ),
+            )
+        ],
+        metadata={"dagster/table_name": "production.monitoring"},
+        description="How each date's list did once its labels matured: realized precision and recall "
+        "at every cutoff (production.monitoring).",
+    )
+    def monitoring(context: dg.AssetExecutionContext):
+        warehouse = context.resources.warehouse
+        thresholds = config.scoring.thresholds()
+        promised = {p["to_version"]: p["value"] for p in promotions(warehouse, model_name(config))}
+        table = _table_of(warehouse, "monitoring", MONITORING_COLUMNS, entity=False)
+        figures, failures = [], []
+        for day in dates_of(context):
+            rows = warehouse.rows(
+                f"SELECT p.score, p.model_version, p.entity_id, l.{config.label.name} AS outcome "
+                f"FROM production.predictions AS p LEFT JOIN {LABELS_TABLE} AS l "
+                "ON l.entity_id = p.entity_id AND l.as_of_date = p.as_of_date WHERE p.as_of_date = :d",
+                d=day,
+            )
+            if not rows:
+                raise dg.Failure(
+                    f"no predictions for {day}: materialize predictions first", allow_retries=False
+                )
+            labels = np.array([np.nan if r["outcome"] is None else r["outcome"] for r in rows], dtype=float)
+            if np.isnan(labels).all():
+                raise dg.Failure(
+                    f"the labels of {day} have not matured yet (none of {len(rows)} rows has one)",
+                    allow_retries=False,
+                )
+            version = rows[0]["model_version"]
+            realized = watch.realized(np.array([r["score"] for r in rows], dtype=float), labels, thresholds)
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            out = [
+                {
+                    "as_of_date": day,
+                    "model_version": version,
+                    "metric": metric,
+                    "parameter": t.parameter,
+                    "value": values[t.parameter],
+                    "labeled_rows": realized.labeled_rows,
+                    "positives": realized.positives,
+                    "labeled_share": realized.labeled_share,
+                    "promised": promised.get(version) if f"{metric}{t.parameter}" == selection.name else None,
+                    "evaluated_at": now,
+                }
+                for metric, values in (("precision@", realized.precision), ("recall@", realized.recall))
+                for t in thresholds
+            ]
+            warehouse.replace_window(table, pa.Table.from_pylist(out), "as_of_date", day, day)
+            watched = next((r for r in out if r["promised"] is not None), None)
+            if (
+                watched
+                and watched["value"] is not None
+                and watch.below_promotion(watched["value"], watched["promised"], cfg.realized_margin)
+            ):
+                failures.append(
+                    f"{day}: {selection.name} {watched['value']:.4f} vs {watched['promised']:.4f} "
+                    f"at promotion of version {version}"
+                )
+            figures.append(
+                {
+                    "as_of_date": str(day),
+                    "version": version,
+                    selection.name: None if watched is None else _r(watched["value"]),
+                    "promised": None if watched is None else _r(watched["promised"]),
+                    "labeled": realized.labeled_rows,
+                }
+            )
+        yield dg.MaterializeResult(metadata={"realized": dg.MetadataValue.md(_table(figures))})
+        yield dg.AssetCheckResult(
+            check_name=REALIZED_CHECK,
+            passed=not failures,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(failures)
+            if failures
+            else f"realized {selection.name} within {cfg.realized_margin:g} of the promised value",
+            metadata={
+                "dates": dg.MetadataValue.md(_table(figures)),
+                "margin": cfg.realized_margin,
+                "evidence": dg.MetadataValue.json(json.loads(json.dumps(figures, default=str))),
+            },
+        )
+
+    return monitoring
+
+
+def _r(value):
+    return None if value is None else round(float(value), 4)

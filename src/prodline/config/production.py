@@ -1,0 +1,109 @@
+"""The `selection`, `promotion` and `monitoring` sections: which model is proposed, what it must show
+before it is used, and how the model in use is watched."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from prodline.config.base import Identifier, Located, Strict, check_placeholders
+
+
+def _cutoff(text: str) -> str:
+    from prodline.pipeline.evaluation import Threshold
+
+    Threshold.parse(text)
+    return text
+
+
+Cutoff = Annotated[str, AfterValidator(_cutoff)]
+
+Metric = Literal["precision@", "recall@", "auc_roc", "average_precision"]
+Severity = Literal["ERROR", "WARN"]
+
+
+class SelectionConfig(Strict):
+    """Triage's Audition: drop model groups that ever fall more than `max_from_best` below the best
+    (or under `threshold`), then let `rule` pick among the rest on `metric` at `parameter`."""
+
+    metric: Metric = "precision@"
+    parameter: str = "10_pct"
+    rule: str = "best_current_value"
+    params: dict[str, Any] = {}
+    max_from_best: float = Field(default=1.0, ge=0)
+    threshold: float | None = None
+
+    @model_validator(mode="after")
+    def _rule_known(self) -> "SelectionConfig":
+        from prodline.pipeline.selection import rule_problems
+
+        if problems := rule_problems(self.rule, self.params):
+            raise Located([(("rule",), p) for p in problems])
+        if self.metric in ("auc_roc", "average_precision") and self.parameter:
+            raise Located([(("parameter",), f"{self.metric} takes no parameter: write parameter: ''")])
+        return self
+
+    @property
+    def name(self) -> str:
+        """The metric as the UI and MLflow show it, e.g. `precision@10_pct`."""
+        return f"{self.metric}{self.parameter}"
+
+
+class StabilityConfig(Strict):
+    top: Cutoff = "1000_abs"  # the list people see, as `500_abs` or `5_pct`
+    min_overlap: float = Field(default=0.5, ge=0, le=1)
+    severity: Severity = "WARN"
+
+
+class FairnessConfig(Strict):
+    """Recall at `top` per group of each protected attribute, relative to the attribute's reference
+    group. `query` returns entity_id and one column per attribute on `{as_of_date}`."""
+
+    description: str | None = None
+    query: str
+    references: dict[Identifier, str] = Field(min_length=1)
+    top: Cutoff = "10_pct"
+    bounds: tuple[float, float] = (0.8, 1.25)
+    min_positives: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _sql(self) -> "FairnessConfig":
+        try:
+            check_placeholders(self.query, {"as_of_date"}, {"as_of_date"})
+        except ValueError as err:
+            raise Located([(("query",), str(err))]) from None
+        if not 0 < self.bounds[0] <= 1 <= self.bounds[1]:
+            raise Located([(("bounds",), f"bounds {list(self.bounds)} must hold 1 (0 < low <= 1 <= high)")])
+        return self
+
+
+class SanityConfig(Strict):
+    max_value: float = 0.99  # a metric above this smells of a label leaking into a feature
+    min_rows: int = Field(default=1000, ge=0)
+    min_positives: int = Field(default=50, ge=0)
+
+
+class PromotionConfig(Strict):
+    """What a challenger must show on the newest test matrix before it becomes the champion."""
+
+    model_name: Identifier | None = None  # the registered model; default: the project's name
+    margin: float = 0.0  # challenger >= champion + margin (negative: accept a small loss)
+    stability: StabilityConfig = StabilityConfig()
+    fairness: FairnessConfig | None = None
+    sanity: SanityConfig = SanityConfig()
+
+
+class MonitoringConfig(Strict):
+    """Drift of each feature against the champion's training matrix (population stability index),
+    and realized performance once labels mature, against the value recorded at promotion."""
+
+    drift_warn: float = Field(default=0.1, gt=0)
+    drift_alert: float = Field(default=0.25, gt=0)
+    bins: int = Field(default=10, ge=2)
+    realized_margin: float = Field(default=0.1, ge=0)
+    retrain_when_below: bool = False  # opt-in: a failed realized-performance check starts retraining
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MonitoringConfig":
+        if self.drift_alert < self.drift_warn:
+            raise Located([(("drift_alert",), f"{self.drift_alert} is below drift_warn {self.drift_warn}")])
+        return self

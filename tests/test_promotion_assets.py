@@ -1,0 +1,274 @@
+"""Selection, the promotion gate, the champion, predictions and monitoring end to end through
+Dagster, on a real MLflow registry and warehouse."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from prodline.assets.promotion import CHALLENGER, CHAMPION, rollback
+from prodline.assets.registry import record_promotion
+from prodline.definitions import build_definitions
+from prodline.demo.run import run_range
+from prodline.pipeline.splits import make_splits
+from prodline.resources import build_resources, model_store_of, warehouse_of
+from test_as_of_assets import build, make_project
+from test_modeling_assets import GRID, LAST, TEMPORAL
+
+SELECTION = {
+    "metric": "precision@",
+    "parameter": "50_pct",
+    "rule": "best_average_value",
+    "max_from_best": 1.0,
+}
+PROMOTION = {
+    "model_name": "risk",
+    "margin": 0.0,
+    "stability": {"top": "50_pct", "min_overlap": 0.5},
+    "fairness": {
+        "query": "SELECT person_id AS entity_id, max(sex) AS sex FROM raw.registrations "
+        "WHERE registered_on < {as_of_date} GROUP BY person_id",
+        "references": {"sex": "F"},
+        "top": "50_pct",
+        "bounds": [0.2, 5.0],
+        "min_positives": 3,
+    },
+    "sanity": {"max_value": 0.999, "min_rows": 20, "min_positives": 5},
+}
+MONITORING_CFG = {"realized_margin": 0.1}
+
+
+@pytest.fixture(scope="module")
+def promoted(tmp_path_factory):
+    """A project trained on every split, its first challenger judged and promoted."""
+    with pytest.MonkeyPatch.context() as monkeypatch, dg.instance_for_test() as instance:
+        config = make_project(
+            tmp_path_factory.mktemp("promotion"),
+            monkeypatch,
+            temporal=TEMPORAL,
+            grid=GRID,
+            scoring={"top_n": [10], "percentiles": [10, 50]},
+            last=LAST,
+            selection=SELECTION,
+            promotion=PROMOTION,
+            monitoring=MONITORING_CFG,
+        )
+        build(config, instance, last=LAST)
+        keys = [s.key for s in make_splits(config.temporal)]
+        assert run_range(config, instance, "train_models", keys[0], keys[-1]).success
+        job = build_definitions(config).resolve_job_def("promote_model")
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        yield config, instance, result, monkeypatch
+
+
+def evaluations_of(result) -> dict[str, tuple[bool, str, dict]]:
+    return {
+        e.event_specific_data.check_name: (
+            e.event_specific_data.passed,
+            e.event_specific_data.description,
+            e.event_specific_data.metadata,
+        )
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    }
+
+
+def failure_of(result) -> str:
+    """What a user reads of a failed step: its error's message."""
+    event = next(e for e in result.all_events if e.is_step_failure)
+    return event.step_failure_data.error.message
+
+
+def judge_and_promote(config, instance):
+    """The gate's checks on the current challenger and the champion, without selecting again."""
+    defs = build_definitions(config)
+    assets = [*defs.assets, *defs.asset_checks]
+    return dg.materialize(
+        assets,
+        instance=instance,
+        resources=build_resources(config),
+        raise_on_error=False,
+        selection=dg.AssetSelection.checks_for_assets(CHALLENGER) | dg.AssetSelection.assets(CHAMPION),
+    )
+
+
+def test_the_first_challenger_beats_the_baselines_and_becomes_champion(promoted):
+    config, _, result, _ = promoted
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    checks = evaluations_of(result)
+    assert set(checks) == {
+        "challenger_beats_champion",
+        "top_list_is_stable",
+        "recall_is_fair_across_groups",
+        "challenger_is_plausible",
+    }
+    assert all(passed for passed, _, _ in checks.values()), checks
+    assert "no champion yet" in checks["challenger_beats_champion"][1]
+    evidence = checks["challenger_beats_champion"][2]["evidence"].value
+    assert evidence["challenger"] > max(v for v in evidence["baselines"].values() if v is not None)
+    store, warehouse = model_store_of(config, literal=True), warehouse_of(config, literal=True)
+    challenger, champion = store.alias("risk", "challenger"), store.alias("risk", "champion")
+    assert champion is not None and str(champion.version) == str(challenger.version) == "1"
+    # The challenger is the chosen group's model of the newest split.
+    newest = make_splits(config.temporal)[-1].key
+    assert challenger.tags["split"] == newest
+    row = warehouse.rows(
+        "SELECT model_group_id, split FROM results.models WHERE model_id = :m", m=challenger.run_id
+    )[0]
+    assert row == {"model_group_id": challenger.tags["model_group_id"], "split": newest}
+    [promotion] = warehouse.rows("SELECT * FROM production.promotions")
+    assert promotion["kind"] == "promotion" and promotion["from_version"] is None
+    assert promotion["to_version"] == "1" and promotion["value"] == pytest.approx(evidence["challenger"])
+    gate = warehouse.rows("SELECT check_name, passed FROM production.gate_results WHERE version = '1'")
+    assert {g["check_name"] for g in gate} == {"performance", "list_stability", "fairness", "sanity"}
+
+
+def test_the_gate_rescoring_matches_the_stored_evaluation(promoted):
+    config, _, result, _ = promoted
+    warehouse, store = warehouse_of(config, literal=True), model_store_of(config, literal=True)
+    challenger = store.alias("risk", "challenger")
+    stored = warehouse.rows(
+        "SELECT value FROM results.evaluations WHERE model_id = :m AND metric = 'precision@' "
+        "AND parameter = '50_pct'",
+        m=challenger.run_id,
+    )
+    evidence = evaluations_of(result)["challenger_beats_champion"][2]["evidence"].value
+    assert evidence["challenger"] == pytest.approx(stored[-1]["value"])
+
+
+def test_a_worse_challenger_never_becomes_champion(promoted):
+    config, instance, _, _ = promoted
+    store, warehouse = model_store_of(config, literal=True), warehouse_of(config, literal=True)
+    newest = make_splits(config.temporal)[-1].key
+    [random] = warehouse.rows(
+        "SELECT model_id FROM results.models WHERE split = :s AND class_path LIKE '%RandomRanker'", s=newest
+    )
+    worse = store.register("risk", random["model_id"], {"split": newest, "model_group_id": "random"})
+    store.set_alias("risk", "challenger", worse)
+    result = judge_and_promote(config, instance)
+    assert not result.success
+    checks = evaluations_of(result)
+    passed, summary, metadata = checks["challenger_beats_champion"]
+    assert not passed and "falls short of champion" in summary
+    assert metadata["evidence"].value["champion"] > metadata["evidence"].value["challenger"]
+    assert str(store.alias("risk", "champion").version) == "1"
+    assert not [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key == CHAMPION
+    ]
+    assert len(warehouse.rows("SELECT * FROM production.promotions")) == 1
+    # Even run by hand, the champion asset refuses a version the gate failed.
+    job = build_definitions(config).get_implicit_global_asset_job_def()
+    alone = job.execute_in_process(instance=instance, asset_selection=[CHAMPION], raise_on_error=False)
+    assert not alone.success
+    assert f"version {worse} failed the promotion gate: performance" in failure_of(alone)
+    store.set_alias("risk", "challenger", "1")
+
+
+def test_predictions_are_the_champions_ranked_list_and_idempotent(promoted):
+    config, instance, _, _ = promoted
+    day = dt.date(2024, 8, 1)
+    first = run_range(config, instance, "score_cohorts", day, day)
+    assert first.success, [e.message for e in first.all_events if e.is_failure]
+    warehouse, store = warehouse_of(config, literal=True), model_store_of(config, literal=True)
+    rows = warehouse.rows("SELECT * FROM production.predictions WHERE as_of_date = :d ORDER BY rank", d=day)
+    cohort = warehouse.rows("SELECT entity_id FROM features.cohort WHERE as_of_date = :d", d=day)
+    assert sorted(r["entity_id"] for r in rows) == sorted(c["entity_id"] for c in cohort)
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    scores = np.array([r["score"] for r in rows])
+    assert (np.diff(scores) <= 0).all() and rows[0]["percentile"] == 100.0
+    assert {(r["model_name"], r["model_version"], r["features_partition"]) for r in rows} == {
+        ("risk", "1", "2024-08-01")
+    }
+    champion = store.alias("risk", "champion")
+    assert {r["model_run_id"] for r in rows} == {champion.run_id}
+    again = run_range(config, instance, "score_cohorts", day, day)
+    assert again.success
+    volatile = ("dagster_run_id", "predicted_at")
+    rerun = warehouse.rows("SELECT * FROM production.predictions WHERE as_of_date = :d ORDER BY rank", d=day)
+    assert [{k: v for k, v in r.items() if k not in volatile} for r in rerun] == [
+        {k: v for k, v in r.items() if k not in volatile} for r in rows
+    ]
+    assert {r["dagster_run_id"] for r in rerun} == {again.run_id}
+    drift = warehouse.rows("SELECT * FROM production.drift WHERE as_of_date = :d", d=day)
+    assert {d["feature"] for d in drift} == set(store.document(champion.run_id, "features.json"))
+
+
+def test_monitoring_realized_precision_matches_a_hand_count(promoted):
+    config, instance, _, _ = promoted
+    day = dt.date(2024, 6, 1)  # its two-month labels have matured by the end of the data
+    assert run_range(config, instance, "score_cohorts", day, day).success
+    result = run_range(config, instance, "monitor_model", day, day)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    warehouse = warehouse_of(config, literal=True)
+    listed = warehouse.rows(
+        "SELECT p.score, l.still_unemployed AS y FROM production.predictions AS p JOIN features.labels AS l "
+        "ON l.entity_id = p.entity_id AND l.as_of_date = p.as_of_date WHERE p.as_of_date = :d AND "
+        "l.still_unemployed IS NOT NULL",
+        d=day,
+    )
+    scores, labels = np.array([r["score"] for r in listed]), np.array([r["y"] for r in listed], dtype=float)
+    # By hand: every row above the 10th score counts; rows tied with it share the places left.
+    cutoff = np.sort(scores)[::-1][9]
+    above, tied = scores > cutoff, scores == cutoff
+    by_hand = (labels[above].sum() + (10 - above.sum()) * labels[tied].mean()) / 10
+    figures = {
+        (m["metric"], m["parameter"]): m
+        for m in warehouse.rows("SELECT * FROM production.monitoring WHERE as_of_date = :d", d=day)
+    }
+    assert figures[("precision@", "10_abs")]["value"] == pytest.approx(by_hand)
+    watched = figures[("precision@", "50_pct")]
+    assert watched["promised"] is not None and watched["labeled_rows"] == len(listed)
+    [check] = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    expected = watched["value"] >= watched["promised"] - 0.1
+    assert check.passed is expected
+
+
+def test_monitoring_waits_for_labels(promoted):
+    config, instance, _, _ = promoted
+    day = dt.date(2024, 8, 1)  # labels run to 2024-10-01, after the data ends
+    assert run_range(config, instance, "score_cohorts", day, day).success
+    result = run_range(config, instance, "monitor_model", day, day)
+    assert not result.success
+    assert "the labels of 2024-08-01 have not matured yet" in failure_of(result)
+
+
+def test_rollback_returns_to_the_previous_champion_and_is_recorded(promoted):
+    config, _, _, _ = promoted
+    store, warehouse = model_store_of(config, literal=True), warehouse_of(config, literal=True)
+    with pytest.raises(ValueError, match="version 1 replaced no earlier champion"):
+        rollback(config, warehouse, store)
+    newest = make_splits(config.temporal)[-1].key
+    other = warehouse.rows(
+        "SELECT model_id FROM results.models WHERE split = :s AND NOT baseline AND model_id <> :c LIMIT 1",
+        s=newest,
+        c=store.alias("risk", "champion").run_id,
+    )[0]
+    version = store.register("risk", other["model_id"], {"split": newest, "model_group_id": "x"})
+    store.set_alias("risk", "champion", version)  # as if a promotion had happened
+    record_promotion(
+        warehouse,
+        {
+            "model_name": "risk",
+            "kind": "promotion",
+            "from_version": "1",
+            "to_version": version,
+            "run_id": other["model_id"],
+            "model_group_id": "x",
+            "metric": "precision@50_pct",
+            "value": 0.5,
+            "evidence": json.dumps({}),
+        },
+    )
+    moved = rollback(config, warehouse, store)
+    assert moved == {"model_name": "risk", "from_version": version, "to_version": "1"}
+    assert str(store.alias("risk", "champion").version) == "1"
+    last = warehouse.rows("SELECT * FROM production.promotions ORDER BY promoted_at")[-1]
+    assert (last["kind"], last["from_version"], last["to_version"]) == ("rollback", version, "1")

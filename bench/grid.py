@@ -37,17 +37,16 @@ def build_demo(home: Path, rebuild: bool) -> None:
 
 def bare(config) -> tuple[float, int]:
     """What a data scientist's script does: every grid model fitted, scored and measured."""
-    from prodline.assets.modeling import load_split
+    from prodline.assets.modeling import current_splits, load_split
     from prodline.assets.models import feature_group_columns, grid_specs
     from prodline.pipeline.evaluation import evaluate
-    from prodline.pipeline.splits import make_splits
     from prodline.pipeline.training import fit, scores
     from prodline.resources import warehouse_of
 
     cutoffs = config.scoring.thresholds()
     groups = feature_group_columns(config, warehouse_of(config, literal=True))
     began, models = time.perf_counter(), 0
-    for key in (s.key for s in make_splits(config.temporal)):
+    for key in (s.key for s in current_splits(config, warehouse_of(config, literal=True))):
         split = load_split(config, key)
         for spec in grid_specs(config, groups, split.features):
             fitted = fit(spec, split.X, split.y, split.features)
@@ -58,14 +57,13 @@ def bare(config) -> tuple[float, int]:
 
 
 def through_prodline(config, home: Path) -> float:
-    from prodline.assets.modeling import EVALUATIONS, MODELS
+    from prodline.assets.modeling import EVALUATIONS, MODELS, current_splits
     from prodline.demo.run import run_range
     from prodline.instance import prepare_instance
-    from prodline.pipeline.splits import make_splits
     from prodline.resources import warehouse_of
 
     instance = prepare_instance(home / "dagster", warehouse_of(config, literal=True))
-    keys = [s.key for s in make_splits(config.temporal)]
+    keys = [s.key for s in current_splits(config, warehouse_of(config, literal=True))]
     began = time.perf_counter()
     result = run_range(config, instance, "train_models", keys[0], keys[-1], [MODELS, EVALUATIONS])
     seconds = time.perf_counter() - began

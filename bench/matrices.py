@@ -58,14 +58,14 @@ def main() -> None:
 
     grid.build_demo(args.home.resolve(), rebuild=False)
     from prodline.assets.matrices import _entity_type, matrix_specs, stream_matrix
+    from prodline.assets.modeling import current_splits
     from prodline.config import load_config
     from prodline.pipeline.matrices import matrix_select, write_matrix
-    from prodline.pipeline.splits import make_splits
     from prodline.resources import warehouse_of
 
     config = load_config()
     warehouse = warehouse_of(config, literal=True)
-    newest = make_splits(config.temporal)[-1]
+    newest = current_splits(config, warehouse)[-1]
     spec, _ = matrix_specs(config, warehouse, [newest])[newest.key]
     entity = _entity_type(warehouse)
     schema = spec.schema(entity)

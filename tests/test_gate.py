@@ -74,18 +74,23 @@ def fairness_case():
     return scores, labels, sex
 
 
-def test_recall_within_bounds_of_the_reference_group_passes():
-    scores, labels, sex = fairness_case()
-    verdict = recall_is_fair(
+def fair(scores, labels, sex, reference: str):
+    """Recall at the top 4 by sex within 0.8-1.25 of the reference's, groups of 2 positives or more."""
+    return recall_is_fair(
         scores,
         labels,
         ENTITIES,
         {"sex": sex},
-        {"sex": "f"},
+        {"sex": reference},
         Threshold(4, "abs"),
         (0.8, 1.25),
         min_positives=2,
     )
+
+
+def test_recall_within_bounds_of_the_reference_group_passes():
+    scores, labels, sex = fairness_case()
+    verdict = fair(scores, labels, sex, "f")
     assert verdict.passed, verdict.summary
     rows = {r["group"]: r for r in verdict.evidence["groups"]}
     assert rows["m"]["recall"] == 0.5 and rows["m"]["ratio"] == 1.0 and rows["f"]["judged"] is False
@@ -95,16 +100,7 @@ def test_a_group_whose_recall_falls_out_of_bounds_fails_and_is_named():
     scores, labels, sex = fairness_case()
     scores[[8, 6]] = -1  # m's 18 and 16 leave the top 4 (now 19, 17, 15, 13): m recall 0/4
     scores[[4]] = 20  # and 14 comes first: m recall 1/4 = 0.25 against f's 3/4
-    verdict = recall_is_fair(
-        scores,
-        labels,
-        ENTITIES,
-        {"sex": sex},
-        {"sex": "f"},
-        Threshold(4, "abs"),
-        (0.8, 1.25),
-        min_positives=2,
-    )
+    verdict = fair(scores, labels, sex, "f")
     assert not verdict.passed
     assert verdict.summary == "sex=m: recall ratio 0.33 vs 'f' outside 0.8-1.25"
 
@@ -112,28 +108,10 @@ def test_a_group_whose_recall_falls_out_of_bounds_fails_and_is_named():
 def test_small_groups_are_listed_but_not_judged_and_a_small_reference_fails():
     scores, labels, sex = fairness_case()
     labels[[3, 5, 7]] = np.nan  # f keeps one labeled positive (19)
-    small = recall_is_fair(
-        scores,
-        labels,
-        ENTITIES,
-        {"sex": sex},
-        {"sex": "m"},
-        Threshold(4, "abs"),
-        (0.8, 1.25),
-        min_positives=2,
-    )
+    small = fair(scores, labels, sex, "m")
     assert small.passed
     assert {r["group"]: r["judged"] for r in small.evidence["groups"]} == {"f": False, "m": False}
-    tiny_reference = recall_is_fair(
-        scores,
-        labels,
-        ENTITIES,
-        {"sex": sex},
-        {"sex": "f"},
-        Threshold(4, "abs"),
-        (0.8, 1.25),
-        min_positives=2,
-    )
+    tiny_reference = fair(scores, labels, sex, "f")
     assert not tiny_reference.passed
     assert "reference group 'f' has 1 positives (fewer than 2)" in tiny_reference.summary
 

@@ -7,9 +7,12 @@ import json
 import dagster as dg
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from prodline.assets.promotion import CHALLENGER, CHAMPION, rollback
+from prodline.assets.predictions import MONITORING, MONITORING_COLUMNS, _table_of
+from prodline.assets.promotion import CHALLENGER, CHAMPION, promote, rollback
 from prodline.assets.registry import record_promotion
+from prodline.cli import app
 from prodline.definitions import build_definitions
 from prodline.demo.run import run_range
 from prodline.pipeline.splits import make_splits
@@ -272,3 +275,54 @@ def test_rollback_returns_to_the_previous_champion_and_is_recorded(promoted):
     assert str(store.alias("risk", "champion").version) == "1"
     last = warehouse.rows("SELECT * FROM production.promotions ORDER BY promoted_at")[-1]
     assert (last["kind"], last["from_version"], last["to_version"]) == ("rollback", version, "1")
+    # A version rolled back is not promoted again on its own, even with a gate it once passed.
+    store.set_alias("risk", "challenger", version)
+    with pytest.raises(dg.Failure, match=f"version {version} was rolled back on .*prodline rollback --to"):
+        promote(config, warehouse, store)
+    store.set_alias("risk", "challenger", "1")
+    # The command says why it cannot go further back.
+    path = str(config.base_dir / "prodline.yaml")
+    cli = CliRunner().invoke(app, ["rollback", "--config", path])
+    assert cli.exit_code == 1 and "version 1 replaced no earlier champion" in cli.output
+    cli = CliRunner().invoke(app, ["rollback", "--to", "99", "--config", path])
+    assert cli.exit_code == 1 and "'risk' has no version 99" in cli.output
+
+
+def test_a_list_is_monitored_when_its_labels_arrive(promoted):
+    config, instance, _, _ = promoted
+    defs, day = build_definitions(config), dt.date(2024, 5, 1)  # its labels have matured
+    selection = dg.AssetSelection.assets(MONITORING)
+    # The automation sensor's first tick only takes note (Dagster does not request on a first look).
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
+    assert not first.get_requested_partitions(MONITORING)
+    assert run_range(config, instance, "score_cohorts", day, day).success  # a list for a labeled date
+    later = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
+                                              cursor=first.cursor)
+    assert later.get_requested_partitions(MONITORING) == {day.isoformat()}
+
+
+def test_a_shortfall_starts_retraining_only_when_opted_in(promoted):
+    config, instance, _, _ = promoted
+    assert "retrain_when_below" not in {s.name for s in build_definitions(config).sensors}
+    opted = config.model_copy(update={"monitoring": config.monitoring.model_copy(
+        update={"retrain_when_below": True})})
+    defs = build_definitions(opted)
+    sensor = next(s for s in defs.sensors if s.name == "retrain_when_below")
+    warehouse = warehouse_of(config, literal=True)
+    resources = {"warehouse": warehouse}
+    before = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    assert isinstance(before, dg.SkipReason)
+    _table_of(warehouse, "monitoring", MONITORING_COLUMNS, entity=False)
+    with warehouse.engine.begin() as conn:  # a list that did far worse than promised
+        conn.exec_driver_sql("INSERT INTO production.monitoring (as_of_date, model_version, metric, "
+                             "parameter, value, promised) VALUES ('2024-07-01', '1', 'precision@', "
+                             "'50_pct', 0.1, 0.9)")
+    context = dg.build_sensor_context(instance=instance, resources=resources)
+    request = sensor(context)
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == make_splits(config.temporal)[-1].key
+    assert request.tags["prodline/trigger"] == "realized precision@50_pct below promotion"
+    again = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor))
+    assert isinstance(again, dg.SkipReason)
+    with warehouse.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM production.monitoring WHERE as_of_date = '2024-07-01'")

@@ -201,6 +201,29 @@ def _programme_text(window: tuple[dt.date, dt.date]) -> str:
 
 
 @app.command()
+def rollback(
+    to: Annotated[str | None, typer.Option(help="The version to go back to (default: the one the "
+                                                  "champion replaced).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Move the champion alias back to the previous champion and record it in production.promotions."""
+    from prodline.assets.promotion import rollback as move_back
+    from prodline.resources import model_store_of, warehouse_of
+
+    cfg = _config(config)
+    if cfg.promotion is None:
+        console.print("[red]the config has no promotion section: there is no champion[/red]")
+        raise typer.Exit(1)
+    try:
+        moved = move_back(cfg, warehouse_of(cfg, literal=True), model_store_of(cfg, literal=True), to)
+    except ValueError as err:
+        console.print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"{moved['model_name']}: champion moved from version {moved['from_version']} back to "
+                  f"{moved['to_version']} (recorded in production.promotions)", highlight=False)
+
+
+@app.command()
 def features(
     as_of: Annotated[str, typer.Option("--as-of", help="The as-of date, YYYY-MM-DD.")],
     entity: Annotated[str | None, typer.Option(help="Show one entity's values.")] = None,

@@ -12,8 +12,8 @@ from prodline.config import ProjectConfig, load_config
 from prodline.instance import batch_dagster_events
 from prodline.jobs import ingest_jobs
 from prodline.resources import build_resources
-from prodline.schedules import daily_source_ingest
-from prodline.sensors import landing_sensor, split_sensor
+from prodline.schedules import daily_source_ingest, retrain_schedule
+from prodline.sensors import landing_sensor, matured_labels_sensor, retrain_when_below_sensor, split_sensor
 
 
 def build_definitions(config: ProjectConfig) -> dg.Definitions:
@@ -22,21 +22,28 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
         if "ingest_landing_files" in jobs else []
     if "train_models" in jobs and config.temporal.open_ended:
         sensors.append(split_sensor(jobs["train_models"], config))
+    if "build_as_of" in jobs and config.label is not None:
+        sensors.append(matured_labels_sensor(jobs["build_as_of"], config))
+    if config.monitoring is not None and config.monitoring.retrain_when_below:
+        sensors.append(retrain_when_below_sensor(jobs["train_models"], config))
     schedules = [daily_source_ingest(jobs["ingest_source_database"])] \
         if "ingest_source_database" in jobs else []
+    if "train_models" in jobs and config.temporal.open_ended:
+        schedules.append(retrain_schedule(jobs["train_models"], config))
     assets = [*raw_assets(config), *transform_assets(config), *as_of_assets(config), *modeling_assets(config),
               *promotion_assets(config), *production_assets(config)]
     checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)]
     assets = [a for a in assets if not isinstance(a, dg.AssetChecksDefinition)]
-    if config.promotion is not None:
+    if config.transforms or config.cohort is not None:
         sensors.append(automation_sensor())
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=list(jobs.values()), sensors=sensors,
                           schedules=schedules, resources=build_resources(config))
 
 
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:
-    """Declarative automation, running by default: new features flow on to predictions, a new
-    challenger to its gate and the champion, matured labels to monitoring."""
+    """Declarative automation, running by default: new raw days flow on to transforms, cohort
+    and features, then predictions; new evaluations to the challenger, its gate and the champion;
+    matured labels to monitoring."""
     return dg.AutomationConditionSensorDefinition(
         "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60)

@@ -118,6 +118,7 @@ def _cohort_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     sql = config.cohort.sql()
 
     @_asset(key=COHORT, partitions_def=partitions, code_version=_version(sql),
+            automation_condition=dg.AutomationCondition.eager(),
             description=config.cohort.description or "Who is ranked on each as-of date.",
             deps=[dg.AssetDep(table_key(t), partition_mapping=PERIOD_BEFORE) for t in tables_read(sql)],
             check_specs=_checks(COHORT, COHORT_CHECKS),
@@ -183,6 +184,7 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
     table = f"features.{feature.prefix}"
 
     @_asset(key=key, partitions_def=partitions, code_version=_version(feature.model_dump(mode="json")),
+            automation_condition=dg.AutomationCondition.eager(),
             description=feature.description or f"Features aggregated from {feature.from_obj}.",
             deps=[COHORT, dg.AssetDep(table_key(feature.from_obj), partition_mapping=PERIOD_BEFORE)],
             check_specs=_checks(key, FEATURE_CHECKS),

@@ -14,6 +14,7 @@ import pandas as pd
 
 from prodline.assets.registry import (
     Matrix,
+    aliased,
     cohort_matrix,
     model_name,
     newest_cohort_date,
@@ -57,12 +58,7 @@ def gate_check(config: ProjectConfig, asset: dg.AssetKey) -> dg.AssetChecksDefin
     def promotion_gate(context: dg.AssetCheckExecutionContext):
         warehouse, store = context.resources.warehouse, context.resources.model_store
         name = model_name(config)
-        challenger = store.alias(name, "challenger")
-        if challenger is None:
-            raise dg.Failure(
-                f"registered model {name!r} has no challenger: materialize challenger_model first",
-                allow_retries=False,
-            )
+        challenger = aliased(config, store, "challenger", "materialize challenger_model first")
         verdicts = judge(config, warehouse, store, challenger)
         record_gate(warehouse, name, str(challenger.version), challenger.run_id, verdicts)
         by_criterion = {v.check: v for v in verdicts}

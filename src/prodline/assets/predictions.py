@@ -20,6 +20,7 @@ from prodline.assets.backfill import single_run_asset
 from prodline.assets.modeling import _table
 from prodline.assets.promotion import CHAMPION
 from prodline.assets.registry import (
+    aliased,
     cohort_matrix,
     model_name,
     promotions,
@@ -67,6 +68,17 @@ MONITORING_COLUMNS = {
     "evaluated_at": sa.DateTime,
 }
 DRIFT_CHECK, REALIZED_CHECK = "features_are_stable", "realized_performance_holds"
+# Any date, not only the newest: a list's labels arrive a label timespan after it was made.
+# Asked once per change (a dependency updated, or the partition newly missing), so a failure is
+# not asked again on every tick.
+WHEN_LABELS_ARRIVE = (
+    dg.AutomationCondition.missing()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.in_progress()
+    & (
+        dg.AutomationCondition.any_deps_updated() | dg.AutomationCondition.missing().newly_true()
+    ).since_last_handled()
+).with_label("labels_arrived")
 
 
 def production_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
@@ -121,13 +133,9 @@ def predictions_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     def predictions(context: dg.AssetExecutionContext):
         warehouse, store = context.resources.warehouse, context.resources.model_store
         name = model_name(config)
-        champion = store.alias(name, "champion")
-        if champion is None:
-            raise dg.Failure(
-                f"{name!r} has no champion yet: promote one first (challenger_model, its gate, "
-                "champion_model)",
-                allow_retries=False,
-            )
+        champion = aliased(
+            config, store, "champion", "promote one (challenger_model, its gate, champion_model)"
+        )
         model, features = store.load_model(champion.run_id), store.document(champion.run_id, "features.json")
         reference = train_matrix(config, champion.tags["split"])
         used = [reference.features.index(f) for f in features]
@@ -215,7 +223,7 @@ def monitoring_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         deps=[PREDICTIONS, LABELS],
         required_resource_keys={"warehouse"},
         pool=POOL,
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=WHEN_LABELS_ARRIVE,
         check_specs=[
             dg.AssetCheckSpec(
                 REALIZED_CHECK,

@@ -141,6 +141,18 @@ def promote(config: ProjectConfig, warehouse, store) -> dict:
         raise dg.Failure(f"{name!r} has no challenger yet", allow_retries=False)
     if champion is not None and champion.version == challenger.version:
         return {"model_name": name, "version": str(champion.version), "changed": False}
+    withdrawn = [
+        h
+        for h in promotions(warehouse, name)
+        if h["kind"] == "rollback" and h["from_version"] == str(challenger.version)
+    ]
+    if withdrawn:
+        raise dg.Failure(
+            f"version {challenger.version} was rolled back on {withdrawn[-1]['promoted_at']:%Y-%m-%d}; "
+            f"it is not promoted again on its own (`prodline rollback --to {challenger.version}` "
+            "puts it back by hand)",
+            allow_retries=False,
+        )
     results = gate_results(warehouse, name, str(challenger.version))
     if len(results) < len(CHECKS):
         raise dg.Failure(
@@ -186,11 +198,20 @@ def rollback(config: ProjectConfig, warehouse, store, to_version: str | None = N
         raise ValueError(f"{name!r} has no champion to roll back")
     history = promotions(warehouse, name)
     if to_version is None:
-        last = next((h for h in reversed(history) if h["to_version"] == str(champion.version)), None)
+        # The promotion that made it champion says what it replaced (a rollback row says nothing).
+        last = next((h for h in reversed(history)
+                     if h["kind"] == "promotion" and h["to_version"] == str(champion.version)), None)
         if last is None or last["from_version"] is None:
             raise ValueError(f"version {champion.version} replaced no earlier champion: name one with --to")
         to_version = last["from_version"]
-    target = store.version(name, str(to_version))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        target = store.version(name, str(to_version))
+    except MlflowException:
+        raise ValueError(f"{name!r} has no version {to_version}") from None
+    if str(to_version) == str(champion.version):
+        raise ValueError(f"version {to_version} is already the champion")
     earlier = next((h for h in reversed(history) if h["to_version"] == str(to_version)), None)
     store.set_alias(name, "champion", str(to_version))
     record_promotion(

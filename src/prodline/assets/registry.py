@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -45,6 +46,15 @@ PROMOTION_COLUMNS = {
 
 def model_name(config: ProjectConfig) -> str:
     return (config.promotion and config.promotion.model_name) or config.name
+
+
+def aliased(config: ProjectConfig, store, alias: str, how: str):
+    """The registry version behind an alias; a clear failure (saying `how` to get one) if none."""
+    name = model_name(config)
+    version = store.alias(name, alias)
+    if version is None:
+        raise dg.Failure(f"registered model {name!r} has no {alias} yet: {how}", allow_retries=False)
+    return version
 
 
 def production_table(warehouse, name: str, columns: dict) -> sa.Table:

@@ -37,6 +37,7 @@ def _transform_asset(name: str, step: TransformConfig, partitions, base_dir) -> 
     resources = {"warehouse"} | ({"pipes_subprocess_client"} if shell else set())
 
     @single_run_asset(key=key, partitions_def=partitions, group_name="transforms", pool=POOL,
+                      automation_condition=dg.AutomationCondition.eager(),
                       kinds={"bash" if shell else "sql"}, deps=[table_key(t) for t in step.inputs],
                       description=step.description or f"Transform {name}.",
                       required_resource_keys=resources,

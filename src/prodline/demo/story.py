@@ -104,16 +104,16 @@ def build_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, title: s
         stages.run("cohort+features", "build_as_of", dates[0], dates[-1],
                    [COHORT, *(feature_key(f.prefix) for f in cfg.features)])
     if mature:
-        stages.run("labels (mature)", "build_as_of", mature[0], mature[-1], [LABELS])
+        stages.run("labels", "build_as_of", mature[0], mature[-1], [LABELS])
     trained = _train_new_splits(cfg, stages) if stages.ok and cfg.grid is not None else []
     if stages.ok and trained and cfg.promotion is not None:
-        stages.run("challenger, gate, champion", "promote_model", None, None, expect_failure=True)
+        stages.run("challenger+gate+champion", "promote_model", None, None, expect_failure=True)
         listed = _list_dates(cfg, as_of_plan(cfg, last)[0], dates)
         if listed:
             stages.run("predictions", "score_cohorts", listed[0], listed[-1])
         watched = _watch_dates(cfg, mature)
         if watched and cfg.monitoring is not None:
-            stages.run("monitoring (mature)", "monitor_model", watched[0], watched[-1], expect_failure=True)
+            stages.run("monitoring", "monitor_model", watched[0], watched[-1], expect_failure=True)
     console.print(stages.table)
     return stages.ok
 
@@ -136,7 +136,7 @@ def _train_new_splits(cfg: ProjectConfig, stages: Stages) -> list[str]:
         keys = [k for k in keys if k not in have]
         stages.instance.add_dynamic_partitions(SPLITS.name, keys)
     if keys:
-        stages.run("matrices, models, evaluations", "train_models", keys[0], keys[-1])
+        stages.run("matrices+models+evals", "train_models", keys[0], keys[-1])
     return keys
 
 
@@ -190,6 +190,7 @@ def print_leaderboard(cfg: ProjectConfig, warehouse) -> None:
 def print_production(cfg: ProjectConfig) -> None:
     """What the gate decided and why, the promotions, the lists, and how the lists did."""
     from prodline.assets.promotion import choose, regret_rows
+    from prodline.assets.registry import model_name
 
     warehouse = warehouse_of(cfg, literal=True)
     if not warehouse.columns("production", "gate_results"):
@@ -203,6 +204,14 @@ def print_production(cfg: ProjectConfig) -> None:
         {"version": g["version"], "check": g["check_name"],
          "result": "pass" if g["passed"] else ("FAIL" if g["severity"] == "ERROR" else "warn"),
          "why": g["summary"]} for g in gate])
+    newest = max((g["version"] for g in gate), key=int, default=None)
+    refused = [g for g in gate if g["version"] == newest and not g["passed"] and g["severity"] == "ERROR"]
+    champion = model_store_of(cfg, literal=True).alias(model_name(cfg), "champion")
+    if refused:
+        console.print(f"[bold]The gate refused challenger version {newest}[/bold]: "
+                      + "; ".join(g["summary"] for g in refused)
+                      + f". The champion stays version {champion.version if champion else '(none)'}.",
+                      highlight=False)
     _print_rows("production.promotions", [
         {"when": str(p["promoted_at"])[:19], "kind": p["kind"], "from": p["from_version"] or "-",
          "to": p["to_version"], cfg.selection.name: number(p["value"])}

@@ -68,3 +68,62 @@ def split_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefin
             dynamic_partitions_requests=[SPLITS.build_add_request(new)])
 
     return new_splits
+
+
+def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefinition:
+    """Labels mature a label timespan after their as-of date, long after the partition appeared,
+    so no eager condition sees them: this sensor asks for each date's labels once every table the
+    label reads is loaded far enough (see `unripe_labels`), one run for all of them."""
+    from prodline.assets.as_of import LABELS, as_of_partitions, unripe_labels
+    from prodline.pipeline.as_of_checks import tables_read
+
+    reads, span = tables_read(config.label.sql()), config.label.interval
+
+    @dg.sensor(name="matured_labels", job=job, minimum_interval_seconds=300,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Builds the labels of as-of dates whose label window the data now covers.")
+    def matured_labels(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+        done = set(context.instance.get_materialized_partitions(LABELS))
+        keys = as_of_partitions(config).get_partition_keys()
+        waiting = [dt.date.fromisoformat(k) for k in keys if k not in done]
+        ripe = [d for d in waiting if unripe_labels(warehouse, reads, span, [d]) is None]
+        if not ripe:
+            return dg.SkipReason(f"{len(waiting)} label partition(s) still maturing")
+        first, last = ripe[0].isoformat(), ripe[-1].isoformat()
+        return dg.RunRequest(run_key=f"labels-{first}-{last}", asset_selection=[LABELS],
+                             tags={"dagster/asset_partition_range_start": first,
+                                   "dagster/asset_partition_range_end": last,
+                                   "prodline/trigger": "labels matured"})
+
+    return matured_labels
+
+
+def retrain_when_below_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefinition:
+    """Opt-in (`monitoring.retrain_when_below`): when a stored list's realized performance falls
+    below what its model promised at promotion by more than the margin, retrain the newest split;
+    the new challenger still has to pass the gate."""
+    from prodline.assets.modeling import current_splits
+
+    margin, name = config.monitoring.realized_margin, config.selection.name
+
+    @dg.sensor(name="retrain_when_below", job=job, minimum_interval_seconds=300,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description=f"Retrains when realized {name} falls more than {margin:g} below the "
+                           "value recorded at promotion.")
+    def retrain_when_below(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+        if not warehouse.columns("production", "monitoring"):
+            return dg.SkipReason("nothing monitored yet")
+        seen = context.cursor or "0001-01-01"
+        below = warehouse.rows(
+            "SELECT as_of_date, value, promised FROM production.monitoring WHERE promised IS NOT NULL "
+            "AND value < promised - :margin AND CAST(as_of_date AS VARCHAR(10)) > :seen ORDER BY as_of_date",
+            margin=margin, seen=seen)
+        splits = current_splits(config, warehouse)
+        if not below or not splits:
+            return dg.SkipReason("realized performance holds")
+        context.update_cursor(str(below[-1]["as_of_date"]))
+        newest = splits[-1].key
+        return dg.RunRequest(run_key=f"retrain-{newest}-{below[-1]['as_of_date']}", partition_key=newest,
+                             tags={"prodline/trigger": f"realized {name} below promotion"})
+
+    return retrain_when_below

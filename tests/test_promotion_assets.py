@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from prodline.assets.predictions import MONITORING, MONITORING_COLUMNS, _table_of
+from prodline.assets.monitoring import MONITORING, MONITORING_COLUMNS
+from prodline.assets.predictions import _table_of
 from prodline.assets.promotion import CHALLENGER, CHAMPION, promote, rollback
 from prodline.assets.registry import record_promotion
 from prodline.cli import app

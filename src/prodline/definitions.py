@@ -4,7 +4,8 @@ import dagster as dg
 
 from prodline.assets.as_of import as_of_assets
 from prodline.assets.modeling import modeling_assets
-from prodline.assets.predictions import production_assets
+from prodline.assets.monitoring import monitoring_assets
+from prodline.assets.predictions import prediction_assets
 from prodline.assets.promotion import promotion_assets
 from prodline.assets.raw import raw_assets
 from prodline.assets.transforms import transform_assets
@@ -31,7 +32,7 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
     if "train_models" in jobs and config.temporal.open_ended:
         schedules.append(retrain_schedule(jobs["train_models"], config))
     assets = [*raw_assets(config), *transform_assets(config), *as_of_assets(config), *modeling_assets(config),
-              *promotion_assets(config), *production_assets(config)]
+              *promotion_assets(config), *prediction_assets(config), *monitoring_assets(config)]
     checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)]
     assets = [a for a in assets if not isinstance(a, dg.AssetChecksDefinition)]
     if config.transforms or config.cohort is not None:

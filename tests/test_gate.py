@@ -136,3 +136,29 @@ def test_empty_columns_and_which_failures_block():
     warn = list_is_stable(np.arange(10.0), -np.arange(10.0), ENTITIES, Threshold(2, "abs"), 0.5, "WARN")
     error = is_plausible(1.0, "p", 0.99, 10, 1, 5, 1, [])
     assert blocks([warn, error]) == [error]
+
+
+def test_a_watched_gap_warns_without_blocking():
+    scores, labels, sex = fairness_case()
+    scores[[8, 6]] = -1
+    scores[[4]] = 20  # as above: m's recall is a third of f's
+    verdict = recall_is_fair(scores, labels, ENTITIES, {"sex": sex}, {"sex": "f"}, Threshold(4, "abs"),
+                             (0.8, 1.25), min_positives=2, severity="WARN", check="fairness_watch")
+    assert (verdict.passed, verdict.severity, verdict.check) == (False, "WARN", "fairness_watch")
+    assert verdict.summary == "sex=m: recall ratio 0.33 vs 'f' outside 0.8-1.25"
+    assert blocks([verdict]) == []
+
+
+def test_checks_that_can_only_warn_do_not_block():
+    from prodline.assets.gate import gate_checks
+    from prodline.config import load_config
+
+    demo = load_config()  # stability at WARN, age band watched
+    assert gate_checks(demo) == {"challenger_beats_champion": True, "top_list_is_stable": False,
+                                 "recall_is_fair_across_groups": True, "recall_gaps_are_watched": False,
+                                 "challenger_is_plausible": True}
+    strict = demo.model_copy(update={"promotion": demo.promotion.model_copy(update={
+        "stability": demo.promotion.stability.model_copy(update={"severity": "ERROR"}),
+        "fairness": demo.promotion.fairness.model_copy(update={"warn_only": []})})})
+    assert gate_checks(strict) == {"challenger_beats_champion": True, "top_list_is_stable": True,
+                                   "recall_is_fair_across_groups": True, "challenger_is_plausible": True}

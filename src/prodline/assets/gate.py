@@ -33,6 +33,7 @@ CHECKS = {  # check name -> the criterion it reports
     "challenger_beats_champion": "performance",
     "top_list_is_stable": "list_stability",
     "recall_is_fair_across_groups": "fairness",
+    "recall_gaps_are_watched": "fairness_watch",
     "challenger_is_plausible": "sanity",
 }
 DESCRIPTIONS = {
@@ -42,14 +43,32 @@ DESCRIPTIONS = {
     "at least as configured.",
     "recall_is_fair_across_groups": "Recall at the cutoff of each protected group, relative to its "
     "reference group, lies within the configured bounds.",
+    "recall_gaps_are_watched": "The same fairness judgement for the attributes in fairness.warn_only: "
+    "known gaps, shown on every challenger without blocking it.",
     "challenger_is_plausible": "The metric is not too good to be true, there are enough rows and positives, "
     "and no feature is entirely null.",
 }
 
 
+def gate_checks(config: ProjectConfig) -> dict[str, bool]:
+    """The gate's checks for this config, each with whether it blocks. A check that can only warn
+    does not block: across runs, `all_deps_blocking_checks_passed` would otherwise hold the champion
+    back on a warning that, within a run, lets it through."""
+    fairness = config.promotion.fairness
+    checks = {name: True for name in CHECKS}
+    checks["top_list_is_stable"] = config.promotion.stability.severity == "ERROR"
+    if fairness is None or not fairness.warn_only:
+        del checks["recall_gaps_are_watched"]
+    else:
+        checks["recall_gaps_are_watched"] = False
+    return checks
+
+
 def gate_check(config: ProjectConfig, asset: dg.AssetKey) -> dg.AssetChecksDefinition:
+    checks = gate_checks(config)
     specs = [
-        dg.AssetCheckSpec(name, asset=asset, blocking=True, description=DESCRIPTIONS[name]) for name in CHECKS
+        dg.AssetCheckSpec(name, asset=asset, blocking=blocks, description=DESCRIPTIONS[name])
+        for name, blocks in checks.items()
     ]
 
     @dg.multi_asset_check(
@@ -62,8 +81,8 @@ def gate_check(config: ProjectConfig, asset: dg.AssetKey) -> dg.AssetChecksDefin
         verdicts = judge(config, warehouse, store, challenger)
         record_gate(warehouse, name, str(challenger.version), challenger.run_id, verdicts)
         by_criterion = {v.check: v for v in verdicts}
-        for check, criterion in CHECKS.items():
-            verdict = by_criterion[criterion]
+        for check in checks:
+            verdict = by_criterion[CHECKS[check]]
             yield dg.AssetCheckResult(
                 check_name=check,
                 passed=verdict.passed,
@@ -86,7 +105,7 @@ def judge(config: ProjectConfig, warehouse, store, challenger) -> list[gate.Verd
     champion = store.alias(name, "champion")
     if champion is not None and champion.version == challenger.version:
         same = f"version {challenger.version} is already the champion"
-        return [gate.Verdict(c, True, "ERROR", same) for c in CHECKS.values()]
+        return [gate.Verdict(CHECKS[c], True, "ERROR", same) for c in gate_checks(config)]
     test = newest_test_matrix(config, split)
     challenger_features = store.document(challenger.run_id, "features.json")
     ours = _stored_or_scored(config, store, challenger.run_id, challenger_features, test)
@@ -119,7 +138,7 @@ def judge(config: ProjectConfig, warehouse, store, challenger) -> list[gate.Verd
         promotion.sanity.min_positives,
         empty,
     )
-    return [performance, stability, fairness, sanity]
+    return [performance, stability, *fairness, sanity]
 
 
 def _stored_or_scored(config, store, run_id: str, features: list[str], matrix: Matrix) -> np.ndarray:
@@ -173,30 +192,47 @@ def _stability(config, warehouse, store, features, run_id, champion) -> gate.Ver
     )
 
 
-def _fairness(config, warehouse, scores: np.ndarray, test: Matrix) -> gate.Verdict:
+def _fairness(config, warehouse, scores: np.ndarray, test: Matrix) -> list[gate.Verdict]:
+    """The blocking fairness verdict, and the watch verdict for `warn_only` attributes if any."""
     fairness = config.promotion.fairness
     if fairness is None:
-        return gate.Verdict("fairness", True, "ERROR", "no protected attributes configured")
+        return [gate.Verdict("fairness", True, "ERROR", "no protected attributes configured")]
     keys = test.keys.to_pandas()
     attributes = pd.DataFrame(
         warehouse.rows(per_date_select(fairness.query, sorted(set(keys["as_of_date"]))))
     )
     missing = [a for a in fairness.references if a not in attributes.columns]
     if missing:
-        return gate.Verdict(
-            "fairness", False, "ERROR", f"the fairness query returns no column(s) {', '.join(missing)}"
+        return [
+            gate.Verdict(
+                "fairness", False, "ERROR", f"the fairness query returns no column(s) {', '.join(missing)}"
+            )
+        ] + (
+            [gate.Verdict("fairness_watch", False, "WARN", "not judged: see fairness")]
+            if fairness.warn_only
+            else []
         )
     joined = keys.merge(
         attributes.drop_duplicates(["entity_id", "as_of_date"]), how="left", on=["entity_id", "as_of_date"]
     )
-    values = {a: joined[a].fillna("(unknown)").astype(str).to_numpy() for a in fairness.references}
-    return gate.recall_is_fair(
-        scores,
-        test.y,
-        test.entities,
-        values,
-        dict(fairness.references),
-        Threshold.parse(fairness.top),
-        fairness.bounds,
-        fairness.min_positives,
-    )
+
+    def judged(names: list[str], severity: str, check: str) -> gate.Verdict:
+        values = {a: joined[a].fillna("(unknown)").astype(str).to_numpy() for a in names}
+        return gate.recall_is_fair(
+            scores,
+            test.y,
+            test.entities,
+            values,
+            {a: fairness.references[a] for a in names},
+            Threshold.parse(fairness.top),
+            fairness.bounds,
+            fairness.min_positives,
+            severity,
+            check,
+        )
+
+    blocking = [a for a in fairness.references if a not in fairness.warn_only]
+    verdicts = [judged(blocking, "ERROR", "fairness")]
+    if fairness.warn_only:
+        verdicts.append(judged(list(fairness.warn_only), "WARN", "fairness_watch"))
+    return verdicts

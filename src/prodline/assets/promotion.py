@@ -9,7 +9,7 @@ import json
 
 import dagster as dg
 
-from prodline.assets.gate import CHECKS, gate_check
+from prodline.assets.gate import gate_check, gate_checks
 from prodline.assets.modeling import EVALUATIONS, _short, _table
 from prodline.assets.registry import (
     evaluation_history,
@@ -154,7 +154,7 @@ def promote(config: ProjectConfig, warehouse, store) -> dict:
             allow_retries=False,
         )
     results = gate_results(warehouse, name, str(challenger.version))
-    if len(results) < len(CHECKS):
+    if len(results) < len(gate_checks(config)):
         raise dg.Failure(
             f"the promotion gate has not judged version {challenger.version} yet: run the "
             "challenger_model checks first",

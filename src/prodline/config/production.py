@@ -64,6 +64,7 @@ class FairnessConfig(Strict):
     top: Cutoff = "10_pct"
     bounds: tuple[float, float] = (0.8, 1.25)
     min_positives: int = Field(default=30, ge=1)
+    warn_only: list[Identifier] = []  # attributes shown on every challenger without blocking it
 
     @model_validator(mode="after")
     def _sql(self) -> "FairnessConfig":
@@ -71,6 +72,9 @@ class FairnessConfig(Strict):
             check_placeholders(self.query, {"as_of_date"}, {"as_of_date"})
         except ValueError as err:
             raise Located([(("query",), str(err))]) from None
+        if unknown := [a for a in self.warn_only if a not in self.references]:
+            raise Located([(("warn_only",), f"{', '.join(unknown)} not in references "
+                                             f"({', '.join(self.references)})")])
         if not 0 < self.bounds[0] <= 1 <= self.bounds[1]:
             raise Located([(("bounds",), f"bounds {list(self.bounds)} must hold 1 (0 < low <= 1 <= high)")])
         return self

@@ -130,10 +130,15 @@ def recall_is_fair(
     threshold: Threshold,
     bounds: tuple[float, float],
     min_positives: int,
+    severity: str = "ERROR",
+    check: str = "fairness",
 ) -> Verdict:
     """Recall at k of each group relative to the reference group of its attribute must lie within
     `bounds` (for example 0.8 to 1.25). Groups with fewer than `min_positives` positives are listed
-    but not judged: their recall is too noisy to block on. Unlabeled rows are left out first."""
+    but not judged: their recall is too noisy to block on. Unlabeled rows are left out first.
+
+    With `severity` WARN the same judgement only warns: for gaps a team knows of and is working on,
+    shown on every challenger without blocking it."""
     known = ~np.isnan(labels)
     scores, labels, entities = scores[known], labels[known], entities[known]
     k = threshold.rows(len(entities))
@@ -174,12 +179,12 @@ def recall_is_fair(
                 )
     evidence = {"top": threshold.parameter, "k": k, "bounds": [low, high], "groups": table}
     if failures:
-        return Verdict("fairness", False, "ERROR", "; ".join(failures), evidence)
+        return Verdict(check, False, severity, "; ".join(failures), evidence)
     judged = sum(r["judged"] for r in table)
     return Verdict(
-        "fairness",
+        check,
         True,
-        "ERROR",
+        severity,
         f"recall at {threshold.parameter} of {judged} group(s) within {low:g}-{high:g} of their reference",
         evidence,
     )

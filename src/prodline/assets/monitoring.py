@@ -32,7 +32,7 @@ MONITORING_COLUMNS = {
     "promised": sa.Float,
     "evaluated_at": sa.DateTime,
 }
-REALIZED_CHECK = "realized_performance_holds"
+REALIZED_CHECK, DRIFT_CHECK = "realized_performance_holds", "features_were_stable"
 # Any date, not only the newest: a list's labels arrive a label timespan after it was made.
 # Asked once per change (a dependency updated, or the partition newly missing), so a failure is
 # not asked again on every tick.
@@ -44,7 +44,6 @@ WHEN_LABELS_ARRIVE = (
         dg.AutomationCondition.any_deps_updated() | dg.AutomationCondition.missing().newly_true()
     ).since_last_handled()
 ).with_label("labels_arrived")
-
 
 
 def monitoring_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
@@ -72,7 +71,15 @@ def monitoring_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
                     f"Realized {selection.name} of the stored list is not more than "
                     f"{cfg.realized_margin:g} below the value recorded when its model was promoted."
                 ),
-            )
+            ),
+            dg.AssetCheckSpec(
+                DRIFT_CHECK,
+                asset=MONITORING,
+                description=(
+                    "No feature of the list's date had drifted from the model's training matrix "
+                    f"(PSI at least {cfg.drift_alert:g}, from production.drift); WARN, it does not block."
+                ),
+            ),
         ],
         metadata={"dagster/table_name": "production.monitoring"},
         description="How each date's list did once its labels matured: realized precision and recall "
@@ -140,7 +147,36 @@ def monitoring_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
                     "labeled": realized.labeled_rows,
                 }
             )
+        drifted = (
+            warehouse.rows(
+                "SELECT as_of_date, feature, psi FROM production.drift WHERE as_of_date BETWEEN :a AND :b "
+                "AND psi >= :alert ORDER BY as_of_date, psi DESC",
+                a=min(dates_of(context)),
+                b=max(dates_of(context)),
+                alert=cfg.drift_alert,
+            )
+            if warehouse.columns("production", "drift")
+            else []
+        )
         yield dg.MaterializeResult(metadata={"realized": dg.MetadataValue.md(_table(figures))})
+        yield dg.AssetCheckResult(
+            check_name=DRIFT_CHECK,
+            passed=not drifted,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"{len(drifted)} feature-date(s) with PSI >= {cfg.drift_alert:g}"
+            if drifted
+            else f"every feature's PSI below {cfg.drift_alert:g}",
+            metadata={
+                "drifted": dg.MetadataValue.md(
+                    _table(
+                        [
+                            {**d, "as_of_date": str(d["as_of_date"]), "psi": round(d["psi"], 4)}
+                            for d in drifted[:50]
+                        ]
+                    )
+                )
+            },
+        )
         yield dg.AssetCheckResult(
             check_name=REALIZED_CHECK,
             passed=not failures,

@@ -21,12 +21,14 @@ from prodline.assets.modeling import (
     _short,
     _table,
     load_split,
+    split_index,
 )
 from prodline.config import ProjectConfig
 from prodline.home import home_of
 from prodline.pipeline import features_sql as fsql
 from prodline.pipeline.evaluation import evaluate
 from prodline.pipeline.grid import ModelSpec, expand
+from prodline.pipeline.matrices import read_labels
 from prodline.pipeline.scores import read_scores, write_scores
 from prodline.pipeline.training import Fitted, fit, importances, importances_png, precision_recall_png, scores
 from prodline.resources.warehouse import POOL
@@ -230,7 +232,10 @@ def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
                     description=f"split {key} has no models yet: materialize models for it first",
                     allow_retries=False,
                 )
-            split = load_split(config, key)
+            # Scores were stored with the models: the test labels are all that is read here (the
+            # matrices themselves only if a model's scores are missing and it must score again).
+            folder, index = home_of(config).matrices, split_index(config, key)
+            tests = [(uuid, None, read_labels(folder, uuid)) for uuid in index["tests"]]
             rows, pending = [], []
             store.prepare()
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodline-mlflow") as logger:
@@ -238,8 +243,8 @@ def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
                     found, curves, metrics = _evaluate_one(
                         store,
                         model_row,
-                        split.tests,
-                        split.features,
+                        tests,
+                        lambda k=key: load_split(config, k),
                         cutoffs,
                         leaderboard,
                         home_of(config).root / "predictions",
@@ -261,16 +266,18 @@ def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     return evaluations
 
 
-def _evaluate_one(store, model_row: dict, tests, features, cutoffs, leaderboard: list, predictions) -> tuple:
-    """Metrics of a model on the split's test matrices: (rows, curves, run metrics). Scores come from
-    the model's stored test scores, else from the model loaded back from MLflow. The run's metrics
-    and plots are logged by a thread while the next model is evaluated."""
+def _evaluate_one(store, model_row: dict, tests, split, cutoffs, leaderboard: list, predictions) -> tuple:
+    """Metrics of a model on the split's test matrices (uuid, _, labels): (rows, curves, run metrics).
+    Scores come from the model's stored test scores, else from the model loaded back from MLflow and
+    run on the matrices `split()` reads. The run's metrics and plots are logged by a thread while the
+    next model is evaluated."""
     used = json.loads(model_row["feature_groups"])
     stored = read_scores(predictions, model_row["model_id"]) or {}
     if any(uuid not in stored for uuid, _, _ in tests):
-        model = store.load_model(model_row["model_id"])
-        positions = [features.index(c) for c in store.document(model_row["model_id"], "features.json")]
-        stored = {uuid: model.predict_proba(X[:, positions])[:, 1] for uuid, X, _ in tests}
+        model, matrices = store.load_model(model_row["model_id"]), split()
+        names = store.document(model_row["model_id"], "features.json")
+        positions = [matrices.features.index(c) for c in names]
+        stored = {uuid: model.predict_proba(X[:, positions])[:, 1] for uuid, X, _ in matrices.tests}
     now, rows, metrics, curves = dt.datetime.now(dt.UTC).replace(tzinfo=None), [], {}, []
     for uuid, _, y in tests:
         score = stored[uuid]

@@ -161,3 +161,9 @@ def read_matrix(folder: Path, uuid: str) -> tuple[pa.Table, np.ndarray, np.ndarr
     )
     y = table.column(LABEL).to_numpy(zero_copy_only=False).astype(float)
     return table.select(list(KEYS)), X, y
+
+
+def read_labels(folder: Path, uuid: str) -> np.ndarray:
+    """Only the label column of a written matrix (NaN for missing): what scoring stored scores needs."""
+    column = pq.read_table(paths(folder, uuid)[0], columns=[LABEL]).column(LABEL)
+    return column.to_numpy(zero_copy_only=False).astype(float)

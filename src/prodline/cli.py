@@ -186,7 +186,8 @@ def demo(
     if ok and second_period and cfg.promotion is not None:
         first, last = last + dt.timedelta(days=1), last + dt.timedelta(days=story.SECOND_PERIOD_DAYS)
         console.rule(f"period 2: {first} .. {last}, after the demo's drift")
-        generate(config=config, next_days=story.SECOND_PERIOD_DAYS, size=size,
+        # The period's own days, not "the next ones": a second demo run writes the same files again.
+        generate(config=config, start=first.isoformat(), days=story.SECOND_PERIOD_DAYS, size=size,
                  programme=_programme_text(story.DEMO_PROGRAMME))
         ok = story.load_and_report(cfg, first, last, None) and story.build_and_report(
             cfg, first, last, f"period 2: {first} .. {last}")

@@ -107,9 +107,11 @@ def judge(config: ProjectConfig, warehouse, store, challenger) -> list[gate.Verd
         same = f"version {challenger.version} is already the champion"
         return [gate.Verdict(CHECKS[c], True, "ERROR", same) for c in gate_checks(config)]
     test = newest_test_matrix(config, split)
-    challenger_features = store.document(challenger.run_id, "features.json")
-    ours = _stored_or_scored(config, store, challenger.run_id, challenger_features, test)
-    theirs = _champion_scores(store, champion, test) if champion is not None else None
+    # Each model is fetched from the registry once, however many matrices it scores.
+    ours_model = _Scorer(store, challenger.run_id)
+    theirs_model = None if champion is None else _Scorer(store, champion.run_id)
+    ours = _stored_or_scored(config, ours_model, test)
+    theirs = None if theirs_model is None else theirs_model.scores(test)
     threshold = Threshold.parse(selection.parameter) if selection.parameter else None
 
     def value(scores):
@@ -123,11 +125,11 @@ def judge(config: ProjectConfig, warehouse, store, challenger) -> list[gate.Verd
     performance = gate.beats_champion(
         ours_value, None if theirs is None else value(theirs), baselines, promotion.margin, selection.name
     )
-    stability = _stability(config, warehouse, store, challenger_features, challenger.run_id, champion)
+    stability = _stability(config, warehouse, ours_model, theirs_model)
     fairness = _fairness(config, warehouse, ours, test)
     labeled = ~np.isnan(test.y)
-    used = [test.features.index(f) for f in challenger_features]
-    empty = gate.empty_columns(train_matrix(config, split).X[:, used], challenger_features)
+    used = [test.features.index(f) for f in ours_model.features]
+    empty = gate.empty_columns(train_matrix(config, split).X[:, used], ours_model.features)
     sanity = gate.is_plausible(
         ours_value,
         selection.name,
@@ -141,19 +143,28 @@ def judge(config: ProjectConfig, warehouse, store, challenger) -> list[gate.Verd
     return [performance, stability, *fairness, sanity]
 
 
-def _stored_or_scored(config, store, run_id: str, features: list[str], matrix: Matrix) -> np.ndarray:
+class _Scorer:
+    """A registered model's scores on matrices; the model is fetched on first use, and only once."""
+
+    def __init__(self, store, run_id: str):
+        self.store, self.run_id = store, run_id
+        self.features = store.document(run_id, "features.json")
+        self._model = None
+
+    def scores(self, matrix: Matrix) -> np.ndarray:
+        if self._model is None:
+            self._model = self.store.load_model(self.run_id)
+        return score_matrix(self._model, self.features, matrix)
+
+
+def _stored_or_scored(config, scorer: _Scorer, matrix: Matrix) -> np.ndarray:
+    """The scores the models asset stored for this matrix, else the model's own."""
     from prodline.home import home_of
 
-    stored = read_scores(home_of(config).root / "predictions", run_id)
+    stored = read_scores(home_of(config).root / "predictions", scorer.run_id)
     if stored is not None and matrix.uuid in stored:
         return stored[matrix.uuid]
-    return score_matrix(store.load_model(run_id), features, matrix)
-
-
-def _champion_scores(store, champion, matrix: Matrix) -> np.ndarray:
-    return score_matrix(
-        store.load_model(champion.run_id), store.document(champion.run_id, "features.json"), matrix
-    )
+    return scorer.scores(matrix)
 
 
 def _baseline_values(warehouse, split: str, matrix: str, selection) -> dict[str, float | None]:
@@ -169,19 +180,22 @@ def _baseline_values(warehouse, split: str, matrix: str, selection) -> dict[str,
     return {r["class_path"].rsplit(".", 1)[-1]: r["value"] for r in rows}
 
 
-def _stability(config, warehouse, store, features, run_id, champion) -> gate.Verdict:
+def _stability(config, warehouse, ours: _Scorer, theirs: _Scorer | None) -> gate.Verdict:
     stability = config.promotion.stability
     threshold = Threshold.parse(stability.top)
     day = newest_cohort_date(warehouse)
-    if champion is None or day is None:
+    if theirs is None or day is None:
         return gate.list_is_stable(
             np.empty(0), None, np.empty(0), threshold, stability.min_overlap, stability.severity
         )
     cohort = cohort_matrix(config, warehouse, day)
-    ours = score_matrix(store.load_model(run_id), features, cohort)
-    theirs = _champion_scores(store, champion, cohort)
     verdict = gate.list_is_stable(
-        ours, theirs, cohort.entities, threshold, stability.min_overlap, stability.severity
+        ours.scores(cohort),
+        theirs.scores(cohort),
+        cohort.entities,
+        threshold,
+        stability.min_overlap,
+        stability.severity,
     )
     return gate.Verdict(
         verdict.check,

@@ -162,13 +162,28 @@ def _labels_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     return labels
 
 
+def labels_need_through(span: Interval, day: dt.date) -> dt.date:
+    """Labels for D need every table the label reads loaded through D + timespan - 1 day."""
+    return span.after(day) - dt.timedelta(days=1)
+
+
+def loaded_through(warehouse, reads: list[str]) -> dict[str, dt.date | None]:
+    return {t: warehouse.scalar(f"SELECT max(_datestamp) FROM {t}") for t in reads}
+
+
+def ripe_dates(warehouse, reads: list[str], span: Interval, dates: list[dt.date]) -> list[dt.date]:
+    """The dates whose labels can be built now (one query per table, whatever the number of dates)."""
+    loaded = loaded_through(warehouse, reads)
+    return [d for d in dates
+            if all(loaded[t] is not None and loaded[t] >= labels_need_through(span, d) for t in reads)]
+
+
 def unripe_labels(warehouse, reads: list[str], span: Interval, dates: list[dt.date]) -> str | None:
-    """Why some dates cannot be labelled yet, or None: labels for D need every table the label
-    reads loaded through D + timespan - 1 day."""
-    loaded = {t: warehouse.scalar(f"SELECT max(_datestamp) FROM {t}") for t in reads}
+    """Why some dates cannot be labelled yet, or None (see `labels_need_through`)."""
+    loaded = loaded_through(warehouse, reads)
     lines = []
     for day in dates:
-        needed = span.after(day) - dt.timedelta(days=1)
+        needed = labels_need_through(span, day)
         short = [f"{t} is loaded through {loaded[t] or 'nothing yet'}" for t in reads
                  if loaded[t] is None or loaded[t] < needed]
         if short:

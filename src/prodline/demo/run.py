@@ -5,7 +5,7 @@ from collections import Counter
 
 import dagster as dg
 
-from prodline.assets.as_of import as_of_partitions
+from prodline.assets.as_of import as_of_partitions, labels_need_through
 from prodline.assets.raw import raw_key
 from prodline.config import ProjectConfig
 from prodline.definitions import build_definitions
@@ -45,7 +45,7 @@ def as_of_plan(config: ProjectConfig, last_loaded: dt.date) -> tuple[list[dt.dat
     if config.label is None:
         return dates, []
     span = config.label.interval
-    return dates, [d for d in dates if span.after(d) - dt.timedelta(days=1) <= last_loaded]
+    return dates, [d for d in dates if labels_need_through(span, d) <= last_loaded]
 
 
 def check_summary(result: dg.ExecuteInProcessResult) -> Counter:

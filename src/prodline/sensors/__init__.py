@@ -73,8 +73,8 @@ def split_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefin
 def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefinition:
     """Labels mature a label timespan after their as-of date, long after the partition appeared,
     so no eager condition sees them: this sensor asks for each date's labels once every table the
-    label reads is loaded far enough (see `unripe_labels`), one run for all of them."""
-    from prodline.assets.as_of import LABELS, as_of_partitions, unripe_labels
+    label reads is loaded far enough (see `labels_need_through`), one run for all of them."""
+    from prodline.assets.as_of import LABELS, as_of_partitions, ripe_dates
     from prodline.pipeline.as_of_checks import tables_read
 
     reads, span = tables_read(config.label.sql()), config.label.interval
@@ -86,7 +86,7 @@ def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.Se
         done = set(context.instance.get_materialized_partitions(LABELS))
         keys = as_of_partitions(config).get_partition_keys()
         waiting = [dt.date.fromisoformat(k) for k in keys if k not in done]
-        ripe = [d for d in waiting if unripe_labels(warehouse, reads, span, [d]) is None]
+        ripe = ripe_dates(warehouse, reads, span, waiting)
         if not ripe:
             return dg.SkipReason(f"{len(waiting)} label partition(s) still maturing")
         first, last = ripe[0].isoformat(), ripe[-1].isoformat()

@@ -57,7 +57,7 @@ def main() -> None:
     import grid
 
     grid.build_demo(args.home.resolve(), rebuild=False)
-    from prodline.assets.matrices import _entity_type, matrix_specs, stream_matrix
+    from prodline.assets.matrices import entity_type, matrix_specs, stream_matrix
     from prodline.assets.modeling import current_splits
     from prodline.config import load_config
     from prodline.pipeline.matrices import matrix_select, write_matrix
@@ -67,7 +67,7 @@ def main() -> None:
     warehouse = warehouse_of(config, literal=True)
     newest = current_splits(config, warehouse)[-1]
     spec, _ = matrix_specs(config, warehouse, [newest])[newest.key]
-    entity = _entity_type(warehouse)
+    entity = entity_type(warehouse)
     schema = spec.schema(entity)
     select = matrix_select(spec, "features.cohort", "features.labels")
     results = {}

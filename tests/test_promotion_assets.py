@@ -10,9 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from prodline.assets.monitoring import MONITORING, MONITORING_COLUMNS
-from prodline.assets.predictions import _table_of
 from prodline.assets.promotion import CHALLENGER, CHAMPION, promote, rollback
-from prodline.assets.registry import record_promotion
+from prodline.assets.registry import production_table, record_promotion
 from prodline.cli import app
 from prodline.definitions import build_definitions
 from prodline.demo.run import run_range
@@ -312,7 +311,7 @@ def test_a_shortfall_starts_retraining_only_when_opted_in(promoted):
     resources = {"warehouse": warehouse}
     before = sensor(dg.build_sensor_context(instance=instance, resources=resources))
     assert isinstance(before, dg.SkipReason)
-    _table_of(warehouse, "monitoring", MONITORING_COLUMNS, entity=False)
+    production_table(warehouse, "monitoring", MONITORING_COLUMNS)
     with warehouse.engine.begin() as conn:  # a list that did far worse than promised
         conn.exec_driver_sql("INSERT INTO production.monitoring (as_of_date, model_version, metric, "
                              "parameter, value, promised) VALUES ('2024-07-01', '1', 'precision@', "

@@ -28,6 +28,7 @@ from prodline.pipeline import gate
 from prodline.pipeline.evaluation import Threshold, evaluate
 from prodline.pipeline.features_sql import per_date_select
 from prodline.pipeline.scores import read_scores
+from prodline.pipeline.training import positions
 
 CHECKS = {  # check name -> the criterion it reports
     "challenger_beats_champion": "performance",
@@ -128,7 +129,7 @@ def judge(config: ProjectConfig, warehouse, store, challenger) -> list[gate.Verd
     stability = _stability(config, warehouse, ours_model, theirs_model)
     fairness = _fairness(config, warehouse, ours, test)
     labeled = ~np.isnan(test.y)
-    used = [test.features.index(f) for f in ours_model.features]
+    used = positions(ours_model.features, test.features, "the challenger")
     empty = gate.empty_columns(train_matrix(config, split).X[:, used], ours_model.features)
     sanity = gate.is_plausible(
         ours_value,

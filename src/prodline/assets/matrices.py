@@ -58,7 +58,7 @@ def build_matrix(warehouse, folder, spec: MatrixSpec, reuse: bool = True) -> tup
     """(manifest, reused): the matrix with this definition if it exists (and `reuse`), else built."""
     if reuse and (manifest := existing(folder, spec)) is not None:
         return manifest, True
-    entity = _entity_type(warehouse)
+    entity = entity_type(warehouse)
     return write_matrix(stream_matrix(warehouse, spec, entity), folder, spec, spec.schema(entity)), False
 
 
@@ -149,7 +149,7 @@ def stream_matrix(warehouse, spec: MatrixSpec, entity: pa.DataType, batch_rows: 
     )
 
 
-def _entity_type(warehouse) -> pa.DataType:
+def entity_type(warehouse) -> pa.DataType:
     kind = warehouse.columns("features", "cohort").get("entity_id", "bigint")
     return pa.string() if "char" in kind or kind == "text" else pa.int64()
 

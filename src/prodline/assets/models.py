@@ -30,7 +30,15 @@ from prodline.pipeline.evaluation import evaluate
 from prodline.pipeline.grid import ModelSpec, expand
 from prodline.pipeline.matrices import read_labels
 from prodline.pipeline.scores import read_scores, write_scores
-from prodline.pipeline.training import Fitted, fit, importances, importances_png, precision_recall_png, scores
+from prodline.pipeline.training import (
+    Fitted,
+    fit,
+    importances,
+    importances_png,
+    positions,
+    precision_recall_png,
+    scores,
+)
 from prodline.resources.warehouse import POOL
 
 
@@ -275,9 +283,9 @@ def _evaluate_one(store, model_row: dict, tests, split, cutoffs, leaderboard: li
     stored = read_scores(predictions, model_row["model_id"]) or {}
     if any(uuid not in stored for uuid, _, _ in tests):
         model, matrices = store.load_model(model_row["model_id"]), split()
-        names = store.document(model_row["model_id"], "features.json")
-        positions = [matrices.features.index(c) for c in names]
-        stored = {uuid: model.predict_proba(X[:, positions])[:, 1] for uuid, X, _ in matrices.tests}
+        columns = positions(store.document(model_row["model_id"], "features.json"), matrices.features,
+                            f"model {model_row['model_id']}")
+        stored = {uuid: model.predict_proba(X[:, columns])[:, 1] for uuid, X, _ in matrices.tests}
     now, rows, metrics, curves = dt.datetime.now(dt.UTC).replace(tzinfo=None), [], {}, []
     for uuid, _, y in tests:
         score = stored[uuid]

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from prodline.assets.as_of import LABELS, LABELS_TABLE, as_of_partitions, dates_of
 from prodline.assets.backfill import single_run_asset
 from prodline.assets.modeling import _table
-from prodline.assets.predictions import PREDICTIONS, _table_of
-from prodline.assets.registry import model_name, promotions
+from prodline.assets.predictions import PREDICTIONS
+from prodline.assets.registry import model_name, production_table, promotions
 from prodline.config import ProjectConfig
 from prodline.pipeline import monitoring as watch
 from prodline.resources.warehouse import POOL
@@ -89,7 +89,7 @@ def monitoring_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         warehouse = context.resources.warehouse
         thresholds = config.scoring.thresholds()
         promised = {p["to_version"]: p["value"] for p in promotions(warehouse, model_name(config))}
-        table = _table_of(warehouse, "monitoring", MONITORING_COLUMNS, entity=False)
+        table = production_table(warehouse, "monitoring", MONITORING_COLUMNS)
         figures, failures = [], []
         for day in dates_of(context):
             rows = warehouse.rows(

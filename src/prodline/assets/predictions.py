@@ -20,6 +20,7 @@ from prodline.assets.registry import (
     aliased,
     cohort_matrix,
     model_name,
+    production_table,
     score_matrix,
     train_matrix,
 )
@@ -27,6 +28,7 @@ from prodline.config import ProjectConfig
 from prodline.config.production import MonitoringConfig
 from prodline.pipeline import monitoring as watch
 from prodline.pipeline import ranking
+from prodline.pipeline.training import positions
 from prodline.resources.warehouse import POOL
 
 PREDICTIONS = dg.AssetKey(["predictions"])
@@ -53,21 +55,9 @@ DRIFT_COLUMNS = {
 }
 DRIFT_CHECK = "features_are_stable"
 
+
 def prediction_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
     return [] if config.promotion is None else [predictions_asset(config, as_of_partitions(config))]
-
-
-def _entity_column(warehouse) -> sa.Column:
-    kind = warehouse.columns("features", "cohort").get("entity_id", "bigint")
-    return sa.Column("entity_id", sa.String if ("char" in kind or kind == "text") else sa.BigInteger)
-
-
-def _table_of(warehouse, name: str, columns: dict, entity: bool) -> sa.Table:
-    """A production table; lists carry the entity id in the cohort's own type."""
-    listed = [sa.Column(c, t) for c, t in columns.items()]
-    return warehouse.ensure_table(
-        "production", name, [_entity_column(warehouse), *listed] if entity else listed
-    )
 
 
 def predictions_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
@@ -104,9 +94,9 @@ def predictions_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         )
         model, features = store.load_model(champion.run_id), store.document(champion.run_id, "features.json")
         reference = train_matrix(config, champion.tags["split"])
-        used = [reference.features.index(f) for f in features]
-        table = _table_of(warehouse, "predictions", PREDICTION_COLUMNS, entity=True)
-        drift_table = _table_of(warehouse, "drift", DRIFT_COLUMNS, entity=False)
+        used = positions(features, reference.features, "the champion")
+        table = production_table(warehouse, "predictions", PREDICTION_COLUMNS, entity=True)
+        drift_table = production_table(warehouse, "drift", DRIFT_COLUMNS)
         written, drifted, tops = 0, [], []
         for day in dates_of(context):
             cohort = cohort_matrix(config, warehouse, day)
@@ -130,7 +120,12 @@ def predictions_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
             written += warehouse.replace_window(table, rows, "as_of_date", day, day)
             drift = watch.feature_drift(
                 {f: reference.X[:, i] for f, i in zip(features, used, strict=True)},
-                {f: cohort.X[:, cohort.features.index(f)] for f in features},
+                {
+                    f: cohort.X[:, i]
+                    for f, i in zip(
+                        features, positions(features, cohort.features, "the champion"), strict=True
+                    )
+                },
                 bins=watching.bins,
             )
             drift["level"] = [

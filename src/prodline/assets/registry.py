@@ -13,11 +13,12 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from prodline.assets.as_of import COHORT_TABLE
-from prodline.assets.matrices import build_matrix, spec_maker
+from prodline.assets.matrices import build_matrix, entity_type, spec_maker
 from prodline.assets.modeling import current_splits, split_index
 from prodline.config import ProjectConfig
 from prodline.home import home_of
 from prodline.pipeline.matrices import read_manifest, read_matrix
+from prodline.pipeline.training import positions
 
 GATE_COLUMNS = {
     "model_name": sa.String,
@@ -57,8 +58,13 @@ def aliased(config: ProjectConfig, store, alias: str, how: str):
     return version
 
 
-def production_table(warehouse, name: str, columns: dict) -> sa.Table:
-    return warehouse.ensure_table("production", name, [sa.Column(c, t) for c, t in columns.items()])
+def production_table(warehouse, name: str, columns: dict, entity: bool = False) -> sa.Table:
+    """A table of the production schema; lists (`entity`) lead with the cohort's entity id, in its type."""
+    listed = [sa.Column(c, t) for c, t in columns.items()]
+    if entity:
+        kind = sa.String if entity_type(warehouse) == pa.string() else sa.BigInteger
+        listed.insert(0, sa.Column("entity_id", kind))
+    return warehouse.ensure_table("production", name, listed)
 
 
 def evaluation_history(config: ProjectConfig, warehouse) -> pd.DataFrame:
@@ -129,14 +135,10 @@ def newest_cohort_date(warehouse) -> dt.date | None:
 
 def score_matrix(model, model_features: list[str], matrix: Matrix) -> np.ndarray:
     """A model's scores on a matrix, its columns picked by name; a missing one is a clear error."""
-    position = {f: i for i, f in enumerate(matrix.features)}
-    if missing := [f for f in model_features if f not in position]:
-        raise ValueError(
-            f"the matrix lacks {len(missing)} feature(s) the model uses: {', '.join(missing[:5])}"
-        )
+    used = positions(model_features, matrix.features, "the model")
     if not len(matrix.X):
         return np.empty(0)
-    return model.predict_proba(matrix.X[:, [position[f] for f in model_features]])[:, 1]
+    return model.predict_proba(matrix.X[:, used])[:, 1]
 
 
 def record_gate(warehouse, name: str, version: str, run_id: str, verdicts) -> None:

@@ -19,14 +19,16 @@ class Fitted:
     rows: int
 
 
-def columns_of(spec: ModelSpec, features: list[str]) -> list[int]:
-    """Positions of the spec's features in a matrix; a missing one is a clear error, not a shift."""
+def positions(names: list[str], features: list[str], user: str) -> list[int]:
+    """Positions of `names` among a matrix's features; a missing one is a clear error, not a shift."""
     position = {f: i for i, f in enumerate(features)}
-    if missing := [f for f in spec.features if f not in position]:
-        raise ValueError(
-            f"the matrix has no column(s) {', '.join(missing[:5])} that model group {spec.group_id} uses"
-        )
-    return [position[f] for f in spec.features]
+    if missing := [f for f in names if f not in position]:
+        raise ValueError(f"the matrix has no column(s) {', '.join(missing[:5])} that {user} uses")
+    return [position[f] for f in names]
+
+
+def columns_of(spec: ModelSpec, features: list[str]) -> list[int]:
+    return positions(list(spec.features), features, f"model group {spec.group_id}")
 
 
 def fit(spec: ModelSpec, X: np.ndarray, y: np.ndarray, features: list[str]) -> Fitted:

@@ -87,7 +87,7 @@ def failure_of(result) -> str:
 def judge_and_promote(config, instance):
     """The gate's checks on the current challenger and the champion, without selecting again."""
     defs = build_definitions(config)
-    assets = [*defs.assets, *defs.asset_checks]
+    assets = list(defs.assets)  # the gate check is among them
     return dg.materialize(
         assets,
         instance=instance,

@@ -83,14 +83,11 @@ def generate(
     landing: Annotated[Path | None, typer.Option(help="Landing folder (default: home's).")] = None,
 ) -> None:
     """Write the synthetic employment service into the landing zone, one file a source a day."""
-    from prodline.demo.generate import SIZES, next_window
-    from prodline.demo.generate import generate as write
+    from prodline.demo.generate import next_window
     from prodline.demo.simulate import Scenario
 
     cfg = _config(config)
-    if size not in SIZES:
-        raise typer.BadParameter(f"size {size!r}: use one of {', '.join(SIZES)}", param_hint="--size")
-    scenario = Scenario(start=cfg.start_date, seed=seed, per_day=per_day or SIZES[size],
+    scenario = Scenario(start=cfg.start_date, seed=seed, per_day=per_day or _per_day(size),
                         drift_date=dt.date.fromisoformat(drift_date) if drift_date else None,
                         programme=_window(programme) if programme else None)
     folder = landing or home_of(cfg).landing
@@ -99,6 +96,20 @@ def generate(
     else:
         first = dt.date.fromisoformat(start) if start else cfg.start_date
         last = first + dt.timedelta(days=days - 1)
+    _write(folder, scenario, first, last, fmt)
+
+
+def _per_day(size: str) -> float:
+    from prodline.demo.generate import SIZES
+
+    if size not in SIZES:
+        raise typer.BadParameter(f"size {size!r}: use one of {', '.join(SIZES)}", param_hint="--size")
+    return SIZES[size]
+
+
+def _write(folder: Path, scenario, first: dt.date, last: dt.date, fmt: str = "csv") -> None:
+    from prodline.demo.generate import generate as write
+
     written = _write_with_progress(write, folder, scenario, first, last, fmt)
     console.print(f"wrote {first} .. {last} to {folder}: "
                   + ", ".join(f"{n:,} {s}" for s, n in written.items()))
@@ -167,16 +178,18 @@ def demo(
     """The whole graph on generated data. Period 1: three years loaded as one backfill, features,
     the model grid on every split, the first champion, its lists and their monitoring. Period 2:
     six more months after the demo's drift; the retrained challenger is worse and the gate refuses it."""
-    from prodline.demo import story
+    from prodline.demo import DEMO_PROGRAMME, SECOND_PERIOD_DAYS, story
+    from prodline.demo.simulate import Scenario
     from prodline.resources import warehouse_of
 
     cfg = _config(config)
     home = home_of(cfg)
     if fresh and home.root.exists():
         shutil.rmtree(home.root)
-    if not any(home.landing.glob("*/*.*")):
-        generate(config=config, days=days, size=size, programme=_programme_text(story.DEMO_PROGRAMME))
+    scenario = Scenario(start=cfg.start_date, per_day=_per_day(size), programme=DEMO_PROGRAMME)
     last = cfg.start_date + dt.timedelta(days=days - 1)
+    if not any(home.landing.glob("*/*.*")):
+        _write(home.landing, scenario, cfg.start_date, last)
     ok = story.load_and_report(cfg, cfg.start_date, last, None)
     if ok and (cfg.transforms or cfg.cohort is not None):
         ok = story.build_and_report(cfg, cfg.start_date, last, f"period 1: {cfg.start_date} .. {last}")
@@ -184,21 +197,16 @@ def demo(
     if ok and warehouse.columns("results", "evaluations"):
         story.print_leaderboard(cfg, warehouse)
     if ok and second_period and cfg.promotion is not None:
-        first, last = last + dt.timedelta(days=1), last + dt.timedelta(days=story.SECOND_PERIOD_DAYS)
+        first, last = last + dt.timedelta(days=1), last + dt.timedelta(days=SECOND_PERIOD_DAYS)
         console.rule(f"period 2: {first} .. {last}, after the demo's drift")
         # The period's own days, not "the next ones": a second demo run writes the same files again.
-        generate(config=config, start=first.isoformat(), days=story.SECOND_PERIOD_DAYS, size=size,
-                 programme=_programme_text(story.DEMO_PROGRAMME))
+        _write(home.landing, scenario, first, last)
         ok = story.load_and_report(cfg, first, last, None) and story.build_and_report(
             cfg, first, last, f"period 2: {first} .. {last}")
     if ok:
         story.print_production(cfg)
     console.print(f"\nOpen the UI with [bold]make dev[/bold] (DAGSTER_HOME={home.dagster}).")
     raise typer.Exit(0 if ok else 1)
-
-
-def _programme_text(window: tuple[dt.date, dt.date]) -> str:
-    return f"{window[0]}:{window[1]}"
 
 
 @app.command()

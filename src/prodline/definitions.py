@@ -33,11 +33,9 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
         schedules.append(retrain_schedule(jobs["train_models"], config))
     assets = [*raw_assets(config), *transform_assets(config), *as_of_assets(config), *modeling_assets(config),
               *promotion_assets(config), *prediction_assets(config), *monitoring_assets(config)]
-    checks = [a for a in assets if isinstance(a, dg.AssetChecksDefinition)]
-    assets = [a for a in assets if not isinstance(a, dg.AssetChecksDefinition)]
     if config.transforms or config.cohort is not None:
         sensors.append(automation_sensor())
-    return dg.Definitions(assets=assets, asset_checks=checks, jobs=list(jobs.values()), sensors=sensors,
+    return dg.Definitions(assets=assets, jobs=list(jobs.values()), sensors=sensors,
                           schedules=schedules, resources=build_resources(config))
 
 

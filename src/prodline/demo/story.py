@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.table import Table
 
 from prodline.config import ProjectConfig
-from prodline.demo import DEMO_PROGRAMME, SECOND_PERIOD_DAYS  # noqa: F401  (the CLI reads them here)
 from prodline.demo.run import as_of_plan, check_summary, load_range, run_range
 from prodline.home import home_of
 from prodline.resources import model_store_of, warehouse_of

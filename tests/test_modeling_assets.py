@@ -62,6 +62,13 @@ def test_grid_trains_evaluates_and_tracks_every_model(trained):
     assert any(k.startswith("precision_10_pct") for k in run.data.metrics)
     artifacts = {a.path for a in store.client().list_artifacts(run.info.run_id)}
     assert {"model", "features.json", "plots"} <= artifacts
+    # Logged by the low-priority logging process: its pictures, and the scores the evaluations read.
+    for m in models:
+        plots = {a.path for a in store.client().list_artifacts(m["model_id"], "plots")}
+        leans = not m["class_path"].endswith(("HistGradientBoostingClassifier", "RandomRanker"))
+        pictures = {"precision_recall.svg"} | ({"feature_importances.svg"} if leans else set())
+        assert plots == {f"plots/{name}" for name in pictures}
+        assert (home_of(config).root / "predictions" / f"{m['model_id']}.parquet").exists()
     evaluations = warehouse.rows("SELECT * FROM results.evaluations")
     metrics = {(e["metric"], e["parameter"]) for e in evaluations}
     assert metrics == {("precision@", "10_abs"), ("recall@", "10_abs"), ("precision@", "10_pct"),

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from prodline.assets.as_of import as_of_assets
+from prodline.assets.model_logging import refuse_while_starting_up
 from prodline.assets.modeling import modeling_assets
 from prodline.assets.monitoring import monitoring_assets
 from prodline.assets.predictions import prediction_assets
@@ -18,6 +19,7 @@ from prodline.sensors import landing_sensor, matured_labels_sensor, retrain_when
 
 
 def build_definitions(config: ProjectConfig) -> dg.Definitions:
+    refuse_while_starting_up()
     jobs = ingest_jobs(config)
     sensors = [landing_sensor(config, jobs["ingest_landing_files"])] \
         if "ingest_landing_files" in jobs else []

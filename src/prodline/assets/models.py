@@ -11,6 +11,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from prodline.assets.as_of import resolve_choices
+from prodline.assets.model_logging import ModelLogger
 from prodline.assets.modeling import (
     EVALUATIONS,
     EVALUATIONS_TABLE,
@@ -28,15 +29,11 @@ from prodline.home import home_of
 from prodline.pipeline import features_sql as fsql
 from prodline.pipeline.evaluation import evaluate
 from prodline.pipeline.grid import ModelSpec, expand
-from prodline.pipeline.matrices import read_labels
-from prodline.pipeline.scores import read_scores, write_scores
+from prodline.pipeline.matrices import read_labels, read_manifest
+from prodline.pipeline.scores import read_scores
 from prodline.pipeline.training import (
-    Fitted,
     fit,
-    importances,
-    importances_png,
     positions,
-    precision_recall_png,
     scores,
 )
 from prodline.resources.warehouse import POOL
@@ -75,20 +72,19 @@ def models_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     def models(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, store = context.resources.warehouse, context.resources.model_store
         groups = feature_group_columns(config, warehouse)
-        began, pending, predictions = time.perf_counter(), [], home_of(config).root / "predictions"
-        store.prepare()
-        # Training uses one core; drawing and logging each model runs beside the next one's fit.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodline-mlflow") as logger:
+        began, predictions = time.perf_counter(), home_of(config).root / "predictions"
+        # Each model is logged by a low-priority process while the next one trains (model_logging).
+        with ModelLogger(store, predictions) as logger:
             for key in context.partition_keys:
                 split = load_split(config, key)
+                legends = {uuid: _legend(home_of(config).matrices, uuid) for uuid, _, _ in split.tests}
                 for spec in grid_specs(config, groups, split.features):
                     fitted = fit(spec, split.X, split.y, split.features)
                     context.log.info(f"split {key}: {spec.class_path} {spec.params}: {fitted.seconds:.2f} s")
                     predicted = {uuid: scores(fitted, X, split.features) for uuid, X, _ in split.tests}
-                    pending.append(
-                        logger.submit(_log_one, store, fitted, key, split.index, predicted, predictions)
-                    )
-            rows = [f.result() for f in pending]  # the first failure, if any, fails the step
+                    curves = [(legends[uuid], predicted[uuid], y) for uuid, _, y in split.tests]
+                    logger.submit(fitted, key, split.index, predicted, curves)
+            rows = logger.rows()  # the first failure, if any, fails the step
         table = _results_table(warehouse, MODELS_TABLE, MODELS_COLUMNS)
         for key in context.partition_keys:
             warehouse.replace_window(
@@ -120,46 +116,6 @@ def models_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         )
 
     return models
-
-
-def _log_one(store, fitted: Fitted, key: str, index: dict, predicted: dict, folder) -> dict:
-    """Log one trained model as an MLflow run and keep its test scores (Parquet, by run id), which
-    the evaluations read instead of loading every model back."""
-    spec = fitted.spec
-    weights = importances(fitted.model, list(spec.features))
-    images = {"feature_importances.png": importances_png(weights, _short(spec.class_path))} if weights else {}
-    logged = store.log_model(
-        fitted.model,
-        name=f"{_short(spec.class_path)} {key}",
-        params={
-            "class_path": spec.class_path,
-            **spec.params,
-            "feature_groups": list(spec.feature_groups),
-            "split": key,
-            "train_matrix": index["train"],
-            "test_matrices": index["tests"],
-        },
-        metrics={"train_rows": fitted.rows, "train_seconds": fitted.seconds},
-        tags={"model_group_id": spec.group_id, "split": key, "prodline.baseline": str(spec.is_baseline)},
-        documents={"features.json": list(spec.features), "feature_importances.json": weights},
-        images=images,
-    )
-    write_scores(folder, logged.run_id, predicted)
-    return {
-        "model_id": logged.run_id,
-        "model_group_id": spec.group_id,
-        "split": key,
-        "class_path": spec.class_path,
-        "params": json.dumps(spec.params, sort_keys=True, default=str),
-        "feature_groups": json.dumps(list(spec.feature_groups)),
-        "feature_count": len(spec.features),
-        "train_matrix": index["train"],
-        "train_rows": fitted.rows,
-        "seconds": round(fitted.seconds, 3),
-        "run_url": logged.url,
-        "baseline": spec.is_baseline,
-        "trained_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
-    }
 
 
 # The results tables, column by column; each is replaced split by split.
@@ -248,7 +204,7 @@ def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
             store.prepare()
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodline-mlflow") as logger:
                 for model_row in trained:
-                    found, curves, metrics = _evaluate_one(
+                    found, metrics = _evaluate_one(
                         store,
                         model_row,
                         tests,
@@ -258,7 +214,7 @@ def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
                         home_of(config).root / "predictions",
                     )
                     rows += found
-                    pending.append(logger.submit(_log_results, store, model_row, metrics, curves))
+                    pending.append(logger.submit(store.log_results, model_row["model_id"], metrics))
                 for done in pending:
                     done.result()  # a failed log fails the step
             warehouse.replace_window(
@@ -275,9 +231,9 @@ def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
 
 
 def _evaluate_one(store, model_row: dict, tests, split, cutoffs, leaderboard: list, predictions) -> tuple:
-    """Metrics of a model on the split's test matrices (uuid, _, labels): (rows, curves, run metrics).
+    """Metrics of a model on the split's test matrices (uuid, _, labels): (rows, run metrics).
     Scores come from the model's stored test scores, else from the model loaded back from MLflow and
-    run on the matrices `split()` reads. The run's metrics and plots are logged by a thread while the
+    run on the matrices `split()` reads. The run's metrics are logged by a thread while the
     next model is evaluated."""
     used = json.loads(model_row["feature_groups"])
     stored = read_scores(predictions, model_row["model_id"]) or {}
@@ -286,7 +242,7 @@ def _evaluate_one(store, model_row: dict, tests, split, cutoffs, leaderboard: li
         columns = positions(store.document(model_row["model_id"], "features.json"), matrices.features,
                             f"model {model_row['model_id']}")
         stored = {uuid: model.predict_proba(X[:, columns])[:, 1] for uuid, X, _ in matrices.tests}
-    now, rows, metrics, curves = dt.datetime.now(dt.UTC).replace(tzinfo=None), [], {}, []
+    now, rows, metrics = dt.datetime.now(dt.UTC).replace(tzinfo=None), [], {}
     for uuid, _, y in tests:
         score = stored[uuid]
         for e in evaluate(score, y, cutoffs):
@@ -308,7 +264,6 @@ def _evaluate_one(store, model_row: dict, tests, split, cutoffs, leaderboard: li
                 }
             )
             metrics[f"{e.metric.rstrip('@')}_{e.parameter}".rstrip("_") + f"__{uuid[:8]}"] = e.mean
-        curves.append((uuid, score, y))
     first = next((r for r in rows if r["metric"] == "precision@"), None)
     leaderboard.append(
         {
@@ -324,16 +279,12 @@ def _evaluate_one(store, model_row: dict, tests, split, cutoffs, leaderboard: li
             ),
         }
     )
-    return rows, curves, metrics
+    return rows, metrics
 
 
-def _log_results(store, model_row: dict, metrics: dict, curves: list) -> None:
-    title = _short(model_row["class_path"])
-    images = {
-        f"precision_recall_{uuid[:8]}.png": precision_recall_png(score, y, f"{title} on {uuid[:8]}")
-        for uuid, score, y in curves
-    }
-    store.log_results(model_row["model_id"], metrics, images)
+def _legend(folder, uuid: str) -> str:
+    dates = read_manifest(folder, uuid)["as_of_dates"]
+    return f"as of {dates[0]}" + (f" to {dates[-1]}" if len(dates) > 1 else "") + f" ({uuid[:8]})"
 
 
 def _top(board: list[dict], n: int = 30) -> list[dict]:

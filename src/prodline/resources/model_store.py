@@ -41,6 +41,11 @@ class ModelStoreResource(dg.ConfigurableResource):
     _experiment_id: str | None = PrivateAttr(default=None)
     _trusted: dict = PrivateAttr(default_factory=dict)
 
+    def settings(self) -> dict:
+        """What it takes to build this store again in another process."""
+        return {"tracking_uri": self.tracking_uri, "artifact_location": self.artifact_location,
+                "experiment": self.experiment, "ui_url": self.ui_url}
+
     def prepare(self) -> None:
         """Import MLflow's modules and open the store here, before a worker thread logs: imports
         racing between threads can see half-initialised modules."""
@@ -105,7 +110,7 @@ class ModelStoreResource(dg.ConfigurableResource):
         documents: dict[str, object],
         images: dict[str, bytes],
     ) -> LoggedModel:
-        """One finished run: parameters, metrics, tags, JSON documents, PNG images and the model,
+        """One finished run: parameters, metrics, tags, JSON documents, pictures (SVG or PNG) and the model,
         saved with skops trusting exactly the types of this model (we trained it)."""
 
         client, experiment_id = self.client(), self.experiment_id()
@@ -120,8 +125,8 @@ class ModelStoreResource(dg.ConfigurableResource):
                 for filename, document in documents.items():
                     (Path(folder) / filename).write_text(json.dumps(document, indent=1, default=str))
                     client.log_artifact(run_id, str(Path(folder) / filename))
-                for filename, png in images.items():
-                    (Path(folder) / filename).write_bytes(png)
+                for filename, picture in images.items():
+                    (Path(folder) / filename).write_bytes(picture)
                     client.log_artifact(run_id, str(Path(folder) / filename), "plots")
         except BaseException:
             client.set_terminated(run_id, "FAILED")
@@ -131,14 +136,9 @@ class ModelStoreResource(dg.ConfigurableResource):
             run_id, f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}", f"runs:/{run_id}/model"
         )
 
-    def log_results(self, run_id: str, metrics: dict[str, float], images: dict[str, bytes]) -> None:
-        """Add evaluation metrics and plots to a model's run (after it finished training)."""
-        client = self.client()
-        client.log_batch(run_id, metrics=_metrics(metrics))
-        with tempfile.TemporaryDirectory() as folder:
-            for filename, png in images.items():
-                (Path(folder) / filename).write_bytes(png)
-                client.log_artifact(run_id, str(Path(folder) / filename), "plots")
+    def log_results(self, run_id: str, metrics: dict[str, float]) -> None:
+        """Add evaluation metrics to a model's run (after it finished training)."""
+        self.client().log_batch(run_id, metrics=_metrics(metrics))
 
     def document(self, run_id: str, filename: str):
         """A JSON document the run logged, such as its feature list."""

@@ -77,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=OUT / "grid-home")
     parser.add_argument("--rebuild", action="store_true", help="build the demo again")
-    parser.add_argument("--repeat", type=int, default=2, help="alternate runs of each; the fastest counts")
+    parser.add_argument("--repeat", type=int, default=3, help="alternate runs of each; the fastest counts")
     args = parser.parse_args()
     home = args.home.resolve()
     os.environ["PRODLINE_HOME"] = str(home)

@@ -16,6 +16,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from prodline.assets.modeling import _short
 from prodline.pipeline.scores import write_scores
 from prodline.pipeline.training import Fitted, importances, importances_svg, precision_recall_svg
 from prodline.resources.model_store import ModelStoreResource
@@ -82,7 +83,7 @@ def log_model_run(settings: dict, fitted: Fitted, key: str, index: dict, predict
     by run id), which the evaluations read instead of loading every model back. The precision and
     recall curves depend only on those scores and the test labels, so they are drawn here rather
     than in the evaluations, which would wait for them. Returns its row of `results.models`."""
-    spec, short = fitted.spec, fitted.spec.class_path.rsplit(".", 1)[-1]
+    spec, short = fitted.spec, _short(fitted.spec.class_path)
     title = f"{short}, split {key}"
     weights = importances(fitted.model, list(spec.features))
     images = {"precision_recall.svg": precision_recall_svg(curves, title)}

@@ -43,8 +43,7 @@ class ModelStoreResource(dg.ConfigurableResource):
 
     def settings(self) -> dict:
         """What it takes to build this store again in another process."""
-        return {"tracking_uri": self.tracking_uri, "artifact_location": self.artifact_location,
-                "experiment": self.experiment, "ui_url": self.ui_url}
+        return {name: getattr(self, name) for name in type(self).model_fields}
 
     def prepare(self) -> None:
         """Import MLflow's modules and open the store here, before a worker thread logs: imports

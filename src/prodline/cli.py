@@ -233,6 +233,37 @@ def rollback(
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Processes (each loads the model; uvicorn's --workers).")] = 1,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the champion: the JSON API (OpenAPI at /docs) and the web page at /."""
+    import logging
+    import os
+
+    import uvicorn
+
+    from prodline.config import CONFIG_ENV, config_path
+    from prodline.serving.app import create_app
+
+    cfg = _config(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if workers > 1:  # each worker builds its own app from the environment
+            os.environ[CONFIG_ENV] = str(config_path(config))
+            create_app(cfg)  # the same checks as one worker, before forking
+            uvicorn.run("prodline.serving.app:from_environment", factory=True, host=host, port=port,
+                        workers=workers, access_log=False)
+        else:
+            uvicorn.run(create_app(cfg), host=host, port=port, access_log=False)
+    except ValueError as err:
+        console.print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def features(
     as_of: Annotated[str, typer.Option("--as-of", help="The as-of date, YYYY-MM-DD.")],
     entity: Annotated[str | None, typer.Option(help="Show one entity's values.")] = None,

@@ -18,6 +18,7 @@ from prodline.config.features import (
 )
 from prodline.config.grid import GridConfig, ScoringConfig
 from prodline.config.production import MonitoringConfig, PromotionConfig, SelectionConfig
+from prodline.config.serving import ServingConfig
 from prodline.config.sources import SourceConfig, StorageConfig
 from prodline.config.temporal import TemporalConfig
 from prodline.config.transforms import TransformConfig
@@ -55,6 +56,7 @@ class ProjectConfig(Strict):
     selection: SelectionConfig | None = None
     promotion: PromotionConfig | None = None
     monitoring: MonitoringConfig | None = None
+    serving: ServingConfig | None = None
     # Where the file was read from: relative paths in it are relative to this folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
@@ -98,7 +100,8 @@ def _missing_sections(config: ProjectConfig) -> list[tuple[tuple, str]]:
         problems.append((("grid",), "needs the features section (what the models learn from)"))
     needs = {"selection": ("grid", "the models to choose from"),
              "promotion": ("selection", "the rule that proposes a challenger"),
-             "monitoring": ("promotion", "a champion to watch")}
+             "monitoring": ("promotion", "a champion to watch"),
+             "serving": ("promotion", "a champion to serve")}
     for key, (needed, why) in needs.items():
         if getattr(config, key) is not None and getattr(config, needed) is None:
             problems.append(((key,), f"needs the {needed} section ({why})"))

@@ -152,7 +152,11 @@ def write_matrix(
 
 def read_matrix(folder: Path, uuid: str) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """(keys, features as a float array, labels with NaN for missing) of a written matrix."""
-    table = pq.read_table(paths(folder, uuid)[0])
+    return arrays(pq.read_table(paths(folder, uuid)[0]))
+
+
+def arrays(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """(keys, features as a float array, labels with NaN for missing) of a matrix's rows."""
     features = [n for n in table.column_names if n not in (*KEYS, LABEL)]
     X = (
         np.column_stack([table.column(f).to_numpy(zero_copy_only=False) for f in features])

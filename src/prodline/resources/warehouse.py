@@ -4,6 +4,7 @@ import datetime as dt
 import io
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
     url: str
     postgres_writers: int = 4
+    # DuckDB locks its file for one writing process, or for readers: a connection that finds it held
+    # waits this long for it (the API's reads take milliseconds; a pipeline write, longer).
+    lock_wait_seconds: float = 60.0
+    read_only: bool = False  # a reader beside the pipeline, such as the prediction API
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
@@ -52,8 +57,25 @@ class WarehouseResource(dg.ConfigurableResource):
         if self._engine is None:
             if self.backend == "duckdb" and self._url.database not in (None, "", ":memory:"):
                 Path(self._url.database).parent.mkdir(parents=True, exist_ok=True)
-            self._engine = sa.create_engine(self._url, poolclass=NullPool)
+            args = {"read_only": True} if self.read_only and self.backend == "duckdb" else {}
+            self._engine = sa.create_engine(self._url, poolclass=NullPool, connect_args=args)
+            if self.backend == "duckdb":
+                sa.event.listen(self._engine, "do_connect", self._wait_for_lock)
         return self._engine
+
+    def _wait_for_lock(self, dialect, record, cargs, cparams):
+        """Open a DuckDB connection, waiting while another process holds the file's lock."""
+        import duckdb
+
+        deadline, pause = time.monotonic() + self.lock_wait_seconds, 0.005
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except duckdb.IOException as err:
+                if "lock" not in str(err) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
 
     def ensure_layers(self) -> None:
         with self.engine.begin() as conn:

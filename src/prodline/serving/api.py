@@ -1,0 +1,253 @@
+"""The JSON API: health, the model in use, the ranked list, and scores on request."""
+
+import datetime as dt
+import inspect
+import json
+import math
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+
+from prodline.pipeline import scoring
+from prodline.serving import lists
+from prodline.serving.champion import Served
+
+
+class FeatureRow(RootModel[dict[str, Any]]):
+    """One row of features by name; the OpenAPI document lists the served model's features."""
+
+
+class Lineage(BaseModel):
+    name: str
+    version: str
+    run_id: str
+
+
+class Scored(BaseModel):
+    entity_id: int | str | None = Field(None, description="Given for entity ids; null for rows of features.")
+    score: float
+    percentile: float | None = Field(
+        None, description="Share of the newest cohort's scores at or below this one, in percent."
+    )
+
+
+class ScoreResponse(BaseModel):
+    model: Lineage
+    as_of_date: dt.date | None = Field(None, description="The cohort entity ids were looked up in.")
+    scores: list[Scored]
+
+
+def score_request(max_batch: int) -> type[BaseModel]:
+    class ScoreRequest(BaseModel):
+        """Either `entity_ids` (scored on their features of the newest as-of date) or `rows` of
+        features; at most `max_batch` of them."""
+
+        model_config = ConfigDict(extra="forbid")
+        entity_ids: list[int | str] | None = Field(None, min_length=1, max_length=max_batch)
+        rows: list[FeatureRow] | None = Field(None, min_length=1, max_length=max_batch)
+
+        @model_validator(mode="after")
+        def _one(self):
+            if (self.entity_ids is None) == (self.rows is None):
+                raise ValueError("give either entity_ids or rows (not both)")
+            return self
+
+    return ScoreRequest
+
+
+def api_router(state, max_batch: int, max_k: int, filters: list[str]) -> APIRouter:
+    """Routes over `state`, which holds the watcher (the model in use), the config and the warehouse."""
+    router = APIRouter()
+    ScoreRequest = score_request(max_batch)
+
+    @router.get("/health", tags=["service"], responses={503: {"description": "No model to serve yet."}})
+    def health(response: Response) -> dict:
+        served = state.watcher.served
+        if served is None:
+            response.status_code = 503
+        return {
+            "status": "ok" if served else "no model",
+            "version": served and served.version,
+            "swap_failure": state.watcher.failure is not None,
+        }
+
+    @router.get("/model", tags=["model"], dependencies=[Depends(state.guard)])
+    def model() -> dict:
+        """The champion in use: where it came from, its promotion and the gate's evidence, its metric
+        over the splits, and the last failed swap if the newest champion could not be loaded."""
+        served = _served(state)
+        return {
+            **served.lineage(),
+            **served.card,
+            "features": served.features,
+            "as_of_date": served.as_of_date,
+            "entities": len(served.index),
+            "loaded_at": served.loaded_at.isoformat(timespec="seconds"),
+            "swap_failure": state.watcher.failure,
+        }
+
+    @router.get(
+        "/risk-list",
+        tags=["lists"],
+        dependencies=[Depends(state.guard)],
+        responses={404: {"description": "No list for that date."}},
+    )
+    def risk_list(
+        request: Request,
+        chosen: Annotated[dict, Depends(_filters(filters))],
+        as_of: Annotated[dt.date | None, Query(description="Default: the newest list.")] = None,
+        k: Annotated[int, Query(ge=1, le=max_k, description="How many rows, from the top.")] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> dict:
+        """The ranked list of one as-of date from `production.predictions`, with each row's lineage
+        (model version, features partition) and the configured attributes."""
+        if unknown := sorted(set(request.query_params) - {"as_of", "k", "offset", *filters}):
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "unknown_filter",
+                        "loc": ("query", u),
+                        "msg": f"unknown parameter {u!r}: filters are {', '.join(filters) or 'none'}",
+                        "input": request.query_params[u],
+                    }
+                    for u in unknown
+                ]
+            )
+        day = _list_date(state.warehouse, as_of)
+        rows, total = lists.risk_list(state.config, state.warehouse, day, chosen, k, offset)
+        return {
+            "as_of_date": day,
+            "total": total,
+            "offset": offset,
+            "filters": chosen,
+            "rows": [_jsonable(r) for r in rows],
+        }
+
+    @router.post(
+        "/score",
+        tags=["model"],
+        response_model=ScoreResponse,
+        dependencies=[Depends(state.guard)],
+        responses={
+            404: {"description": "An entity id is not in the newest cohort."},
+            503: {"description": "No model to serve yet."},
+        },
+    )
+    async def score(request: ScoreRequest) -> Response:
+        """Scores, percentiles and the model version, for entity ids or rows of features."""
+        served = _served(state)  # once: a swap during the request does not mix two models
+        if request.rows is not None:
+            X, problems = scoring.feature_rows([r.root for r in request.rows], served.features)
+            if problems:
+                raise RequestValidationError(
+                    [
+                        {
+                            "type": p.kind,
+                            "loc": ("body", "rows", *p.loc),
+                            "msg": p.msg,
+                            "input": _plain(request.rows[p.loc[0]].root.get(p.loc[1])),
+                        }
+                        for p in problems
+                    ]
+                )
+            scores, ids = served.predict(X), [None] * len(X)
+        else:
+            ids = _entities(served, request.entity_ids)
+            scores = served.scores[[served.index[e] for e in ids]]
+        percentiles = scoring.percentiles(served.reference, scores)
+        body = {
+            "model": served.lineage(),
+            "as_of_date": served.as_of_date and served.as_of_date.isoformat(),
+            "scores": [
+                {"entity_id": e, "score": float(s), "percentile": None if np.isnan(p) else float(p)}
+                for e, s, p in zip(ids, scores, percentiles, strict=True)
+            ],
+        }
+        return Response(json.dumps(body), media_type="application/json")
+
+    return router
+
+
+def _served(state) -> Served:
+    served = state.watcher.served
+    if served is None:
+        failure = state.watcher.failure
+        raise HTTPException(
+            503, "no champion to serve yet" + (f": {failure['error']}" if failure else " (promote one first)")
+        )
+    return served
+
+
+def _entities(served: Served, given: list) -> list:
+    """The ids in the cohort's own type; unknown ones are a 404 naming them and the cohort's date."""
+    integers = bool(served.index) and isinstance(next(iter(served.index)), int)
+    problems, ids = [], []
+    for i, e in enumerate(given):
+        if integers and isinstance(e, str):
+            if not e.strip().lstrip("-").isdigit():
+                problems.append(
+                    {
+                        "type": "int_parsing",
+                        "loc": ("body", "entity_ids", i),
+                        "msg": "entity ids of this cohort are integers",
+                        "input": e,
+                    }
+                )
+                continue
+            e = int(e)
+        ids.append(e if integers else str(e))
+    if problems:
+        raise RequestValidationError(problems)
+    if unknown := [e for e in ids if e not in served.index]:
+        raise HTTPException(
+            404,
+            {
+                "msg": f"{len(unknown)} entity id(s) not in the cohort of {served.as_of_date}",
+                "unknown": unknown[:100],
+            },
+        )
+    return ids
+
+
+def _plain(value):
+    """A value as JSON can carry it back: NaN and infinities (which Python's parser reads) as text."""
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _list_date(warehouse, as_of: dt.date | None) -> dt.date:
+    dates = lists.list_dates(warehouse)
+    if not dates:
+        raise HTTPException(404, "no list yet: production.predictions is empty (materialize predictions)")
+    if as_of is None:
+        return dates[0]
+    if as_of not in dates:
+        shown = ", ".join(str(d) for d in dates[:5]) + (", ..." if len(dates) > 5 else "")
+        raise HTTPException(404, f"no list for {as_of}; lists exist for {shown}")
+    return as_of
+
+
+def _filters(names: list[str]):
+    """A dependency taking one optional query parameter per configured filter."""
+
+    def chosen(**given: str | None) -> dict[str, str]:
+        return {k: v for k, v in given.items() if v is not None}
+
+    chosen.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter(
+                n,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=str | None,
+                default=Query(None, description=f"Only rows whose {n} is this value."),
+            )
+            for n in names
+        ]
+    )
+    return chosen
+
+
+def _jsonable(row: dict) -> dict:
+    return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items()}

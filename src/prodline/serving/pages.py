@@ -1,0 +1,177 @@
+"""The web page: the ranked list with filters and paging, the model card, and a form to score one
+entity. Server-rendered (Jinja2): nothing to build, and it works without JavaScript."""
+
+import datetime as dt
+import math
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from prodline.assets.registry import promotions
+from prodline.pipeline import scoring
+from prodline.serving import lists
+
+COOKIE = "prodline_token"
+TEMPLATES = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(default=True),
+    )
+)
+
+
+def page_router(state, page_size: int) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+        served = state.watcher.served
+        return TEMPLATES.TemplateResponse(
+            request,
+            name,
+            {"served": served, "failure": state.watcher.failure, "project": state.config.name, **context},
+            status_code=status,
+        )
+
+    def login_first(request: Request):
+        return (
+            None
+            if state.authorized(request)
+            else RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", 303)
+        )
+
+    @router.get("/", response_class=HTMLResponse)
+    def risk_list(request: Request, as_of: str | None = None, page: int = 1):
+        if (redirect := login_first(request)) is not None:
+            return redirect
+        dates = lists.list_dates(state.warehouse)
+        if not dates:
+            return render(
+                request,
+                "list.html",
+                dates=[],
+                rows=[],
+                message="No list yet: production.predictions is empty. Materialize predictions, then reload.",
+            )
+        day = _date(as_of, dates)
+        choices = lists.filter_choices(state.config, state.warehouse, day)
+        chosen = {k: v for k, v in request.query_params.items() if k in choices and v}
+        page = max(page, 1)
+        rows, total = lists.risk_list(
+            state.config, state.warehouse, day, chosen, page_size, (page - 1) * page_size
+        )
+        shown = lists.attribute_columns(state.config, state.warehouse, day)
+        pages = max(math.ceil(total / page_size), 1)
+        link = lambda p: "/?" + urlencode({"as_of": day.isoformat(), **chosen, "page": p})  # noqa: E731
+        return render(
+            request,
+            "list.html",
+            dates=dates,
+            day=day,
+            rows=rows,
+            total=total,
+            page=page,
+            pages=pages,
+            choices=choices,
+            chosen=chosen,
+            attributes=shown,
+            previous=page > 1 and link(page - 1),
+            next=page < pages and link(page + 1),
+        )
+
+    @router.get("/model-card", response_class=HTMLResponse)
+    def model_card(request: Request):
+        if (redirect := login_first(request)) is not None:
+            return redirect
+        served = state.watcher.served
+        if served is None:
+            return render(request, "model.html", status=503, chart=None, history=[])
+        card = served.card
+        splits = sorted(set(card["metrics"]) | set(card["best_baseline"]))
+        series = {
+            f"{card['class_path'] or 'model'} (group {str(card['model_group_id'])[:8]})": [
+                (s, card["metrics"][s]) for s in splits if s in card["metrics"]
+            ],
+            "best baseline": [(s, card["best_baseline"][s]) for s in splits if s in card["best_baseline"]],
+        }
+        chart = scoring.history_svg(
+            series, f"{card['metric']} on each split's test matrices", card["metric"]
+        ).decode()
+        return render(
+            request,
+            "model.html",
+            chart=chart[chart.index("<svg") :],
+            history=promotions(state.warehouse, served.name),
+        )
+
+    @router.get("/score-entity", response_class=HTMLResponse)
+    def score_entity(request: Request, entity_id: str = ""):
+        if (redirect := login_first(request)) is not None:
+            return redirect
+        served, result, error = state.watcher.served, None, None
+        if served is None:
+            error = "No model to serve yet."
+        elif entity_id.strip():
+            key = _entity(served, entity_id.strip())
+            if key is None:
+                error = f"Entity {entity_id.strip()} is not in the cohort of {served.as_of_date}."
+            else:
+                score = float(served.scores[served.index[key]])
+                result = {
+                    "entity_id": key,
+                    "score": score,
+                    "percentile": float(scoring.percentiles(served.reference, [score])[0]),
+                }
+        return render(
+            request,
+            "score.html",
+            entity_id=entity_id,
+            result=result,
+            error=error,
+            status=404 if error and served is not None else 200,
+        )
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/"):
+        return render(request, "login.html", next=_local(next), error=None)
+
+    @router.post("/login", response_class=HTMLResponse)
+    async def login(request: Request):
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
+        target = _local(form.get("next", "/"))
+        if state.token is None or form.get("token") == state.token:
+            response = RedirectResponse(target, 303)
+            if state.token is not None:
+                response.set_cookie(COOKIE, state.token, httponly=True, samesite="strict")
+            return response
+        return render(request, "login.html", status=401, next=target, error="That token is not right.")
+
+    return router
+
+
+def _date(text: str | None, dates: list[dt.date]) -> dt.date:
+    if not text:
+        return dates[0]
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise HTTPException(422, f"as_of {text!r} is not a date (YYYY-MM-DD)") from None
+    if day not in dates:
+        raise HTTPException(404, f"no list for {day}")
+    return day
+
+
+def _entity(served, text: str):
+    if text in served.index:
+        return text
+    if text.lstrip("-").isdigit() and int(text) in served.index:
+        return int(text)
+    return None
+
+
+def _local(target: str) -> str:
+    """Only a path of this site: a login link must not send people elsewhere."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"

@@ -168,8 +168,9 @@ def test_score_requests_with_problems_name_the_field(client):
             "Field required",
         ),
         ({"rows": [{**row, "shoe_size": 42}]}, ["body", "rows", 0, "shoe_size"], "no feature 'shoe_size'"),
-        ({"rows": [row, {**row, features[1]: "high"}]}, ["body", "rows", 1, features[1]], "finite number"),
-        ({"rows": [{**row, features[1]: True}]}, ["body", "rows", 0, features[1]], "finite number"),
+        ({"rows": [row, {**row, features[1]: "high"}]}, ["body", "rows", 1, features[1]], "valid number"),
+        ({"rows": [{**row, features[1]: True}]}, ["body", "rows", 0, features[1]], "valid number"),
+        ({"rows": [{**row, features[1]: None}]}, ["body", "rows", 0, features[1]], "valid number"),
         ({"entity_ids": ["abc"]}, ["body", "entity_ids", 0], "integers"),
         ({"entity_ids": list(range(51))}, ["body", "entity_ids"], "at most 50 items"),
         ({"entity_ids": [1], "rows": [row]}, ["body"], "give either entity_ids or rows"),
@@ -187,6 +188,10 @@ def test_score_requests_with_problems_name_the_field(client):
         headers={"content-type": "application/json"},
     )
     assert nan.status_code == 422 and nan.json()["detail"][0]["loc"] == ["body", "rows", 0, features[2]]
+    assert nan.json()["detail"][0]["msg"] == "Input should be a finite number"
+    assert nan.json()["detail"][0]["input"] == "nan"
+    broken = client.post("/score", content=b'{"rows": [', headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["detail"][0]["type"] == "json_invalid"
     unknown = client.post("/score", json={"entity_ids": [987654321]})
     assert unknown.status_code == 404
     assert unknown.json()["detail"]["unknown"] == [987654321]
@@ -201,6 +206,9 @@ def test_the_openapi_document_lists_the_models_features(client):
     assert row["additionalProperties"] is False
     assert {"/health", "/model", "/risk-list", "/score"} <= set(document["paths"])
     assert "region" in {p["name"] for p in document["paths"]["/risk-list"]["get"]["parameters"]}
+    body = document["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/ScoreRequest"}
+    assert set(document["components"]["schemas"]["ScoreRequest"]["properties"]) == {"entity_ids", "rows"}
 
 
 def test_a_token_guards_everything_but_health(project):

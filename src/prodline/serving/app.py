@@ -32,6 +32,7 @@ class State:
     warehouse: WarehouseResource
     watcher: ChampionWatcher
     token: str | None
+    score_request: type | None = None  # the API's body of POST /score, for the OpenAPI document
 
     def authorized(self, request: Request) -> bool:
         if self.token is None:
@@ -111,8 +112,11 @@ def _openapi(app: FastAPI, state: State) -> dict:
         document = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        body = state.score_request.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update({**body.pop("$defs", {}), "ScoreRequest": body})
         if served is not None:
-            document["components"]["schemas"]["FeatureRow"] = {
+            schemas["FeatureRow"] = {
                 "title": "FeatureRow",
                 "type": "object",
                 "additionalProperties": False,
@@ -122,7 +126,9 @@ def _openapi(app: FastAPI, state: State) -> dict:
             }
         if state.token is not None:
             document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-            document["security"] = [{"bearer": []}]
+            for path, operations in document["paths"].items():
+                for operation in operations.values() if path != "/health" else ():
+                    operation["security"] = [{"bearer": []}]
         app.openapi_schema, app.state.openapi_version = document, version
     return app.openapi_schema
 

@@ -3,6 +3,8 @@ and its scores for everyone in the newest cohort (what `POST /score` answers for
 
 import datetime as dt
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,8 +19,11 @@ from prodline.assets.registry import (
     promotions,
 )
 from prodline.config import ProjectConfig
+from prodline.pipeline import scoring
 from prodline.pipeline.matrices import arrays
 from prodline.pipeline.training import positions
+
+log = logging.getLogger("prodline.serving")
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,12 @@ class Served:
     card: dict = field(default_factory=dict)  # what /model and the model card show
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
+    predictor: Callable[[np.ndarray], np.ndarray] | None = None  # see `scoring.predictor`
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(X)[:, 1] if len(X) else np.empty(0)
+        if not len(X):
+            return np.empty(0)
+        return self.predictor(X) if self.predictor is not None else self.model.predict_proba(X)[:, 1]
 
     def lineage(self) -> dict:
         return {"name": self.name, "version": self.version, "run_id": self.run_id}
@@ -58,9 +67,13 @@ def load_served(config: ProjectConfig, store, warehouse, version: str) -> Served
     features = store.document(found.run_id, "features.json")
     day = newest_cohort_date(warehouse)
     keys, X, columns = cohort_features(config, warehouse, day)
-    scores = np.empty(0)
+    scores, fast = np.empty(0), scoring.predictor(model)
     if len(X):
-        scores = model.predict_proba(X[:, positions(features, columns, f"version {version}")])[:, 1]
+        X = X[:, positions(features, columns, f"version {version}")]
+        scores = model.predict_proba(X)[:, 1]
+        if not np.array_equal(fast(X), scores):  # never seen; if it were, correct beats fast
+            log.warning("version %s: the fast path scores differently; serving with predict_proba", version)
+            fast = None
     entities = keys.column("entity_id").to_pylist()
     return Served(
         name=name,
@@ -72,6 +85,7 @@ def load_served(config: ProjectConfig, store, warehouse, version: str) -> Served
         index={e: i for i, e in enumerate(entities)},
         scores=scores,
         reference=np.sort(scores),
+        predictor=fast,
         card=model_card(config, warehouse, name, found),
     )
 

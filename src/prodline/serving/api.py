@@ -192,23 +192,17 @@ def _served(state) -> Served:
 
 def _entities(served: Served, given: list) -> list:
     """The ids in the cohort's own type; unknown ones are a 404 naming them and the cohort's date."""
-    integers = bool(served.index) and isinstance(next(iter(served.index)), int)
-    problems, ids = [], []
-    for i, e in enumerate(given):
-        if integers and isinstance(e, str):
-            if not e.strip().lstrip("-").isdigit():
-                problems.append(
-                    {
-                        "type": "int_parsing",
-                        "loc": ("body", "entity_ids", i),
-                        "msg": "entity ids of this cohort are integers",
-                        "input": e,
-                    }
-                )
-                continue
-            e = int(e)
-        ids.append(e if integers else str(e))
-    if problems:
+    ids = [served.key(e) for e in given]
+    if problems := [
+        {
+            "type": "int_parsing",
+            "loc": ("body", "entity_ids", i),
+            "msg": "entity ids of this cohort are integers",
+            "input": e,
+        }
+        for i, (e, key) in enumerate(zip(given, ids, strict=True))
+        if key is None
+    ]:
         raise RequestValidationError(problems)
     if unknown := [e for e in ids if e not in served.index]:
         raise HTTPException(
@@ -223,9 +217,12 @@ def _entities(served: Served, given: list) -> list:
 
 def _problem(error: dict) -> dict:
     """A pydantic error as FastAPI reports one in a body, in JSON: NaN or an infinity given (which
-    JSON cannot carry back) and a validator's exception are shown as text."""
+    JSON cannot carry back) as text, a body that is not JSON as (at most 200 characters of) text."""
     value = error.get("input")
-    shown = str(value) if isinstance(value, float) and not math.isfinite(value) else value
+    if isinstance(value, bytes):  # a body that is not JSON, perhaps not even text
+        shown = value[:200].decode(errors="replace")
+    else:
+        shown = str(value) if isinstance(value, float) and not math.isfinite(value) else value
     return {"type": error["type"], "loc": ("body", *error["loc"]), "msg": error["msg"], "input": shown}
 
 

@@ -41,6 +41,19 @@ class Served:
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     predictor: Callable[[np.ndarray], np.ndarray] | None = None  # see `scoring.predictor`
+    integer_ids: bool = True
+
+    def key(self, given):
+        """An entity id as the cohort holds it (an integer id may come as text), or None if it
+        cannot be one."""
+        if not self.integer_ids:
+            return str(given)
+        if isinstance(given, int):
+            return given
+        try:
+            return int(given)
+        except ValueError:
+            return None
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if not len(X):
@@ -86,6 +99,7 @@ def load_served(config: ProjectConfig, store, warehouse, version: str) -> Served
         scores=scores,
         reference=np.sort(scores),
         predictor=fast,
+        integer_ids=pa.types.is_integer(keys.column("entity_id").type),
         card=model_card(config, warehouse, name, found),
     )
 

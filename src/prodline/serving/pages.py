@@ -115,8 +115,8 @@ def page_router(state, page_size: int) -> APIRouter:
         if served is None:
             error = "No model to serve yet."
         elif entity_id.strip():
-            key = _entity(served, entity_id.strip())
-            if key is None:
+            key = served.key(entity_id.strip())
+            if key not in served.index:
                 error = f"Entity {entity_id.strip()} is not in the cohort of {served.as_of_date}."
             else:
                 score = float(served.scores[served.index[key]])
@@ -162,14 +162,6 @@ def _date(text: str | None, dates: list[dt.date]) -> dt.date:
     if day not in dates:
         raise HTTPException(404, f"no list for {day}")
     return day
-
-
-def _entity(served, text: str):
-    if text in served.index:
-        return text
-    if text.lstrip("-").isdigit() and int(text) in served.index:
-        return int(text)
-    return None
 
 
 def _local(target: str) -> str:

@@ -23,9 +23,16 @@ class ChampionWatcher:
         self._failed: tuple | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # One refresh at a time: a look taken before the alias moved must not clear what a later
+        # look found (a failed load), nor load a version twice.
+        self._refreshing = threading.Lock()
 
     def refresh(self) -> bool:
         """One look at the registry; True if a new model was swapped in."""
+        with self._refreshing:
+            return self._refresh()
+
+    def _refresh(self) -> bool:
         try:
             wanted = self._look()
         except Exception as err:  # the registry or warehouse is unreachable: keep serving, say so

@@ -455,6 +455,7 @@ def browser():
             f"Chromium and ChromeDriver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium "
             "chromium-driver"
         )
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium must not look for a driver online
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (

@@ -3,6 +3,7 @@ changed beside the requests being served, and swaps it in with one assignment. A
 served model once, so it never sees half of one version and half of another."""
 
 import datetime as dt
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -51,6 +52,7 @@ class ChampionWatcher:
             return False
         self.served = new  # the swap: one reference, read once per request
         self.failure = self._failed = None
+        settle()
         log.info(
             "serving %s version %s (cohort of %s, %d entities)%s",
             new.name,
@@ -92,3 +94,13 @@ class ChampionWatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+
+
+def settle() -> None:
+    """Put what is alive now (the imports, the model) out of the garbage collector's reach. A full
+    collection otherwise walks all of it every few seconds under load: 0.2 s with every request
+    waiting, which made the p99 of one-row scores at 8 connections 225 ms instead of 20 ms. Unfrozen
+    and collected first, so that the model just replaced is freed."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

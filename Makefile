@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(PRODLINE_HOME)/dagster
 # Write the per-partition events of a range run in batches (see src/prodline/instance.py).
 export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 
-.PHONY: setup demo dev test lint bench clean
+.PHONY: setup demo dev serve test lint bench clean
 
 setup: .venv/.synced
 
@@ -22,6 +22,9 @@ dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon (sensor,
 	$(UV) run prodline init
 	$(UV) run dg dev --host 127.0.0.1 --port 3000
 
+serve: setup  ## the prediction API and web page on http://127.0.0.1:8000 (after make demo)
+	$(UV) run prodline serve
+
 test: setup  ## the test suite (PostgreSQL tests skip without a server, unless PRODLINE_REQUIRE_SERVICES=1)
 	$(UV) run pytest
 
@@ -33,6 +36,7 @@ bench: setup  ## benchmarks; figures go in the README
 	$(UV) run python bench/features.py
 	$(UV) run python bench/grid.py
 	$(UV) run python bench/matrices.py
+	$(UV) run python bench/serve.py
 
 clean:
 	rm -rf .prodline

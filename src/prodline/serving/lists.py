@@ -48,7 +48,7 @@ def risk_list(
     select, join, where = "p.*", "", "p.as_of_date = :day"
     params: dict = {"day": day, "limit": limit, "offset": offset}
     if attributes is not None:
-        shown = [c for c in attribute_columns(config, warehouse, day)]
+        shown = attribute_columns(config, warehouse, day)
         select = "p.*, " + ", ".join(f"a.{c}" for c in shown) if shown else select
         join = f"LEFT JOIN ({_attributes(attributes.query, day)}) AS a ON a.entity_id = p.entity_id"
         for i, (name, value) in enumerate(sorted(filters.items())):

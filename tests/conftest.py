@@ -37,7 +37,7 @@ def write_config(folder: Path, **changes) -> Path:
     raw = yaml.safe_load(DEMO_CONFIG.read_text())
     # Tests build a few months from START: the demo's splits and grid need its three years.
     raw.update({"start_date": START.isoformat(), "temporal": None, "grid": None, "selection": None,
-                "promotion": None, "monitoring": None, "serving": None}, **changes)
+                "promotion": None, "monitoring": None, "serving": None, "alerts": None}, **changes)
     path = folder / "prodline.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

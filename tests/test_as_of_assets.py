@@ -35,7 +35,8 @@ def demo_sections(**changes) -> dict:
 def make_project(tmp_path, monkeypatch, last=LAST, **changes):
     monkeypatch.setenv("PRODLINE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("PRODLINE_WAREHOUSE_URL", raising=False)
-    sections = ("temporal", "grid", "scoring", "selection", "promotion", "monitoring", "serving")
+    sections = ("temporal", "grid", "scoring", "selection", "promotion", "monitoring", "serving",
+                "alerts")
     extra = {k: changes.pop(k) for k in sections if k in changes}
     config = load_config(write_config(tmp_path, end_date="2024-12-31", **demo_sections(**changes), **extra))
     generate(tmp_path / "home" / "landing", Scenario(start=START, per_day=6.0), START, last)

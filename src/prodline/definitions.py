@@ -16,6 +16,7 @@ from prodline.jobs import ingest_jobs
 from prodline.resources import build_resources
 from prodline.schedules import daily_source_ingest, retrain_schedule
 from prodline.sensors import landing_sensor, matured_labels_sensor, retrain_when_below_sensor, split_sensor
+from prodline.sensors.alerts import alert_sensors
 
 
 def build_definitions(config: ProjectConfig) -> dg.Definitions:
@@ -37,6 +38,7 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
               *promotion_assets(config), *prediction_assets(config), *monitoring_assets(config)]
     if config.transforms or config.cohort is not None:
         sensors.append(automation_sensor())
+    sensors += alert_sensors(config)
     return dg.Definitions(assets=assets, jobs=list(jobs.values()), sensors=sensors,
                           schedules=schedules, resources=build_resources(config))
 

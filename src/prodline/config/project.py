@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from prodline.config.alerts import AlertsConfig
 from prodline.config.base import Identifier, Located, Strict
 from prodline.config.features import (
     AsOfConfig,
@@ -57,6 +58,7 @@ class ProjectConfig(Strict):
     promotion: PromotionConfig | None = None
     monitoring: MonitoringConfig | None = None
     serving: ServingConfig | None = None
+    alerts: AlertsConfig | None = None
     # Where the file was read from: relative paths in it are relative to this folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 

@@ -7,6 +7,7 @@ import dagster as dg
 
 from prodline.config import ProjectConfig
 from prodline.home import MLFLOW_ENV, WAREHOUSE_ENV, home_of
+from prodline.resources.alerts import AlertsResource
 from prodline.resources.landing import LandingZoneResource
 from prodline.resources.model_store import ModelStoreResource
 from prodline.resources.source_database import SourceDatabaseResource
@@ -38,6 +39,20 @@ def model_store_of(config: ProjectConfig, environ: Mapping[str, str] = os.enviro
                               experiment=config.name)
 
 
+SMTP_ENV = "PRODLINE_SMTP_"  # HOST, PORT, SECURITY (plain, starttls, ssl), USER, PASSWORD, CA_FILE
+
+
+def alerts_of(config: ProjectConfig, environ: Mapping[str, str] = os.environ) -> AlertsResource:
+    """The SMTP server from $PRODLINE_SMTP_*; the password stays an EnvVar (never shown in the UI)."""
+    def get(name: str, default=None):
+        return environ.get(SMTP_ENV + name) or default
+
+    password = dg.EnvVar(SMTP_ENV + "PASSWORD") if get("PASSWORD") else None
+    return AlertsResource(host=get("HOST", "127.0.0.1"), port=int(get("PORT", 25)),
+                          security=get("SECURITY", "plain"), username=get("USER"), password=password,
+                          ca_file=get("CA_FILE"), sender=config.alerts.sender)
+
+
 def build_resources(config: ProjectConfig, environ: Mapping[str, str] = os.environ) -> dict:
     home = home_of(config, environ)
     resources: dict = {
@@ -47,6 +62,8 @@ def build_resources(config: ProjectConfig, environ: Mapping[str, str] = os.envir
     }
     if config.grid is not None:
         resources["model_store"] = model_store_of(config, environ)
+    if config.alerts is not None:
+        resources["alerts"] = alerts_of(config, environ)
     if any(t.kind == "shell" for t in config.transforms.values()):
         resources["pipes_subprocess_client"] = dg.PipesSubprocessClient()
     if any(s.arrival == "query" for s in config.sources.values()):

@@ -1,0 +1,21 @@
+"""The `alerts` section: who is told by e-mail when something breaks or the champion moves."""
+
+from pydantic import Field
+
+from prodline.config.base import Strict
+
+
+class RecipientsConfig(Strict):
+    run_failure: list[str] = []  # a run failed (after its retries)
+    check_failure: list[str] = []  # an asset check failed with WARN or ERROR severity
+    promotion: list[str] = []  # the champion moved: a promotion or a rollback
+
+
+class AlertsConfig(Strict):
+    """The server comes from the environment: PRODLINE_SMTP_HOST, _PORT, _SECURITY (plain, starttls
+    or ssl), _USER and _PASSWORD (both optional)."""
+
+    base_url: str = "http://127.0.0.1:3000"  # the Dagster UI, for links to runs
+    sender: str = "prodline@localhost"
+    recipients: RecipientsConfig = RecipientsConfig()
+    minimum_interval_seconds: int = Field(default=30, ge=5)

@@ -1,8 +1,20 @@
-"""The decorator every partitioned asset uses: a backfill of any range is one run."""
+"""The decorator every partitioned asset uses: a backfill of any range is one run, and a step that
+an outside system failed for a moment is tried again."""
 
+import functools
+import inspect
 import warnings
 
 import dagster as dg
+
+from prodline.pipeline.transient import is_transient
+
+# Every asset reads or writes the warehouse, and some the model store or a source database.
+# 3 more tries, 2 s, 4 s and 8 s later (each +-50%, so that steps that failed together do not all
+# come back at once).
+OUTSIDE_SYSTEMS = dg.RetryPolicy(
+    max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 def single_run_asset(**kwargs):
@@ -10,8 +22,48 @@ def single_run_asset(**kwargs):
     which it computes in one statement (one run per partition is the slow path)."""
 
     def decorate(fn):
+        kwargs.setdefault("retry_policy", OUTSIDE_SYSTEMS)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", dg.BetaWarning)  # BackfillPolicy is beta in Dagster 1.13
-            return dg.asset(backfill_policy=dg.BackfillPolicy.single_run(), **kwargs)(fn)
+            return dg.asset(backfill_policy=dg.BackfillPolicy.single_run(), **kwargs)(
+                retry_transient_only(fn)
+            )
 
     return decorate
+
+
+def retry_transient_only(fn):
+    """The asset body, with an error that a retry cannot cure turned into a Failure that is not
+    retried (its message and cause kept), so that only dropped connections and the like wait."""
+
+    def final(error: Exception) -> dg.Failure:
+        failure = dg.Failure(description=f"{type(error).__name__}: {error}", allow_retries=False)
+        failure.__cause__ = error
+        return failure
+
+    def passes(error: Exception) -> bool:  # Dagster's own signals, and what a retry can cure
+        return isinstance(error, dg.Failure | dg.RetryRequested | dg.DagsterError) or is_transient(error)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def steps(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as error:
+                if passes(error):
+                    raise
+                raise final(error) from error
+
+        return steps
+
+    @functools.wraps(fn)
+    def step(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:
+            if passes(error):
+                raise
+            raise final(error) from error
+
+    return step

@@ -11,6 +11,7 @@ from prodline.assets.promotion import promotion_assets
 from prodline.assets.raw import raw_assets
 from prodline.assets.transforms import transform_assets
 from prodline.config import ProjectConfig, load_config
+from prodline.execution import executor_of
 from prodline.instance import batch_dagster_events
 from prodline.jobs import ingest_jobs
 from prodline.resources import build_resources
@@ -40,7 +41,7 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
         sensors.append(automation_sensor())
     sensors += alert_sensors(config)
     return dg.Definitions(assets=assets, jobs=list(jobs.values()), sensors=sensors,
-                          schedules=schedules, resources=build_resources(config))
+                          schedules=schedules, resources=build_resources(config), executor=executor_of())
 
 
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:
@@ -50,6 +51,12 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
     return dg.AutomationConditionSensorDefinition(
         "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60)
+
+
+def job_named(name: str) -> dg.JobDefinition:
+    """A job of the project in $PRODLINE_CONFIG, for `dg.build_reconstructable_job`: a process
+    that executes its steps (a Celery worker) builds it again from these names."""
+    return build_definitions(load_config()).resolve_job_def(name)
 
 
 @dg.definitions

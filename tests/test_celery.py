@@ -118,7 +118,8 @@ def test_the_steps_run_in_the_celery_worker(celery_project):
     ]
     starts = step_starts(instance, run_id)
     assert {e.step_key for e in starts} == {f"raw__{s}" for s in config.sources}
-    assert {e.dagster_event.pid for e in starts}.isdisjoint({os.getpid()})  # not here: in the worker's processes
+    # Not in this process: in the worker's.
+    assert {e.dagster_event.pid for e in starts}.isdisjoint({os.getpid()})
     warehouse = warehouse_of(config, literal=True)
     assert warehouse.scalar("SELECT count(DISTINCT _datestamp) FROM raw.registrations") == 5
 

@@ -1,0 +1,128 @@
+"""The deployment of deploy/: a Dagster webserver and daemon on the PostgreSQL instance take a
+partition backfill through GraphQL, and the daemon runs it to the end."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from conftest import START
+from prodline.assets.raw import raw_key
+from prodline.instance import prepare_instance
+from prodline.resources import warehouse_of
+from test_as_of_assets import make_project
+from test_production_instance import production_instance  # noqa: F401  (a fixture)
+
+BIN = Path(sys.executable).parent
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
+LAUNCH = """mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on UnauthorizedError { message }
+  }
+}"""
+STATUS = """query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status numPartitions }
+    ... on PythonError { message }
+  }
+}"""
+DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tmp_path, monkeypatch):  # noqa: F811
+    instance, _ = production_instance
+    config = make_project(tmp_path / "project", monkeypatch, last=START.replace(day=10))
+    home = tmp_path / "dagster_home"
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "PRODLINE_CONFIG": str(config.base_dir / "prodline.yaml"),
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+    }
+    prepare_instance(home, warehouse_of(config, literal=True))  # the warehouse pool's limit
+    # The sensors would load the landing files and carry them on before the backfill gets a turn.
+    for sensor in ("new_landing_files", "automation"):
+        subprocess.run(
+            [str(BIN / "dagster"), "sensor", "stop", sensor, "-w", str(WORKSPACE)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    port = free_port()
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("webserver", "daemon")}  # noqa: SIM115
+    services = [
+        subprocess.Popen(
+            [str(BIN / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=logs["webserver"],
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ),
+        subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)],
+            env=env,
+            stdout=logs["daemon"],
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ),
+    ]
+    try:
+        graphql = f"http://127.0.0.1:{port}/graphql"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/server_info").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and all(s.poll() is None for s in services), (
+                tmp_path / "webserver.log"
+            ).read_text()[-3000:]
+            time.sleep(0.5)
+        days = [START.replace(day=d).isoformat() for d in (2, 3, 4)]
+        params = {
+            "assetSelection": [{"path": raw_key(s).path} for s in config.sources],
+            "partitionNames": days,
+        }
+        launched = httpx.post(
+            graphql, json={"query": LAUNCH, "variables": {"params": params}}, timeout=60
+        ).json()
+        answer = launched["data"]["launchPartitionBackfill"]
+        assert answer["__typename"] == "LaunchBackfillSuccess", answer
+        status = None
+        deadline = time.monotonic() + 240
+        while status not in DONE:
+            assert time.monotonic() < deadline, ((tmp_path / "daemon.log").read_text()[-3000:], status)
+            time.sleep(1)
+            found = httpx.post(
+                graphql, json={"query": STATUS, "variables": {"id": answer["backfillId"]}}
+            ).json()
+            status = found["data"]["partitionBackfillOrError"].get("status")
+        assert status in ("COMPLETED", "COMPLETED_SUCCESS"), (tmp_path / "daemon.log").read_text()[-3000:]
+    finally:
+        for service in services:
+            os.killpg(service.pid, signal.SIGTERM)
+        for service in services:
+            service.wait(timeout=60)
+        for log in logs.values():
+            log.close()
+    for source in config.sources:
+        assert set(instance.get_materialized_partitions(raw_key(source))) == set(days)
+    warehouse = warehouse_of(config, literal=True)
+    loaded = warehouse.rows("SELECT DISTINCT _datestamp FROM raw.registrations ORDER BY 1")
+    assert [r["_datestamp"].isoformat() for r in loaded] == days

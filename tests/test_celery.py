@@ -2,6 +2,7 @@
 instance: the steps run in the worker's processes, and a worker process killed in the middle of a
 step gives its task back, which runs again: the run succeeds, nothing is lost."""
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -50,50 +51,79 @@ def redis_url():
 
 @pytest.fixture
 def celery_project(tmp_path, monkeypatch, production_instance, redis_url):  # noqa: F811
-    instance, _ = production_instance
+    """Runs on Celery through Redis, and a worker: (config, instance, worker)."""
+    config = project_on_celery(tmp_path, monkeypatch, redis_url, redis_url)
+    worker = start_worker(tmp_path, "worker.log")
+    yield config, production_instance[0], worker
+    stop(worker)
+
+
+@pytest.fixture
+def rabbitmq_url():
+    url = "amqp://guest:guest@127.0.0.1:5672//"
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError as err:
+        need_service(f"RabbitMQ at 127.0.0.1:5672 is not reachable: {err}")
+    import kombu
+
+    with kombu.Connection(url) as conn:
+        conn.default_channel.queue_delete("dagster")  # nothing left from an earlier run
+    return url
+
+
+def project_on_celery(tmp_path: Path, monkeypatch, broker: str, backend: str):
+    """The test project, with a slow step of its own, its runs sent to Celery."""
     transforms = {
         **yaml.safe_load(DEMO_CONFIG.read_text())["transforms"],
         "slow_step": {"inputs": ["raw.exits"], "command": [sys.executable, "-c", SLOW]},
     }
     config = make_project(tmp_path / "project", monkeypatch, last=END, transforms=transforms)
     monkeypatch.setenv("PRODLINE_CONFIG", str(config.base_dir / "prodline.yaml"))
-    monkeypatch.setenv("PRODLINE_CELERY_BROKER", redis_url)
-    monkeypatch.setenv("PRODLINE_CELERY_BACKEND", redis_url)
-    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115  (closed after the worker)
-    worker = subprocess.Popen(
-        [
-            str(BIN / "dagster-celery"),
-            "worker",
-            "start",
-            "-A",
-            "dagster_celery.app",
-            "-y",
-            str(DEPLOY / "celery.yaml"),
-            "-n",
-            "prodline-test",
-            "-l",
-            "info",
-            "--",
-            "--concurrency",
-            "1",
-        ],
-        env={
-            **os.environ,
-            "PATH": f"{BIN}:{os.environ['PATH']}",
-            "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        },
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    monkeypatch.setenv("PRODLINE_CELERY_BROKER", broker)
+    monkeypatch.setenv("PRODLINE_CELERY_BACKEND", backend)
+    return config
+
+
+def start_worker(tmp_path: Path, logname: str) -> subprocess.Popen:
+    """`dagster-celery worker start` with deploy/celery.yaml, one process, ready to take tasks."""
+    log = tmp_path / logname
+    with open(log, "w") as out:
+        worker = subprocess.Popen(
+            [
+                str(BIN / "dagster-celery"),
+                "worker",
+                "start",
+                "-A",
+                "dagster_celery.app",
+                "-y",
+                str(DEPLOY / "celery.yaml"),
+                "-l",
+                "info",
+                "--",
+                "--concurrency",
+                "1",
+            ],
+            env={
+                **os.environ,
+                "PATH": f"{BIN}:{os.environ['PATH']}",
+                "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+            },
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 60
-    while "ready." not in (tmp_path / "worker.log").read_text():
-        assert worker.poll() is None and time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+    while "ready." not in log.read_text():
+        assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.3)
-    yield config, instance, worker
-    os.killpg(worker.pid, signal.SIGTERM)
+    return worker
+
+
+def stop(worker: subprocess.Popen, how: int = signal.SIGTERM) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker.pid, how)
     worker.wait(timeout=30)
-    log.close()
 
 
 def run(instance, job: str, start: dt.date, end: dt.date):
@@ -156,3 +186,55 @@ def test_a_worker_process_killed_in_the_middle_of_a_step_runs_it_again(celery_pr
     ]
     assert len(again) == 2 and again[1].dagster_event.pid != killed  # given back, and run by a new process
     assert worker.poll() is None
+
+
+def kill_when_the_slow_step_starts(instance, kill) -> int:
+    """Wait for the slow step to start in a worker, call `kill(pid)`; the pid."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for record in instance.get_run_records(dg.RunsFilter(job_name="run_transforms")):
+            starts = [
+                e
+                for e in step_starts(instance, record.dagster_run.run_id)
+                if e.step_key == transform_key("slow_step").to_python_identifier()
+            ]
+            if starts:
+                kill(starts[0].dagster_event.pid)
+                return starts[0].dagster_event.pid
+        time.sleep(0.1)
+    raise AssertionError("the slow step never started")
+
+
+def test_a_whole_worker_killed_loses_no_step_with_rabbitmq(
+    tmp_path,
+    monkeypatch,
+    production_instance,  # noqa: F811
+    rabbitmq_url,
+    redis_url,
+):
+    """The worker and all its processes die (SIGKILL, as a machine lost): RabbitMQ gives the step's
+    unacknowledged task back when the connection drops, and the next worker runs it."""
+    project_on_celery(tmp_path, monkeypatch, rabbitmq_url, redis_url)
+    instance = production_instance[0]
+    first = start_worker(tmp_path, "first.log")
+    assert run(instance, "ingest_raw", START, END)[0]
+    outcome: dict = {}
+
+    def transforms() -> None:
+        outcome["success"], outcome["run_id"] = run(instance, "run_transforms", START, END)
+
+    runner = threading.Thread(target=transforms)
+    runner.start()
+    killed = kill_when_the_slow_step_starts(instance, lambda _: stop(first, signal.SIGKILL))
+    second = start_worker(tmp_path, "second.log")
+    try:
+        runner.join(timeout=180)
+        assert not runner.is_alive() and outcome["success"]
+    finally:
+        stop(second)
+    again = [
+        e
+        for e in step_starts(instance, outcome["run_id"])
+        if e.step_key == transform_key("slow_step").to_python_identifier()
+    ]
+    assert len(again) == 2 and again[1].dagster_event.pid != killed

@@ -25,7 +25,7 @@ dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon (sensor,
 serve: setup  ## the prediction API and web page on http://127.0.0.1:8000 (after make demo)
 	$(UV) run prodline serve
 
-test: setup  ## the test suite (PostgreSQL tests skip without a server, unless PRODLINE_REQUIRE_SERVICES=1)
+test: setup  ## the test suite (tests of a missing service skip, unless PRODLINE_REQUIRE_SERVICES=1)
 	$(UV) run pytest
 
 lint: setup

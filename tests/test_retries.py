@@ -50,12 +50,26 @@ def test_a_cause_that_is_transient_makes_the_error_transient():
         assert is_transient(error)
 
 
-def test_every_asset_retries_with_exponential_backoff(project):
+def test_every_step_retries_with_exponential_backoff(tmp_path, monkeypatch):
     from prodline.definitions import build_definitions
+    from test_as_of_assets import make_project
+    from test_modeling_assets import GRID, TEMPORAL
+    from test_promotion_assets import MONITORING_CFG, PROMOTION, SELECTION
 
-    defs = build_definitions(project)
-    for asset in defs.assets:
-        assert asset.op.retry_policy == OUTSIDE_SYSTEMS, asset.key
+    config = make_project(
+        tmp_path,
+        monkeypatch,
+        temporal=TEMPORAL,
+        grid=GRID,
+        selection=SELECTION,
+        scoring={"top_n": [10], "percentiles": [10, 50]},
+        promotion=PROMOTION,
+        monitoring=MONITORING_CFG,
+    )
+    steps = list(build_definitions(config).assets)  # the gate's checks are among them
+    assert len(steps) > 10
+    for step in steps:
+        assert step.op.retry_policy == OUTSIDE_SYSTEMS, step
     assert OUTSIDE_SYSTEMS.backoff == dg.Backoff.EXPONENTIAL and OUTSIDE_SYSTEMS.max_retries >= 3
 
 

@@ -32,6 +32,15 @@ def single_run_asset(**kwargs):
     return decorate
 
 
+def retried_asset(**kwargs):
+    """`dg.asset` for an unpartitioned step, retried like the others."""
+
+    def decorate(fn):
+        return dg.asset(retry_policy=OUTSIDE_SYSTEMS, **kwargs)(retry_transient_only(fn))
+
+    return decorate
+
+
 def retry_transient_only(fn):
     """The asset body, with an error that a retry cannot cure turned into a Failure that is not
     retried (its message and cause kept), so that only dropped connections and the like wait."""

@@ -12,6 +12,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from prodline.assets.backfill import OUTSIDE_SYSTEMS, retry_transient_only
 from prodline.assets.registry import (
     Matrix,
     aliased,
@@ -73,8 +74,12 @@ def gate_check(config: ProjectConfig, asset: dg.AssetKey) -> dg.AssetChecksDefin
     ]
 
     @dg.multi_asset_check(
-        specs=specs, name="promotion_gate", required_resource_keys={"warehouse", "model_store"}
+        specs=specs,
+        name="promotion_gate",
+        required_resource_keys={"warehouse", "model_store"},
+        retry_policy=OUTSIDE_SYSTEMS,
     )
+    @retry_transient_only
     def promotion_gate(context: dg.AssetCheckExecutionContext):
         warehouse, store = context.resources.warehouse, context.resources.model_store
         name = model_name(config)

@@ -9,6 +9,7 @@ import json
 
 import dagster as dg
 
+from prodline.assets.backfill import retried_asset
 from prodline.assets.gate import gate_check, gate_checks
 from prodline.assets.modeling import EVALUATIONS, _short, _table
 from prodline.assets.registry import (
@@ -50,7 +51,7 @@ def choose(config: ProjectConfig, warehouse):
 
 
 def challenger_asset(config: ProjectConfig) -> dg.AssetsDefinition:
-    @dg.asset(
+    @retried_asset(
         key=CHALLENGER,
         deps=[dg.AssetDep(EVALUATIONS, partition_mapping=dg.AllPartitionMapping())],
         group_name="production",
@@ -114,7 +115,7 @@ def _round(value) -> float | None:
 
 
 def champion_asset(config: ProjectConfig) -> dg.AssetsDefinition:
-    @dg.asset(
+    @retried_asset(
         key=CHAMPION,
         deps=[CHALLENGER],
         group_name="production",

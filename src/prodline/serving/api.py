@@ -122,7 +122,9 @@ def api_router(state, max_batch: int, max_k: int, filters: list[str]) -> APIRout
                 ]
             )
         day = _list_date(state.warehouse, as_of)
-        rows, total = lists.risk_list(state.config, state.warehouse, day, chosen, k, offset)
+        rows, total = lists.risk_list(
+            state.config, state.warehouse, day, chosen, state.columns(day), k, offset
+        )
         return {
             "as_of_date": day,
             "total": total,
@@ -227,15 +229,10 @@ def _problem(error: dict) -> dict:
 
 
 def _list_date(warehouse, as_of: dt.date | None) -> dt.date:
-    dates = lists.list_dates(warehouse)
-    if not dates:
-        raise HTTPException(404, "no list yet: production.predictions is empty (materialize predictions)")
-    if as_of is None:
-        return dates[0]
-    if as_of not in dates:
-        shown = ", ".join(str(d) for d in dates[:5]) + (", ..." if len(dates) > 5 else "")
-        raise HTTPException(404, f"no list for {as_of}; lists exist for {shown}")
-    return as_of
+    try:
+        return lists.chosen_date(lists.list_dates(warehouse), as_of)
+    except LookupError as err:
+        raise HTTPException(404, str(err)) from None
 
 
 def _filters(names: list[str]):

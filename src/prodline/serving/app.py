@@ -33,6 +33,14 @@ class State:
     watcher: ChampionWatcher
     token: str | None
     score_request: type | None = None  # the API's body of POST /score, for the OpenAPI document
+    _columns: list[str] | None = None
+
+    def columns(self, day) -> list[str]:
+        """The attribute columns shown beside each entity: the shape of the config's query, asked
+        once (any date gives the same shape)."""
+        if self._columns is None:
+            self._columns = lists.attribute_columns(self.config, self.warehouse, day)
+        return self._columns
 
     def authorized(self, request: Request) -> bool:
         if self.token is None:
@@ -70,15 +78,15 @@ def create_app(
                 "PRODLINE_HOME to the project's home"
             )
         warehouse = WarehouseResource(url=found.url, read_only=True, lock_wait_seconds=READ_LOCK_WAIT)
-    newest = lists.list_dates(warehouse)
-    if newest:  # a filter the attributes query does not return is a config error: say so at start
-        lists.attribute_columns(config, warehouse, newest[0])
     watcher = ChampionWatcher(
         look=lambda: (champion_version(config, store), newest_cohort_date(warehouse)),
         load=lambda version: load_served(config, store, warehouse, version),
         poll_seconds=serving.poll_seconds,
     )
     state = State(config, warehouse, watcher, environ.get(serving.token_env) or None)
+    newest = lists.list_dates(warehouse)
+    if newest:  # a filter the attributes query does not return is a config error: say so at start
+        state.columns(newest[0])
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

@@ -40,15 +40,34 @@ def attribute_columns(config: ProjectConfig, warehouse, day: dt.date) -> list[st
     return columns
 
 
+def chosen_date(dates: list[dt.date], as_of: dt.date | None) -> dt.date:
+    """The list asked for (default: the newest of `dates`, newest first); LookupError says which
+    lists exist when there is none for that date."""
+    if not dates:
+        raise LookupError("no list yet: production.predictions is empty (materialize predictions)")
+    if as_of is None:
+        return dates[0]
+    if as_of not in dates:
+        shown = ", ".join(str(d) for d in dates[:5]) + (", ..." if len(dates) > 5 else "")
+        raise LookupError(f"no list for {as_of}; lists exist for {shown}")
+    return as_of
+
+
 def risk_list(
-    config: ProjectConfig, warehouse, day: dt.date, filters: dict[str, str], limit: int, offset: int = 0
+    config: ProjectConfig,
+    warehouse,
+    day: dt.date,
+    filters: dict[str, str],
+    shown: list[str],
+    limit: int,
+    offset: int = 0,
 ) -> tuple[list[dict], int]:
-    """(rows from `offset` on, at most `limit`, in rank order; how many rows match in all)."""
+    """(rows from `offset` on, at most `limit`, in rank order, with the attribute columns `shown`;
+    how many rows match in all)."""
     attributes = config.serving.attributes if config.serving else None
     select, join, where = "p.*", "", "p.as_of_date = :day"
     params: dict = {"day": day, "limit": limit, "offset": offset}
     if attributes is not None:
-        shown = attribute_columns(config, warehouse, day)
         select = "p.*, " + ", ".join(f"a.{c}" for c in shown) if shown else select
         join = f"LEFT JOIN ({_attributes(attributes.query, day)}) AS a ON a.entity_id = p.entity_id"
         for i, (name, value) in enumerate(sorted(filters.items())):

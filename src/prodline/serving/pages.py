@@ -60,10 +60,10 @@ def page_router(state, page_size: int) -> APIRouter:
         choices = lists.filter_choices(state.config, state.warehouse, day)
         chosen = {k: v for k, v in request.query_params.items() if k in choices and v}
         page = max(page, 1)
+        shown = state.columns(day)
         rows, total = lists.risk_list(
-            state.config, state.warehouse, day, chosen, page_size, (page - 1) * page_size
+            state.config, state.warehouse, day, chosen, shown, page_size, (page - 1) * page_size
         )
-        shown = lists.attribute_columns(state.config, state.warehouse, day)
         pages = max(math.ceil(total / page_size), 1)
         link = lambda p: "/?" + urlencode({"as_of": day.isoformat(), **chosen, "page": p})  # noqa: E731
         return render(
@@ -153,15 +153,14 @@ def page_router(state, page_size: int) -> APIRouter:
 
 
 def _date(text: str | None, dates: list[dt.date]) -> dt.date:
-    if not text:
-        return dates[0]
     try:
-        day = dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text) if text else None
     except ValueError:
         raise HTTPException(422, f"as_of {text!r} is not a date (YYYY-MM-DD)") from None
-    if day not in dates:
-        raise HTTPException(404, f"no list for {day}")
-    return day
+    try:
+        return lists.chosen_date(dates, day)
+    except LookupError as err:
+        raise HTTPException(404, str(err)) from None
 
 
 def _local(target: str) -> str:

@@ -3,6 +3,7 @@
 import datetime as dt
 import os
 import shutil
+import socket
 import uuid
 from pathlib import Path
 
@@ -24,6 +25,13 @@ def need_service(reason: str) -> None:
     if os.environ.get("PRODLINE_REQUIRE_SERVICES") == "1":
         pytest.fail(f"required service missing: {reason}")
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # Changes that leave only the raw layer of the demo (for configs with other sources).

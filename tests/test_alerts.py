@@ -3,7 +3,6 @@ login and SSL, and the sensors for failed runs, failed checks and a moving champ
 
 import email
 import email.policy
-import socket
 import ssl
 import subprocess
 
@@ -12,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from conftest import write_config
+from conftest import free_port, write_config
 from prodline.assets.registry import record_promotion
 from prodline.config import load_config
 from prodline.definitions import build_definitions
@@ -43,12 +42,6 @@ class Inbox:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.messages.append((envelope.rcpt_tos, parsed))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

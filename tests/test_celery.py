@@ -164,20 +164,9 @@ def test_a_worker_process_killed_in_the_middle_of_a_step_runs_it_again(celery_pr
 
     runner = threading.Thread(target=transforms)
     runner.start()
-    deadline, killed = time.monotonic() + 120, None
-    while killed is None and time.monotonic() < deadline:
-        for record in instance.get_run_records(dg.RunsFilter(job_name="run_transforms")):
-            starts = [
-                e
-                for e in step_starts(instance, record.dagster_run.run_id)
-                if e.step_key == transform_key("slow_step").to_python_identifier()
-            ]
-            if starts:
-                killed = starts[0].dagster_event.pid
-                os.kill(killed, signal.SIGKILL)  # the worker's process running the step
-        time.sleep(0.1)
+    killed = kill_when_the_slow_step_starts(instance, lambda pid: os.kill(pid, signal.SIGKILL))
     runner.join(timeout=180)
-    assert killed is not None and not runner.is_alive()
+    assert not runner.is_alive()
     assert outcome["success"]
     again = [
         e

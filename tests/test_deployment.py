@@ -3,7 +3,6 @@ partition backfill through GraphQL, and the daemon runs it to the end."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import START
+from conftest import START, free_port
 from prodline.assets.raw import raw_key
 from prodline.instance import prepare_instance
 from prodline.resources import warehouse_of
@@ -36,12 +35,6 @@ STATUS = """query($id: String!) {
   }
 }"""
 DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tmp_path, monkeypatch):  # noqa: F811

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from typer.testing import CliRunner
 
-from conftest import need_service
+from conftest import free_port, need_service
 from prodline.cli import app
 from prodline.definitions import build_definitions
 from prodline.demo.run import run_range
@@ -295,12 +294,6 @@ def test_hot_swap_loads_a_new_champion_and_keeps_the_old_one_when_a_load_fails(p
             assert api.get("/model").json()["swap_failure"] is None
     finally:
         store.set_alias("risk", "champion", "1")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

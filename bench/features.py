@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 from dateutil.relativedelta import relativedelta
 
 from prodline.config import FeatureConfig
-from prodline.pipeline.feature_engine import features_select
-from prodline.pipeline.features_sql import feature_columns
+from prodline.pipeline.as_of.feature_columns import feature_columns
+from prodline.pipeline.as_of.feature_select import features_select
 from prodline.resources.warehouse import WarehouseResource
 from scratch import scratch_database
 

@@ -39,8 +39,8 @@ def bare(config) -> tuple[float, int]:
     """What a data scientist's script does: every grid model fitted, scored and measured."""
     from prodline.assets.modeling import current_splits, load_split
     from prodline.assets.models import feature_group_columns, grid_specs
-    from prodline.pipeline.evaluation import evaluate
-    from prodline.pipeline.training import fit, scores
+    from prodline.pipeline.evaluations.metrics import evaluate
+    from prodline.pipeline.models.training import fit, scores
     from prodline.resources import warehouse_of
 
     cutoffs = config.scoring.thresholds()

@@ -33,8 +33,8 @@ from prodline.demo.generate import generate
 from prodline.demo.run import load_range
 from prodline.demo.simulate import Scenario
 from prodline.instance import batch_dagster_events
-from prodline.pipeline.raw_checks import check_names
-from prodline.pipeline.schema import ARROW, LINEAGE
+from prodline.pipeline.raw.checks import check_names
+from prodline.pipeline.raw.schema import ARROW, LINEAGE
 from scratch import scratch_database
 
 OUT = Path(__file__).parent / "out"

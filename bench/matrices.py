@@ -60,7 +60,7 @@ def main() -> None:
     from prodline.assets.matrices import entity_type, matrix_specs, stream_matrix
     from prodline.assets.modeling import current_splits
     from prodline.config import load_config
-    from prodline.pipeline.matrices import matrix_select, write_matrix
+    from prodline.pipeline.matrices.files import matrix_select, write_matrix
     from prodline.resources import warehouse_of
 
     config = load_config()

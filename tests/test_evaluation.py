@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from prodline.pipeline.evaluation import Threshold, evaluate
+from prodline.pipeline.evaluations.metrics import Threshold, evaluate
 
 
 def by_name(results):

@@ -10,8 +10,8 @@ from dateutil.relativedelta import relativedelta
 
 from prodline.assets.as_of import refuse_nulls
 from prodline.config import FeatureConfig
-from prodline.pipeline import features_sql as fsql
-from prodline.pipeline.feature_engine import features_select
+from prodline.pipeline.as_of import feature_columns as fsql
+from prodline.pipeline.as_of.feature_select import features_select
 from prodline.resources.warehouse import WarehouseResource
 
 DATES = [dt.date(2024, 3, 1), dt.date(2024, 6, 1), dt.date(2024, 9, 1)]

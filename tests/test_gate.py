@@ -4,8 +4,8 @@ and the ranked list's order, ranks and percentiles."""
 import numpy as np
 import pytest
 
-from prodline.pipeline.evaluation import Threshold
-from prodline.pipeline.gate import (
+from prodline.pipeline.evaluations.metrics import Threshold
+from prodline.pipeline.gate.criteria import (
     beats_champion,
     blocks,
     empty_columns,
@@ -14,7 +14,7 @@ from prodline.pipeline.gate import (
     recall_is_fair,
     top_overlap,
 )
-from prodline.pipeline.ranking import percentile, rank, top
+from prodline.pipeline.predictions.ranking import percentile, rank, top
 
 ENTITIES = np.array([10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
 

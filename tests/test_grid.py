@@ -8,8 +8,8 @@ import pytest
 
 from prodline.config import ConfigError, load_config
 from prodline.config.grid import GridConfig
-from prodline.pipeline.baselines import BestSingleFeature, RandomRanker
-from prodline.pipeline.grid import combinations, expand, feature_sets, model_group_id
+from prodline.pipeline.models.baselines import BestSingleFeature, RandomRanker
+from prodline.pipeline.models.grid import combinations, expand, feature_sets, model_group_id
 
 GROUPS = {"prefix:a": ["a_1", "a_2"], "prefix:b": ["b_1"], "prefix:c": ["c_1"]}
 

@@ -12,7 +12,7 @@ from prodline.assets.modeling import EVALUATIONS, MATRICES, MODELS
 from prodline.cli import app  # noqa: F401  (the CLI module must import with a grid configured)
 from prodline.demo.run import run_range
 from prodline.home import home_of
-from prodline.pipeline.splits import make_splits
+from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import model_store_of, warehouse_of
 from test_as_of_assets import build, make_project
 

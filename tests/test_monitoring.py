@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prodline.pipeline.evaluation import Threshold
-from prodline.pipeline.monitoring import (
+from prodline.pipeline.evaluations.metrics import Threshold
+from prodline.pipeline.monitoring.drift import (
     below_promotion,
     drift_level,
     feature_drift,

@@ -15,7 +15,7 @@ from prodline.assets.registry import production_table, record_promotion
 from prodline.cli import app
 from prodline.definitions import build_definitions
 from prodline.demo.run import run_range
-from prodline.pipeline.splits import make_splits
+from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import build_resources, model_store_of, warehouse_of
 from test_as_of_assets import build, make_project
 from test_modeling_assets import GRID, LAST, TEMPORAL

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from prodline.config import DEMO_CONFIG, load_config
-from prodline.pipeline.reading import BadInput, read_file
+from prodline.pipeline.raw.reading import BadInput, read_file
 
 SOURCES = load_config(DEMO_CONFIG).sources
 DAY = dt.date(2024, 3, 5)
@@ -134,7 +134,7 @@ def test_parquet_is_accepted_and_checked(tmp_path):
 
 
 def test_key_repeated_on_a_later_day_of_the_range_refuses_that_day(tmp_path):
-    from prodline.pipeline.batches import collect, days_between
+    from prodline.pipeline.raw.batches import collect, days_between
 
     days = days_between(DAY, DAY + dt.timedelta(days=2))
     texts = {0: [1, 2], 1: [3, 1], 2: [4]}  # day 2 repeats key 1 from day 1

@@ -12,7 +12,7 @@ from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifie
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from prodline.pipeline import ranking, scoring
+from prodline.pipeline.predictions import ranking, scoring
 from prodline.resources.warehouse import WarehouseResource
 from test_config import GOOD_SOURCE, _problems
 

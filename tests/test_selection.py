@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from prodline.pipeline.selection import (
+from prodline.pipeline.selection.rules import (
     DEFAULT_PARAMS,
     RULES,
     best_average_value,

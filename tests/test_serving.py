@@ -31,7 +31,7 @@ from conftest import free_port, need_service
 from prodline.cli import app
 from prodline.definitions import build_definitions
 from prodline.demo.run import run_range
-from prodline.pipeline.splits import make_splits
+from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import model_store_of, warehouse_of
 from prodline.serving.app import create_app
 from prodline.serving.champion import cohort_features

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from prodline.config import ConfigError, Interval, load_config
 from prodline.config.temporal import TemporalConfig
-from prodline.pipeline.splits import (
+from prodline.pipeline.matrices.splits import (
     Split,
     SplitError,
     TestingDates,

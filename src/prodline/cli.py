@@ -51,12 +51,12 @@ def validate(config: Annotated[Path | None, typer.Argument()] = None,
         console.print(f"splits: follow the data (production mode, every {every} from "
                       f"{cfg.temporal.anchor}, each once its labels have matured)")
     elif cfg.temporal is not None:
-        from prodline.pipeline.splits import make_splits
+        from prodline.pipeline.matrices.splits import make_splits
 
         made = make_splits(cfg.temporal)
         console.print(f"splits: {len(made)} ({cfg.temporal.mode} mode), {made[0].key} .. {made[-1].key}")
     if cfg.grid is not None:
-        from prodline.pipeline.grid import combinations
+        from prodline.pipeline.models.grid import combinations
 
         count = sum(len(combinations(p)) for p in cfg.grid.models.values())
         strategies = ", ".join(cfg.grid.feature_group_strategies)
@@ -314,7 +314,7 @@ def splits(
 ) -> None:
     """Print the temporal train/test splits as a table and draw them as a timeline (PNG)."""
     from prodline.assets.modeling import current_splits
-    from prodline.pipeline.timeline import timeline_png
+    from prodline.pipeline.matrices.timeline import timeline_png
     from prodline.resources import warehouse_of
 
     cfg = _config(config)

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from prodline.assets.as_of import resolve_choices, unripe_labels
 from prodline.config import FeatureConfig, ProjectConfig
-from prodline.pipeline import features_sql as fsql
-from prodline.pipeline.as_of_checks import tables_read
-from prodline.pipeline.feature_engine import features_select
+from prodline.pipeline.as_of import feature_columns as fsql
+from prodline.pipeline.as_of.checks import tables_read
+from prodline.pipeline.as_of.feature_select import features_select
 
 
 @dataclass

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from prodline.assets.backfill import single_run_asset
 from prodline.assets.keys import table_key
 from prodline.config import Cadence, FeatureConfig, Interval, ProjectConfig
-from prodline.pipeline import features_sql as fsql
-from prodline.pipeline.as_of_checks import (
+from prodline.pipeline.as_of import feature_columns as fsql
+from prodline.pipeline.as_of.checks import (
     COHORT_CHECKS,
     FEATURE_CHECKS,
     LABEL_CHECKS,
@@ -25,8 +25,8 @@ from prodline.pipeline.as_of_checks import (
     label_checks,
     tables_read,
 )
-from prodline.pipeline.feature_engine import features_select
-from prodline.pipeline.raw_checks import Outcome
+from prodline.pipeline.as_of.feature_select import features_select
+from prodline.pipeline.raw.checks import Outcome
 from prodline.resources.warehouse import POOL
 
 COHORT = dg.AssetKey(["cohort"])

@@ -25,11 +25,11 @@ from prodline.assets.registry import (
     train_matrix,
 )
 from prodline.config import ProjectConfig
-from prodline.pipeline import gate
-from prodline.pipeline.evaluation import Threshold, evaluate
-from prodline.pipeline.features_sql import per_date_select
-from prodline.pipeline.scores import read_scores
-from prodline.pipeline.training import positions
+from prodline.pipeline.as_of.feature_columns import per_date_select
+from prodline.pipeline.evaluations.metrics import Threshold, evaluate
+from prodline.pipeline.gate import criteria as gate
+from prodline.pipeline.models.stored_scores import read_scores
+from prodline.pipeline.models.training import positions
 
 CHECKS = {  # check name -> the criterion it reports
     "challenger_beats_champion": "performance",

@@ -1,5 +1,5 @@
 """The `matrices` asset: a split's training and test matrices, streamed from the warehouse into
-Parquet files named by their definition (see `prodline.pipeline.matrices`)."""
+Parquet files named by their definition (see `prodline.pipeline.matrices.files`)."""
 
 import itertools
 import json
@@ -11,9 +11,9 @@ from prodline.assets.as_of import COHORT, COHORT_TABLE, LABELS, LABELS_TABLE, fe
 from prodline.assets.modeling import MATRICES, _asset, _png_markdown, _table, current_splits
 from prodline.config import ProjectConfig
 from prodline.home import home_of
-from prodline.pipeline.matrices import KEYS, MatrixSpec, existing, matrix_selects, write_matrix
-from prodline.pipeline.splits import Split
-from prodline.pipeline.timeline import timeline_png
+from prodline.pipeline.matrices.files import KEYS, MatrixSpec, existing, matrix_selects, write_matrix
+from prodline.pipeline.matrices.splits import Split
+from prodline.pipeline.matrices.timeline import timeline_png
 from prodline.resources.warehouse import POOL
 
 

@@ -17,8 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from prodline.assets.modeling import _short
-from prodline.pipeline.scores import write_scores
-from prodline.pipeline.training import Fitted, importances, importances_svg, precision_recall_svg
+from prodline.pipeline.models.stored_scores import write_scores
+from prodline.pipeline.models.training import Fitted, importances, importances_svg, precision_recall_svg
 from prodline.resources.model_store import ModelStoreResource
 
 

@@ -16,8 +16,8 @@ from prodline.assets.as_of import LABELS_TABLE
 from prodline.assets.backfill import single_run_asset
 from prodline.config import ProjectConfig
 from prodline.home import home_of
-from prodline.pipeline.matrices import read_manifest, read_matrix
-from prodline.pipeline.splits import Split, SplitError, make_splits
+from prodline.pipeline.matrices.files import read_manifest, read_matrix
+from prodline.pipeline.matrices.splits import Split, SplitError, make_splits
 
 MATRICES, MODELS, EVALUATIONS = (
     dg.AssetKey(["matrices"]),

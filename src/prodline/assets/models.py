@@ -26,12 +26,12 @@ from prodline.assets.modeling import (
 )
 from prodline.config import ProjectConfig
 from prodline.home import home_of
-from prodline.pipeline import features_sql as fsql
-from prodline.pipeline.evaluation import evaluate
-from prodline.pipeline.grid import ModelSpec, expand
-from prodline.pipeline.matrices import read_labels, read_manifest
-from prodline.pipeline.scores import read_scores
-from prodline.pipeline.training import (
+from prodline.pipeline.as_of import feature_columns as fsql
+from prodline.pipeline.evaluations.metrics import evaluate
+from prodline.pipeline.matrices.files import read_labels, read_manifest
+from prodline.pipeline.models.grid import ModelSpec, expand
+from prodline.pipeline.models.stored_scores import read_scores
+from prodline.pipeline.models.training import (
     fit,
     positions,
     scores,

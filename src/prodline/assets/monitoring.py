@@ -16,7 +16,7 @@ from prodline.assets.modeling import _table
 from prodline.assets.predictions import PREDICTIONS
 from prodline.assets.registry import model_name, production_table, promotions
 from prodline.config import ProjectConfig
-from prodline.pipeline import monitoring as watch
+from prodline.pipeline.monitoring import drift as watch
 from prodline.resources.warehouse import POOL
 
 MONITORING = dg.AssetKey(["monitoring"])

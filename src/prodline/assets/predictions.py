@@ -26,9 +26,9 @@ from prodline.assets.registry import (
 )
 from prodline.config import ProjectConfig
 from prodline.config.production import MonitoringConfig
-from prodline.pipeline import monitoring as watch
-from prodline.pipeline import ranking
-from prodline.pipeline.training import positions
+from prodline.pipeline.models.training import positions
+from prodline.pipeline.monitoring import drift as watch
+from prodline.pipeline.predictions import ranking
 from prodline.resources.warehouse import POOL
 
 PREDICTIONS = dg.AssetKey(["predictions"])

@@ -20,7 +20,7 @@ from prodline.assets.registry import (
     record_promotion,
 )
 from prodline.config import ProjectConfig
-from prodline.pipeline import selection as rules
+from prodline.pipeline.selection import rules
 
 CHALLENGER, CHAMPION = dg.AssetKey(["challenger_model"]), dg.AssetKey(["champion_model"])
 

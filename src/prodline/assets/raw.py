@@ -7,9 +7,9 @@ import pyarrow as pa
 
 from prodline.assets.backfill import single_run_asset
 from prodline.config import ColumnType, ProjectConfig, SourceConfig
-from prodline.pipeline.batches import RangeRefused
-from prodline.pipeline.raw_checks import CHECKS, check_names, run_checks
-from prodline.pipeline.schema import sql_columns
+from prodline.pipeline.raw.batches import RangeRefused
+from prodline.pipeline.raw.checks import CHECKS, check_names, run_checks
+from prodline.pipeline.raw.schema import sql_columns
 from prodline.resources.warehouse import POOL
 
 PREVIEW_ROWS = 10

@@ -17,8 +17,8 @@ from prodline.assets.matrices import build_matrix, entity_type, spec_maker
 from prodline.assets.modeling import current_splits, split_index
 from prodline.config import ProjectConfig
 from prodline.home import home_of
-from prodline.pipeline.matrices import read_manifest, read_matrix
-from prodline.pipeline.training import positions
+from prodline.pipeline.matrices.files import read_manifest, read_matrix
+from prodline.pipeline.models.training import positions
 
 GATE_COLUMNS = {
     "model_name": sa.String,

@@ -15,7 +15,7 @@ from prodline.assets.backfill import single_run_asset
 from prodline.assets.keys import table_key, transform_key
 from prodline.assets.raw import daily_partitions
 from prodline.config import ProjectConfig, TransformConfig
-from prodline.pipeline.features_sql import date_literal
+from prodline.pipeline.as_of.feature_columns import date_literal
 from prodline.resources.warehouse import POOL
 
 

@@ -31,7 +31,9 @@ class GridConfig(Strict):
 
     @model_validator(mode="after")
     def _importable(self) -> "GridConfig":
-        from prodline.pipeline.grid import grid_problems  # imports scikit-learn: only when a grid exists
+        from prodline.pipeline.models.grid import (
+            grid_problems,  # imports scikit-learn: only when a grid exists
+        )
 
         if problems := grid_problems(self.models):
             raise Located([(("models", *where), message) for where, message in problems])
@@ -60,6 +62,6 @@ class ScoringConfig(Strict):
 
     def thresholds(self) -> list:
         """Every cutoff as a `Threshold`: the top n rows first, then the percentages."""
-        from prodline.pipeline.evaluation import Threshold
+        from prodline.pipeline.evaluations.metrics import Threshold
 
         return [Threshold(n, "abs") for n in self.top_n] + [Threshold(p, "pct") for p in self.percentiles]

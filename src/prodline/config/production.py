@@ -9,7 +9,7 @@ from prodline.config.base import Identifier, Located, Strict, check_placeholders
 
 
 def _cutoff(text: str) -> str:
-    from prodline.pipeline.evaluation import Threshold
+    from prodline.pipeline.evaluations.metrics import Threshold
 
     Threshold.parse(text)
     return text
@@ -34,7 +34,7 @@ class SelectionConfig(Strict):
 
     @model_validator(mode="after")
     def _rule_known(self) -> "SelectionConfig":
-        from prodline.pipeline.selection import rule_problems
+        from prodline.pipeline.selection.rules import rule_problems
 
         if problems := rule_problems(self.rule, self.params):
             raise Located([(("rule",), p) for p in problems])

@@ -115,7 +115,7 @@ def _selection_metric(config: ProjectConfig) -> list[tuple[tuple, str]]:
     selection = config.selection
     if selection is None or selection.metric not in ("precision@", "recall@"):
         return []
-    from prodline.pipeline.evaluation import Threshold
+    from prodline.pipeline.evaluations.metrics import Threshold
 
     known = [t.parameter for t in config.scoring.thresholds()]
     try:
@@ -130,7 +130,7 @@ def _selection_metric(config: ProjectConfig) -> list[tuple[tuple, str]]:
 
 def _split_dates(config: ProjectConfig) -> list[tuple[tuple, str]]:
     """Splits may only use label timespans that are computed and as-of dates that are partitions."""
-    from prodline.pipeline.splits import SplitError, make_splits  # the library imports config
+    from prodline.pipeline.matrices.splits import SplitError, make_splits  # the library imports config
 
     temporal = config.temporal
     if temporal is None or config.label is None or config.as_of is None:

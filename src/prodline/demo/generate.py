@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from prodline.demo.simulate import DATE_COLUMNS, Scenario, simulate
-from prodline.pipeline.landing import landing_path, latest_datestamp, write_atomically
+from prodline.pipeline.raw.landing import landing_path, latest_datestamp, write_atomically
 
 # Registrations per weekday; the other sources follow from the simulation.
 SIZES = {"tiny": 4.0, "small": 30.0, "demo": 150.0, "large": 1500.0}

@@ -7,10 +7,10 @@ import dagster as dg
 import pyarrow as pa
 
 from prodline.config import SourceConfig
-from prodline.pipeline import landing
-from prodline.pipeline.batches import RangeRefused, collect, combine, days_between
-from prodline.pipeline.reading import BadInput, read_file
-from prodline.pipeline.schema import arrow_schema
+from prodline.pipeline.raw import landing
+from prodline.pipeline.raw.batches import RangeRefused, collect, combine, days_between
+from prodline.pipeline.raw.reading import BadInput, read_file
+from prodline.pipeline.raw.schema import arrow_schema
 
 
 class LandingZoneResource(dg.ConfigurableResource):

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from prodline.config import SourceConfig
-from prodline.pipeline.batches import RangeRefused, collect, combine, days_between
-from prodline.pipeline.reading import batch_from_table
-from prodline.pipeline.schema import arrow_schema
+from prodline.pipeline.raw.batches import RangeRefused, collect, combine, days_between
+from prodline.pipeline.raw.reading import batch_from_table
+from prodline.pipeline.raw.schema import arrow_schema
 
 
 class SourceDatabaseResource(dg.ConfigurableResource):

@@ -7,7 +7,7 @@ import dagster as dg
 
 from prodline.assets.raw import raw_key
 from prodline.config import ProjectConfig
-from prodline.pipeline import arrivals, landing
+from prodline.pipeline.raw import arrivals, landing
 from prodline.resources.landing import LandingZoneResource
 from prodline.resources.warehouse import WarehouseResource
 
@@ -75,7 +75,7 @@ def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.Se
     so no eager condition sees them: this sensor asks for each date's labels once every table the
     label reads is loaded far enough (see `labels_need_through`), one run for all of them."""
     from prodline.assets.as_of import LABELS, as_of_partitions, ripe_dates
-    from prodline.pipeline.as_of_checks import tables_read
+    from prodline.pipeline.as_of.checks import tables_read
 
     reads, span = tables_read(config.label.sql()), config.label.interval
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
-from prodline.pipeline import scoring
+from prodline.pipeline.predictions import scoring
 from prodline.serving import lists
 from prodline.serving.champion import Served
 

@@ -19,9 +19,9 @@ from prodline.assets.registry import (
     promotions,
 )
 from prodline.config import ProjectConfig
-from prodline.pipeline import scoring
-from prodline.pipeline.matrices import arrays
-from prodline.pipeline.training import positions
+from prodline.pipeline.matrices.files import arrays
+from prodline.pipeline.models.training import positions
+from prodline.pipeline.predictions import scoring
 
 log = logging.getLogger("prodline.serving")
 

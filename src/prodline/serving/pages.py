@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from prodline.assets.registry import promotions
-from prodline.pipeline import scoring
+from prodline.pipeline.predictions import scoring
 from prodline.serving import lists
 
 COOKIE = "prodline_token"

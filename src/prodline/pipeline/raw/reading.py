@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from prodline.config import ColumnType, SourceConfig
-from prodline.pipeline.schema import ARROW, TEXT_PATTERN, TYPE_WORD, arrow_schema
+from prodline.pipeline.raw.schema import ARROW, TEXT_PATTERN, TYPE_WORD, arrow_schema
 
 MAX_LISTED = 20  # problems listed per file; the rest are counted
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from prodline.pipeline.features_sql import date_literal
+from prodline.pipeline.as_of.feature_columns import date_literal
 
 KEYS = ("entity_id", "as_of_date")
 LABEL = "label"

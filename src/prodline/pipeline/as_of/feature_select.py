@@ -15,7 +15,7 @@ import bisect
 import datetime as dt
 
 from prodline.config import FeatureConfig, Interval, Metric
-from prodline.pipeline.features_sql import (
+from prodline.pipeline.as_of.feature_columns import (
     choice_values,
     date_literal,
     feature_columns,

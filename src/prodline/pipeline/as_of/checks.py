@@ -7,7 +7,7 @@ DuckDB and PostgreSQL; each returns an Outcome with its evidence.
 import datetime as dt
 import re
 
-from prodline.pipeline.raw_checks import SAMPLE, Outcome, Queryable, jsonable
+from prodline.pipeline.raw.checks import SAMPLE, Outcome, Queryable, jsonable
 
 TABLE_REFERENCE = re.compile(r"\b(raw|transforms)\.([a-z_][a-z0-9_]*)\b")
 

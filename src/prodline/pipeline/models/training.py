@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
-from prodline.pipeline.grid import ModelSpec
+from prodline.pipeline.models.grid import ModelSpec
 
 
 @dataclass(frozen=True)

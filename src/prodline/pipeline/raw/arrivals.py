@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prodline.pipeline.landing import LandingFile, fingerprint
+from prodline.pipeline.raw.landing import LandingFile, fingerprint
 
 
 @dataclass

@@ -9,7 +9,7 @@ import sklearn
 from matplotlib.figure import Figure
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
-from prodline.pipeline.training import _svg
+from prodline.pipeline.models.training import _svg
 
 
 @dataclass(frozen=True)

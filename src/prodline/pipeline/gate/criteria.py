@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from prodline.pipeline.evaluation import Threshold
+from prodline.pipeline.evaluations.metrics import Threshold
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def beats_champion(
 
 def top_overlap(a: np.ndarray, b: np.ndarray, entities: np.ndarray, k: int) -> float:
     """Share of the top k of ranking `a` that is also in the top k of ranking `b` (same rows)."""
-    from prodline.pipeline.ranking import top
+    from prodline.pipeline.predictions.ranking import top
 
     if k <= 0 or len(entities) == 0:
         return 1.0
@@ -111,7 +111,7 @@ def group_recalls(
     scores: np.ndarray, labels: np.ndarray, entities: np.ndarray, groups: np.ndarray, k: int
 ) -> dict[str, tuple[int, int]]:
     """Per group: (positives in the group's labeled rows, of them in the top k of the whole list)."""
-    from prodline.pipeline.ranking import rank
+    from prodline.pipeline.predictions.ranking import rank
 
     on_list = rank(scores, entities) <= k
     out = {}

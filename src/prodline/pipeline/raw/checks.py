@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from prodline.config import SourceConfig
-from prodline.pipeline.batches import days_between
-from prodline.pipeline.schema import LINEAGE, type_of_sql
+from prodline.pipeline.raw.batches import days_between
+from prodline.pipeline.raw.schema import LINEAGE, type_of_sql
 
 SAMPLE = 10  # offending rows shown as evidence
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prodline.pipeline.evaluation import Threshold, evaluate
+from prodline.pipeline.evaluations.metrics import Threshold, evaluate
 
 DRIFT_COLUMNS = ["feature", "psi", "reference_null_share", "current_null_share"]
 

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from prodline.config import SourceConfig
-from prodline.pipeline.reading import BadInput, Batch, rows_with_repeated_keys
-from prodline.pipeline.schema import LINEAGE
+from prodline.pipeline.raw.reading import BadInput, Batch, rows_with_repeated_keys
+from prodline.pipeline.raw.schema import LINEAGE
 
 
 class RangeRefused(Exception):

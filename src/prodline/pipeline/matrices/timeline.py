@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from prodline.pipeline.splits import Split
+from prodline.pipeline.matrices.splits import Split
 
 TRAIN, TEST, LABEL = "#1f77b4", "#d62728", "#bbbbbb"
 

@@ -34,7 +34,7 @@ from dateutil.relativedelta import relativedelta
 from prodline.config import FeatureConfig
 from prodline.pipeline.as_of.feature_columns import feature_columns
 from prodline.pipeline.as_of.feature_select import features_select
-from prodline.resources.warehouse import WarehouseResource
+from prodline.resources.stores import WarehouseResource
 from scratch import scratch_database
 
 OUT = Path(__file__).parent / "out"

@@ -37,18 +37,19 @@ def build_demo(home: Path, rebuild: bool) -> None:
 
 def bare(config) -> tuple[float, int]:
     """What a data scientist's script does: every grid model fitted, scored and measured."""
-    from prodline.assets.modeling import current_splits, load_split
-    from prodline.assets.models import feature_group_columns, grid_specs
+    from prodline.pipeline.as_of.feature_columns import group_columns
     from prodline.pipeline.evaluations.metrics import evaluate
+    from prodline.pipeline.matrices.building import current_splits
+    from prodline.pipeline.models.grid import grid_for
     from prodline.pipeline.models.training import fit, scores
-    from prodline.resources import warehouse_of
+    from prodline.stores import open_matrix_store, open_warehouse
 
-    cutoffs = config.scoring.thresholds()
-    groups = feature_group_columns(config, warehouse_of(config, literal=True))
+    cutoffs, grid, warehouse = config.scoring.thresholds(), config.grid, open_warehouse(config)
+    groups = group_columns(config.features, list(config.feature_groups), warehouse)
     began, models = time.perf_counter(), 0
-    for key in (s.key for s in current_splits(config, warehouse_of(config, literal=True))):
-        split = load_split(config, key)
-        for spec in grid_specs(config, groups, split.features):
+    for key in (s.key for s in current_splits(config, warehouse)):
+        split = open_matrix_store(config).split(key)
+        for spec in grid_for(grid.models, groups, grid.feature_group_strategies, grid.seed, split.features):
             fitted = fit(spec, split.X, split.y, split.features)
             for _, X_test, y_test in split.tests:
                 evaluate(scores(fitted, X_test, split.features), y_test, cutoffs)
@@ -57,9 +58,10 @@ def bare(config) -> tuple[float, int]:
 
 
 def through_prodline(config, home: Path) -> float:
-    from prodline.assets.modeling import EVALUATIONS, MODELS, current_splits
+    from prodline.assets.keys import EVALUATIONS, MODELS
     from prodline.demo.run import run_range
     from prodline.instance import prepare_instance
+    from prodline.pipeline.matrices.building import current_splits
     from prodline.resources import warehouse_of
 
     instance = prepare_instance(home / "dagster", warehouse_of(config, literal=True))

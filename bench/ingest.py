@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-from prodline.assets.raw import daily_partitions
+from prodline.assets.partitions import daily_partitions
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.demo.generate import generate
 from prodline.demo.run import load_range

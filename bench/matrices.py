@@ -57,10 +57,10 @@ def main() -> None:
     import grid
 
     grid.build_demo(args.home.resolve(), rebuild=False)
-    from prodline.assets.matrices import entity_type, matrix_specs, stream_matrix
-    from prodline.assets.modeling import current_splits
     from prodline.config import load_config
+    from prodline.pipeline.matrices.building import current_splits, matrix_specs, stream_matrix
     from prodline.pipeline.matrices.files import matrix_select, write_matrix
+    from prodline.pipeline.tables import entity_type
     from prodline.resources import warehouse_of
 
     config = load_config()

@@ -193,8 +193,8 @@ def main() -> None:
 
 def sample_rows(home: Path, features: list[str], n: int) -> list[list[float]]:
     os.environ["PRODLINE_HOME"] = str(home)
-    from prodline.assets.registry import newest_cohort_date
     from prodline.config import load_config
+    from prodline.pipeline.as_of.cohort_labels import newest_cohort_date
     from prodline.resources import warehouse_of
     from prodline.serving.champion import cohort_features
 

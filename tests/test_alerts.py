@@ -12,12 +12,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from conftest import free_port, write_config
-from prodline.assets.registry import record_promotion
 from prodline.config import load_config
 from prodline.definitions import build_definitions
+from prodline.pipeline.champion.records import record_promotion
 from prodline.resources import alerts_of
 from prodline.resources.alerts import AlertsResource
-from prodline.resources.warehouse import WarehouseResource
+from prodline.resources.stores import WarehouseResource
 from prodline.sensors.alerts import check_failure_alerts, promotion_alerts, run_failure_alerts
 from test_as_of_assets import make_project
 from test_modeling_assets import GRID, TEMPORAL

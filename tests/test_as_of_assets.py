@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from conftest import START, write_config
-from prodline.assets.as_of import COHORT, LABELS, feature_key
+from prodline.assets.keys import COHORT, LABELS, feature_key
 from prodline.cli import app
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.demo.generate import generate

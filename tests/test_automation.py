@@ -6,7 +6,7 @@ test_promotion_assets)."""
 import dagster as dg
 import pytest
 
-from prodline.assets.as_of import COHORT, LABELS, feature_key
+from prodline.assets.keys import COHORT, LABELS, feature_key
 from prodline.config import load_config
 from prodline.definitions import build_definitions
 from prodline.demo.run import as_of_plan, run_range

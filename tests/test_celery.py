@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import START, need_service
-from prodline.assets.transforms import transform_key
+from prodline.assets.keys import transform_key
 from prodline.config import DEMO_CONFIG
 from prodline.resources import warehouse_of
 from test_as_of_assets import make_project

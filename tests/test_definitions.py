@@ -15,7 +15,7 @@ from prodline.config import DEMO_CONFIG, load_config
 from prodline.definitions import build_definitions, defs
 from prodline.instance import prepare_instance
 from prodline.resources import warehouse_of
-from prodline.resources.warehouse import POOL, WarehouseResource
+from prodline.resources.stores import POOL, WarehouseResource
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from conftest import START, free_port
-from prodline.assets.raw import raw_key
+from prodline.assets.keys import raw_key
 from prodline.instance import prepare_instance
 from prodline.resources import warehouse_of
 from test_as_of_assets import make_project

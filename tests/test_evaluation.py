@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from prodline.pipeline.evaluations.metrics import Threshold, evaluate
+from prodline.config.cutoffs import Threshold
+from prodline.pipeline.evaluations.metrics import evaluate
 
 
 def by_name(results):

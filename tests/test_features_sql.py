@@ -2,17 +2,16 @@
 
 import datetime as dt
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from prodline.assets.as_of import refuse_nulls
 from prodline.config import FeatureConfig
 from prodline.pipeline.as_of import feature_columns as fsql
-from prodline.pipeline.as_of.feature_select import features_select
-from prodline.resources.warehouse import WarehouseResource
+from prodline.pipeline.as_of.feature_select import features_select, refuse_nulls
+from prodline.pipeline.errors import StepRefused
+from prodline.resources.stores import WarehouseResource
 
 DATES = [dt.date(2024, 3, 1), dt.date(2024, 6, 1), dt.date(2024, 9, 1)]
 CHOICES = {"kind": ["a", "b"]}
@@ -161,7 +160,7 @@ def test_imputation_error_refuses_the_write_and_names_the_column(warehouse):
                                   "imputation": {"all": {"type": "error"}}}],
                      categoricals=[], intervals=["30 days"])
     columns = fsql.feature_columns(config, {})
-    with pytest.raises(dg.Failure, match=r"ev_30d_amount_max \(\d+\).*nothing was written"):
+    with pytest.raises(StepRefused, match=r"ev_30d_amount_max \(\d+\).*nothing was written"):
         warehouse.replace_window_from(
             "features", "ev", features_select(config, {}, "features.cohort", DATES),
             "as_of_date", min(DATES), max(DATES),

@@ -4,10 +4,9 @@ and the ranked list's order, ranks and percentiles."""
 import numpy as np
 import pytest
 
-from prodline.pipeline.evaluations.metrics import Threshold
+from prodline.config.cutoffs import Threshold
 from prodline.pipeline.gate.criteria import (
     beats_champion,
-    blocks,
     empty_columns,
     is_plausible,
     list_is_stable,
@@ -135,7 +134,7 @@ def test_empty_columns_and_which_failures_block():
     assert empty_columns(X, ["a", "b", "c"]) == ["b"]
     warn = list_is_stable(np.arange(10.0), -np.arange(10.0), ENTITIES, Threshold(2, "abs"), 0.5, "WARN")
     error = is_plausible(1.0, "p", 0.99, 10, 1, 5, 1, [])
-    assert blocks([warn, error]) == [error]
+    assert [v for v in (warn, error) if v.blocks] == [error]
 
 
 def test_a_watched_gap_warns_without_blocking():
@@ -146,12 +145,12 @@ def test_a_watched_gap_warns_without_blocking():
                              (0.8, 1.25), min_positives=2, severity="WARN", check="fairness_watch")
     assert (verdict.passed, verdict.severity, verdict.check) == (False, "WARN", "fairness_watch")
     assert verdict.summary == "sex=m: recall ratio 0.33 vs 'f' outside 0.8-1.25"
-    assert blocks([verdict]) == []
+    assert not verdict.blocks
 
 
 def test_checks_that_can_only_warn_do_not_block():
-    from prodline.assets.gate import gate_checks
     from prodline.config import load_config
+    from prodline.pipeline.gate.judging import gate_checks
 
     demo = load_config()  # stability at WARN, age band watched
     assert gate_checks(demo) == {"challenger_beats_champion": True, "top_list_is_stable": False,

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from prodline.pipeline.matrices.files import MatrixSpec, existing, matrix_select, read_matrix, write_matrix
-from prodline.resources.warehouse import WarehouseResource
+from prodline.resources.stores import WarehouseResource
 
 D1, D2, D3 = dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)
 SETUP = """

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from conftest import START
-from prodline.assets.modeling import EVALUATIONS, MATRICES, MODELS
+from prodline.assets.keys import EVALUATIONS, MATRICES, MODELS
 from prodline.cli import app  # noqa: F401  (the CLI module must import with a grid configured)
 from prodline.demo.run import run_range
 from prodline.home import home_of

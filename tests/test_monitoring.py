@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prodline.pipeline.evaluations.metrics import Threshold
-from prodline.pipeline.monitoring.drift import (
+from prodline.config.cutoffs import Threshold
+from prodline.pipeline.monitoring.measures import (
     below_promotion,
     drift_level,
     feature_drift,

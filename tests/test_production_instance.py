@@ -10,8 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import START
-from prodline.assets.as_of import feature_key
-from prodline.assets.raw import raw_key
+from prodline.assets.keys import feature_key, raw_key
 from test_as_of_assets import build, make_project
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"

@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from prodline.assets.monitoring import MONITORING, MONITORING_COLUMNS
-from prodline.assets.promotion import CHALLENGER, CHAMPION, promote, rollback
-from prodline.assets.registry import production_table, record_promotion
+from prodline.assets.keys import CHALLENGER, CHAMPION, MONITORING
 from prodline.cli import app
 from prodline.definitions import build_definitions
 from prodline.demo.run import run_range
+from prodline.pipeline.champion.promoting import promote, rollback
+from prodline.pipeline.champion.records import record_promotion
+from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.splits import make_splits
+from prodline.pipeline.tables import MONITORING_COLUMNS, production_table
 from prodline.resources import build_resources, model_store_of, warehouse_of
 from test_as_of_assets import build, make_project
 from test_modeling_assets import GRID, LAST, TEMPORAL
@@ -276,7 +278,7 @@ def test_rollback_returns_to_the_previous_champion_and_is_recorded(promoted):
     assert (last["kind"], last["from_version"], last["to_version"]) == ("rollback", version, "1")
     # A version rolled back is not promoted again on its own, even with a gate it once passed.
     store.set_alias("risk", "challenger", version)
-    with pytest.raises(dg.Failure, match=f"version {version} was rolled back on .*prodline rollback --to"):
+    with pytest.raises(StepRefused, match=f"version {version} was rolled back on .*prodline rollback --to"):
         promote(config, warehouse, store)
     store.set_alias("risk", "challenger", "1")
     # The command says why it cannot go further back.

@@ -7,7 +7,9 @@ import dagster as dg
 import pytest
 
 from conftest import START
-from prodline.assets.raw import daily_partitions, raw_assets, raw_key
+from prodline.assets.keys import raw_key
+from prodline.assets.partitions import daily_partitions
+from prodline.assets.raw import raw_assets
 from prodline.demo.run import load_range
 from prodline.home import home_of
 from prodline.resources import build_resources, warehouse_of

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import START
-from prodline.assets.backfill import OUTSIDE_SYSTEMS
+from prodline.assets.decorators import OUTSIDE_SYSTEMS
 from prodline.demo.run import load_range
 from prodline.pipeline.transient import is_transient
 from prodline.resources import warehouse_of

@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prodline.pipeline.models.pictures import importances_svg, precision_recall_svg
 from prodline.pipeline.models.stored_scores import read_scores, write_scores
-from prodline.pipeline.models.training import importances_svg, precision_recall_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -12,8 +12,9 @@ from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifie
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
+from prodline.pipeline.models import pictures
 from prodline.pipeline.predictions import ranking, scoring
-from prodline.resources.warehouse import WarehouseResource
+from prodline.resources.stores import WarehouseResource
 from test_config import GOOD_SOURCE, _problems
 
 FEATURES = ["a", "b", "c"]
@@ -71,7 +72,7 @@ def test_the_fast_path_scores_exactly_as_predict_proba(model):
 
 
 def test_history_svg_names_every_series_and_split():
-    svg = scoring.history_svg(
+    svg = pictures.history_svg(
         {"forest": [("2024-01-01", 0.5), ("2024-07-01", 0.6)], "best baseline": [("2024-01-01", 0.4)]},
         "precision@5_pct",
         "precision@5_pct",

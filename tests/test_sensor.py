@@ -6,7 +6,7 @@ import json
 import dagster as dg
 
 from conftest import START
-from prodline.assets.raw import raw_key
+from prodline.assets.keys import raw_key
 from prodline.definitions import build_definitions
 from prodline.demo.run import load_range
 from prodline.home import home_of

@@ -216,7 +216,7 @@ def rollback(
     config: ConfigOption = None,
 ) -> None:
     """Move the champion alias back to the previous champion and record it in production.promotions."""
-    from prodline.assets.promotion import rollback as move_back
+    from prodline.pipeline.champion.promoting import rollback as move_back
     from prodline.resources import model_store_of, warehouse_of
 
     cfg = _config(config)
@@ -271,7 +271,7 @@ def features(
     config: ConfigOption = None,
 ) -> None:
     """Compute cohort, label and features for one as-of date and print them; nothing is written."""
-    from prodline.preview import preview
+    from prodline.pipeline.as_of.preview import preview
     from prodline.resources import warehouse_of
 
     cfg = _config(config)
@@ -313,7 +313,7 @@ def splits(
     config: ConfigOption = None,
 ) -> None:
     """Print the temporal train/test splits as a table and draw them as a timeline (PNG)."""
-    from prodline.assets.modeling import current_splits
+    from prodline.pipeline.matrices.building import current_splits
     from prodline.pipeline.matrices.timeline import timeline_png
     from prodline.resources import warehouse_of
 

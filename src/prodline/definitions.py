@@ -2,14 +2,7 @@
 
 import dagster as dg
 
-from prodline.assets.as_of import as_of_assets
-from prodline.assets.model_logging import refuse_while_starting_up
-from prodline.assets.modeling import modeling_assets
-from prodline.assets.monitoring import monitoring_assets
-from prodline.assets.predictions import prediction_assets
-from prodline.assets.promotion import promotion_assets
-from prodline.assets.raw import raw_assets
-from prodline.assets.transforms import transform_assets
+from prodline.assets import project_assets
 from prodline.config import ProjectConfig, load_config
 from prodline.execution import executor_of
 from prodline.instance import batch_dagster_events
@@ -18,6 +11,7 @@ from prodline.resources import build_resources
 from prodline.schedules import daily_source_ingest, retrain_schedule
 from prodline.sensors import landing_sensor, matured_labels_sensor, retrain_when_below_sensor, split_sensor
 from prodline.sensors.alerts import alert_sensors
+from prodline.stores.model_logging import refuse_while_starting_up
 
 
 def build_definitions(config: ProjectConfig) -> dg.Definitions:
@@ -35,8 +29,7 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
         if "ingest_source_database" in jobs else []
     if "train_models" in jobs and config.temporal.open_ended:
         schedules.append(retrain_schedule(jobs["train_models"], config))
-    assets = [*raw_assets(config), *transform_assets(config), *as_of_assets(config), *modeling_assets(config),
-              *promotion_assets(config), *prediction_assets(config), *monitoring_assets(config)]
+    assets = project_assets(config)
     if config.transforms or config.cohort is not None:
         sensors.append(automation_sensor())
     sensors += alert_sensors(config)

@@ -36,6 +36,11 @@ class Home:
         return self.root / "matrices"
 
     @property
+    def scores(self) -> Path:
+        """The models' stored test scores."""
+        return self.root / "predictions"
+
+    @property
     def mlflow(self) -> Path:
         return self.root / "mlflow"
 

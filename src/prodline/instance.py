@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from prodline.resources.warehouse import POOL, WarehouseResource
+from prodline.resources.stores import POOL, WarehouseResource
 
 EMBEDDED = {
     "telemetry": {"enabled": False},

@@ -1,258 +1,35 @@
-"""The promotion gate: four blocking checks on the challenger, computed together and recorded in
+"""The promotion gate: blocking checks on the challenger, computed together and recorded in
 `production.gate_results`, so the champion asset (and anyone reading the warehouse) can see why a
-version was or was not promoted.
-
-The challenger and the champion are scored on the same matrix, the newest split's test matrix; the
-champion is loaded from the registry and scored again, not trusted from its old evaluations.
-"""
-
-import json
+version was or was not promoted."""
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 
-from prodline.assets.backfill import OUTSIDE_SYSTEMS, retry_transient_only
-from prodline.assets.registry import (
-    Matrix,
-    aliased,
-    cohort_matrix,
-    model_name,
-    newest_cohort_date,
-    newest_test_matrix,
-    record_gate,
-    score_matrix,
-    train_matrix,
-)
+from prodline.assets.checks import check_result
+from prodline.assets.decorators import OUTSIDE_SYSTEMS, retry_transient_only
 from prodline.config import ProjectConfig
-from prodline.pipeline.as_of.feature_columns import per_date_select
-from prodline.pipeline.evaluations.metrics import Threshold, evaluate
-from prodline.pipeline.gate import criteria as gate
-from prodline.pipeline.models.stored_scores import read_scores
-from prodline.pipeline.models.training import positions
-
-CHECKS = {  # check name -> the criterion it reports
-    "challenger_beats_champion": "performance",
-    "top_list_is_stable": "list_stability",
-    "recall_is_fair_across_groups": "fairness",
-    "recall_gaps_are_watched": "fairness_watch",
-    "challenger_is_plausible": "sanity",
-}
-DESCRIPTIONS = {
-    "challenger_beats_champion": "On the newest test matrix, the challenger reaches the champion (scored "
-    "again) plus the margin; with no champion, it beats every baseline.",
-    "top_list_is_stable": "The challenger's and the champion's top of the list on the newest cohort overlap "
-    "at least as configured.",
-    "recall_is_fair_across_groups": "Recall at the cutoff of each protected group, relative to its "
-    "reference group, lies within the configured bounds.",
-    "recall_gaps_are_watched": "The same fairness judgement for the attributes in fairness.warn_only: "
-    "known gaps, shown on every challenger without blocking it.",
-    "challenger_is_plausible": "The metric is not too good to be true, there are enough rows and positives, "
-    "and no feature is entirely null.",
-}
-
-
-def gate_checks(config: ProjectConfig) -> dict[str, bool]:
-    """The gate's checks for this config, each with whether it blocks. A check that can only warn
-    does not block: across runs, `all_deps_blocking_checks_passed` would otherwise hold the champion
-    back on a warning that, within a run, lets it through."""
-    fairness = config.promotion.fairness
-    checks = {name: True for name in CHECKS}
-    checks["top_list_is_stable"] = config.promotion.stability.severity == "ERROR"
-    if fairness is None or not fairness.warn_only:
-        del checks["recall_gaps_are_watched"]
-    else:
-        checks["recall_gaps_are_watched"] = False
-    return checks
+from prodline.pipeline.champion.records import aliased, model_name, record_gate
+from prodline.pipeline.gate.judging import CHECKS, DESCRIPTIONS, gate_checks, judge
 
 
 def gate_check(config: ProjectConfig, asset: dg.AssetKey) -> dg.AssetChecksDefinition:
     checks = gate_checks(config)
-    specs = [
-        dg.AssetCheckSpec(name, asset=asset, blocking=blocks, description=DESCRIPTIONS[name])
-        for name, blocks in checks.items()
-    ]
+    specs = [dg.AssetCheckSpec(name, asset=asset, blocking=blocks, description=DESCRIPTIONS[name])
+             for name, blocks in checks.items()]
 
     @dg.multi_asset_check(
         specs=specs,
         name="promotion_gate",
-        required_resource_keys={"warehouse", "model_store"},
+        required_resource_keys={"warehouse", "model_store", "matrix_store"},
         retry_policy=OUTSIDE_SYSTEMS,
     )
     @retry_transient_only
     def promotion_gate(context: dg.AssetCheckExecutionContext):
         warehouse, store = context.resources.warehouse, context.resources.model_store
-        name = model_name(config)
         challenger = aliased(config, store, "challenger", "materialize challenger_model first")
-        verdicts = judge(config, warehouse, store, challenger)
-        record_gate(warehouse, name, str(challenger.version), challenger.run_id, verdicts)
+        verdicts = judge(config, warehouse, store, context.resources.matrix_store, challenger)
+        record_gate(warehouse, model_name(config), str(challenger.version), challenger.run_id, verdicts)
         by_criterion = {v.check: v for v in verdicts}
         for check in checks:
-            verdict = by_criterion[CHECKS[check]]
-            yield dg.AssetCheckResult(
-                check_name=check,
-                passed=verdict.passed,
-                severity=dg.AssetCheckSeverity[verdict.severity],
-                description=verdict.summary,
-                metadata={
-                    "challenger_version": str(challenger.version),
-                    "summary": verdict.summary,
-                    "evidence": dg.MetadataValue.json(json.loads(json.dumps(verdict.evidence, default=str))),
-                },
-            )
+            yield check_result(by_criterion[CHECKS[check]], check, challenger_version=str(challenger.version))
 
     return promotion_gate
-
-
-def judge(config: ProjectConfig, warehouse, store, challenger) -> list[gate.Verdict]:
-    """Every criterion's verdict on the challenger version, in the order of `CHECKS`."""
-    promotion, selection = config.promotion, config.selection
-    name, split = model_name(config), challenger.tags.get("split")
-    champion = store.alias(name, "champion")
-    if champion is not None and champion.version == challenger.version:
-        same = f"version {challenger.version} is already the champion"
-        return [gate.Verdict(CHECKS[c], True, "ERROR", same) for c in gate_checks(config)]
-    test = newest_test_matrix(config, split)
-    # Each model is fetched from the registry once, however many matrices it scores.
-    ours_model = _Scorer(store, challenger.run_id)
-    theirs_model = None if champion is None else _Scorer(store, champion.run_id)
-    ours = _stored_or_scored(config, ours_model, test)
-    theirs = None if theirs_model is None else theirs_model.scores(test)
-    threshold = Threshold.parse(selection.parameter) if selection.parameter else None
-
-    def value(scores):
-        for e in evaluate(scores, test.y, [threshold] if threshold else []):
-            if e.metric == selection.metric and e.parameter == (threshold.parameter if threshold else ""):
-                return e.mean
-        return None
-
-    ours_value = value(ours)
-    baselines = _baseline_values(warehouse, split, test.uuid, selection)
-    performance = gate.beats_champion(
-        ours_value, None if theirs is None else value(theirs), baselines, promotion.margin, selection.name
-    )
-    stability = _stability(config, warehouse, ours_model, theirs_model)
-    fairness = _fairness(config, warehouse, ours, test)
-    labeled = ~np.isnan(test.y)
-    used = positions(ours_model.features, test.features, "the challenger")
-    empty = gate.empty_columns(train_matrix(config, split).X[:, used], ours_model.features)
-    sanity = gate.is_plausible(
-        ours_value,
-        selection.name,
-        promotion.sanity.max_value,
-        int(labeled.sum()),
-        int(np.nansum(test.y)),
-        promotion.sanity.min_rows,
-        promotion.sanity.min_positives,
-        empty,
-    )
-    return [performance, stability, *fairness, sanity]
-
-
-class _Scorer:
-    """A registered model's scores on matrices; the model is fetched on first use, and only once."""
-
-    def __init__(self, store, run_id: str):
-        self.store, self.run_id = store, run_id
-        self.features = store.document(run_id, "features.json")
-        self._model = None
-
-    def scores(self, matrix: Matrix) -> np.ndarray:
-        if self._model is None:
-            self._model = self.store.load_model(self.run_id)
-        return score_matrix(self._model, self.features, matrix)
-
-
-def _stored_or_scored(config, scorer: _Scorer, matrix: Matrix) -> np.ndarray:
-    """The scores the models asset stored for this matrix, else the model's own."""
-    from prodline.home import home_of
-
-    stored = read_scores(home_of(config).root / "predictions", scorer.run_id)
-    if stored is not None and matrix.uuid in stored:
-        return stored[matrix.uuid]
-    return scorer.scores(matrix)
-
-
-def _baseline_values(warehouse, split: str, matrix: str, selection) -> dict[str, float | None]:
-    rows = warehouse.rows(
-        "SELECT m.class_path, max(e.value) AS value FROM results.evaluations AS e "
-        "JOIN results.models AS m ON m.model_id = e.model_id WHERE m.baseline AND e.split = :split "
-        "AND e.matrix = :matrix AND e.metric = :metric AND e.parameter = :parameter GROUP BY m.class_path",
-        split=split,
-        matrix=matrix,
-        metric=selection.metric,
-        parameter=selection.parameter,
-    )
-    return {r["class_path"].rsplit(".", 1)[-1]: r["value"] for r in rows}
-
-
-def _stability(config, warehouse, ours: _Scorer, theirs: _Scorer | None) -> gate.Verdict:
-    stability = config.promotion.stability
-    threshold = Threshold.parse(stability.top)
-    day = newest_cohort_date(warehouse)
-    if theirs is None or day is None:
-        return gate.list_is_stable(
-            np.empty(0), None, np.empty(0), threshold, stability.min_overlap, stability.severity
-        )
-    cohort = cohort_matrix(config, warehouse, day)
-    verdict = gate.list_is_stable(
-        ours.scores(cohort),
-        theirs.scores(cohort),
-        cohort.entities,
-        threshold,
-        stability.min_overlap,
-        stability.severity,
-    )
-    return gate.Verdict(
-        verdict.check,
-        verdict.passed,
-        verdict.severity,
-        f"{verdict.summary} on {day}",
-        {**verdict.evidence, "as_of_date": str(day)},
-    )
-
-
-def _fairness(config, warehouse, scores: np.ndarray, test: Matrix) -> list[gate.Verdict]:
-    """The blocking fairness verdict, and the watch verdict for `warn_only` attributes if any."""
-    fairness = config.promotion.fairness
-    if fairness is None:
-        return [gate.Verdict("fairness", True, "ERROR", "no protected attributes configured")]
-    keys = test.keys.to_pandas()
-    attributes = pd.DataFrame(
-        warehouse.rows(per_date_select(fairness.query, sorted(set(keys["as_of_date"]))))
-    )
-    missing = [a for a in fairness.references if a not in attributes.columns]
-    if missing:
-        return [
-            gate.Verdict(
-                "fairness", False, "ERROR", f"the fairness query returns no column(s) {', '.join(missing)}"
-            )
-        ] + (
-            [gate.Verdict("fairness_watch", False, "WARN", "not judged: see fairness")]
-            if fairness.warn_only
-            else []
-        )
-    joined = keys.merge(
-        attributes.drop_duplicates(["entity_id", "as_of_date"]), how="left", on=["entity_id", "as_of_date"]
-    )
-
-    def judged(names: list[str], severity: str, check: str) -> gate.Verdict:
-        values = {a: joined[a].fillna("(unknown)").astype(str).to_numpy() for a in names}
-        return gate.recall_is_fair(
-            scores,
-            test.y,
-            test.entities,
-            values,
-            {a: fairness.references[a] for a in names},
-            Threshold.parse(fairness.top),
-            fairness.bounds,
-            fairness.min_positives,
-            severity,
-            check,
-        )
-
-    blocking = [a for a in fairness.references if a not in fairness.warn_only]
-    verdicts = [judged(blocking, "ERROR", "fairness")]
-    if fairness.warn_only:
-        verdicts.append(judged(list(fairness.warn_only), "WARN", "fairness_watch"))
-    return verdicts

@@ -1,8 +1,11 @@
-"""Asset keys of tables, so that a `raw.x` or `transforms.y` named in config or SQL finds its asset."""
+"""Every asset's key, in the data's order, so that a `raw.x` or `transforms.y` named in config or SQL
+finds its asset and sensors, jobs and tests name assets one way."""
 
 import dagster as dg
 
-from prodline.assets.raw import raw_key
+
+def raw_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", name])
 
 
 def transform_key(name: str) -> dg.AssetKey:
@@ -10,5 +13,19 @@ def transform_key(name: str) -> dg.AssetKey:
 
 
 def table_key(reference: str) -> dg.AssetKey:
+    """The asset that writes a `raw.<name>` or `transforms.<name>` table."""
     schema, name = reference.split(".")
     return raw_key(name) if schema == "raw" else transform_key(name)
+
+
+COHORT, LABELS = dg.AssetKey(["cohort"]), dg.AssetKey(["labels"])
+
+
+def feature_key(prefix: str) -> dg.AssetKey:
+    return dg.AssetKey([f"features_{prefix}"])
+
+
+MATRICES, MODELS = dg.AssetKey(["matrices"]), dg.AssetKey(["models"])
+EVALUATIONS = dg.AssetKey(["evaluations"])
+CHALLENGER, CHAMPION = dg.AssetKey(["challenger_model"]), dg.AssetKey(["champion_model"])
+PREDICTIONS, MONITORING = dg.AssetKey(["predictions"]), dg.AssetKey(["monitoring"])

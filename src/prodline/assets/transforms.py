@@ -5,24 +5,17 @@ SQL steps are run by prodline (delete the window, insert the SELECT, one transac
 run through Dagster Pipes, so what they log and report reaches the UI.
 """
 
-import datetime as dt
 import os
 import shlex
 
 import dagster as dg
 
-from prodline.assets.backfill import single_run_asset
+from prodline.assets.decorators import single_run_asset
 from prodline.assets.keys import table_key, transform_key
-from prodline.assets.raw import daily_partitions
+from prodline.assets.partitions import daily_partitions, days_of
 from prodline.config import ProjectConfig, TransformConfig
-from prodline.pipeline.as_of.feature_columns import date_literal
-from prodline.resources.warehouse import POOL
-
-
-def window_sql(step: TransformConfig, start: dt.date, end: dt.date) -> str:
-    """The step's SELECT for datestamps start..end ({start} and {end} become date values)."""
-    return (step.sql_text().replace("{start}", date_literal(start)).replace("{end}", date_literal(end))
-            .strip().rstrip(";"))
+from prodline.pipeline.transforms import window_sql
+from prodline.resources.stores import POOL
 
 
 def transform_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
@@ -43,8 +36,7 @@ def _transform_asset(name: str, step: TransformConfig, partitions, base_dir) -> 
                       required_resource_keys=resources,
                       metadata={"dagster/table_name": f"transforms.{name}", **_definition(step)})
     def transform(context: dg.AssetExecutionContext):
-        keys = context.partition_key_range
-        start, end = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
+        start, end = days_of(context)
         warehouse = context.resources.warehouse
         if shell:
             env = {**os.environ, "PRODLINE_START": start.isoformat(), "PRODLINE_END": end.isoformat(),

@@ -10,9 +10,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from prodline.config.base import Located, Strict
+from prodline.config.cutoffs import Threshold
 
 Strategy = Literal["all", "leave-one-in", "leave-one-out", "all-combinations"]
-MAX_COMBINATION_GROUPS = 8  # all-combinations of n groups trains 2^n - 1 feature sets per model
 
 
 class GridConfig(Strict):
@@ -62,6 +62,4 @@ class ScoringConfig(Strict):
 
     def thresholds(self) -> list:
         """Every cutoff as a `Threshold`: the top n rows first, then the percentages."""
-        from prodline.pipeline.evaluations.metrics import Threshold
-
         return [Threshold(n, "abs") for n in self.top_n] + [Threshold(p, "pct") for p in self.percentiles]

@@ -6,11 +6,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from prodline.config.base import Identifier, Located, Strict, check_placeholders
+from prodline.config.cutoffs import Threshold
 
 
 def _cutoff(text: str) -> str:
-    from prodline.pipeline.evaluations.metrics import Threshold
-
     Threshold.parse(text)
     return text
 

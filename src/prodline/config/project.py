@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from prodline.config.alerts import AlertsConfig
 from prodline.config.base import Identifier, Located, Strict
+from prodline.config.cutoffs import Threshold
 from prodline.config.features import (
     AsOfConfig,
     CohortConfig,
@@ -115,8 +116,6 @@ def _selection_metric(config: ProjectConfig) -> list[tuple[tuple, str]]:
     selection = config.selection
     if selection is None or selection.metric not in ("precision@", "recall@"):
         return []
-    from prodline.pipeline.evaluations.metrics import Threshold
-
     known = [t.parameter for t in config.scoring.thresholds()]
     try:
         parameter = Threshold.parse(selection.parameter).parameter

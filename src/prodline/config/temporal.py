@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from prodline.config.base import Strict
-from prodline.config.features import Interval
+from prodline.config.intervals import Interval
 
 
 def _listed(value: Any) -> Any:

@@ -5,11 +5,12 @@ from collections import Counter
 
 import dagster as dg
 
-from prodline.assets.as_of import as_of_partitions, labels_need_through
-from prodline.assets.raw import raw_key
+from prodline.assets.keys import raw_key
+from prodline.assets.partitions import as_of_partitions
 from prodline.config import ProjectConfig
 from prodline.definitions import build_definitions
 from prodline.instance import batch_dagster_events
+from prodline.pipeline.as_of.cohort_labels import labels_need_through
 
 
 def load_range(config: ProjectConfig, instance: dg.DagsterInstance, start: dt.date,

@@ -92,7 +92,7 @@ def run_job(cfg: ProjectConfig, instance, job_name: str) -> dg.ExecuteInProcessR
 def build_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, title: str) -> bool:
     """Everything after the raw load for the days first..last: transforms, the as-of dates those
     days complete, labels that matured, new splits, promotion, lists and monitoring."""
-    from prodline.assets.as_of import COHORT, LABELS, feature_key
+    from prodline.assets.keys import COHORT, LABELS, feature_key
 
     stages = Stages(cfg, title)
     before = first - dt.timedelta(days=1)
@@ -127,7 +127,8 @@ def _new(cfg: ProjectConfig, before: dt.date, last: dt.date) -> tuple[list[dt.da
 
 
 def _train_new_splits(cfg: ProjectConfig, stages: Stages) -> list[str]:
-    from prodline.assets.modeling import SPLITS, current_splits
+    from prodline.assets.partitions import SPLITS
+    from prodline.pipeline.matrices.building import current_splits
 
     keys = [s.key for s in current_splits(cfg, warehouse_of(cfg, literal=True))]
     if cfg.temporal.open_ended:
@@ -142,7 +143,7 @@ def _train_new_splits(cfg: ProjectConfig, stages: Stages) -> list[str]:
 def _list_dates(cfg: ProjectConfig, every: list[dt.date], new: list[dt.date]) -> list[dt.date]:
     """Dates to make lists for: the new ones; the first time, every date since the champion's
     split, as if it had been in use since then."""
-    from prodline.assets.registry import model_name
+    from prodline.pipeline.champion.records import model_name
 
     champion = model_store_of(cfg, literal=True).alias(model_name(cfg), "champion")
     if champion is None:
@@ -188,8 +189,8 @@ def print_leaderboard(cfg: ProjectConfig, warehouse) -> None:
 
 def print_production(cfg: ProjectConfig) -> None:
     """What the gate decided and why, the promotions, the lists, and how the lists did."""
-    from prodline.assets.promotion import choose, regret_rows
-    from prodline.assets.registry import model_name
+    from prodline.pipeline.champion.records import model_name
+    from prodline.pipeline.selection.choosing import choose, regret_rows
 
     warehouse = warehouse_of(cfg, literal=True)
     if not warehouse.columns("production", "gate_results"):

@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from prodline.assets.raw import raw_key
+from prodline.assets.keys import raw_key
 from prodline.config import ProjectConfig
+from prodline.resources.arrivals import ARRIVALS
 
 
 def ingest_jobs(config: ProjectConfig) -> dict[str, dg.JobDefinition]:
     """`ingest_raw` loads every source; the arrival-specific jobs back the sensor and schedule;
     `run_transforms` and `build_as_of` run the later layers for a range."""
-    by_arrival = {"files": "ingest_landing_files", "query": "ingest_source_database"}
     jobs = {"ingest_raw": dg.define_asset_job(
         "ingest_raw", selection=dg.AssetSelection.groups("raw"),
         description="Load raw tables for a partition or a range (one run per range).")}
@@ -37,10 +37,10 @@ def ingest_jobs(config: ProjectConfig) -> dict[str, dg.JobDefinition]:
             jobs["monitor_model"] = dg.define_asset_job(
                 "monitor_model", selection=dg.AssetSelection.assets("monitoring"),
                 description="Realized performance of stored lists whose labels have matured.")
-    for arrival, name in by_arrival.items():
+    for arrival, mode in ARRIVALS.items():
         keys = [raw_key(n) for n, s in config.sources.items() if s.arrival == arrival]
         if keys:
-            jobs[name] = dg.define_asset_job(
-                name, selection=dg.AssetSelection.assets(*keys),
+            jobs[mode.job] = dg.define_asset_job(
+                mode.job, selection=dg.AssetSelection.assets(*keys),
                 description=f"Load the raw tables that arrive as {arrival}.")
     return jobs

@@ -6,37 +6,34 @@ from collections.abc import Mapping
 import dagster as dg
 
 from prodline.config import ProjectConfig
-from prodline.home import MLFLOW_ENV, WAREHOUSE_ENV, home_of
+from prodline.home import home_of
 from prodline.resources.alerts import AlertsResource
-from prodline.resources.landing import LandingZoneResource
-from prodline.resources.model_store import ModelStoreResource
-from prodline.resources.source_database import SourceDatabaseResource
-from prodline.resources.warehouse import WarehouseResource
+from prodline.resources.arrivals import arrival_of
+from prodline.resources.stores import (
+    LandingZoneResource,
+    MatrixStoreResource,
+    ModelStoreResource,
+    SourceDatabaseResource,
+    WarehouseResource,
+)
+from prodline.stores import matrix_store_settings, model_store_settings, warehouse_url
 
 
 def warehouse_of(config: ProjectConfig, environ: Mapping[str, str] = os.environ,
                  literal: bool = False) -> WarehouseResource:
-    """The warehouse: $PRODLINE_WAREHOUSE_URL, else storage.warehouse_url, else DuckDB at home.
-
-    In Definitions a URL from the environment stays an EnvVar, so that its password never shows
-    in the UI; `literal` resolves it now, for use outside Dagster.
-    """
-    if environ.get(WAREHOUSE_ENV):
-        url = environ[WAREHOUSE_ENV] if literal else dg.EnvVar(WAREHOUSE_ENV)
-    else:
-        url = config.storage.warehouse_url or home_of(config, environ).warehouse_url
-    return WarehouseResource(url=url, postgres_writers=config.storage.postgres_writers)
+    """The warehouse (see `prodline.stores.warehouse_url`). A URL from the environment stays an
+    EnvVar, so that its password never shows in the UI; `literal` resolves it now."""
+    url, env = warehouse_url(config, environ)
+    return WarehouseResource(url=dg.EnvVar(env) if env and not literal else url,
+                             postgres_writers=config.storage.postgres_writers)
 
 
 def model_store_of(config: ProjectConfig, environ: Mapping[str, str] = os.environ,
                    literal: bool = False) -> ModelStoreResource:
-    """MLflow: $MLFLOW_TRACKING_URI (a server), else a SQLite store under the project's home."""
-    if environ.get(MLFLOW_ENV):
-        return ModelStoreResource(tracking_uri=environ[MLFLOW_ENV] if literal else dg.EnvVar(MLFLOW_ENV),
-                                  experiment=config.name)
-    home = home_of(config, environ)
-    return ModelStoreResource(tracking_uri=home.mlflow_url, artifact_location=str(home.mlflow / "artifacts"),
-                              experiment=config.name)
+    settings, env = model_store_settings(config, environ)
+    if env and not literal:
+        settings["tracking_uri"] = dg.EnvVar(env)
+    return ModelStoreResource(**settings)
 
 
 SMTP_ENV = "PRODLINE_SMTP_"  # HOST, PORT, SECURITY (plain, starttls, ssl), USER, PASSWORD, CA_FILE
@@ -58,15 +55,16 @@ def build_resources(config: ProjectConfig, environ: Mapping[str, str] = os.envir
     resources: dict = {
         "warehouse": warehouse_of(config, environ),
         "landing_zone": LandingZoneResource(landing_dir=str(home.landing),
-                                       quarantine_dir=str(home.quarantine)),
+                                            quarantine_dir=str(home.quarantine)),
     }
     if config.grid is not None:
         resources["model_store"] = model_store_of(config, environ)
+        resources["matrix_store"] = MatrixStoreResource(**matrix_store_settings(config, environ))
     if config.alerts is not None:
         resources["alerts"] = alerts_of(config, environ)
     if any(t.kind == "shell" for t in config.transforms.values()):
         resources["pipes_subprocess_client"] = dg.PipesSubprocessClient()
-    if any(s.arrival == "query" for s in config.sources.values()):
+    if any(arrival_of(s).resource_key == "source_database" for s in config.sources.values()):
         resources["source_database"] = SourceDatabaseResource(
             url=dg.EnvVar(config.storage.source_database_env))
     return resources

@@ -4,6 +4,9 @@ import datetime as dt
 
 import dagster as dg
 
+from prodline.pipeline.matrices.building import current_splits
+from prodline.resources.stores import WarehouseResource
+
 
 def daily_source_ingest(job: dg.JobDefinition) -> dg.ScheduleDefinition:
     """Load yesterday's partition from the source database, early each morning."""
@@ -20,8 +23,6 @@ def daily_source_ingest(job: dg.JobDefinition) -> dg.ScheduleDefinition:
 def retrain_schedule(job: dg.JobDefinition, config) -> dg.ScheduleDefinition:
     """Retrain the newest split once per model update period (the first day of each period, at
     04:00), so its models learn from data refreshed since; the challenger still faces the gate."""
-    from prodline.assets.modeling import current_splits
-    from prodline.resources.warehouse import WarehouseResource
 
     @dg.schedule(name="retrain_each_period", job=job, cron_schedule=period_cron(config.temporal),
                  default_status=dg.DefaultScheduleStatus.RUNNING,

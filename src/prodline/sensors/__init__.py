@@ -5,16 +5,20 @@ import json
 
 import dagster as dg
 
-from prodline.assets.raw import raw_key
+from prodline.assets.keys import LABELS, raw_key
+from prodline.assets.partitions import SPLITS, as_of_partitions
 from prodline.config import ProjectConfig
+from prodline.pipeline.as_of.cohort_labels import ripe_dates
+from prodline.pipeline.matrices.building import current_splits
 from prodline.pipeline.raw import arrivals, landing
-from prodline.resources.landing import LandingZoneResource
-from prodline.resources.warehouse import WarehouseResource
+from prodline.pipeline.sql import tables_read
+from prodline.resources.arrivals import arrival_of
+from prodline.resources.stores import LandingZoneResource, WarehouseResource
 
 
 def landing_sensor(config: ProjectConfig, job: dg.JobDefinition) -> dg.SensorDefinition:
     """One run per day that has new or changed files, each requested exactly once."""
-    sources = [n for n, s in config.sources.items() if s.arrival == "files"]
+    sources = [n for n, s in config.sources.items() if arrival_of(s).resource_key == "landing_zone"]
 
     @dg.sensor(name="new_landing_files", job=job, minimum_interval_seconds=30,
                default_status=dg.DefaultSensorStatus.RUNNING,
@@ -52,7 +56,6 @@ def landing_sensor(config: ProjectConfig, job: dg.JobDefinition) -> dg.SensorDef
 def split_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefinition:
     """Production splits that follow the data: each new split, once its labels have matured, is
     added as a partition and trained."""
-    from prodline.assets.modeling import SPLITS, current_splits
 
     @dg.sensor(name="new_splits", job=job, minimum_interval_seconds=300,
                default_status=dg.DefaultSensorStatus.RUNNING,
@@ -74,8 +77,6 @@ def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.Se
     """Labels mature a label timespan after their as-of date, long after the partition appeared,
     so no eager condition sees them: this sensor asks for each date's labels once every table the
     label reads is loaded far enough (see `labels_need_through`), one run for all of them."""
-    from prodline.assets.as_of import LABELS, as_of_partitions, ripe_dates
-    from prodline.pipeline.as_of.checks import tables_read
 
     reads, span = tables_read(config.label.sql()), config.label.interval
 
@@ -102,7 +103,6 @@ def retrain_when_below_sensor(job: dg.JobDefinition, config: ProjectConfig) -> d
     """Opt-in (`monitoring.retrain_when_below`): when a stored list's realized performance falls
     below what its model promised at promotion by more than the margin, retrain the newest split;
     the new challenger still has to pass the gate."""
-    from prodline.assets.modeling import current_splits
 
     margin, name = config.monitoring.realized_margin, config.selection.name
 

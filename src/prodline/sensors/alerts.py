@@ -8,7 +8,7 @@ import dagster as dg
 
 from prodline.config import ProjectConfig
 from prodline.resources.alerts import AlertsResource
-from prodline.resources.warehouse import WarehouseResource
+from prodline.resources.stores import WarehouseResource
 
 ENDED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 WILL_RETRY = "dagster/will_retry"  # set on a failed run that Dagster's run retries will run again

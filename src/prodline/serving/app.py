@@ -6,21 +6,20 @@ import os
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.utils import get_openapi
 
-from prodline.assets.registry import newest_cohort_date
 from prodline.config import ProjectConfig
 from prodline.config.serving import ServingConfig
-from prodline.resources import model_store_of, warehouse_of
-from prodline.resources.warehouse import WarehouseResource
+from prodline.pipeline.as_of.cohort_labels import newest_cohort_date
 from prodline.serving import lists
 from prodline.serving.api import api_router
 from prodline.serving.champion import champion_version, load_served
 from prodline.serving.pages import COOKIE, page_router
 from prodline.serving.watcher import ChampionWatcher
+from prodline.stores import open_model_store, open_warehouse
+from prodline.stores.warehouse import Warehouse
 
 # A request waits this long for DuckDB's file while a pipeline step writes it, then fails clearly.
 READ_LOCK_WAIT = 5.0
@@ -29,7 +28,7 @@ READ_LOCK_WAIT = 5.0
 @dataclass
 class State:
     config: ProjectConfig
-    warehouse: WarehouseResource
+    warehouse: Warehouse
     watcher: ChampionWatcher
     token: str | None
     score_request: type | None = None  # the API's body of POST /score, for the OpenAPI document
@@ -62,22 +61,20 @@ def create_app(
     config: ProjectConfig,
     environ: Mapping[str, str] = os.environ,
     store=None,
-    warehouse: WarehouseResource | None = None,
+    warehouse: Warehouse | None = None,
 ) -> FastAPI:
     """The app over the project's registry and warehouse (read only), or those given."""
     if config.promotion is None:
         raise ValueError("the config has no promotion section: there is no champion to serve")
     serving = config.serving or ServingConfig()
-    store = store or model_store_of(config, environ, literal=True)
+    store = store or open_model_store(config, environ)
     if warehouse is None:
-        found = warehouse_of(config, environ, literal=True)
-        file = found.engine.url.database if found.backend == "duckdb" else None
-        if file and not Path(file).is_file():
+        warehouse = open_warehouse(config, environ, read_only=True, lock_wait_seconds=READ_LOCK_WAIT)
+        if (missing := warehouse.missing_file()) is not None:
             raise ValueError(
-                f"no warehouse at {file}: run the pipeline first (make demo), or set "
+                f"no warehouse at {missing}: run the pipeline first (make demo), or set "
                 "PRODLINE_HOME to the project's home"
             )
-        warehouse = WarehouseResource(url=found.url, read_only=True, lock_wait_seconds=READ_LOCK_WAIT)
     watcher = ChampionWatcher(
         look=lambda: (champion_version(config, store), newest_cohort_date(warehouse)),
         load=lambda version: load_served(config, store, warehouse, version),

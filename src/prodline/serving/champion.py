@@ -10,18 +10,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from prodline.assets.matrices import entity_type, spec_maker, stream_matrix
-from prodline.assets.registry import (
-    evaluation_history,
-    gate_results,
-    model_name,
-    newest_cohort_date,
-    promotions,
-)
 from prodline.config import ProjectConfig
+from prodline.pipeline.as_of.cohort_labels import newest_cohort_date
+from prodline.pipeline.champion.records import gate_results, model_name, promotions
+from prodline.pipeline.evaluations.history import evaluation_history
+from prodline.pipeline.matrices.building import spec_maker, stream_matrix
 from prodline.pipeline.matrices.files import arrays
 from prodline.pipeline.models.training import positions
 from prodline.pipeline.predictions import scoring
+from prodline.pipeline.tables import entity_type
 
 log = logging.getLogger("prodline.serving")
 

@@ -4,7 +4,7 @@ in rank order, with the attributes the config shows beside each entity and filte
 import datetime as dt
 
 from prodline.config import ProjectConfig
-from prodline.pipeline.as_of.feature_columns import date_literal
+from prodline.pipeline.sql import date_literal
 
 PREDICTIONS_TABLE = "production.predictions"
 LINEAGE = (

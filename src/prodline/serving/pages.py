@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from prodline.assets.registry import promotions
+from prodline.pipeline.champion.records import promotions
+from prodline.pipeline.models import pictures
 from prodline.pipeline.predictions import scoring
 from prodline.serving import lists
 
@@ -97,7 +98,7 @@ def page_router(state, page_size: int) -> APIRouter:
             ],
             "best baseline": [(s, card["best_baseline"][s]) for s in splits if s in card["best_baseline"]],
         }
-        chart = scoring.history_svg(
+        chart = pictures.history_svg(
             series, f"{card['metric']} on each split's test matrices", card["metric"]
         ).decode()
         return render(

@@ -1,15 +1,14 @@
 """Checks on the as-of tables (cohort, labels, features) after a range is written.
 
 Like the raw checks, each reads the warehouse through `rows(sql, **params)` and runs unchanged on
-DuckDB and PostgreSQL; each returns an Outcome with its evidence.
+DuckDB and PostgreSQL; each returns a Verdict with its evidence.
 """
 
 import datetime as dt
-import re
 
-from prodline.pipeline.raw.checks import SAMPLE, Outcome, Queryable, jsonable
-
-TABLE_REFERENCE = re.compile(r"\b(raw|transforms)\.([a-z_][a-z0-9_]*)\b")
+from prodline.pipeline.protocols import Queryable
+from prodline.pipeline.raw.checks import SAMPLE, jsonable
+from prodline.pipeline.verdict import Verdict
 
 COHORT_CHECKS = {
     "cohort_not_empty": "Every as-of date of the range has someone in the cohort.",
@@ -26,17 +25,11 @@ FEATURE_CHECKS = {
 }
 
 
-def tables_read(sql: str) -> list[str]:
-    """The raw and transform tables a piece of SQL names, in order of first mention."""
-    found = [f"{schema}.{name}" for schema, name in TABLE_REFERENCE.findall(sql)]
-    return list(dict.fromkeys(found))
-
-
 def _window(start: dt.date, end: dt.date) -> dict:
     return {"start": start, "end": end}
 
 
-def cohort_checks(db: Queryable, table: str, dates: list[dt.date]) -> list[Outcome]:
+def cohort_checks(db: Queryable, table: str, dates: list[dt.date]) -> list[Verdict]:
     start, end = min(dates), max(dates)
     sizes = {r["as_of_date"]: r["n"] for r in db.rows(
         f"SELECT as_of_date, count(*) AS n FROM {table} WHERE as_of_date BETWEEN :start AND :end "
@@ -44,11 +37,11 @@ def cohort_checks(db: Queryable, table: str, dates: list[dt.date]) -> list[Outco
     empty = [d.isoformat() for d in dates if not sizes.get(d)]
     twice = _repeated(db, table, start, end)
     return [
-        Outcome("cohort_not_empty", not empty,
+        Verdict("cohort_not_empty", not empty, "ERROR",
                 f"{len(empty)} as-of date(s) with an empty cohort" if empty
                 else f"{min(sizes.values())} to {max(sizes.values())} members per date",
                 {"empty_dates": empty, "sizes": {d.isoformat(): n for d, n in sorted(sizes.items())}}),
-        Outcome("one_row_per_entity", not twice,
+        Verdict("one_row_per_entity", not twice, "ERROR",
                 f"{len(twice)} entity-date(s) repeated" if twice else "no entity repeated",
                 {"repeated": len(twice), "sample": jsonable(twice[:SAMPLE])}),
     ]
@@ -75,33 +68,33 @@ def _against_cohort(db: Queryable, table: str, cohort: str, start, end) -> tuple
     return missing, outside, _repeated(db, table, start, end)
 
 
-def _matches_cohort(name: str, db, table, cohort, start, end) -> Outcome:
+def _matches_cohort(name: str, db, table, cohort, start, end) -> Verdict:
     missing, outside, twice = _against_cohort(db, table, cohort, start, end)
     problems = [f"{len(rows)} {what}" for rows, what in
                 ((missing, "cohort member-date(s) missing"), (outside, "row(s) for non-members"),
                  (twice, "member-date(s) repeated")) if rows]
-    return Outcome(name, not problems, "; ".join(problems) or "one row per cohort member and date",
+    return Verdict(name, not problems, "ERROR", "; ".join(problems) or "one row per cohort member and date",
                    {"missing": len(missing), "outside_cohort": len(outside), "repeated": len(twice),
                     "sample_missing": jsonable(missing[:SAMPLE]),
                     "sample_outside": jsonable(outside[:SAMPLE])})
 
 
 def label_checks(db: Queryable, table: str, cohort: str, name: str,
-                 dates: list[dt.date]) -> list[Outcome]:
+                 dates: list[dt.date]) -> list[Verdict]:
     start, end = min(dates), max(dates)
     counts = db.rows(f"SELECT {name} AS value, count(*) AS n FROM {table} WHERE as_of_date BETWEEN "
                      f":start AND :end GROUP BY {name} ORDER BY {name}", **_window(start, end))
     odd = [r for r in counts if r["value"] not in (0, 1, None)]
     return [
         _matches_cohort("labels_match_cohort", db, table, cohort, start, end),
-        Outcome("outcome_is_binary", not odd,
+        Verdict("outcome_is_binary", not odd, "ERROR",
                 f"{sum(r['n'] for r in odd)} outcome(s) not 0/1" if odd else "outcomes are 0, 1 or NULL",
                 {"counts": {str(r["value"]): r["n"] for r in counts}, "odd": jsonable(odd)}),
     ]
 
 
 def feature_checks(db: Queryable, table: str, cohort: str, features: list[str], flags: list[str],
-                   dates: list[dt.date]) -> list[Outcome]:
+                   dates: list[dt.date]) -> list[Verdict]:
     """`flags` are the `_imp` columns: a column imputed for every member is as empty as NULL."""
     start, end = min(dates), max(dates)
     nulls = [f"sum(CASE WHEN {f} IS NULL THEN 1 ELSE 0 END) AS {f}" for f in features]
@@ -120,13 +113,12 @@ def feature_checks(db: Queryable, table: str, cohort: str, features: list[str], 
     return [
         _matches_cohort("rows_match_cohort", db, table, cohort, start, end),
         # Entirely NULL blocks; entirely imputed (no history yet, say) is a warning.
-        Outcome("no_column_all_null", not null and not imputed_for_all,
+        Verdict("no_column_all_null", not null and not imputed_for_all, "WARN" if not null else "ERROR",
                 f"{len(null)} column-date(s) entirely NULL" if null
                 else f"{len(imputed_for_all)} column-date(s) imputed for every member" if imputed_for_all
                 else f"{len(features)} columns have values on every date",
-                {"entirely_null": null[:50], "entirely_imputed": imputed_for_all[:50]},
-                warning=not null),
-        Outcome("imputation_applied", not with_nulls,
+                {"entirely_null": null[:50], "entirely_imputed": imputed_for_all[:50]}),
+        Verdict("imputation_applied", not with_nulls, "ERROR",
                 f"{len(with_nulls)} column(s) with NULLs left" if with_nulls
                 else "no NULL left after imputation",
                 {"nulls_by_column": dict(list(with_nulls.items())[:50])}),

@@ -1,62 +1,10 @@
-"""Set-based SQL for the cohort and labels over a whole range of as-of dates, and what the feature
-engine (feature_engine.py) shares: feature columns, their groups and their imputation.
+"""The feature columns an aggregation produces (Triage's names), their groups and their imputation,
+and the choices of its categoricals; `feature_select` builds the SQL that computes them."""
 
-The SQL is plain enough to run unchanged on DuckDB and PostgreSQL.
-"""
-
-import datetime as dt
 from dataclasses import dataclass
 
-from prodline.config import FeatureConfig, Imputation, Interval
+from prodline.config import FeatureConfig, Imputation
 from prodline.config.features import choice_name
-
-DATES = "_asof"  # alias of the as-of dates relation inside generated SQL
-
-
-def date_literal(day: dt.date) -> str:
-    return f"DATE '{day.isoformat()}'"
-
-
-def string_literal(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def dates_relation(dates: list[dt.date]) -> str:
-    """`(VALUES ...) AS _asof(as_of_date)`: the as-of dates as a relation."""
-    return f"(VALUES {', '.join(f'({date_literal(d)})' for d in dates)}) AS {DATES}(as_of_date)"
-
-
-def per_date(sql: str, label_timespan: Interval | None = None) -> str:
-    """A user's per-date SQL, with {as_of_date} bound to the as-of dates relation."""
-    sql = sql.replace("{as_of_date}", f"{DATES}.as_of_date")
-    if label_timespan is not None:
-        sql = sql.replace("{label_timespan}", f"INTERVAL '{label_timespan}'")
-    return sql.strip().rstrip(";")
-
-
-def cohort_select(cohort_sql: str, dates: list[dt.date]) -> str:
-    return (f"SELECT DISTINCT CAST({DATES}.as_of_date AS DATE) AS as_of_date, c.entity_id\n"
-            f"FROM {dates_relation(dates)}\n"
-            f"CROSS JOIN LATERAL ({per_date(cohort_sql)}) AS c")
-
-
-def per_date_select(sql: str, dates: list[dt.date]) -> str:
-    """A user's per-date query run for each date in one statement, with the date as a column."""
-    return (f"SELECT CAST({DATES}.as_of_date AS DATE) AS as_of_date, q.*\n"
-            f"FROM {dates_relation(dates)}\n"
-            f"CROSS JOIN LATERAL ({per_date(sql)}) AS q")
-
-
-def labels_select(label_sql: str, timespan: Interval, name: str, cohort_table: str,
-                  dates: list[dt.date]) -> str:
-    """Every cohort member of each date, with its outcome; NULL where the label query has none."""
-    return (f"SELECT c.as_of_date, c.entity_id, CAST(l.outcome AS INTEGER) AS {name}\n"
-            f"FROM {cohort_table} AS c\n"
-            f"LEFT JOIN (SELECT CAST({DATES}.as_of_date AS DATE) AS as_of_date, x.entity_id, x.outcome\n"
-            f"           FROM {dates_relation(dates)}\n"
-            f"           CROSS JOIN LATERAL ({per_date(label_sql, timespan)}) AS x) AS l\n"
-            f"  ON l.as_of_date = c.as_of_date AND l.entity_id = c.entity_id\n"
-            f"WHERE c.as_of_date IN ({', '.join(date_literal(d) for d in dates)})")
 
 
 @dataclass(frozen=True)
@@ -130,3 +78,26 @@ def imputed(column: Feature) -> str:
     else:  # error: left NULL here; the asset refuses to write a range with any
         filled = value
     return f"CAST({filled} AS DOUBLE PRECISION) AS {column.name}"
+
+
+def resolve_choices(warehouse, feature: FeatureConfig) -> dict[str, list]:
+    """The choices of each categorical: as configured, or what its choice_query returns now."""
+    choices = {}
+    for cat in feature.categoricals:
+        if cat.choices is not None:
+            choices[cat.column] = cat.choices
+        else:
+            rows = warehouse.rows(cat.choice_query)
+            choices[cat.column] = sorted({next(iter(r.values())) for r in rows} - {None}, key=str)
+    return choices
+
+
+def group_columns(features: list[FeatureConfig], by: list[str], warehouse) -> dict[str, list[str]]:
+    """Named groups (by prefix, interval or metric) of feature columns, each with its `_imp` flag."""
+    groups: dict[str, list[str]] = {}
+    for feature in features:
+        columns = feature_columns(feature, resolve_choices(warehouse, feature))
+        flags = {c.name: c.flag for c in columns if c.flag}
+        for name, members in feature_groups(columns, by).items():
+            groups.setdefault(name, []).extend(m for c in members for m in (c, flags.get(c)) if m)
+    return groups

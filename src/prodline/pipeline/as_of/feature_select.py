@@ -14,14 +14,12 @@ Only knowledge dates strictly before the as-of date count: a row known on D is n
 import bisect
 import datetime as dt
 
+import sqlalchemy as sa
+
 from prodline.config import FeatureConfig, Interval, Metric
-from prodline.pipeline.as_of.feature_columns import (
-    choice_values,
-    date_literal,
-    feature_columns,
-    imputed,
-    string_literal,
-)
+from prodline.pipeline.as_of.feature_columns import Feature, choice_values, feature_columns, imputed
+from prodline.pipeline.errors import StepRefused
+from prodline.pipeline.sql import date_literal, string_literal
 
 DOUBLE = "DOUBLE PRECISION"
 
@@ -218,3 +216,18 @@ def _combine_choice(metric: Metric, hits: str, n: str) -> str:
         return f"CASE WHEN {hits} >= {n} AND {n} > 0 THEN 1.0 WHEN {n} > 0 THEN 0.0 END"
     # The indicator is 0 or 1, so the sum of its squares is the number of hits.
     return _spread(metric, n, hits, hits)
+
+
+def refuse_nulls(conn: sa.Connection, table: str, columns: list[Feature], dates: list[dt.date]) -> None:
+    """Imputation `error`: a NULL left in such a column fails the write, naming column and count."""
+    strict = [c.name for c in columns if c.imputation.type == "error"]
+    if not strict:
+        return
+    counts = ", ".join(f"sum(CASE WHEN {c} IS NULL THEN 1 ELSE 0 END) AS {c}" for c in strict)
+    row = conn.execute(sa.text(f"SELECT {counts} FROM {table} WHERE as_of_date BETWEEN :s AND :e"),
+                       {"s": min(dates), "e": max(dates)}).mappings().one()
+    bad = {c: int(n) for c, n in row.items() if n}
+    if bad:
+        raise StepRefused(
+            "imputation rule 'error': cohort members without a value in "
+            + ", ".join(f"{c} ({n})" for c, n in bad.items()) + "; nothing was written")

@@ -5,20 +5,10 @@ that reports it, the promotion record and the e-mail all say the same thing. Ran
 score ties by entity id (as `ranking.rank` does), so a verdict is the same on every run.
 """
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from prodline.pipeline.evaluations.metrics import Threshold
-
-
-@dataclass(frozen=True)
-class Verdict:
-    check: str
-    passed: bool
-    severity: str  # what a failure means: "ERROR" blocks the promotion, "WARN" is shown only
-    summary: str  # one line a person reads in the UI, the summary and the e-mail
-    evidence: dict = field(default_factory=dict)
+from prodline.config.cutoffs import Threshold
+from prodline.pipeline.verdict import Verdict
 
 
 def beats_champion(
@@ -239,8 +229,3 @@ def empty_columns(X: np.ndarray, features: list[str]) -> list[str]:
     if len(X) == 0:
         return []
     return [f for f, empty in zip(features, np.isnan(X).all(axis=0), strict=True) if empty]
-
-
-def blocks(verdicts: list[Verdict]) -> list[Verdict]:
-    """The failed verdicts that stop a promotion (a failed WARN does not)."""
-    return [v for v in verdicts if not v.passed and v.severity == "ERROR"]

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from prodline.pipeline.as_of.feature_columns import date_literal
+from prodline.pipeline.sql import date_literal
 
 KEYS = ("entity_id", "as_of_date")
 LABEL = "label"
@@ -171,3 +171,29 @@ def read_labels(folder: Path, uuid: str) -> np.ndarray:
     """Only the label column of a written matrix (NaN for missing): what scoring stored scores needs."""
     column = pq.read_table(paths(folder, uuid)[0], columns=[LABEL]).column(LABEL)
     return column.to_numpy(zero_copy_only=False).astype(float)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """One matrix read back: its keys (entity_id, as_of_date), features, labels and feature names."""
+
+    uuid: str
+    keys: pa.Table
+    X: np.ndarray
+    y: np.ndarray
+    features: list[str]
+
+    @property
+    def entities(self) -> np.ndarray:
+        return self.keys.column("entity_id").to_numpy(zero_copy_only=False)
+
+
+@dataclass(frozen=True)
+class SplitMatrices:
+    """A split's matrices as arrays: the training matrix, its feature names, and each test matrix."""
+
+    X: np.ndarray
+    y: np.ndarray
+    features: list[str]
+    tests: list[tuple[str, np.ndarray, np.ndarray]]  # (uuid, X, y)
+    index: dict  # {"train": uuid, "tests": [uuid, ...]}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from dateutil.relativedelta import relativedelta
 
-from prodline.config.features import Interval
+from prodline.config.intervals import Interval
 from prodline.config.temporal import TemporalConfig
 
 

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-BASELINES = {"prodline.pipeline.baselines.RandomRanker": {},
-             "prodline.pipeline.baselines.BestSingleFeature": {}}
+BASELINES = {"prodline.pipeline.models.baselines.RandomRanker": {},
+             "prodline.pipeline.models.baselines.BestSingleFeature": {}}
 
 
 @dataclass(frozen=True)
@@ -146,3 +146,15 @@ def expand(models: dict[str, dict[str, Any]], groups: dict[str, list[str]], stra
             specs += [ModelSpec(path, seeded(cls, combo, seed), names, columns(names))
                       for combo in combinations(params)]
     return specs
+
+
+def short_name(class_path: str) -> str:
+    """A model's class without its module, as lists and pictures name it."""
+    return class_path.rsplit(".", 1)[-1]
+
+
+def grid_for(models: dict[str, dict[str, Any]], groups: dict[str, list[str]], strategies: list[str],
+             seed: int, features: list[str]) -> list[ModelSpec]:
+    """The grid's models for a matrix: feature groups narrowed to the columns the matrix has."""
+    present = {g: [c for c in cs if c in features] for g, cs in groups.items()}
+    return expand(models, {g: cs for g, cs in present.items() if cs}, strategies, seed)

@@ -1,13 +1,10 @@
-"""Fit one model of the grid on a training matrix, score test matrices, and draw what a reviewer
-looks at: precision and recall down the ranked list, and which features the model leans on."""
+"""Fit one model of the grid on a training matrix, score test matrices, and read which features the
+model leans on (drawn by `pictures`)."""
 
-import io
 import time
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib import rc_context
-from matplotlib.figure import Figure
 
 from prodline.pipeline.models.grid import ModelSpec
 
@@ -58,49 +55,21 @@ def importances(model, features: list[str]) -> dict[str, float]:
     return dict(sorted(zip(features, values.tolist(), strict=True), key=lambda kv: -kv[1]))
 
 
-def precision_recall_svg(curves: list[tuple[str, np.ndarray, np.ndarray]], title: str) -> bytes:
-    """Precision (solid) and recall (dashed) of the top k rows for every k (labeled rows, best score
-    first), one colour per test matrix: `curves` holds (legend label, scores, labels)."""
-    fig = Figure(figsize=(6, 3.5), dpi=80)
-    ax = fig.subplots()
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.14)
-    for colour, (label, score, labels) in enumerate(curves):
-        known = ~np.isnan(labels)
-        ranked = labels[known][np.argsort(-score[known], kind="stable")]
-        if not len(ranked):
-            continue
-        hits, k = np.cumsum(ranked), np.arange(1, len(ranked) + 1)
-        shown = np.unique(np.linspace(0, len(ranked) - 1, 400).astype(int))  # enough points for a curve
-        share = k[shown] / len(ranked) * 100
-        ax.plot(share, (hits / k)[shown], color=f"C{colour}", label=f"precision, {label}")
-        ax.plot(share, (hits / max(hits[-1], 1))[shown], color=f"C{colour}", linestyle="--",
-                label=f"recall, {label}")
-    ax.set_xlabel("top k, % of the list")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title, fontsize=9, loc="left")
-    if ax.lines:
-        ax.legend(frameon=False, fontsize=7)
-    return _svg(fig)
+def train_split(specs: list[ModelSpec], key: str, split, legends: dict[str, str], submit, log) -> None:
+    """Fit every model of `specs` on a split's training matrix and score its test matrices; each
+    fitted model goes to `submit(fitted, key, index, test scores, curves)` (the logging process),
+    which records it while the next one trains. `log(text)` hears how long each fit took."""
+    for spec in specs:
+        fitted = fit(spec, split.X, split.y, split.features)
+        log(f"split {key}: {spec.class_path} {spec.params}: {fitted.seconds:.2f} s")
+        predicted = {uuid: scores(fitted, X, split.features) for uuid, X, _ in split.tests}
+        curves = [(legends[uuid], predicted[uuid], y) for uuid, _, y in split.tests]
+        submit(fitted, key, split.index, predicted, curves)
 
 
-def importances_svg(values: dict[str, float], title: str, top: int = 20) -> bytes:
-    """The `top` features the model leans on most, largest at the top."""
-    shown = list(values.items())[:top][::-1]
-    height = 1 + 0.22 * len(shown)
-    fig = Figure(figsize=(6, height), dpi=80)
-    ax = fig.subplots()
-    # Fixed margins (room for long feature names) instead of tight_layout, which draws twice.
-    fig.subplots_adjust(left=0.45, right=0.97, top=1 - 0.35 / height, bottom=0.4 / height)
-    ax.barh(range(len(shown)), [v for _, v in shown], color="#1f77b4")
-    ax.set_yticks(range(len(shown)), [n for n, _ in shown], fontsize=7)
-    ax.set_title(title, fontsize=9, loc="left")
-    return _svg(fig)
-
-
-def _svg(fig: Figure) -> bytes:
-    """SVG with its text kept as text: half the time of a PNG (no glyphs to rasterise), smaller, and
-    MLflow's artifact view shows it like a picture. A fixed salt keeps the file the same each time."""
-    buffer = io.StringIO()
-    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "prodline"}):
-        fig.savefig(buffer, format="svg", metadata={"Date": None})
-    return buffer.getvalue().encode()
+def score_matrix(model, model_features: list[str], matrix) -> np.ndarray:
+    """A model's scores on a matrix, its columns picked by name; a missing one is a clear error."""
+    used = positions(model_features, matrix.features, "the model")
+    if not len(matrix.X):
+        return np.empty(0)
+    return model.predict_proba(matrix.X[:, used])[:, 1]

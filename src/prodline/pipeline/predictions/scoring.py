@@ -6,10 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sklearn
-from matplotlib.figure import Figure
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-
-from prodline.pipeline.models.training import _svg
 
 
 @dataclass(frozen=True)
@@ -73,21 +70,3 @@ def percentiles(reference: np.ndarray, scores: np.ndarray) -> np.ndarray:
     if not len(reference):
         return np.full(len(scores), np.nan)
     return 100.0 * np.searchsorted(reference, scores, side="right") / len(reference)
-
-
-def history_svg(series: dict[str, list[tuple[str, float]]], title: str, metric: str) -> bytes:
-    """A metric over splits, one line per series of (split, value), splits in the order given."""
-    fig = Figure(figsize=(6, 3), dpi=80)
-    ax = fig.subplots()
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.2)
-    for colour, (label, points) in enumerate(series.items()):
-        if points:
-            ax.plot(
-                [p[0] for p in points], [p[1] for p in points], marker="o", color=f"C{colour}", label=label
-            )
-    ax.set_ylabel(metric, fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.set_title(title, fontsize=9, loc="left")
-    if ax.lines:
-        ax.legend(frameon=False, fontsize=7)
-    return _svg(fig)

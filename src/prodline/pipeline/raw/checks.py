@@ -5,28 +5,14 @@ same code runs on DuckDB and PostgreSQL.
 """
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from prodline.config import SourceConfig
+from prodline.pipeline.protocols import Queryable
 from prodline.pipeline.raw.batches import days_between
 from prodline.pipeline.raw.schema import LINEAGE, type_of_sql
+from prodline.pipeline.verdict import Verdict
 
 SAMPLE = 10  # offending rows shown as evidence
-
-
-class Queryable(Protocol):
-    def rows(self, sql: str, **params) -> list[dict]: ...
-    def columns(self, schema: str, name: str) -> dict[str, str]: ...
-
-
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    passed: bool
-    summary: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    warning: bool = False  # a failure that is reported (WARN) but blocks nothing
 
 
 CHECKS = {
@@ -45,7 +31,7 @@ def check_names(source: SourceConfig) -> list[str]:
 
 
 def run_checks(db: Queryable, table: str, source: SourceConfig,
-               start: dt.date, end: dt.date) -> list[Outcome]:
+               start: dt.date, end: dt.date) -> list[Verdict]:
     runners = {
         "columns_match_config": _columns_match_config,
         "primary_key_unique": _primary_key_unique,
@@ -56,7 +42,7 @@ def run_checks(db: Queryable, table: str, source: SourceConfig,
     return [runners[n](db, table, source, start, end) for n in check_names(source)]
 
 
-def _columns_match_config(db, table, source, start, end) -> Outcome:
+def _columns_match_config(db, table, source, start, end) -> Verdict:
     schema, name = table.split(".")
     actual = db.columns(schema, name)
     expected = {**{c: col.type.value for c, col in source.columns.items()},
@@ -68,54 +54,54 @@ def _columns_match_config(db, table, source, start, end) -> Outcome:
         elif (found := type_of_sql(actual[col])) is None or found.value != kind:
             problems.append(f"{col} is {actual[col]}, expected {kind}")
     problems += [f"{col} is not in the config" for col in actual if col not in expected]
-    return Outcome("columns_match_config", not problems,
+    return Verdict("columns_match_config", not problems, "ERROR",
                    "; ".join(problems) or f"{len(expected)} columns as configured",
                    {"expected": expected, "actual": actual, "problems": problems})
 
 
-def _primary_key_unique(db, table, source, start, end) -> Outcome:
+def _primary_key_unique(db, table, source, start, end) -> Verdict:
     key = ", ".join(source.primary_key)
     dupes = db.rows(
         f"SELECT {key}, count(*) AS copies FROM {table} "
         f"JOIN (SELECT DISTINCT {key} FROM {table} WHERE _datestamp BETWEEN :start AND :end) "
         f"AS loaded USING ({key}) GROUP BY {key} HAVING count(*) > 1 ORDER BY {key}",
         start=start, end=end)
-    return Outcome("primary_key_unique", not dupes,
+    return Verdict("primary_key_unique", not dupes, "ERROR",
                    f"{len(dupes)} duplicated key(s) of ({key})" if dupes else f"({key}) unique",
                    {"duplicated_keys": len(dupes), "sample": jsonable(dupes[:SAMPLE])})
 
 
-def _dates_inside_partition(db, table, source, start, end) -> Outcome:
+def _dates_inside_partition(db, table, source, start, end) -> Verdict:
     col, late = source.date_column, source.late_days
     outside = db.rows(
         f"SELECT _datestamp, {col}, _source FROM {table} "
         f"WHERE _datestamp BETWEEN :start AND :end AND (_datestamp - CAST({col} AS DATE) < 0 "
         f"OR _datestamp - CAST({col} AS DATE) > {int(late)}) ORDER BY _datestamp",
         start=start, end=end)
-    return Outcome("dates_inside_partition", not outside,
+    return Verdict("dates_inside_partition", not outside, "ERROR",
                    f"{len(outside)} row(s) dated outside their partition" if outside
                    else f"all {col} inside their partition (late_days={late})",
                    {"rows_outside": len(outside), "sample": jsonable(outside[:SAMPLE])})
 
 
-def _required_columns_not_null(db, table, source, start, end) -> Outcome:
+def _required_columns_not_null(db, table, source, start, end) -> Verdict:
     required = source.required_columns
     counts = ", ".join(f"sum(CASE WHEN {c} IS NULL THEN 1 ELSE 0 END) AS {c}" for c in required)
     row = db.rows(f"SELECT {counts} FROM {table} WHERE _datestamp BETWEEN :start AND :end",
                   start=start, end=end)[0]
     nulls = {c: int(row[c] or 0) for c in required}
     bad = {c: n for c, n in nulls.items() if n}
-    return Outcome("required_columns_not_null", not bad,
+    return Verdict("required_columns_not_null", not bad, "ERROR",
                    ", ".join(f"{c}: {n} null(s)" for c, n in bad.items())
                    or f"{len(required)} required columns have no nulls", {"nulls": nulls})
 
 
-def _rows_every_day(db, table, source, start, end) -> Outcome:
+def _rows_every_day(db, table, source, start, end) -> Verdict:
     found = db.rows(f"SELECT DISTINCT _datestamp AS day FROM {table} "
                     "WHERE _datestamp BETWEEN :start AND :end", start=start, end=end)
     have = {r["day"] for r in found}
     empty = [d.isoformat() for d in days_between(start, end) if d not in have]
-    return Outcome("rows_every_day", not empty,
+    return Verdict("rows_every_day", not empty, "ERROR",
                    f"{len(empty)} day(s) without rows" if empty else "rows on every day",
                    {"days_without_rows": empty[:100], "count": len(empty)})
 

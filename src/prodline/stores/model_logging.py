@@ -14,20 +14,21 @@ import json
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
-from prodline.assets.modeling import _short
-from prodline.pipeline.models.stored_scores import write_scores
-from prodline.pipeline.models.training import Fitted, importances, importances_svg, precision_recall_svg
-from prodline.resources.model_store import ModelStoreResource
+from prodline.pipeline.models.grid import short_name
+from prodline.pipeline.models.pictures import importances_svg, precision_recall_svg
+from prodline.pipeline.models.training import Fitted, importances
+from prodline.stores.matrix_store import MatrixStore
+from prodline.stores.model_store import ModelStore
 
 
 class ModelLogger:
-    """`with ModelLogger(store, folder) as logger: logger.submit(...)`, then `logger.rows()`: one
-    row of `results.models` per model, in the order submitted; the first failure raises there."""
+    """`with ModelLogger(store, matrix_store) as logger: logger.submit(...)`, then `logger.rows()`:
+    one row of `results.models` per model, in the order submitted; the first failure raises there."""
 
-    def __init__(self, store: ModelStoreResource, scores_folder: Path):
-        self._settings, self._folder, self._pending = store.settings(), scores_folder, []
+    def __init__(self, store: ModelStore, matrix_store: MatrixStore):
+        self._settings, self._pending = store.settings(), []
+        self._matrix_settings = matrix_store.model_dump()
         # A fresh interpreter: forking a process that runs Dagster's and DuckDB's threads could copy
         # a lock some thread holds. Its imports (~2 s) overlap the first fit.
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
@@ -41,7 +42,7 @@ class ModelLogger:
 
     def submit(self, fitted: Fitted, key: str, index: dict, predicted: dict, curves: list) -> None:
         self._pending.append(self._pool.submit(
-            log_model_run, self._settings, fitted, key, index, predicted, curves, self._folder))
+            log_model_run, self._settings, fitted, key, index, predicted, curves, self._matrix_settings))
 
     def rows(self) -> list[dict]:
         return [f.result() for f in self._pending]
@@ -65,25 +66,25 @@ def _lowest_priority() -> None:
         os.nice(19)
 
 
-_stores: dict[tuple, ModelStoreResource] = {}
+_stores: dict[tuple, ModelStore] = {}
 
 
-def _store(settings: dict) -> ModelStoreResource:
+def _store(settings: dict) -> ModelStore:
     """One store per settings in the logging process: its client, experiment and trusted types are
     built once, not once per model."""
     key = tuple(sorted(settings.items()))
     if key not in _stores:
-        _stores[key] = ModelStoreResource(**settings)
+        _stores[key] = ModelStore(**settings)
     return _stores[key]
 
 
 def log_model_run(settings: dict, fitted: Fitted, key: str, index: dict, predicted: dict, curves: list,
-                  folder: Path) -> dict:
+                  matrix_settings: dict) -> dict:
     """Log one trained model as an MLflow run, with its pictures, and keep its test scores (Parquet,
     by run id), which the evaluations read instead of loading every model back. The precision and
     recall curves depend only on those scores and the test labels, so they are drawn here rather
     than in the evaluations, which would wait for them. Returns its row of `results.models`."""
-    spec, short = fitted.spec, _short(fitted.spec.class_path)
+    spec, short = fitted.spec, short_name(fitted.spec.class_path)
     title = f"{short}, split {key}"
     weights = importances(fitted.model, list(spec.features))
     images = {"precision_recall.svg": precision_recall_svg(curves, title)}
@@ -105,7 +106,7 @@ def log_model_run(settings: dict, fitted: Fitted, key: str, index: dict, predict
         documents={"features.json": list(spec.features), "feature_importances.json": weights},
         images=images,
     )
-    write_scores(folder, logged.run_id, predicted)
+    MatrixStore(**matrix_settings).write_scores(logged.run_id, predicted)
     return {
         "model_id": logged.run_id,
         "model_group_id": spec.group_id,

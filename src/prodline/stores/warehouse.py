@@ -1,4 +1,7 @@
-"""The warehouse: a DuckDB file by default, PostgreSQL from a URL, both through SQLAlchemy."""
+"""The warehouse: a DuckDB file by default, PostgreSQL from a URL, both through SQLAlchemy.
+
+Every difference between the two dialects lives in this class; the library's SQL builders write
+SQL that both accept."""
 
 import datetime as dt
 import io
@@ -8,22 +11,20 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import dagster as dg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
-from pydantic import PrivateAttr
+from pydantic import BaseModel, PrivateAttr
 from sqlalchemy.pool import NullPool
 
 LAYERS = ("raw", "transforms", "features", "results", "production")
-POOL = "warehouse"  # every asset that writes to the warehouse takes a slot of this pool
 
 
-class WarehouseResource(dg.ConfigurableResource):
+class Warehouse(BaseModel):
     """SQL warehouse with one schema per layer and idempotent window writes.
 
     DuckDB allows a single writing process: connections are opened per use (NullPool) and
-    writers share the `warehouse` pool, whose limit `pool_limit` gives (1 for DuckDB).
+    writers share a Dagster pool, whose limit `pool_limit` gives (1 for DuckDB).
     """
 
     url: str
@@ -76,6 +77,12 @@ class WarehouseResource(dg.ConfigurableResource):
                     raise
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
+
+    def missing_file(self) -> str | None:
+        """The DuckDB file this warehouse would open, if it does not exist (None for a server, or a
+        file that is there): a reader must not create an empty warehouse where it expected data."""
+        file = self._url.database if self.backend == "duckdb" else None
+        return file if file and file != ":memory:" and not Path(file).is_file() else None
 
     def ensure_layers(self) -> None:
         with self.engine.begin() as conn:

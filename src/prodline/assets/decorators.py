@@ -1,5 +1,5 @@
-"""The decorator every partitioned asset uses: a backfill of any range is one run, and a step that
-an outside system failed for a moment is tried again."""
+"""The decorators every asset uses: a backfill of any range is one run, a step that an outside
+system failed for a moment is tried again, and an error a retry cannot cure fails at once."""
 
 import functools
 import inspect
@@ -7,6 +7,7 @@ import warnings
 
 import dagster as dg
 
+from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.transient import is_transient
 
 # Every asset reads or writes the warehouse, and some the model store or a source database.
@@ -46,7 +47,10 @@ def retry_transient_only(fn):
     retried (its message and cause kept), so that only dropped connections and the like wait."""
 
     def final(error: Exception) -> dg.Failure:
-        failure = dg.Failure(description=f"{type(error).__name__}: {error}", allow_retries=False)
+        if isinstance(error, StepRefused):  # the library's own refusal says it all
+            failure = dg.Failure(description=str(error), metadata=error.metadata or None, allow_retries=False)
+        else:
+            failure = dg.Failure(description=f"{type(error).__name__}: {error}", allow_retries=False)
         failure.__cause__ = error
         return failure
 

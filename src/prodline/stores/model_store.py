@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import BaseModel, PrivateAttr
+
+from prodline.pipeline.errors import RegistryError
 
 # Written into every model's requirements instead of inferring them, which costs seconds a model.
 PIP_REQUIREMENTS = ["scikit-learn", "numpy", "pandas", "skops", "prodline"]
@@ -26,7 +27,7 @@ class LoggedModel:
     model_uri: str
 
 
-class ModelStoreResource(dg.ConfigurableResource):
+class ModelStore(BaseModel):
     """`tracking_uri`: `sqlite:///...` (the embedded default, under the project's home) or an
     MLflow server's `http://...`; `ui_url` is where people open runs (a server, or `mlflow ui`)."""
 
@@ -175,7 +176,13 @@ class ModelStoreResource(dg.ConfigurableResource):
         self.client().set_registered_model_alias(model_name, alias, version)
 
     def version(self, model_name: str, version: str):
-        return self.client().get_model_version(model_name, version)
+        """A registered version (with run_id and tags); RegistryError if there is none."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client().get_model_version(model_name, version)
+        except MlflowException:
+            raise RegistryError(f"{model_name!r} has no version {version}") from None
 
     def load_model(self, run_id: str):
         """The scikit-learn model a run logged (fetched through this store, not MLflow's global one)."""

@@ -2,9 +2,9 @@
 
 import datetime as dt
 
-import dagster as dg
 import pyarrow as pa
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy.pool import NullPool
 
 from prodline.config import SourceConfig
@@ -13,7 +13,7 @@ from prodline.pipeline.raw.reading import batch_from_table
 from prodline.pipeline.raw.schema import arrow_schema
 
 
-class SourceDatabaseResource(dg.ConfigurableResource):
+class SourceDatabase(BaseModel):
     """Any SQLAlchemy URL; the query takes the day as the bound parameter `:datestamp`."""
 
     url: str

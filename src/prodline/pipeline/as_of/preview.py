@@ -8,11 +8,11 @@ and Triage's featuretest give.
 import datetime as dt
 from dataclasses import dataclass, field
 
-from prodline.assets.as_of import resolve_choices, unripe_labels
 from prodline.config import FeatureConfig, ProjectConfig
-from prodline.pipeline.as_of import feature_columns as fsql
-from prodline.pipeline.as_of.checks import tables_read
+from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select, unripe_labels
+from prodline.pipeline.as_of.feature_columns import feature_columns, resolve_choices
 from prodline.pipeline.as_of.feature_select import features_select
+from prodline.pipeline.sql import tables_read
 
 
 @dataclass
@@ -37,7 +37,7 @@ def preview(config: ProjectConfig, warehouse, as_of: dt.date, entity: str | None
     if prefix is not None and not features:
         known = ", ".join(f.prefix for f in config.features) or "none"
         raise ValueError(f"no feature aggregation has prefix {prefix!r} (known: {known})")
-    cohort = f"({fsql.cohort_select(config.cohort.sql(), [as_of])})"
+    cohort = f"({cohort_select(config.cohort.sql(), [as_of])})"
     found = warehouse.rows(f"SELECT count(*) AS size, count(CASE WHEN CAST(entity_id AS VARCHAR) = "
                            f":entity THEN 1 END) AS hits FROM {cohort} AS c", entity=entity)[0]
     result = Preview(as_of, found["size"], entity, bool(found["hits"]) if entity is not None else None)
@@ -51,7 +51,7 @@ def preview(config: ProjectConfig, warehouse, as_of: dt.date, entity: str | None
 def _label(config, warehouse, cohort, as_of, entity, result: Preview) -> None:
     label = config.label
     result.label_note = unripe_labels(warehouse, tables_read(label.sql()), label.interval, [as_of]) or ""
-    select = fsql.labels_select(label.sql(), label.interval, label.name, cohort, [as_of])
+    select = labels_select(label.sql(), label.interval, label.name, cohort, [as_of])
     if entity is None:
         counts = warehouse.rows(f"SELECT {label.name} AS value, count(*) AS n FROM ({select}) AS l "
                                 f"GROUP BY {label.name} ORDER BY {label.name}")
@@ -64,7 +64,7 @@ def _label(config, warehouse, cohort, as_of, entity, result: Preview) -> None:
 
 def _features(feature: FeatureConfig, warehouse, cohort, as_of, entity, result: Preview) -> None:
     choices = resolve_choices(warehouse, feature)
-    columns = fsql.feature_columns(feature, choices)
+    columns = feature_columns(feature, choices)
     select = features_select(feature, choices, cohort, [as_of])
     if entity is not None:
         rows = warehouse.rows(f"SELECT * FROM ({select}) AS f WHERE CAST(entity_id AS VARCHAR) = :entity",

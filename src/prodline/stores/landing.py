@@ -3,8 +3,8 @@
 import datetime as dt
 from pathlib import Path
 
-import dagster as dg
 import pyarrow as pa
+from pydantic import BaseModel
 
 from prodline.config import SourceConfig
 from prodline.pipeline.raw import landing
@@ -13,7 +13,7 @@ from prodline.pipeline.raw.reading import BadInput, read_file
 from prodline.pipeline.raw.schema import arrow_schema
 
 
-class LandingZoneResource(dg.ConfigurableResource):
+class LandingZone(BaseModel):
     """Files at `<landing_dir>/<source>/<YYYY-MM-DD>.csv|parquet`; refused files are moved to
     `<quarantine_dir>/<source>/` beside a `.error.txt` that says why."""
 

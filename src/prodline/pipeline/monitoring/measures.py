@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from prodline.pipeline.evaluations.metrics import Threshold, evaluate
+from prodline.config.cutoffs import Threshold
+from prodline.pipeline.evaluations.metrics import evaluate
 
 DRIFT_COLUMNS = ["feature", "psi", "reference_null_share", "current_null_share"]
 

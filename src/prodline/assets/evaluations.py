@@ -1,0 +1,39 @@
+"""The `evaluations` asset: every model's metrics on its split's test matrices, in
+`results.evaluations` and on its MLflow run."""
+
+import dagster as dg
+
+from prodline.assets.decorators import single_run_asset
+from prodline.assets.keys import EVALUATIONS, MODELS
+from prodline.assets.metadata import markdown_table
+from prodline.config import ProjectConfig
+from prodline.pipeline.evaluations.evaluating import best_first, evaluate_split
+from prodline.pipeline.tables import EVALUATIONS_COLUMNS, trained_models, write_by_split
+from prodline.resources.stores import POOL
+
+
+def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
+    @single_run_asset(
+        key=EVALUATIONS,
+        group_name="modeling",
+        partitions_def=partitions,
+        deps=[MODELS],
+        kinds={"mlflow"},
+        required_resource_keys={"warehouse", "model_store", "matrix_store"},
+        pool=POOL,
+        description="Each model scored on its split's test matrices: precision@ and recall@ at the "
+        "configured cutoffs, AUC-ROC and average precision, ties as worst, best and mean.",
+    )
+    def evaluations(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse, matrices = context.resources.warehouse, context.resources.matrix_store
+        rows, board = [], []
+        for key in context.partition_keys:
+            found, ranked = evaluate_split(trained_models(warehouse, key), matrices.split_index(key),
+                                           matrices, context.resources.model_store,
+                                           config.scoring.thresholds())
+            rows, board = rows + found, board + ranked
+        write_by_split(warehouse, "evaluations", EVALUATIONS_COLUMNS, rows, context.partition_keys)
+        return dg.MaterializeResult(metadata={"evaluations": len(board),
+                                              "leaderboard": markdown_table(best_first(board))})
+
+    return evaluations

@@ -1,0 +1,71 @@
+"""Partitions: raw tables by the day data arrived, the as-of layer and what follows it by as-of date,
+matrices, models and evaluations by temporal split."""
+
+import datetime as dt
+import warnings
+
+import dagster as dg
+
+from prodline.config import Cadence, Interval, ProjectConfig
+from prodline.pipeline.as_of.cohort_labels import periods_in
+from prodline.pipeline.matrices.splits import Split, make_splits
+
+SPLITS = dg.DynamicPartitionsDefinition(name="splits")  # production splits that follow the data
+
+
+def daily_partitions(config: ProjectConfig) -> dg.DailyPartitionsDefinition:
+    # end_offset=1: today's partition exists, since files are named for the day they arrive.
+    if config.end_date is None:
+        return dg.DailyPartitionsDefinition(start_date=config.start_date.isoformat(), end_offset=1)
+    end = config.end_date + dt.timedelta(days=1)  # Dagster's end_date is exclusive
+    return dg.DailyPartitionsDefinition(start_date=config.start_date.isoformat(),
+                                        end_date=end.isoformat())
+
+
+def as_of_partitions(config: ProjectConfig) -> dg.TimeWindowPartitionsDefinition:
+    """One partition per as-of date; the current period's exists (its date has come)."""
+    as_of = config.as_of
+    kwargs: dict = {"start_date": as_of.start.isoformat()}
+    if as_of.end is None:
+        kwargs["end_offset"] = 1
+    else:
+        kwargs["end_date"] = (as_of.end + dt.timedelta(days=1)).isoformat()
+    if as_of.cadence is Cadence.daily:
+        return dg.DailyPartitionsDefinition(**kwargs)
+    if as_of.cadence is Cadence.weekly:
+        return dg.WeeklyPartitionsDefinition(day_offset=1, **kwargs)  # Mondays
+    return dg.MonthlyPartitionsDefinition(**kwargs)
+
+
+def split_partitions(config: ProjectConfig) -> tuple[dict[str, Split] | None, dg.PartitionsDefinition]:
+    """(the config's splits by key, or None when they follow the data; their partitions)."""
+    if config.temporal.open_ended:
+        return None, SPLITS  # added by the new_splits sensor as labels mature
+    splits = {s.key: s for s in make_splits(config.temporal)}
+    return splits, dg.StaticPartitionsDefinition(list(splits))
+
+
+def _mapping(start_offset: int, end_offset: int) -> dg.TimeWindowPartitionMapping:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # allow_nonexistent_... is beta in 1.13
+        return dg.TimeWindowPartitionMapping(start_offset=start_offset, end_offset=end_offset,
+                                             allow_nonexistent_upstream_partitions=True)
+
+
+# As-of assets read the period before D: that is the newest input a partition depends on.
+PERIOD_BEFORE = _mapping(-1, -1)
+
+
+def label_window(config: ProjectConfig, span: Interval) -> dg.TimeWindowPartitionMapping:
+    """Labels for D read the raw days from D through D + their timespan."""
+    return _mapping(0, periods_in(config.as_of.cadence, config.as_of.start, span) - 1)
+
+
+def dates_of(context: dg.AssetExecutionContext) -> list[dt.date]:
+    return [dt.date.fromisoformat(k) for k in context.partition_keys]
+
+
+def days_of(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """The first and last day of a daily partition range."""
+    keys = context.partition_key_range
+    return dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)

@@ -1,0 +1,66 @@
+"""The registry's model for a project, and the production tables people audit: the gate's results
+for each version, and every promotion and rollback."""
+
+import datetime as dt
+import json
+
+import sqlalchemy as sa
+
+from prodline.config import ProjectConfig
+from prodline.pipeline.errors import StepRefused
+from prodline.pipeline.tables import GATE_COLUMNS, PROMOTION_COLUMNS, has_table, production_table
+
+
+def model_name(config: ProjectConfig) -> str:
+    return (config.promotion and config.promotion.model_name) or config.name
+
+
+def aliased(config: ProjectConfig, store, alias: str, how: str):
+    """The registry version behind an alias; refused (saying `how` to get one) if none."""
+    name = model_name(config)
+    version = store.alias(name, alias)
+    if version is None:
+        raise StepRefused(f"registered model {name!r} has no {alias} yet: {how}")
+    return version
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def record_gate(warehouse, name: str, version: str, run_id: str, verdicts) -> None:
+    """The gate's verdicts on one version, replacing any earlier evaluation of it."""
+    table = production_table(warehouse, "gate_results", GATE_COLUMNS)
+    now = _now()
+    rows = [
+        {"model_name": name, "version": version, "run_id": run_id, "check_name": v.check,
+         "passed": v.passed, "severity": v.severity, "summary": v.summary,
+         "evidence": json.dumps(v.evidence, default=str), "evaluated_at": now}
+        for v in verdicts
+    ]
+    with warehouse.engine.begin() as conn:
+        conn.execute(table.delete().where(sa.and_(table.c.model_name == name, table.c.version == version)))
+        if rows:
+            conn.execute(table.insert(), rows)
+
+
+def gate_results(warehouse, name: str, version: str) -> list[dict]:
+    if not has_table(warehouse, "production.gate_results"):
+        return []
+    return warehouse.rows(
+        "SELECT * FROM production.gate_results WHERE model_name = :n AND version = :v ORDER BY check_name",
+        n=name, v=version)
+
+
+def record_promotion(warehouse, row: dict) -> None:
+    table = production_table(warehouse, "promotions", PROMOTION_COLUMNS)
+    with warehouse.engine.begin() as conn:
+        conn.execute(table.insert(), [{"promoted_at": _now(), **row}])
+
+
+def promotions(warehouse, name: str) -> list[dict]:
+    """Every promotion and rollback of the model, oldest first."""
+    if not has_table(warehouse, "production.promotions"):
+        return []
+    return warehouse.rows(
+        "SELECT * FROM production.promotions WHERE model_name = :n ORDER BY promoted_at", n=name)

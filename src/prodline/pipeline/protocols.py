@@ -1,0 +1,24 @@
+"""What the library needs of the outside systems, declared, so that callers depend on these and not
+on a module: the warehouse as the checks read it, and an arrival mode as raw assets load it."""
+
+import datetime as dt
+from typing import Protocol
+
+import pyarrow as pa
+
+from prodline.config import SourceConfig
+
+
+class Queryable(Protocol):
+    """The warehouse as the checks and queries read it (`prodline.stores.warehouse.Warehouse`)."""
+
+    def rows(self, sql: str, **params) -> list[dict]: ...
+    def columns(self, schema: str, name: str) -> dict[str, str]: ...
+
+
+class Arrival(Protocol):
+    """How a source's rows arrive: every day of start..end read and validated, all or nothing.
+
+    Raises `prodline.pipeline.raw.batches.RangeRefused` naming each bad day and why."""
+
+    def read_range(self, name: str, source: SourceConfig, start: dt.date, end: dt.date) -> pa.Table: ...

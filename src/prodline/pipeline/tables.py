@@ -1,0 +1,157 @@
+"""The warehouse tables prodline writes after the as-of layer, column by column.
+
+The `results` schema holds the research record (every model and its evaluations), replaced split by
+split; the `production` schema holds what people act on and audit (lists, drift, monitoring, gate
+results, promotions). Tables are created on first use, so a new column here reaches a new warehouse.
+"""
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from prodline.pipeline.errors import StepRefused
+
+COHORT_TABLE, LABELS_TABLE = "features.cohort", "features.labels"
+MODELS_TABLE, EVALUATIONS_TABLE = "results.models", "results.evaluations"
+
+MODELS_COLUMNS = {
+    "model_id": sa.String,
+    "model_group_id": sa.String,
+    "split": sa.String,
+    "class_path": sa.String,
+    "params": sa.String,
+    "feature_groups": sa.String,
+    "feature_count": sa.Integer,
+    "train_matrix": sa.String,
+    "train_rows": sa.BigInteger,
+    "seconds": sa.Float,
+    "run_url": sa.String,
+    "baseline": sa.Boolean,
+    "trained_at": sa.DateTime,
+}
+EVALUATIONS_COLUMNS = {
+    "model_id": sa.String,
+    "model_group_id": sa.String,
+    "split": sa.String,
+    "matrix": sa.String,
+    "metric": sa.String,
+    "parameter": sa.String,
+    "value": sa.Float,
+    "worst_value": sa.Float,
+    "best_value": sa.Float,
+    "labeled_rows": sa.BigInteger,
+    "positives": sa.BigInteger,
+    "rows_above": sa.BigInteger,
+    "evaluated_at": sa.DateTime,
+}
+GATE_COLUMNS = {
+    "model_name": sa.String,
+    "version": sa.String,
+    "run_id": sa.String,
+    "check_name": sa.String,
+    "passed": sa.Boolean,
+    "severity": sa.String,
+    "summary": sa.String,
+    "evidence": sa.String,
+    "evaluated_at": sa.DateTime,
+}
+PROMOTION_COLUMNS = {
+    "promoted_at": sa.DateTime,
+    "model_name": sa.String,
+    "kind": sa.String,
+    "from_version": sa.String,
+    "to_version": sa.String,
+    "run_id": sa.String,
+    "model_group_id": sa.String,
+    "metric": sa.String,
+    "value": sa.Float,
+    "evidence": sa.String,
+}
+PREDICTION_COLUMNS = {  # after the cohort's entity_id
+    "as_of_date": sa.Date,
+    "score": sa.Float,
+    "rank": sa.Integer,
+    "percentile": sa.Float,
+    "model_name": sa.String,
+    "model_version": sa.String,
+    "model_run_id": sa.String,
+    "features_partition": sa.String,
+    "dagster_run_id": sa.String,
+    "predicted_at": sa.DateTime,
+}
+DRIFT_COLUMNS = {
+    "as_of_date": sa.Date,
+    "model_version": sa.String,
+    "feature": sa.String,
+    "psi": sa.Float,
+    "level": sa.String,
+    "reference_null_share": sa.Float,
+    "current_null_share": sa.Float,
+}
+MONITORING_COLUMNS = {
+    "as_of_date": sa.Date,
+    "model_version": sa.String,
+    "metric": sa.String,
+    "parameter": sa.String,
+    "value": sa.Float,
+    "labeled_rows": sa.BigInteger,
+    "positives": sa.BigInteger,
+    "labeled_share": sa.Float,
+    "promised": sa.Float,
+    "evaluated_at": sa.DateTime,
+}
+
+
+def entity_type(warehouse) -> pa.DataType:
+    """The cohort's entity id as Arrow has it: text ids stay text, everything else is an integer."""
+    kind = warehouse.columns("features", "cohort").get("entity_id", "bigint")
+    return pa.string() if "char" in kind or kind == "text" else pa.int64()
+
+
+def results_table(warehouse, name: str, columns: dict) -> sa.Table:
+    return warehouse.ensure_table(
+        "results", name, [sa.Column(c, t) for c, t in columns.items()], index=["split"]
+    )
+
+
+def production_table(warehouse, name: str, columns: dict, entity: bool = False) -> sa.Table:
+    """A table of the production schema; lists (`entity`) lead with the cohort's entity id, in its type."""
+    listed = [sa.Column(c, t) for c, t in columns.items()]
+    if entity:
+        kind = sa.String if entity_type(warehouse) == pa.string() else sa.BigInteger
+        listed.insert(0, sa.Column("entity_id", kind))
+    return warehouse.ensure_table("production", name, listed)
+
+
+def arrow_schema(table: sa.Table) -> pa.Schema:
+    """The Arrow schema of rows written into `table`."""
+    kinds = {
+        sa.String: pa.string(),
+        sa.Integer: pa.int32(),
+        sa.BigInteger: pa.int64(),
+        sa.Float: pa.float64(),
+        sa.Boolean: pa.bool_(),
+        sa.DateTime: pa.timestamp("us"),
+        sa.Date: pa.date32(),
+    }
+    return pa.schema([(c.name, kinds[type(c.type)]) for c in table.columns])
+
+
+def has_table(warehouse, reference: str) -> bool:
+    return bool(warehouse.columns(*reference.split(".")))
+
+
+def write_by_split(warehouse, name: str, columns: dict, rows: list[dict], keys: list[str]) -> None:
+    """Replace the rows of each split in `keys` of `results.<name>` with those of `rows`."""
+    table = results_table(warehouse, name, columns)
+    for key in keys:
+        mine = [r for r in rows if r["split"] == key]
+        warehouse.replace_window(table, pa.Table.from_pylist(mine, arrow_schema(table)), "split", key, key)
+
+
+def trained_models(warehouse, key: str) -> list[dict]:
+    """The models of a split, as `results.models` lists them (oldest first); refused if none."""
+    found = warehouse.rows(f"SELECT * FROM {MODELS_TABLE} WHERE split = :k ORDER BY trained_at", k=key) \
+        if has_table(warehouse, MODELS_TABLE) else []
+    if not found:
+        raise StepRefused(f"split {key} has no models yet: materialize models for it first")
+    return found

@@ -1,0 +1,92 @@
+"""The matrices and the models' stored test scores: Parquet files under the project's home.
+
+Matrices are named by their definition (see `prodline.pipeline.matrices.files`); each split has an
+index of its training and test matrices; each model's test scores are kept by its MLflow run id,
+so the evaluations and the gate read them instead of loading every model back.
+"""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from prodline.config import ProjectConfig
+from prodline.pipeline.errors import StepRefused
+from prodline.pipeline.matrices.building import build_matrix, spec_maker
+from prodline.pipeline.matrices.files import (
+    Matrix,
+    MatrixSpec,
+    SplitMatrices,
+    read_labels,
+    read_manifest,
+    read_matrix,
+)
+from prodline.pipeline.models.stored_scores import read_scores, write_scores
+
+
+class MatrixStore(BaseModel):
+    matrices_dir: str
+    scores_dir: str
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.matrices_dir)
+
+    def build(self, warehouse, spec: MatrixSpec, reuse: bool = True) -> tuple[dict, bool]:
+        """(manifest, reused): the matrix with this definition if it exists (and `reuse`), else built."""
+        return build_matrix(warehouse, self.folder, spec, reuse)
+
+    def write_split_index(self, key: str, train: MatrixSpec, tests: list[MatrixSpec]) -> None:
+        path = self.folder / "splits" / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"train": train.uuid, "tests": [t.uuid for t in tests]}))
+
+    def split_index(self, key: str) -> dict:
+        """{"train": uuid, "tests": [uuid, ...]} of a split whose matrices were built."""
+        path = self.folder / "splits" / f"{key}.json"
+        if not path.exists():
+            raise StepRefused(f"split {key} has no matrices yet: materialize matrices for it first")
+        return json.loads(path.read_text())
+
+    def manifest(self, uuid: str) -> dict:
+        return read_manifest(self.folder, uuid)
+
+    def labels(self, uuid: str) -> np.ndarray:
+        return read_labels(self.folder, uuid)
+
+    def legend(self, uuid: str) -> str:
+        """How a picture names a test matrix: its as-of dates and the start of its uuid."""
+        dates = self.manifest(uuid)["as_of_dates"]
+        return f"as of {dates[0]}" + (f" to {dates[-1]}" if len(dates) > 1 else "") + f" ({uuid[:8]})"
+
+    def matrix(self, uuid: str) -> Matrix:
+        keys, X, y = read_matrix(self.folder, uuid)
+        return Matrix(uuid, keys, X, y, self.manifest(uuid)["features"])
+
+    def split(self, key: str) -> SplitMatrices:
+        index = self.split_index(key)
+        _, X, y = read_matrix(self.folder, index["train"])
+        tests = [(uuid, *read_matrix(self.folder, uuid)[1:]) for uuid in index["tests"]]
+        return SplitMatrices(X, y, self.manifest(index["train"])["features"], tests, index)
+
+    def train_matrix(self, split: str) -> Matrix:
+        return self.matrix(self.split_index(split)["train"])
+
+    def newest_test_matrix(self, split: str) -> Matrix:
+        return self.matrix(self.split_index(split)["tests"][-1])
+
+    def cohort_matrix(self, config: ProjectConfig, warehouse, day: dt.date) -> Matrix:
+        """The cohort of one as-of date with every feature (and its label where known), rebuilt from
+        the warehouse each time: a features partition written again must be scored as it is now."""
+        spec = spec_maker(config, warehouse)("score", [day], "null")
+        manifest, _ = self.build(warehouse, spec, reuse=False)
+        return self.matrix(manifest["uuid"])
+
+    def write_scores(self, run_id: str, predicted: dict[str, np.ndarray]) -> None:
+        write_scores(Path(self.scores_dir), run_id, predicted)
+
+    def scores(self, run_id: str) -> dict[str, np.ndarray] | None:
+        """A model's stored test scores by matrix uuid, or None if it has none."""
+        return read_scores(Path(self.scores_dir), run_id)

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from prodline.pipeline.arrivals import Plan, plan, run_key
-from prodline.pipeline.landing import fingerprint, landing_path, scan
+from prodline.pipeline.raw.arrivals import Plan, plan, run_key
+from prodline.pipeline.raw.landing import fingerprint, landing_path, scan
 
 FIRST, LAST = dt.date(2024, 1, 1), dt.date(2024, 1, 31)
 D1, D2 = dt.date(2024, 1, 5), dt.date(2024, 1, 6)

@@ -8,7 +8,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from prodline.pipeline.landing import (
+from prodline.pipeline.raw.landing import (
     LandingFile,
     find_file,
     fingerprint,

@@ -10,7 +10,7 @@ from mlflow.exceptions import MlflowException
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from prodline.resources.model_store import ModelStoreResource
+from prodline.stores.model_store import ModelStore as ModelStoreResource
 
 X = np.array([[0, 1], [1, 0], [2, 1], [3, 0], [0, 0], [1, 1], [3, 1], [2, 0]], dtype=float)
 Y = np.array([0, 0, 1, 1, 0, 0, 1, 1])

@@ -9,8 +9,8 @@ import pytest
 from matplotlib.image import imread
 
 from prodline.config.temporal import TemporalConfig
-from prodline.pipeline.splits import make_splits
-from prodline.pipeline.timeline import LABEL, TEST, TRAIN, timeline_png
+from prodline.pipeline.matrices.splits import make_splits
+from prodline.pipeline.matrices.timeline import LABEL, TEST, TRAIN, timeline_png
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -9,7 +9,8 @@ import re
 
 from prodline.config import Interval
 
-TABLE_REFERENCE = re.compile(r"\b(raw|transforms)\.([a-z_][a-z0-9_]*)\b")
+# SQL identifiers are case-insensitive: `FROM RAW.Events` reads raw.events.
+TABLE_REFERENCE = re.compile(r"\b(raw|transforms)\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
 DATES = "_asof"  # alias of the as-of dates relation inside generated SQL
 
 
@@ -43,5 +44,5 @@ def per_date_select(sql: str, dates: list[dt.date]) -> str:
 
 def tables_read(sql: str) -> list[str]:
     """The raw and transform tables a piece of SQL names, in order of first mention."""
-    found = [f"{schema}.{name}" for schema, name in TABLE_REFERENCE.findall(sql)]
+    found = [f"{schema}.{name}".lower() for schema, name in TABLE_REFERENCE.findall(sql)]
     return list(dict.fromkeys(found))

@@ -73,4 +73,8 @@ def type_of_sql(data_type: str) -> ColumnType | None:
         (("date",), ColumnType.date),
     ]
     name = data_type.lower()
-    return next((ours for names, ours in prefixes if name.startswith(names)), None)
+
+    def spells(word: str) -> bool:  # the word itself, perhaps with a size or more words after it
+        return name.startswith(word) and not name[len(word):len(word) + 1].isalpha()
+
+    return next((ours for names, ours in prefixes if any(spells(n) for n in names)), None)

@@ -59,10 +59,10 @@ def bare(config) -> tuple[float, int]:
 
 def through_prodline(config, home: Path) -> float:
     from prodline.assets.keys import EVALUATIONS, MODELS
-    from prodline.demo.run import run_range
     from prodline.instance import prepare_instance
     from prodline.pipeline.matrices.building import current_splits
     from prodline.resources import warehouse_of
+    from prodline.runs import run_range
 
     instance = prepare_instance(home / "dagster", warehouse_of(config, literal=True))
     keys = [s.key for s in current_splits(config, warehouse_of(config, literal=True))]

@@ -30,11 +30,11 @@ import sqlalchemy as sa
 from prodline.assets.partitions import daily_partitions
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.demo.generate import generate
-from prodline.demo.run import load_range
 from prodline.demo.simulate import Scenario
 from prodline.instance import batch_dagster_events
 from prodline.pipeline.raw.checks import check_names
 from prodline.pipeline.raw.schema import ARROW, LINEAGE
+from prodline.runs import load_range
 from scratch import scratch_database
 
 OUT = Path(__file__).parent / "out"

@@ -14,9 +14,9 @@ from prodline.assets.keys import COHORT, LABELS, feature_key
 from prodline.cli import app
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.demo.generate import generate
-from prodline.demo.run import as_of_plan, run_range
 from prodline.demo.simulate import Scenario
 from prodline.resources import warehouse_of
+from prodline.runs import as_of_plan, run_range
 
 LAST = START + dt.timedelta(days=150)
 TABLES = ["transforms.spell_ends", "features.cohort", "features.labels", "features.reg",

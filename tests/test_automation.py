@@ -9,7 +9,7 @@ import pytest
 from prodline.assets.keys import COHORT, LABELS, feature_key
 from prodline.config import load_config
 from prodline.definitions import build_definitions
-from prodline.demo.run import as_of_plan, run_range
+from prodline.runs import as_of_plan, run_range
 from prodline.schedules import period_cron
 from prodline.sensors import matured_labels_sensor
 from test_as_of_assets import LAST, build, make_project

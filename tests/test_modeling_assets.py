@@ -10,10 +10,10 @@ import pytest
 from conftest import START
 from prodline.assets.keys import EVALUATIONS, MATRICES, MODELS
 from prodline.cli import app  # noqa: F401  (the CLI module must import with a grid configured)
-from prodline.demo.run import run_range
 from prodline.home import home_of
 from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import model_store_of, warehouse_of
+from prodline.runs import run_range
 from test_as_of_assets import build, make_project
 
 LAST = START + dt.timedelta(days=240)

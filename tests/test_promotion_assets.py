@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 from prodline.assets.keys import CHALLENGER, CHAMPION, MONITORING
 from prodline.cli import app
 from prodline.definitions import build_definitions
-from prodline.demo.run import run_range
 from prodline.pipeline.champion.promoting import promote, rollback
 from prodline.pipeline.champion.records import record_promotion
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.splits import make_splits
 from prodline.pipeline.tables import MONITORING_COLUMNS, production_table
 from prodline.resources import build_resources, model_store_of, warehouse_of
+from prodline.runs import run_range
 from test_as_of_assets import build, make_project
 from test_modeling_assets import GRID, LAST, TEMPORAL
 

@@ -10,9 +10,9 @@ from conftest import START
 from prodline.assets.keys import raw_key
 from prodline.assets.partitions import daily_partitions
 from prodline.assets.raw import raw_assets
-from prodline.demo.run import load_range
 from prodline.home import home_of
 from prodline.resources import build_resources, warehouse_of
+from prodline.runs import load_range
 
 END = START + dt.timedelta(days=9)
 

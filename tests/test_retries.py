@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from conftest import START
 from prodline.assets.decorators import OUTSIDE_SYSTEMS
-from prodline.demo.run import load_range
 from prodline.pipeline.transient import is_transient
 from prodline.resources import warehouse_of
+from prodline.runs import load_range
 from test_raw_assets import all_checksums
 
 END = START + dt.timedelta(days=4)
@@ -119,7 +119,7 @@ def test_an_error_a_retry_cannot_cure_fails_at_once(project, instance):
         }
     )
     assert load_range(broken, instance, START, END).success
-    from prodline.demo.run import run_range
+    from prodline.runs import run_range
 
     result = run_range(broken, instance, "run_transforms", START, END)
     assert not result.success

@@ -8,8 +8,8 @@ import dagster as dg
 from conftest import START
 from prodline.assets.keys import raw_key
 from prodline.definitions import build_definitions
-from prodline.demo.run import load_range
 from prodline.home import home_of
+from prodline.runs import load_range
 
 
 def _tick(defs, instance, cursor=None):

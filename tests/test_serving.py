@@ -30,9 +30,9 @@ from typer.testing import CliRunner
 from conftest import free_port, need_service
 from prodline.cli import app
 from prodline.definitions import build_definitions
-from prodline.demo.run import run_range
 from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import model_store_of, warehouse_of
+from prodline.runs import run_range
 from prodline.serving.app import create_app
 from prodline.serving.champion import cohort_features
 from test_as_of_assets import build, make_project

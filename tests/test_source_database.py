@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from conftest import RAW_ONLY, START, write_config
 from prodline.config import load_config
-from prodline.demo.run import load_range
 from prodline.demo.simulate import Scenario, simulate
 from prodline.resources import warehouse_of
+from prodline.runs import load_range
 
 FIRST = dt.date(2024, 4, 1)
 END = FIRST + dt.timedelta(days=6)

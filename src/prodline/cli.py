@@ -148,7 +148,7 @@ def load(
     """Load raw partitions start..end as one run into the project's Dagster instance."""
     cfg = _config(config)
     first = dt.date.fromisoformat(start)
-    from prodline.demo.story import load_and_report
+    from prodline.loading import load_and_report
 
     load_and_report(cfg, first, dt.date.fromisoformat(end) if end else first, source)
 

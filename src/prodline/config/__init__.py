@@ -13,10 +13,10 @@ from prodline.config.features import (
     CohortConfig,
     FeatureConfig,
     Imputation,
-    Interval,
     LabelConfig,
     Metric,
 )
+from prodline.config.intervals import Interval
 from prodline.config.project import (
     CONFIG_ENV,
     DEMO_CONFIG,

@@ -16,40 +16,12 @@ import json
 import time
 
 import dagster as dg
-from rich.console import Console
 from rich.table import Table
 
 from prodline.config import ProjectConfig
-from prodline.demo.run import as_of_plan, check_summary, load_range, run_range
-from prodline.home import home_of
+from prodline.loading import console, instance_for, print_failures
 from prodline.resources import model_store_of, warehouse_of
-
-console = Console()
-
-
-def instance_for(cfg: ProjectConfig) -> dg.DagsterInstance:
-    from prodline.instance import prepare_instance
-
-    return prepare_instance(home_of(cfg).dagster, warehouse_of(cfg, literal=True))
-
-
-def load_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, sources) -> bool:
-    warehouse = warehouse_of(cfg, literal=True)
-    began = time.perf_counter()
-    with console.status(f"loading {first} .. {last} ({(last - first).days + 1} partitions)"):
-        result = load_range(cfg, instance_for(cfg), first, last, sources)
-    seconds = time.perf_counter() - began
-    checks = check_summary(result)
-    table = Table(title=f"raw partitions {first} .. {last}, run {result.run_id[:8]}, {seconds:.1f} s")
-    for column in ("source", "rows in warehouse", "checks passed", "checks failed"):
-        table.add_column(column, justify="left" if column == "source" else "right")
-    for name in sources or cfg.sources:
-        key = f"raw/{name}"
-        rows = warehouse.scalar(f"SELECT count(*) FROM raw.{name}") if warehouse.columns("raw", name) else 0
-        table.add_row(name, f"{rows:,}", str(checks[(key, True)]), str(checks[(key, False)]))
-    console.print(table)
-    print_failures(result)
-    return result.success and not any(passed is False for _, passed in checks)
+from prodline.runs import as_of_plan, run_range
 
 
 class Stages:
@@ -244,12 +216,3 @@ def _print_rows(title: str, rows: list[dict]) -> None:
 
 def number(value) -> str:
     return "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def print_failures(result) -> None:
-    for event in result.all_events:
-        if event.event_type_value == "STEP_FAILURE":
-            error = event.event_specific_data.error
-            while error.cause is not None:
-                error = error.cause
-            console.print(f"[red]{event.step_key} failed:[/red] {error.message.strip()}", highlight=False)

@@ -1,4 +1,5 @@
-"""`prodline demo` and `prodline load`: run partitions in-process on the project's instance."""
+"""Partitions run in-process on the project's instance, as a single-run backfill would: what
+`prodline load`, `prodline demo`, the benchmarks and the tests use."""
 
 import datetime as dt
 from collections import Counter

@@ -37,6 +37,7 @@ bench: setup  ## benchmarks; figures go in the README
 	$(UV) run python bench/grid.py
 	$(UV) run python bench/matrices.py
 	$(UV) run python bench/serve.py
+	$(UV) run python bench/startup.py
 
 clean:
 	rm -rf .prodline

@@ -109,18 +109,7 @@ def api_router(state, max_batch: int, max_k: int, filters: list[str]) -> APIRout
     ) -> dict:
         """The ranked list of one as-of date from `production.predictions`, with each row's lineage
         (model version, features partition) and the configured attributes."""
-        if unknown := sorted(set(request.query_params) - {"as_of", "k", "offset", *filters}):
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "unknown_filter",
-                        "loc": ("query", u),
-                        "msg": f"unknown parameter {u!r}: filters are {', '.join(filters) or 'none'}",
-                        "input": request.query_params[u],
-                    }
-                    for u in unknown
-                ]
-            )
+        _refuse_unknown(request, filters)
         day = _list_date(state.warehouse, as_of)
         rows, total = lists.risk_list(
             state.config, state.warehouse, day, chosen, state.columns(day), k, offset
@@ -158,28 +147,49 @@ def api_router(state, max_batch: int, max_k: int, filters: list[str]) -> APIRout
         except ValidationError as err:
             raise RequestValidationError([_problem(e) for e in err.errors(include_url=False)]) from None
         served = _served(state)  # once: a swap during the request does not mix two models
-        if asked.rows is not None:
-            X, problems = scoring.feature_rows([r.root for r in asked.rows], served.features)
-            if problems:
-                raise RequestValidationError(
-                    [{"type": p.kind, "loc": ("body", "rows", *p.loc), "msg": p.msg} for p in problems]
-                )
-            scores, ids = served.predict(X), [None] * len(X)
-        else:
-            ids = _entities(served, asked.entity_ids)
-            scores = served.scores[[served.index[e] for e in ids]]
-        percentiles = scoring.percentiles(served.reference, scores)
-        body = {
-            "model": served.lineage(),
-            "as_of_date": served.as_of_date and served.as_of_date.isoformat(),
-            "scores": [
-                {"entity_id": e, "score": float(s), "percentile": None if np.isnan(p) else float(p)}
-                for e, s, p in zip(ids, scores, percentiles, strict=True)
-            ],
-        }
-        return Response(json.dumps(body), media_type="application/json")
+        return Response(json.dumps(_scored(served, asked)), media_type="application/json")
 
     return router
+
+
+def _refuse_unknown(request: Request, filters: list[str]) -> None:
+    """A query parameter that is neither a list's own nor a configured filter is refused by name."""
+    if unknown := sorted(set(request.query_params) - {"as_of", "k", "offset", *filters}):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "unknown_filter",
+                    "loc": ("query", u),
+                    "msg": f"unknown parameter {u!r}: filters are {', '.join(filters) or 'none'}",
+                    "input": request.query_params[u],
+                }
+                for u in unknown
+            ]
+        )
+
+
+def _scored(served: Served, asked) -> dict:
+    """The answer to POST /score: rows of features scored by the model, or entity ids looked up in
+    the newest cohort's scores, each with its percentile."""
+    if asked.rows is not None:
+        X, problems = scoring.feature_rows([r.root for r in asked.rows], served.features)
+        if problems:
+            raise RequestValidationError(
+                [{"type": p.kind, "loc": ("body", "rows", *p.loc), "msg": p.msg} for p in problems]
+            )
+        scores, ids = served.predict(X), [None] * len(X)
+    else:
+        ids = _entities(served, asked.entity_ids)
+        scores = served.scores[[served.index[e] for e in ids]]
+    percentiles = scoring.percentiles(served.reference, scores)
+    return {
+        "model": served.lineage(),
+        "as_of_date": served.as_of_date and served.as_of_date.isoformat(),
+        "scores": [
+            {"entity_id": e, "score": float(s), "percentile": None if np.isnan(p) else float(p)}
+            for e, s, p in zip(ids, scores, percentiles, strict=True)
+        ],
+    }
 
 
 def _served(state) -> Served:

@@ -90,42 +90,15 @@ def page_router(state, page_size: int) -> APIRouter:
         served = state.watcher.served
         if served is None:
             return render(request, "model.html", status=503, chart=None, history=[])
-        card = served.card
-        splits = sorted(set(card["metrics"]) | set(card["best_baseline"]))
-        series = {
-            f"{card['class_path'] or 'model'} (group {str(card['model_group_id'])[:8]})": [
-                (s, card["metrics"][s]) for s in splits if s in card["metrics"]
-            ],
-            "best baseline": [(s, card["best_baseline"][s]) for s in splits if s in card["best_baseline"]],
-        }
-        chart = pictures.history_svg(
-            series, f"{card['metric']} on each split's test matrices", card["metric"]
-        ).decode()
-        return render(
-            request,
-            "model.html",
-            chart=chart[chart.index("<svg") :],
-            history=promotions(state.warehouse, served.name),
-        )
+        return render(request, "model.html", chart=card_chart(served.card),
+                      history=promotions(state.warehouse, served.name))
 
     @router.get("/score-entity", response_class=HTMLResponse)
     def score_entity(request: Request, entity_id: str = ""):
         if (redirect := login_first(request)) is not None:
             return redirect
-        served, result, error = state.watcher.served, None, None
-        if served is None:
-            error = "No model to serve yet."
-        elif entity_id.strip():
-            key = served.key(entity_id.strip())
-            if key not in served.index:
-                error = f"Entity {entity_id.strip()} is not in the cohort of {served.as_of_date}."
-            else:
-                score = float(served.scores[served.index[key]])
-                result = {
-                    "entity_id": key,
-                    "score": score,
-                    "percentile": float(scoring.percentiles(served.reference, [score])[0]),
-                }
+        served = state.watcher.served
+        result, error = entity_score(served, entity_id.strip())
         return render(
             request,
             "score.html",
@@ -151,6 +124,37 @@ def page_router(state, page_size: int) -> APIRouter:
         return render(request, "login.html", status=401, next=target, error="That token is not right.")
 
     return router
+
+
+def card_chart(card: dict) -> str:
+    """The model card's chart: the model group's metric on each split beside the best baseline, as
+    an inline SVG element."""
+    splits = sorted(set(card["metrics"]) | set(card["best_baseline"]))
+    series = {
+        f"{card['class_path'] or 'model'} (group {str(card['model_group_id'])[:8]})": [
+            (s, card["metrics"][s]) for s in splits if s in card["metrics"]
+        ],
+        "best baseline": [(s, card["best_baseline"][s]) for s in splits if s in card["best_baseline"]],
+    }
+    chart = pictures.history_svg(
+        series, f"{card['metric']} on each split's test matrices", card["metric"]
+    ).decode()
+    return chart[chart.index("<svg") :]
+
+
+def entity_score(served, entity_id: str) -> tuple[dict | None, str | None]:
+    """(result, error) of scoring one entity of the newest cohort on the page; neither when no id
+    was given."""
+    if served is None:
+        return None, "No model to serve yet."
+    if not entity_id:
+        return None, None
+    key = served.key(entity_id)
+    if key not in served.index:
+        return None, f"Entity {entity_id} is not in the cohort of {served.as_of_date}."
+    score = float(served.scores[served.index[key]])
+    return {"entity_id": key, "score": score,
+            "percentile": float(scoring.percentiles(served.reference, [score])[0])}, None
 
 
 def _date(text: str | None, dates: list[dt.date]) -> dt.date:

@@ -65,15 +65,18 @@ class Warehouse(BaseModel):
         return self._engine
 
     def _wait_for_lock(self, dialect, record, cargs, cparams):
-        """Open a DuckDB connection, waiting while another process holds the file's lock."""
+        """Open a DuckDB connection, waiting while another process holds the file's lock, or another
+        connection of this process holds it in the other mode (a reader beside a writer, as a test
+        of the API beside the pipeline does): DuckDB refuses both at once rather than waiting."""
         import duckdb
 
         deadline, pause = time.monotonic() + self.lock_wait_seconds, 0.005
         while True:
             try:
                 return dialect.connect(*cargs, **cparams)
-            except duckdb.IOException as err:
-                if "lock" not in str(err) or time.monotonic() >= deadline:
+            except (duckdb.IOException, duckdb.ConnectionException) as err:
+                held = "lock" in str(err) or "different configuration" in str(err)
+                if not held or time.monotonic() >= deadline:
                     raise
             time.sleep(pause)
             pause = min(pause * 2, 0.25)

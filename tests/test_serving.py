@@ -30,6 +30,7 @@ from conftest import copy_promoted, free_port, need_service
 from prodline.cli import app
 from prodline.demo.run import run_range
 from prodline.resources import model_store_of, warehouse_of
+from prodline.resources.warehouse import WarehouseResource
 from prodline.serving.app import create_app
 from prodline.serving.champion import cohort_features
 
@@ -46,7 +47,10 @@ def project(promoted_project, tmp_path_factory):
         promoted_project, tmp_path_factory.mktemp("serving"), monkeypatch
     ) as (config, instance):
         assert run_range(config, instance, "score_cohorts", OLDER, NEWEST).success
-        yield config, model_store_of(config, literal=True), warehouse_of(config, literal=True), monkeypatch
+        # Read only, like the API's: in one process DuckDB refuses to open a read-write connection
+        # while a read-only one is open, and the API's watcher opens one every poll (0.2 s).
+        warehouse = WarehouseResource(url=warehouse_of(config, literal=True).url, read_only=True)
+        yield config, model_store_of(config, literal=True), warehouse, monkeypatch
 
 
 @pytest.fixture

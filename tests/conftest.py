@@ -1,10 +1,15 @@
-"""Shared fixtures: a tiny project in a temporary home, a real PostgreSQL database per test."""
+"""Shared fixtures and helpers: a tiny project in a temporary home, projects of months of data
+(as-of layer, modeling, promotion), the promoted project built once per session, a real
+PostgreSQL database and the production Dagster instance on it."""
 
 import datetime as dt
+import hashlib
 import os
 import shutil
 import socket
+import textwrap
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -12,12 +17,20 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from prodline.config import DEMO_CONFIG, load_config
+from prodline.assets.keys import COHORT, LABELS, feature_key
+from prodline.config import DEMO_CONFIG, ConfigError, load_config
+from prodline.definitions import build_definitions
 from prodline.demo.generate import generate
 from prodline.demo.simulate import Scenario
+from prodline.pipeline.matrices.splits import make_splits
+from prodline.resources import warehouse_of
+from prodline.runs import as_of_plan, run_range
 
 PG_URL = os.environ.get("PRODLINE_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+DEPLOY_INSTANCE = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"
 START = dt.date(2024, 1, 1)
+AS_OF_LAST = START + dt.timedelta(days=150)  # the data of an as-of project (make_project's default)
+MODELING_LAST = START + dt.timedelta(days=240)  # enough for the three splits of TEMPORAL
 
 
 def need_service(reason: str) -> None:
@@ -85,3 +98,181 @@ def pg_url():
                              "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
         conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
     admin.dispose()
+
+
+@pytest.fixture
+def production_instance(tmp_path, pg_url, monkeypatch):
+    """The instance of deploy/dagster.yaml on a new PostgreSQL database: (instance, its database URL)."""
+    url = sa.make_url(pg_url)
+    for name, value in {
+        "HOST": url.host,
+        "PORT": str(url.port or 5432),
+        "USER": url.username,
+        "PASSWORD": url.password or "",
+        "DB": url.database,
+    }.items():
+        monkeypatch.setenv(f"DAGSTER_PG_{name}", value)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(DEPLOY_INSTANCE, home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        yield instance, pg_url
+
+
+# A source a config written by hand can add to its own top-level keys.
+GOOD_SOURCE = textwrap.dedent("""
+    sources:
+      things:
+        primary_key: [thing_id]
+        date_column: seen_on
+        columns:
+          thing_id: integer
+          seen_on: date
+""")
+
+
+def write_yaml(folder: Path, text: str) -> Path:
+    """`text`, dedented, as folder/prodline.yaml."""
+    path = folder / "prodline.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems_of(folder: Path, text: str) -> list[str]:
+    """The problems load_config finds in the config `text` (which it must refuse)."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write_yaml(folder, text))
+    return info.value.problems
+
+
+def checksum(warehouse, config, name) -> tuple[int, str]:
+    key = ", ".join(config.sources[name].primary_key)
+    rows = warehouse.rows(f"SELECT * FROM raw.{name} ORDER BY {key}")
+    return len(rows), hashlib.sha256(repr([sorted(r.items()) for r in rows]).encode()).hexdigest()
+
+
+def all_checksums(config):
+    warehouse = warehouse_of(config, literal=True)
+    return {name: checksum(warehouse, config, name) for name in config.sources}
+
+
+def demo_sections(**changes) -> dict:
+    raw = yaml.safe_load(DEMO_CONFIG.read_text())
+    sections = {k: raw[k] for k in ("transforms", "as_of", "cohort", "label", "features")}
+    sections["as_of"] = {"start": "2024-02-01", "cadence": "monthly"}
+    sections["label"] = {**sections["label"], "timespan": "2 months"}
+    sections.update(changes)
+    return sections
+
+
+def make_project(tmp_path, monkeypatch, last=AS_OF_LAST, **changes):
+    """The demo's as-of layer (monthly from 2024-02-01, two-month labels) with landing files from
+    START to `last`, its home in tmp_path; `changes` replace sections of the config."""
+    monkeypatch.setenv("PRODLINE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PRODLINE_WAREHOUSE_URL", raising=False)
+    sections = ("temporal", "grid", "scoring", "selection", "promotion", "monitoring", "serving",
+                "alerts")
+    extra = {k: changes.pop(k) for k in sections if k in changes}
+    config = load_config(write_config(tmp_path, end_date="2024-12-31", **demo_sections(**changes), **extra))
+    generate(tmp_path / "home" / "landing", Scenario(start=START, per_day=6.0), START, last)
+    return config
+
+
+def build(config, instance, selection=None, last=AS_OF_LAST) -> dict[str, bool]:
+    """Load raw and transforms, then cohort and features for every date, labels where mature."""
+    for job in ("ingest_raw", "run_transforms"):
+        assert run_range(config, instance, job, START, last).success
+    dates, mature = as_of_plan(config, last)
+    result = run_range(config, instance, "build_as_of", dates[0], dates[-1],
+                       selection or [COHORT, *(feature_key(f.prefix) for f in config.features)])
+    assert result.success
+    if mature and selection is None:
+        assert run_range(config, instance, "build_as_of", mature[0], mature[-1], [LABELS]).success
+    return {f"{e.event_specific_data.asset_key.to_user_string()}:{e.event_specific_data.check_name}":
+            e.event_specific_data.passed
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+# Modeling on a project with data through MODELING_LAST: three monthly splits, a small grid.
+TEMPORAL = {"feature_start_time": "2024-01-01", "feature_end_time": "2024-08-01",
+            "label_start_time": "2024-02-01", "label_end_time": "2024-08-01",
+            "model_update_frequency": "1 month", "training_as_of_date_frequencies": "1 month",
+            "max_training_histories": "1 year", "training_label_timespans": "2 months",
+            "test_as_of_date_frequencies": "1 month", "test_durations": "0 days",
+            "test_label_timespans": "2 months"}
+GRID = {"seed": 5, "feature_group_strategies": ["all", "leave-one-out"],
+        "models": {"sklearn.linear_model.LogisticRegression": {"C": [0.5], "max_iter": 500},
+                   "sklearn.tree.DecisionTreeClassifier": {"max_depth": [2, 4]}}}
+SELECTION = {
+    "metric": "precision@",
+    "parameter": "50_pct",
+    "rule": "best_average_value",
+    "max_from_best": 1.0,
+}
+PROMOTION = {
+    "model_name": "risk",
+    "margin": 0.0,
+    "stability": {"top": "50_pct", "min_overlap": 0.5},
+    "fairness": {
+        "query": "SELECT person_id AS entity_id, max(sex) AS sex FROM raw.registrations "
+        "WHERE registered_on < {as_of_date} GROUP BY person_id",
+        "references": {"sex": "F"},
+        "top": "50_pct",
+        "bounds": [0.2, 5.0],
+        "min_positives": 3,
+    },
+    "sanity": {"max_value": 0.999, "min_rows": 20, "min_positives": 5},
+}
+MONITORING_CFG = {"realized_margin": 0.1}
+SERVING = {
+    "max_batch": 50,
+    "page_size": 10,
+    "poll_seconds": 0.2,
+    "token_env": "TEST_PRODLINE_TOKEN",
+    "attributes": {
+        "query": "SELECT person_id AS entity_id, max(region) AS region, max(age) AS age "
+        "FROM raw.registrations WHERE registered_on < {as_of_date} GROUP BY person_id",
+        "filters": ["region"],
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def promoted_project(tmp_path_factory):
+    """The promoted project, built once per session (it takes most of two minutes) and never
+    handed to a test: a project trained on every split, its first challenger judged and promoted
+    (with a `serving` section, which only `prodline serve` reads). (folder, the promote_model result)
+
+    Tests change what they get (the registry, promotions, lists, monitoring): each works on its own
+    copy, `copy_promoted`, so no test sees another's changes and none depends on the order. The
+    folder holds the config, the home (warehouse, MLflow store, matrices) and the Dagster instance
+    (the automation conditions read its records), copied while nothing has them open. MLflow
+    keeps absolute artifact paths, so a copy's runs and versions point at this folder's artifacts,
+    which are not copied: copies only read them (none of these tests logs an artifact)."""
+    folder = tmp_path_factory.mktemp("promoted")
+    (folder / "instance").mkdir()
+    with pytest.MonkeyPatch.context() as monkeypatch, \
+            dg.instance_for_test(temp_dir=str(folder / "instance")) as instance:
+        config = make_project(folder, monkeypatch, temporal=TEMPORAL, grid=GRID,
+                              scoring={"top_n": [10], "percentiles": [10, 50]}, last=MODELING_LAST,
+                              selection=SELECTION, promotion=PROMOTION, monitoring=MONITORING_CFG,
+                              serving=SERVING)
+        build(config, instance, last=MODELING_LAST)
+        keys = [s.key for s in make_splits(config.temporal)]
+        assert run_range(config, instance, "train_models", keys[0], keys[-1]).success
+        job = build_definitions(config).resolve_job_def("promote_model")
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    return folder, result
+
+
+@contextmanager
+def copy_promoted(promoted_project, folder: Path, monkeypatch):
+    """A copy of the session's promoted project in `folder`, $PRODLINE_HOME set to its home (by
+    `monkeypatch`): (config, its Dagster instance)."""
+    artifacts = promoted_project[0] / "home" / "mlflow" / "artifacts"  # read where they are
+    shutil.copytree(promoted_project[0], folder, dirs_exist_ok=True,
+                    ignore=lambda at, names: ["artifacts"] if Path(at) == artifacts.parent else [])
+    monkeypatch.setenv("PRODLINE_HOME", str(folder / "home"))
+    monkeypatch.delenv("PRODLINE_WAREHOUSE_URL", raising=False)
+    with dg.instance_for_test(temp_dir=str(folder / "instance")) as instance:
+        yield load_config(folder / "prodline.yaml"), instance

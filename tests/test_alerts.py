@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from conftest import free_port, write_config
+from conftest import GRID, PROMOTION, SELECTION, TEMPORAL, free_port, make_project, write_config
 from prodline.config import load_config
 from prodline.definitions import build_definitions
 from prodline.pipeline.champion.records import record_promotion
@@ -19,9 +19,6 @@ from prodline.resources import alerts_of
 from prodline.resources.alerts import AlertsResource
 from prodline.resources.stores import WarehouseResource
 from prodline.sensors.alerts import check_failure_alerts, promotion_alerts, run_failure_alerts
-from test_as_of_assets import make_project
-from test_modeling_assets import GRID, TEMPORAL
-from test_promotion_assets import PROMOTION, SELECTION
 
 ALERTS = {
     "base_url": "http://dagster.example:3000",

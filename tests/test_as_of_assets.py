@@ -5,68 +5,21 @@ import sys
 import textwrap
 
 import dagster as dg
-import pytest
-import yaml
 from typer.testing import CliRunner
 
-from conftest import START, write_config
-from prodline.assets.keys import COHORT, LABELS, feature_key
+from conftest import AS_OF_LAST, START, build, demo_sections, make_project
+from prodline.assets.keys import LABELS, feature_key
 from prodline.cli import app
-from prodline.config import DEMO_CONFIG, load_config
-from prodline.demo.generate import generate
-from prodline.demo.simulate import Scenario
 from prodline.resources import warehouse_of
 from prodline.runs import as_of_plan, run_range
 
-LAST = START + dt.timedelta(days=150)
 TABLES = ["transforms.spell_ends", "features.cohort", "features.labels", "features.reg",
           "features.itv", "features.ext"]
-
-
-def demo_sections(**changes) -> dict:
-    raw = yaml.safe_load(DEMO_CONFIG.read_text())
-    sections = {k: raw[k] for k in ("transforms", "as_of", "cohort", "label", "features")}
-    sections["as_of"] = {"start": "2024-02-01", "cadence": "monthly"}
-    sections["label"] = {**sections["label"], "timespan": "2 months"}
-    sections.update(changes)
-    return sections
-
-
-def make_project(tmp_path, monkeypatch, last=LAST, **changes):
-    monkeypatch.setenv("PRODLINE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("PRODLINE_WAREHOUSE_URL", raising=False)
-    sections = ("temporal", "grid", "scoring", "selection", "promotion", "monitoring", "serving",
-                "alerts")
-    extra = {k: changes.pop(k) for k in sections if k in changes}
-    config = load_config(write_config(tmp_path, end_date="2024-12-31", **demo_sections(**changes), **extra))
-    generate(tmp_path / "home" / "landing", Scenario(start=START, per_day=6.0), START, last)
-    return config
-
-
-def build(config, instance, selection=None, last=LAST) -> dict[str, bool]:
-    """Load raw and transforms, then cohort and features for every date, labels where mature."""
-    for job in ("ingest_raw", "run_transforms"):
-        assert run_range(config, instance, job, START, last).success
-    dates, mature = as_of_plan(config, last)
-    result = run_range(config, instance, "build_as_of", dates[0], dates[-1],
-                       selection or [COHORT, *(feature_key(f.prefix) for f in config.features)])
-    assert result.success
-    if mature and selection is None:
-        assert run_range(config, instance, "build_as_of", mature[0], mature[-1], [LABELS]).success
-    return {f"{e.event_specific_data.asset_key.to_user_string()}:{e.event_specific_data.check_name}":
-            e.event_specific_data.passed
-            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
 
 
 def table_rows(config, table: str) -> list[tuple]:
     rows = warehouse_of(config, literal=True).rows(f"SELECT * FROM {table}")
     return sorted(tuple(round(v, 9) if isinstance(v, float) else v for v in r.values()) for r in rows)
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def test_duckdb_and_postgresql_give_identical_rows(tmp_path, monkeypatch, instance, pg_url):
@@ -85,7 +38,7 @@ def test_duckdb_and_postgresql_give_identical_rows(tmp_path, monkeypatch, instan
 def test_labels_refuse_dates_whose_window_has_not_closed(tmp_path, monkeypatch, instance):
     config = make_project(tmp_path, monkeypatch)
     build(config, instance)
-    dates, mature = as_of_plan(config, LAST)
+    dates, mature = as_of_plan(config, AS_OF_LAST)
     unripe = dates[-1]
     assert unripe not in mature
     before = table_rows(config, "features.labels")
@@ -95,7 +48,7 @@ def test_labels_refuse_dates_whose_window_has_not_closed(tmp_path, monkeypatch, 
     message = failure.event_specific_data.error.message
     needed = config.label.interval.after(unripe) - dt.timedelta(days=1)
     assert f"labels for {unripe} mature once data through {needed} is loaded" in message, message
-    assert f"is loaded through {LAST}" in message and "Nothing was written" in message
+    assert f"is loaded through {AS_OF_LAST}" in message and "Nothing was written" in message
     assert table_rows(config, "features.labels") == before
 
 
@@ -108,7 +61,7 @@ def test_a_new_feature_needs_only_its_own_backfill(tmp_path, monkeypatch, instan
              "aggregates": [{"quantity": "age", "metrics": ["min"]}]}
     sections = demo_sections()
     grown = make_project(tmp_path, monkeypatch, features=[*sections["features"], extra])
-    dates, _ = as_of_plan(grown, LAST)
+    dates, _ = as_of_plan(grown, AS_OF_LAST)
     result = run_range(grown, instance, "build_as_of", dates[0], dates[-1], [feature_key("age")])
     assert result.success
     ran = {e.asset_key for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
@@ -140,23 +93,23 @@ def test_transforms_rerun_is_idempotent_and_a_shell_step_reports_through_pipes(t
     transforms = {**sections["transforms"],
                   "busiest_days": {"inputs": ["raw.registrations"], "command": [sys.executable, str(script)]}}
     config = make_project(tmp_path, monkeypatch, transforms=transforms)
-    assert run_range(config, instance, "ingest_raw", START, LAST).success
-    first = run_range(config, instance, "run_transforms", START, LAST)
+    assert run_range(config, instance, "ingest_raw", START, AS_OF_LAST).success
+    first = run_range(config, instance, "run_transforms", START, AS_OF_LAST)
     assert first.success
     spells = table_rows(config, "transforms.spell_ends")
-    assert run_range(config, instance, "run_transforms", START, LAST).success
+    assert run_range(config, instance, "run_transforms", START, AS_OF_LAST).success
     assert table_rows(config, "transforms.spell_ends") == spells
-    assert len(table_rows(config, "transforms.busiest_days")) == (LAST - START).days + 1
+    assert len(table_rows(config, "transforms.busiest_days")) == (AS_OF_LAST - START).days + 1
     reported = [e.event_specific_data.materialization.metadata for e in first.all_events
                 if e.event_type_value == "ASSET_MATERIALIZATION"
                 and e.asset_key == dg.AssetKey(["transforms", "busiest_days"])]
-    assert reported and all(m["days"].value == (LAST - START).days + 1 for m in reported)
+    assert reported and all(m["days"].value == (AS_OF_LAST - START).days + 1 for m in reported)
 
 
 def test_features_command_prints_one_date_without_writing(tmp_path, monkeypatch, instance):
     config = make_project(tmp_path, monkeypatch)
     for job in ("ingest_raw", "run_transforms"):
-        assert run_range(config, instance, job, START, LAST).success
+        assert run_range(config, instance, job, START, AS_OF_LAST).success
     path = tmp_path / "prodline.yaml"
     warehouse = warehouse_of(config, literal=True)
     person = warehouse.scalar("SELECT min(person_id) FROM raw.registrations")

@@ -6,13 +6,13 @@ test_promotion_assets)."""
 import dagster as dg
 import pytest
 
+from conftest import AS_OF_LAST, build, make_project
 from prodline.assets.keys import COHORT, LABELS, feature_key
 from prodline.config import load_config
 from prodline.definitions import build_definitions
 from prodline.runs import as_of_plan, run_range
 from prodline.schedules import period_cron
 from prodline.sensors import matured_labels_sensor
-from test_as_of_assets import LAST, build, make_project
 
 
 @pytest.mark.parametrize(("every", "cron"), [
@@ -33,7 +33,7 @@ def test_labels_are_asked_for_once_their_window_is_loaded(tmp_path, monkeypatch)
         sensor = matured_labels_sensor(job, config)
         resources = {"warehouse": build_definitions(config).resources["warehouse"]}
         request = sensor(dg.build_sensor_context(instance=instance, resources=resources))
-        _, mature = as_of_plan(config, LAST)
+        _, mature = as_of_plan(config, AS_OF_LAST)
         assert isinstance(request, dg.RunRequest) and request.asset_selection == [LABELS]
         assert (request.tags["dagster/asset_partition_range_start"],
                 request.tags["dagster/asset_partition_range_end"]) == (str(mature[0]), str(mature[-1]))

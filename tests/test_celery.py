@@ -17,12 +17,10 @@ import dagster as dg
 import pytest
 import yaml
 
-from conftest import START, need_service
+from conftest import START, make_project, need_service
 from prodline.assets.keys import transform_key
 from prodline.config import DEMO_CONFIG
 from prodline.resources import warehouse_of
-from test_as_of_assets import make_project
-from test_production_instance import production_instance  # noqa: F401  (a fixture)
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 BIN = Path(sys.executable).parent
@@ -50,7 +48,7 @@ def redis_url():
 
 
 @pytest.fixture
-def celery_project(tmp_path, monkeypatch, production_instance, redis_url):  # noqa: F811
+def celery_project(tmp_path, monkeypatch, production_instance, redis_url):
     """Runs on Celery through Redis, and a worker: (config, instance, worker)."""
     config = project_on_celery(tmp_path, monkeypatch, redis_url, redis_url)
     worker = start_worker(tmp_path, "worker.log")
@@ -197,7 +195,7 @@ def kill_when_the_slow_step_starts(instance, kill) -> int:
 def test_a_whole_worker_killed_loses_no_step_with_rabbitmq(
     tmp_path,
     monkeypatch,
-    production_instance,  # noqa: F811
+    production_instance,
     rabbitmq_url,
     redis_url,
 ):

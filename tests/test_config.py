@@ -1,33 +1,9 @@
-import textwrap
-
 import pytest
 from typer.testing import CliRunner
 
+from conftest import GOOD_SOURCE, problems_of, write_yaml
 from prodline.cli import app
 from prodline.config import DEMO_CONFIG, ConfigError, config_path, load_config
-
-
-def _write(tmp_path, text):
-    path = tmp_path / "prodline.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-GOOD_SOURCE = textwrap.dedent("""
-    sources:
-      things:
-        primary_key: [thing_id]
-        date_column: seen_on
-        columns:
-          thing_id: integer
-          seen_on: date
-""")
-
-
-def _problems(tmp_path, text):
-    with pytest.raises(ConfigError) as info:
-        load_config(_write(tmp_path, text))
-    return info.value.problems
 
 
 def test_demo_config_loads():
@@ -37,12 +13,12 @@ def test_demo_config_loads():
 
 
 def test_unknown_key_is_named_with_its_path_and_line(tmp_path):
-    problems = _problems(tmp_path, "name: p\nstart_date: 2024-01-01\ncohortt: x\n" + GOOD_SOURCE)
+    problems = problems_of(tmp_path, "name: p\nstart_date: 2024-01-01\ncohortt: x\n" + GOOD_SOURCE)
     assert problems == ["cohortt (line 3): unknown key"]
 
 
 def test_wrong_type_names_the_key(tmp_path):
-    problems = _problems(tmp_path, """
+    problems = problems_of(tmp_path, """
         name: p
         start_date: 2024-01-01
         sources:
@@ -68,7 +44,7 @@ def test_wrong_type_names_the_key(tmp_path):
     ("1st", "is not a safe SQL identifier"),
 ])
 def test_unsafe_identifiers_are_refused(tmp_path, name, reason):
-    problems = _problems(tmp_path, f"""
+    problems = problems_of(tmp_path, f"""
         name: p
         start_date: 2024-01-01
         sources:
@@ -86,7 +62,7 @@ def test_unsafe_identifiers_are_refused(tmp_path, name, reason):
 
 
 def test_every_problem_is_reported_not_only_the_first(tmp_path):
-    problems = _problems(tmp_path, """
+    problems = problems_of(tmp_path, """
         name: Project
         start_date: someday
         sources:
@@ -108,7 +84,7 @@ def test_every_problem_is_reported_not_only_the_first(tmp_path):
 
 
 def test_missing_query_file_and_arrival_rules(tmp_path):
-    problems = _problems(tmp_path, """
+    problems = problems_of(tmp_path, """
         name: p
         start_date: 2024-01-01
         sources:
@@ -131,7 +107,7 @@ def test_missing_query_file_and_arrival_rules(tmp_path):
 
 
 def test_reserved_lineage_column_is_refused(tmp_path):
-    problems = _problems(tmp_path, """
+    problems = problems_of(tmp_path, """
         name: p
         start_date: 2024-01-01
         sources:
@@ -147,7 +123,7 @@ def test_reserved_lineage_column_is_refused(tmp_path):
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
-    problems = _problems(tmp_path, "name: [unclosed\n")
+    problems = problems_of(tmp_path, "name: [unclosed\n")
     assert problems[0].startswith("line 2: not valid YAML")
 
 
@@ -160,7 +136,7 @@ def test_config_is_found_from_option_env_then_demo(tmp_path, monkeypatch):
 
 
 def test_validate_command_prints_every_problem(tmp_path):
-    bad = _write(tmp_path, "name: Bad\nstart_date: 2024-01-01\nextra: 1\n" + GOOD_SOURCE)
+    bad = write_yaml(tmp_path, "name: Bad\nstart_date: 2024-01-01\nextra: 1\n" + GOOD_SOURCE)
     result = CliRunner().invoke(app, ["validate", str(bad)])
     assert result.exit_code == 1
     assert "2 problem(s)" in result.output

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from conftest import START, free_port
+from conftest import START, free_port, make_project
 from prodline.assets.keys import raw_key
 from prodline.instance import prepare_instance
 from prodline.resources import warehouse_of
-from test_as_of_assets import make_project
-from test_production_instance import production_instance  # noqa: F401  (a fixture)
 
 BIN = Path(sys.executable).parent
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
@@ -37,7 +35,7 @@ STATUS = """query($id: String!) {
 DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
-def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tmp_path, monkeypatch):  # noqa: F811
+def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tmp_path, monkeypatch):
     instance, _ = production_instance
     config = make_project(tmp_path / "project", monkeypatch, last=START.replace(day=10))
     home = tmp_path / "dagster_home"

@@ -1,31 +1,18 @@
 """Matrices, the grid and evaluations end to end through Dagster, with a real MLflow store."""
 
-import datetime as dt
 import shutil
 import time
 
 import dagster as dg
 import pytest
 
-from conftest import START
+from conftest import GRID, MODELING_LAST, TEMPORAL, build, make_project
 from prodline.assets.keys import EVALUATIONS, MATRICES, MODELS
 from prodline.cli import app  # noqa: F401  (the CLI module must import with a grid configured)
 from prodline.home import home_of
 from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import model_store_of, warehouse_of
 from prodline.runs import run_range
-from test_as_of_assets import build, make_project
-
-LAST = START + dt.timedelta(days=240)
-TEMPORAL = {"feature_start_time": "2024-01-01", "feature_end_time": "2024-08-01",
-            "label_start_time": "2024-02-01", "label_end_time": "2024-08-01",
-            "model_update_frequency": "1 month", "training_as_of_date_frequencies": "1 month",
-            "max_training_histories": "1 year", "training_label_timespans": "2 months",
-            "test_as_of_date_frequencies": "1 month", "test_durations": "0 days",
-            "test_label_timespans": "2 months"}
-GRID = {"seed": 5, "feature_group_strategies": ["all", "leave-one-out"],
-        "models": {"sklearn.linear_model.LogisticRegression": {"C": [0.5], "max_iter": 500},
-                   "sklearn.tree.DecisionTreeClassifier": {"max_depth": [2, 4]}}}
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +20,8 @@ def trained(tmp_path_factory):
     """One project trained once for the module: building it takes most of a minute."""
     with pytest.MonkeyPatch.context() as monkeypatch, dg.instance_for_test() as instance:
         config = make_project(tmp_path_factory.mktemp("modeling"), monkeypatch, temporal=TEMPORAL, grid=GRID,
-                              scoring={"top_n": [10], "percentiles": [10, 50]}, last=LAST)
-        build(config, instance, last=LAST)
+                              scoring={"top_n": [10], "percentiles": [10, 50]}, last=MODELING_LAST)
+        build(config, instance, last=MODELING_LAST)
         keys = [s.key for s in make_splits(config.temporal)]
         began = time.perf_counter()
         result = run_range(config, instance, "train_models", keys[0], keys[-1])
@@ -95,7 +82,7 @@ def test_rerunning_a_split_replaces_its_rows_and_reuses_its_matrices(trained):
 
 
 def test_matrices_refuse_splits_whose_inputs_are_missing(tmp_path, monkeypatch):
-    config = make_project(tmp_path, monkeypatch, temporal=TEMPORAL, grid=GRID, last=LAST)
+    config = make_project(tmp_path, monkeypatch, temporal=TEMPORAL, grid=GRID, last=MODELING_LAST)
     with dg.instance_for_test() as instance:
         result = run_range(config, instance, "train_models", "2024-04-01", "2024-04-01", [MATRICES])
     assert not result.success
@@ -126,7 +113,7 @@ def test_production_splits_appear_as_their_labels_mature(tmp_path, monkeypatch):
 
     open_ended = {k: v for k, v in TEMPORAL.items() if not k.endswith("end_time")}
     config = make_project(tmp_path, monkeypatch, temporal={**open_ended, "mode": "production"}, grid=GRID,
-                          last=LAST)
+                          last=MODELING_LAST)
     with dg.instance_for_test() as instance:
         definition = build_definitions(config).resolve_sensor_def("new_splits")
 
@@ -134,7 +121,7 @@ def test_production_splits_appear_as_their_labels_mature(tmp_path, monkeypatch):
             return definition(dg.build_sensor_context(instance=instance), warehouse=warehouse_of(config))
 
         assert isinstance(sensor(), dg.SkipReason)  # no labels yet: no split
-        build(config, instance, last=LAST)
+        build(config, instance, last=MODELING_LAST)
         result = sensor()
         [added] = result.dynamic_partitions_requests
         assert added.partition_keys == ["2024-04-01", "2024-05-01", "2024-06-01"]

@@ -2,36 +2,11 @@
 its limits, run retries and run monitoring, running the raw and feature assets."""
 
 import datetime as dt
-import shutil
-from pathlib import Path
 
-import dagster as dg
-import pytest
 import sqlalchemy as sa
 
-from conftest import START
+from conftest import START, build, make_project
 from prodline.assets.keys import feature_key, raw_key
-from test_as_of_assets import build, make_project
-
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml"
-
-
-@pytest.fixture
-def production_instance(tmp_path, pg_url, monkeypatch):
-    url = sa.make_url(pg_url)
-    for name, value in {
-        "HOST": url.host,
-        "PORT": str(url.port or 5432),
-        "USER": url.username,
-        "PASSWORD": url.password or "",
-        "DB": url.database,
-    }.items():
-        monkeypatch.setenv(f"DAGSTER_PG_{name}", value)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(DEPLOY, home / "dagster.yaml")
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        yield instance, pg_url
 
 
 def test_the_instance_keeps_everything_in_postgresql_with_limits(production_instance):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import copy_promoted
 from prodline.assets.keys import CHALLENGER, CHAMPION, MONITORING
 from prodline.cli import app
 from prodline.definitions import build_definitions
@@ -19,53 +20,15 @@ from prodline.pipeline.matrices.splits import make_splits
 from prodline.pipeline.tables import MONITORING_COLUMNS, production_table
 from prodline.resources import build_resources, model_store_of, warehouse_of
 from prodline.runs import run_range
-from test_as_of_assets import build, make_project
-from test_modeling_assets import GRID, LAST, TEMPORAL
-
-SELECTION = {
-    "metric": "precision@",
-    "parameter": "50_pct",
-    "rule": "best_average_value",
-    "max_from_best": 1.0,
-}
-PROMOTION = {
-    "model_name": "risk",
-    "margin": 0.0,
-    "stability": {"top": "50_pct", "min_overlap": 0.5},
-    "fairness": {
-        "query": "SELECT person_id AS entity_id, max(sex) AS sex FROM raw.registrations "
-        "WHERE registered_on < {as_of_date} GROUP BY person_id",
-        "references": {"sex": "F"},
-        "top": "50_pct",
-        "bounds": [0.2, 5.0],
-        "min_positives": 3,
-    },
-    "sanity": {"max_value": 0.999, "min_rows": 20, "min_positives": 5},
-}
-MONITORING_CFG = {"realized_margin": 0.1}
 
 
-@pytest.fixture(scope="module")
-def promoted(tmp_path_factory):
-    """A project trained on every split, its first challenger judged and promoted."""
-    with pytest.MonkeyPatch.context() as monkeypatch, dg.instance_for_test() as instance:
-        config = make_project(
-            tmp_path_factory.mktemp("promotion"),
-            monkeypatch,
-            temporal=TEMPORAL,
-            grid=GRID,
-            scoring={"top_n": [10], "percentiles": [10, 50]},
-            last=LAST,
-            selection=SELECTION,
-            promotion=PROMOTION,
-            monitoring=MONITORING_CFG,
-        )
-        build(config, instance, last=LAST)
-        keys = [s.key for s in make_splits(config.temporal)]
-        assert run_range(config, instance, "train_models", keys[0], keys[-1]).success
-        job = build_definitions(config).resolve_job_def("promote_model")
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
-        yield config, instance, result, monkeypatch
+@pytest.fixture
+def promoted(promoted_project, tmp_path, monkeypatch):
+    """A copy of the session's promoted project for each test (tests here move aliases, register
+    versions, record promotions, score and monitor lists): (config, instance, the promote_model
+    result, monkeypatch)."""
+    with copy_promoted(promoted_project, tmp_path, monkeypatch) as (config, instance):
+        yield config, instance, promoted_project[1], monkeypatch
 
 
 def evaluations_of(result) -> dict[str, tuple[bool, str, dict]]:

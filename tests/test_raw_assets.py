@@ -1,12 +1,11 @@
 """Raw assets end to end through Dagster, on DuckDB and on a real PostgreSQL."""
 
 import datetime as dt
-import hashlib
 
 import dagster as dg
 import pytest
 
-from conftest import START
+from conftest import START, all_checksums, checksum
 from prodline.assets.keys import raw_key
 from prodline.assets.partitions import daily_partitions
 from prodline.assets.raw import raw_assets
@@ -15,17 +14,6 @@ from prodline.resources import build_resources, warehouse_of
 from prodline.runs import load_range
 
 END = START + dt.timedelta(days=9)
-
-
-def checksum(warehouse, config, name) -> tuple[int, str]:
-    key = ", ".join(config.sources[name].primary_key)
-    rows = warehouse.rows(f"SELECT * FROM raw.{name} ORDER BY {key}")
-    return len(rows), hashlib.sha256(repr([sorted(r.items()) for r in rows]).encode()).hexdigest()
-
-
-def all_checksums(config):
-    warehouse = warehouse_of(config, literal=True)
-    return {name: checksum(warehouse, config, name) for name in config.sources}
 
 
 def check_results(result) -> dict[tuple[str, str], bool]:

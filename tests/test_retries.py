@@ -9,12 +9,11 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
-from conftest import START
+from conftest import GRID, MONITORING_CFG, PROMOTION, SELECTION, START, TEMPORAL, all_checksums, make_project
 from prodline.assets.decorators import OUTSIDE_SYSTEMS
 from prodline.pipeline.transient import is_transient
 from prodline.resources import warehouse_of
 from prodline.runs import load_range
-from test_raw_assets import all_checksums
 
 END = START + dt.timedelta(days=4)
 
@@ -52,9 +51,6 @@ def test_a_cause_that_is_transient_makes_the_error_transient():
 
 def test_every_step_retries_with_exponential_backoff(tmp_path, monkeypatch):
     from prodline.definitions import build_definitions
-    from test_as_of_assets import make_project
-    from test_modeling_assets import GRID, TEMPORAL
-    from test_promotion_assets import MONITORING_CFG, PROMOTION, SELECTION
 
     config = make_project(
         tmp_path,

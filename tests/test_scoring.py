@@ -12,10 +12,10 @@ from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifie
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
+from conftest import GOOD_SOURCE, problems_of
 from prodline.pipeline.models import pictures
 from prodline.pipeline.predictions import ranking, scoring
 from prodline.resources.stores import WarehouseResource
-from test_config import GOOD_SOURCE, _problems
 
 FEATURES = ["a", "b", "c"]
 
@@ -82,14 +82,14 @@ def test_history_svg_names_every_series_and_split():
 
 
 def test_the_serving_section_needs_a_champion(tmp_path):
-    problems = _problems(
+    problems = problems_of(
         tmp_path, "name: p\nstart_date: 2024-01-01\n" + GOOD_SOURCE + "serving: {max_batch: 10}\n"
     )
     assert problems == ["serving (line 11): needs the promotion section (a champion to serve)"]
 
 
 def test_the_attributes_query_must_use_the_as_of_date(tmp_path):
-    problems = _problems(
+    problems = problems_of(
         tmp_path,
         "name: p\nstart_date: 2024-01-01\n"
         + GOOD_SOURCE
@@ -103,7 +103,7 @@ serving:
 
 
 def test_the_serving_section_refuses_an_unknown_key(tmp_path):
-    problems = _problems(
+    problems = problems_of(
         tmp_path, "name: p\nstart_date: 2024-01-01\n" + GOOD_SOURCE + "serving:\n  max_bach: 5\n"
     )
     assert any(p.startswith("serving.max_bach") and "unknown key" in p for p in problems)

@@ -13,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import dagster as dg
 import httpx
 import pytest
 import schemathesis
@@ -27,59 +26,31 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from typer.testing import CliRunner
 
-from conftest import free_port, need_service
+from conftest import copy_promoted, free_port, need_service
 from prodline.cli import app
-from prodline.definitions import build_definitions
-from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import model_store_of, warehouse_of
+from prodline.resources.stores import WarehouseResource
 from prodline.runs import run_range
 from prodline.serving.app import create_app
 from prodline.serving.champion import cohort_features
-from test_as_of_assets import build, make_project
-from test_modeling_assets import GRID, LAST, TEMPORAL
-from test_promotion_assets import MONITORING_CFG, PROMOTION, SELECTION
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 NEWEST, OLDER = dt.date(2024, 8, 1), dt.date(2024, 7, 1)
-SERVING = {
-    "max_batch": 50,
-    "page_size": 10,
-    "poll_seconds": 0.2,
-    "token_env": "TEST_PRODLINE_TOKEN",
-    "attributes": {
-        "query": "SELECT person_id AS entity_id, max(region) AS region, max(age) AS age "
-        "FROM raw.registrations WHERE registered_on < {as_of_date} GROUP BY person_id",
-        "filters": ["region"],
-    },
-}
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A project trained on every split, its champion promoted and its lists of two dates scored:
-    (config, model store, warehouse)."""
-    with pytest.MonkeyPatch.context() as monkeypatch, dg.instance_for_test() as instance:
-        config = make_project(
-            tmp_path_factory.mktemp("serving"),
-            monkeypatch,
-            temporal=TEMPORAL,
-            grid=GRID,
-            scoring={"top_n": [10], "percentiles": [10, 50]},
-            last=LAST,
-            selection=SELECTION,
-            promotion=PROMOTION,
-            monitoring=MONITORING_CFG,
-            serving=SERVING,
-        )
-        build(config, instance, last=LAST)
-        keys = [s.key for s in make_splits(config.temporal)]
-        assert run_range(config, instance, "train_models", keys[0], keys[-1]).success
-        promoted = (
-            build_definitions(config).resolve_job_def("promote_model").execute_in_process(instance=instance)
-        )
-        assert promoted.success
+def project(promoted_project, tmp_path_factory):
+    """A copy of the session's promoted project with the lists of two dates scored, for this module:
+    (config, model store, warehouse, monkeypatch)."""
+    assert promoted_project[1].success
+    with pytest.MonkeyPatch.context() as monkeypatch, copy_promoted(
+        promoted_project, tmp_path_factory.mktemp("serving"), monkeypatch
+    ) as (config, instance):
         assert run_range(config, instance, "score_cohorts", OLDER, NEWEST).success
-        yield config, model_store_of(config, literal=True), warehouse_of(config, literal=True), monkeypatch
+        # Read only, like the API's: in one process DuckDB refuses to open a read-write connection
+        # while a read-only one is open, and the API's watcher opens one every poll (0.2 s).
+        warehouse = WarehouseResource(url=warehouse_of(config, literal=True).url, read_only=True)
+        yield config, model_store_of(config, literal=True), warehouse, monkeypatch
 
 
 @pytest.fixture

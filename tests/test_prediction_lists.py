@@ -146,10 +146,7 @@ def test_ranked_list_of_text_ids_breaks_ties_by_the_text():
 
 
 @pytest.mark.parametrize("dialect", [
-    pytest.param("duckdb", marks=pytest.mark.xfail(strict=True, reason=(
-        "tables.py declares production.predictions.score and percentile as sa.Float, which DuckDB (the "
-        "default warehouse) makes a 4-byte REAL: scores 1e-9 apart read back tied, and 0.1 as "
-        "0.10000000149011612, so list_outcomes sees ties the ranked list did not have"))),
+    "duckdb",
     "postgresql"])
 def test_stored_scores_read_back_as_ranked(tmp_path, request, dialect):
     url = f"duckdb:///{tmp_path}/w.duckdb" if dialect == "duckdb" else request.getfixturevalue("pg_url")

@@ -277,13 +277,8 @@ def test_rollback_to_a_named_version(config, warehouse, store):
     assert (last["kind"], last["from_version"], last["value"]) == ("rollback", "1", None)
 
 
-FLOAT32 = ("tables.py declares the production and results numbers as sa.Float, which DuckDB (the default "
-           "warehouse) makes FLOAT, a 4-byte REAL: 0.6 reads back as 0.6000000238418579 (PostgreSQL's FLOAT "
-           "is double precision)")
-
-
 @pytest.mark.parametrize("dialect", [
-    pytest.param("duckdb", marks=pytest.mark.xfail(strict=True, reason=FLOAT32)), "postgresql"])
+    "duckdb", "postgresql"])
 def test_the_promoted_value_reads_back_as_recorded(config, store, tmp_path, request, dialect):
     url = f"duckdb:///{tmp_path}/w.duckdb" if dialect == "duckdb" else request.getfixturevalue("pg_url")
     warehouse = Warehouse(url=url)
@@ -292,8 +287,6 @@ def test_the_promoted_value_reads_back_as_recorded(config, store, tmp_path, requ
     assert [p["value"] for p in promotions(warehouse, NAME)] == [0.6]
 
 
-@pytest.mark.xfail(strict=True, reason=FLOAT32 + ": the monitoring asset's promise of 0.6 is then "
-                   "0.6000000238, so a realized 0.5 under a 0.1 margin, exactly the margin, fails the check")
 def test_a_fall_of_exactly_the_margin_below_the_stored_promise_is_no_failure(config, warehouse, store):
     judged(config, warehouse, store, "1", value=0.6)
     promote(config, warehouse, store)

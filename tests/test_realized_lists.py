@@ -91,12 +91,6 @@ def test_an_undefined_watched_value_is_no_failure():
     assert judged.failure is None and judged.figure["recall@1_abs"] is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "load_config accepts selection.parameter '50.0_pct' (project._selection_metric parses it to the "
-    "scoring cutoff 50_pct) but SelectionConfig keeps the spelling: judge_day is given "
-    "'precision@50.0_pct' and compares it with Threshold.parameter '50_pct', so the watched metric "
-    "never gets its promise and realized performance never fails (evaluations/history.py matches "
-    "the raw spelling against results.evaluations.parameter the same way)"))
 def test_a_selection_cutoff_spelled_otherwise_is_still_watched():
     selection = SelectionConfig(metric="precision@", parameter="50.0_pct", rule="best_average_value")
     assert Threshold.parse(selection.parameter) == Threshold(50, "pct")

@@ -3,15 +3,15 @@ before it is used, and how the model in use is watched."""
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from prodline.config.base import Identifier, Located, Strict, check_placeholders
 from prodline.config.cutoffs import Threshold
 
 
 def _cutoff(text: str) -> str:
-    Threshold.parse(text)
-    return text
+    """A cutoff in its one spelling (`50.0_pct` is `50_pct`), so that names built from it match."""
+    return Threshold.parse(text).parameter
 
 
 Cutoff = Annotated[str, AfterValidator(_cutoff)]
@@ -30,6 +30,15 @@ class SelectionConfig(Strict):
     params: dict[str, Any] = {}
     max_from_best: float = Field(default=1.0, ge=0)
     threshold: float | None = None
+
+    @field_validator("parameter")
+    @classmethod
+    def _one_spelling(cls, value: str) -> str:
+        """`50.0_pct` is `50_pct`: the selection metric's name must match the evaluations' rows."""
+        try:
+            return Threshold.parse(value).parameter if value else value
+        except ValueError:
+            return value  # reported beside the scoring cutoffs (project._selection_metric)
 
     @model_validator(mode="after")
     def _rule_known(self) -> "SelectionConfig":

@@ -1,5 +1,8 @@
 """The warehouse tables prodline writes after the as-of layer, column by column.
 
+Numbers are `Double` (8 bytes) everywhere: SQLAlchemy's `Float` is a 4-byte REAL on DuckDB, which
+read a promised 0.6 back as 0.6000000238 and tied scores 1e-9 apart.
+
 The `results` schema holds the research record (every model and its evaluations), replaced split by
 split; the `production` schema holds what people act on and audit (lists, drift, monitoring, gate
 results, promotions). Tables are created on first use, so a new column here reaches a new warehouse.
@@ -23,7 +26,7 @@ MODELS_COLUMNS = {
     "feature_count": sa.Integer,
     "train_matrix": sa.String,
     "train_rows": sa.BigInteger,
-    "seconds": sa.Float,
+    "seconds": sa.Double,
     "run_url": sa.String,
     "baseline": sa.Boolean,
     "trained_at": sa.DateTime,
@@ -35,9 +38,9 @@ EVALUATIONS_COLUMNS = {
     "matrix": sa.String,
     "metric": sa.String,
     "parameter": sa.String,
-    "value": sa.Float,
-    "worst_value": sa.Float,
-    "best_value": sa.Float,
+    "value": sa.Double,
+    "worst_value": sa.Double,
+    "best_value": sa.Double,
     "labeled_rows": sa.BigInteger,
     "positives": sa.BigInteger,
     "rows_above": sa.BigInteger,
@@ -63,14 +66,14 @@ PROMOTION_COLUMNS = {
     "run_id": sa.String,
     "model_group_id": sa.String,
     "metric": sa.String,
-    "value": sa.Float,
+    "value": sa.Double,
     "evidence": sa.String,
 }
 PREDICTION_COLUMNS = {  # after the cohort's entity_id
     "as_of_date": sa.Date,
-    "score": sa.Float,
+    "score": sa.Double,
     "rank": sa.Integer,
-    "percentile": sa.Float,
+    "percentile": sa.Double,
     "model_name": sa.String,
     "model_version": sa.String,
     "model_run_id": sa.String,
@@ -82,21 +85,21 @@ DRIFT_COLUMNS = {
     "as_of_date": sa.Date,
     "model_version": sa.String,
     "feature": sa.String,
-    "psi": sa.Float,
+    "psi": sa.Double,
     "level": sa.String,
-    "reference_null_share": sa.Float,
-    "current_null_share": sa.Float,
+    "reference_null_share": sa.Double,
+    "current_null_share": sa.Double,
 }
 MONITORING_COLUMNS = {
     "as_of_date": sa.Date,
     "model_version": sa.String,
     "metric": sa.String,
     "parameter": sa.String,
-    "value": sa.Float,
+    "value": sa.Double,
     "labeled_rows": sa.BigInteger,
     "positives": sa.BigInteger,
-    "labeled_share": sa.Float,
-    "promised": sa.Float,
+    "labeled_share": sa.Double,
+    "promised": sa.Double,
     "evaluated_at": sa.DateTime,
 }
 
@@ -128,7 +131,7 @@ def arrow_schema(table: sa.Table) -> pa.Schema:
         sa.String: pa.string(),
         sa.Integer: pa.int32(),
         sa.BigInteger: pa.int64(),
-        sa.Float: pa.float64(),
+        sa.Double: pa.float64(),
         sa.Boolean: pa.bool_(),
         sa.DateTime: pa.timestamp("us"),
         sa.Date: pa.date32(),

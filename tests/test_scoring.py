@@ -14,7 +14,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from conftest import GOOD_SOURCE, problems_of
 from prodline.pipeline.models import pictures
-from prodline.pipeline.predictions import ranking, scoring
+from prodline.pipeline.predictions import on_request as scoring
+from prodline.pipeline.predictions import ranking
 from prodline.resources.stores import WarehouseResource
 
 FEATURES = ["a", "b", "c"]

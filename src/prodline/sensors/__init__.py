@@ -10,6 +10,7 @@ from prodline.assets.partitions import SPLITS, as_of_partitions
 from prodline.config import ProjectConfig
 from prodline.pipeline.as_of.cohort_labels import ripe_dates
 from prodline.pipeline.matrices.building import current_splits
+from prodline.pipeline.monitoring.realized_lists import shortfalls_since
 from prodline.pipeline.raw import arrivals, landing
 from prodline.pipeline.sql import tables_read
 from prodline.resources.arrivals import arrival_of
@@ -111,13 +112,7 @@ def retrain_when_below_sensor(job: dg.JobDefinition, config: ProjectConfig) -> d
                description=f"Retrains when realized {name} falls more than {margin:g} below the "
                            "value recorded at promotion.")
     def retrain_when_below(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-        if not warehouse.columns("production", "monitoring"):
-            return dg.SkipReason("nothing monitored yet")
-        seen = context.cursor or "0001-01-01"
-        below = warehouse.rows(
-            "SELECT as_of_date, value, promised FROM production.monitoring WHERE promised IS NOT NULL "
-            "AND value < promised - :margin AND CAST(as_of_date AS VARCHAR(10)) > :seen ORDER BY as_of_date",
-            margin=margin, seen=seen)
+        below = shortfalls_since(warehouse, margin, context.cursor or "0001-01-01")
         splits = current_splits(config, warehouse)
         if not below or not splits:
             return dg.SkipReason("realized performance holds")

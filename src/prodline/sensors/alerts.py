@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from prodline.config import ProjectConfig
+from prodline.pipeline.champion.records import moves_after, newest_move
 from prodline.resources.alerts import AlertsResource
 from prodline.resources.stores import WarehouseResource
 
@@ -156,16 +157,10 @@ def promotion_alerts(config: ProjectConfig) -> dg.SensorDefinition:
         "a rollback, as production.promotions records it).",
     )
     def promotions(context: dg.SensorEvaluationContext, alerts: AlertsResource, warehouse: WarehouseResource):
-        if not warehouse.columns("production", "promotions"):
-            return dg.SkipReason("no promotion yet")
         if context.cursor is None:  # the first look starts now: history is not news
-            newest = warehouse.scalar("SELECT max(promoted_at) FROM production.promotions")
-            context.update_cursor((newest or dt.datetime.min).isoformat())
+            context.update_cursor((newest_move(warehouse) or dt.datetime.min).isoformat())
             return dg.SkipReason("watching promotions from now on")
-        moves = warehouse.rows(
-            "SELECT * FROM production.promotions WHERE promoted_at > :after ORDER BY promoted_at",
-            after=dt.datetime.fromisoformat(context.cursor),
-        )
+        moves = moves_after(warehouse, dt.datetime.fromisoformat(context.cursor))
         for move in moves:
             alerts.send(settings.recipients.promotion, *promotion_message(config, move))
         if moves:

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
-from prodline.pipeline.predictions import scoring
-from prodline.serving import lists
+from prodline.pipeline.predictions import on_request as scoring
+from prodline.pipeline.predictions import stored_lists as lists
 from prodline.serving.champion import Served
 
 # JSON numbers only: a string, a boolean or null is refused, and NaN or an infinity (which the parser

@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from prodline.config import ProjectConfig
 from prodline.config.serving import ServingConfig
 from prodline.pipeline.as_of.cohort_labels import newest_cohort_date
-from prodline.serving import lists
+from prodline.pipeline.predictions import stored_lists as lists
 from prodline.serving.api import api_router
 from prodline.serving.champion import champion_version, load_served
 from prodline.serving.pages import COOKIE, page_router

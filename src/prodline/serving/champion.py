@@ -17,7 +17,7 @@ from prodline.pipeline.evaluations.history import evaluation_history
 from prodline.pipeline.matrices.building import spec_maker, stream_matrix
 from prodline.pipeline.matrices.files import arrays
 from prodline.pipeline.models.training import positions
-from prodline.pipeline.predictions import scoring
+from prodline.pipeline.predictions import on_request as scoring
 from prodline.pipeline.tables import entity_type
 
 log = logging.getLogger("prodline.serving")

@@ -13,8 +13,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from prodline.pipeline.champion.records import promotions
 from prodline.pipeline.models import pictures
-from prodline.pipeline.predictions import scoring
-from prodline.serving import lists
+from prodline.pipeline.predictions import on_request as scoring
+from prodline.pipeline.predictions import stored_lists as lists
 
 COOKIE = "prodline_token"
 TEMPLATES = Jinja2Templates(

@@ -64,3 +64,19 @@ def promotions(warehouse, name: str) -> list[dict]:
         return []
     return warehouse.rows(
         "SELECT * FROM production.promotions WHERE model_name = :n ORDER BY promoted_at", n=name)
+
+
+def newest_move(warehouse) -> dt.datetime | None:
+    """When the champion last moved (a promotion or a rollback), or None."""
+    if not has_table(warehouse, "production.promotions"):
+        return None
+    return warehouse.scalar("SELECT max(promoted_at) FROM production.promotions")
+
+
+def moves_after(warehouse, after: dt.datetime) -> list[dict]:
+    """Every promotion and rollback after `after`, oldest first."""
+    if not has_table(warehouse, "production.promotions"):
+        return []
+    return warehouse.rows("SELECT * FROM production.promotions WHERE promoted_at > :after "
+                          "ORDER BY promoted_at", after=after)
+

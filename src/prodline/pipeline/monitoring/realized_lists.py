@@ -86,3 +86,15 @@ def drifted_features(warehouse, start: dt.date, end: dt.date, alert: float) -> l
 
 def _r(value):
     return None if value is None else round(float(value), 4)
+
+
+def shortfalls_since(warehouse, margin: float, seen: str) -> list[dict]:
+    """Dates after `seen` (ISO text) whose realized watched metric fell more than `margin` below its
+    promise, oldest first."""
+    if not has_table(warehouse, "production.monitoring"):
+        return []
+    return warehouse.rows(
+        "SELECT as_of_date, value, promised FROM production.monitoring WHERE promised IS NOT NULL "
+        "AND value < promised - :margin AND CAST(as_of_date AS VARCHAR(10)) > :seen ORDER BY as_of_date",
+        margin=margin, seen=seen)
+

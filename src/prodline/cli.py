@@ -178,6 +178,7 @@ def demo(
     """The whole graph on generated data. Period 1: three years loaded as one backfill, features,
     the model grid on every split, the first champion, its lists and their monitoring. Period 2:
     six more months after the demo's drift; the retrained challenger is worse and the gate refuses it."""
+    from prodline import loading
     from prodline.demo import DEMO_PROGRAMME, SECOND_PERIOD_DAYS, story
     from prodline.demo.simulate import Scenario
     from prodline.resources import warehouse_of
@@ -190,7 +191,7 @@ def demo(
     last = cfg.start_date + dt.timedelta(days=days - 1)
     if not any(home.landing.glob("*/*.*")):
         _write(home.landing, scenario, cfg.start_date, last)
-    ok = story.load_and_report(cfg, cfg.start_date, last, None)
+    ok = loading.load_and_report(cfg, cfg.start_date, last, None)
     if ok and (cfg.transforms or cfg.cohort is not None):
         ok = story.build_and_report(cfg, cfg.start_date, last, f"period 1: {cfg.start_date} .. {last}")
     warehouse = warehouse_of(cfg, literal=True)
@@ -201,7 +202,7 @@ def demo(
         console.rule(f"period 2: {first} .. {last}, after the demo's drift")
         # The period's own days, not "the next ones": a second demo run writes the same files again.
         _write(home.landing, scenario, first, last)
-        ok = story.load_and_report(cfg, first, last, None) and story.build_and_report(
+        ok = loading.load_and_report(cfg, first, last, None) and story.build_and_report(
             cfg, first, last, f"period 2: {first} .. {last}")
     if ok:
         story.print_production(cfg)

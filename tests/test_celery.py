@@ -5,19 +5,21 @@ step gives its task back, which runs again: the run succeeds, nothing is lost.""
 import contextlib
 import datetime as dt
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
 
-from conftest import START, make_project, need_service
+from conftest import START, free_port, make_project, need_service
 from prodline.assets.keys import transform_key
 from prodline.config import DEMO_CONFIG
 from prodline.resources import warehouse_of
@@ -33,18 +35,29 @@ SLOW = (
 
 
 @pytest.fixture
-def redis_url():
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
-    except OSError as err:
-        need_service(f"Redis at 127.0.0.1:6379 is not reachable: {err}")
+def redis_url(tmp_path):
+    """A Redis server of this test's own, on a free port: no other run on the machine can take its
+    tasks or flush its keys (a fixed database of the shared server would be shared)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        need_service("redis-server is not installed (apt-get install redis-server)")
     import redis
 
-    db = 9
-    client = redis.Redis(host="127.0.0.1", port=6379, db=db)
-    client.flushdb()
-    yield f"redis://127.0.0.1:6379/{db}"
-    client.flushdb()
+    port = free_port()
+    server = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    client, deadline = redis.Redis(host="127.0.0.1", port=port), time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert server.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(timeout=10)
 
 
 @pytest.fixture
@@ -58,16 +71,21 @@ def celery_project(tmp_path, monkeypatch, production_instance, redis_url):
 
 @pytest.fixture
 def rabbitmq_url():
-    url = "amqp://guest:guest@127.0.0.1:5672//"
+    """A virtual host of this test's own on the machine's RabbitMQ, deleted afterwards: its
+    `dagster` queue is no other run's."""
     try:
         socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
     except OSError as err:
         need_service(f"RabbitMQ at 127.0.0.1:5672 is not reachable: {err}")
-    import kombu
+    vhost = f"prodline_test_{uuid.uuid4().hex[:10]}"
 
-    with kombu.Connection(url) as conn:
-        conn.default_channel.queue_delete("dagster")  # nothing left from an earlier run
-    return url
+    def ctl(*args: str) -> None:
+        subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+    ctl("add_vhost", vhost)
+    ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    ctl("delete_vhost", vhost)
 
 
 def project_on_celery(tmp_path: Path, monkeypatch, broker: str, backend: str):

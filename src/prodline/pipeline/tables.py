@@ -125,7 +125,7 @@ def production_table(warehouse, name: str, columns: dict, entity: bool = False) 
     return warehouse.ensure_table("production", name, listed)
 
 
-def arrow_schema(table: sa.Table) -> pa.Schema:
+def table_schema(table: sa.Table) -> pa.Schema:
     """The Arrow schema of rows written into `table`."""
     kinds = {
         sa.String: pa.string(),
@@ -148,7 +148,7 @@ def write_by_split(warehouse, name: str, columns: dict, rows: list[dict], keys: 
     table = results_table(warehouse, name, columns)
     for key in keys:
         mine = [r for r in rows if r["split"] == key]
-        warehouse.replace_window(table, pa.Table.from_pylist(mine, arrow_schema(table)), "split", key, key)
+        warehouse.replace_window(table, pa.Table.from_pylist(mine, table_schema(table)), "split", key, key)
 
 
 def trained_models(warehouse, key: str) -> list[dict]:

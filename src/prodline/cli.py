@@ -347,3 +347,27 @@ def splits(
 
 def _number(value) -> str:
     return "" if value is None else f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
+@app.command()
+def backfill(
+    assets: Annotated[list[str], typer.Argument(help="Asset keys as the UI shows them "
+                                                     "(raw/registrations, cohort, features_reg).")],
+    first: Annotated[str, typer.Option("--from", help="First date (YYYY-MM-DD).")],
+    last: Annotated[str, typer.Option("--to", help="Last date (YYYY-MM-DD).")],
+    config: ConfigOption = None,
+) -> None:
+    """Recompute each asset's partitions in --from..--to as one run on the project's instance, in
+    dependency order (like `airflow backfill -s -e`): as-of dates and splits in the range are taken."""
+    from prodline.backfilling import backfill_and_report
+
+    cfg = _config(config)
+    ok = backfill_and_report(cfg, assets, _date(first, "--from"), _date(last, "--to"))
+    raise typer.Exit(0 if ok else 1)
+
+
+def _date(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: write a date as YYYY-MM-DD", param_hint=option) from None

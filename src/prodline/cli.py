@@ -371,3 +371,25 @@ def _date(text: str, option: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r}: write a date as YYYY-MM-DD", param_hint=option) from None
+
+
+@app.command(name="test")
+def trial(
+    asset: Annotated[str, typer.Argument(help="An asset key as the UI shows it (raw/registrations, "
+                                              "cohort).")],
+    date: Annotated[str, typer.Option(help="The partition: a day, an as-of date or a split (YYYY-MM-DD).")],
+    keep: Annotated[bool, typer.Option(help="Keep the scratch folder and print where it is.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Compute one partition of an asset into a scratch copy, run its checks and print its rows and
+    check results (like `airflow test`): nothing production reads is written, no run is recorded."""
+    from prodline.operating import OperatorError
+    from prodline.trial import run_trial
+
+    cfg = _config(config)
+    try:
+        ran = run_trial(cfg, asset, date, keep)
+    except OperatorError as err:
+        console.print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    raise typer.Exit(0 if ran.result.success else 1)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import sqlalchemy as sa
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -84,11 +85,18 @@ def copy_warehouse(config: ProjectConfig, scratch: Path) -> WarehouseResource:
     target = scratch / "warehouse.duckdb"
     if production.missing_file() is None:
         source = Path(production.engine.url.database)
-        with production.engine.connect():  # no writer can hold the file while this is open
-            shutil.copyfile(source, target)
-            if (wal := source.with_name(source.name + ".wal")).exists():
-                shutil.copyfile(wal, target.with_name(target.name + ".wal"))
-        production.engine.dispose()
+        try:
+            with production.engine.connect():  # no writer can hold the file while this is open
+                shutil.copyfile(source, target)
+                if (wal := source.with_name(source.name + ".wal")).exists():
+                    shutil.copyfile(wal, target.with_name(target.name + ".wal"))
+        except sa.exc.DBAPIError as err:
+            raise OperatorError(f"cannot read the warehouse {source} to copy it: {err.orig}"
+                                + (f" (waited {production.lock_wait_seconds:g} s; a run writing "
+                                   "to it holds it: try again when it has finished)"
+                                   if "lock" in str(err.orig) else "")) from None
+        finally:
+            production.engine.dispose()
     return WarehouseResource(url=f"duckdb:///{target}", postgres_writers=config.storage.postgres_writers)
 
 

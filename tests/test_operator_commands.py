@@ -7,6 +7,7 @@ import tempfile
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from conftest import START, make_project
@@ -14,6 +15,7 @@ from prodline.assets.keys import COHORT, raw_key, transform_key
 from prodline.cli import app
 from prodline.home import home_of
 from prodline.resources import warehouse_of
+from prodline.stores.warehouse import LAYERS
 
 LAST = START + dt.timedelta(days=69)  # 2024-03-10: as-of dates 2024-02-01 and 2024-03-01
 RANGE = ["--from", "2024-01-01", "--to", LAST.isoformat()]
@@ -35,10 +37,11 @@ def invoke(*args: str):
 
 
 def table_sums(config) -> dict[str, tuple[int, str]]:
-    """Row count and a checksum of every table in the warehouse."""
+    """Row count and a checksum of every table of prodline's schemas in the warehouse."""
     warehouse, sums = warehouse_of(config, literal=True), {}
+    layers = ", ".join(f"'{layer}'" for layer in LAYERS)
     for t in warehouse.rows("SELECT table_schema, table_name FROM information_schema.tables "
-                            "ORDER BY 1, 2"):
+                            f"WHERE table_schema IN ({layers}) ORDER BY 1, 2"):
         name = f"{t['table_schema']}.{t['table_name']}"
         rows = sorted(repr(sorted(r.items())) for r in warehouse.rows(f"SELECT * FROM {name}"))
         sums[name] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
@@ -161,9 +164,28 @@ def test_test_names_the_partitions_and_what_it_cannot_copy(small, monkeypatch):
     assert said.startswith("2024-03-15 is not a partition of cohort: cohort has monthly partitions from "
                            "2024-02-01 to ")
     assert said.endswith("; the nearest are 2024-03-01 and 2024-04-01")
-    monkeypatch.setenv("PRODLINE_WAREHOUSE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("PRODLINE_WAREHOUSE_URL", "postgresql://prodline_nobody@127.0.0.1:1/none")
     pg = invoke("test", "cohort", "--date", "2024-03-01", "--config", path)
     assert pg.exit_code == 1
     assert " ".join(pg.output.split()).startswith(
-        "prodline test runs an asset on a scratch copy of the warehouse, and this project's is "
-        "PostgreSQL, which it cannot copy safely")
+        "cannot create a scratch database on the warehouse's server: connection to server at "
+        "\"127.0.0.1\", port 1 failed")
+
+
+def test_test_on_postgresql_uses_a_scratch_database_it_drops(small, pg_url, monkeypatch):
+    config, path = small
+    monkeypatch.setenv("PRODLINE_WAREHOUSE_URL", pg_url)
+    assert invoke("backfill", *UPSTREAM, *RANGE, "--config", path).exit_code == 0
+    before = table_sums(config)
+
+    result = invoke("test", "cohort", "--date", "2024-03-01", "--config", path)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "3 table(s), " in said and "cohort_not_empty passed" in said
+    scratch = said.split("copied into the scratch database ")[1].split(")")[0]
+    assert table_sums(config) == before and "features.cohort" not in before
+    admin = sa.create_engine(pg_url)
+    with admin.connect() as conn:
+        assert not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                {"n": scratch}).all()
+    admin.dispose()

@@ -1,14 +1,12 @@
 """`prodline test ASSET --date D`: Airflow's `test` for any asset. One partition is computed into a
-scratch folder, its checks run, and its rows and check results are printed; production is untouched.
+scratch place, its checks run, and its rows and check results are printed; production is untouched.
 
-The scratch folder holds a copy of the DuckDB warehouse (taken under a read-only connection, which
-no writer can hold at the same time, so the copy is consistent), a landing zone with only that
+The scratch place: a copy of the warehouse (`prodline.stores.scratch`: a DuckDB file in a scratch
+folder, or a PostgreSQL database of its own, dropped afterwards), a landing zone holding only that
 day's files (a refused file is quarantined there, not in production's), and empty matrix folders.
 The run goes to an ephemeral Dagster instance, in memory: the project's instance records nothing.
 Assets that use the MLflow registry (models, evaluations, challenger, champion, predictions) are
-refused: a registry has no scratch copy, and their runs and aliases are what production reads.
-So is a PostgreSQL warehouse: a copy of a database (CREATE DATABASE ... TEMPLATE) needs every
-other connection to it closed, which a running deployment's daemon and webserver never are."""
+refused: a registry has no scratch copy, and its runs and aliases are what production reads."""
 
 import datetime as dt
 import shutil
@@ -19,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import sqlalchemy as sa
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -35,6 +32,7 @@ from prodline.pipeline.raw.landing import FORMATS, landing_path
 from prodline.resources import build_resources
 from prodline.resources.stores import LandingZoneResource, MatrixStoreResource, WarehouseResource
 from prodline.stores import open_warehouse
+from prodline.stores.scratch import ScratchRefused, scratch_warehouse
 
 console = Console()
 PREVIEW_ROWS, PREVIEW_COLUMNS = 10, 7
@@ -53,14 +51,8 @@ class Trial:
     scratch: Path
 
 
-def refusal(config: ProjectConfig, asset: dg.AssetsDefinition, named: Named) -> str | None:
+def refusal(asset: dg.AssetsDefinition, named: Named) -> str | None:
     """Why `prodline test` cannot run this asset without touching production, or None."""
-    if open_warehouse(config).backend != "duckdb":
-        return ("prodline test runs an asset on a scratch copy of the warehouse, and this project's is "
-                "PostgreSQL, which it cannot copy safely: a copy of a live database (CREATE DATABASE ... "
-                "TEMPLATE) needs every other connection to it closed, and a transaction rolled back "
-                "afterwards cannot hold the asset's writes (they use several connections). Backfill the "
-                "partition on a staging deployment instead.")
     if outside := sorted(asset.required_resource_keys - SCRATCH - READ_ONLY):
         what = "the MLflow registry: runs, models and aliases that production reads" \
             if outside == ["model_store"] else "stores production reads"
@@ -77,27 +69,6 @@ def scratch_folder(keep: bool) -> Iterator[Path]:
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def copy_warehouse(config: ProjectConfig, scratch: Path) -> WarehouseResource:
-    """A scratch copy of the project's DuckDB warehouse (empty if it has none yet)."""
-    production = open_warehouse(config, read_only=True)
-    target = scratch / "warehouse.duckdb"
-    if production.missing_file() is None:
-        source = Path(production.engine.url.database)
-        try:
-            with production.engine.connect():  # no writer can hold the file while this is open
-                shutil.copyfile(source, target)
-                if (wal := source.with_name(source.name + ".wal")).exists():
-                    shutil.copyfile(wal, target.with_name(target.name + ".wal"))
-        except sa.exc.DBAPIError as err:
-            raise OperatorError(f"cannot read the warehouse {source} to copy it: {err.orig}"
-                                + (f" (waited {production.lock_wait_seconds:g} s; a run writing "
-                                   "to it holds it: try again when it has finished)"
-                                   if "lock" in str(err.orig) else "")) from None
-        finally:
-            production.engine.dispose()
-    return WarehouseResource(url=f"duckdb:///{target}", postgres_writers=config.storage.postgres_writers)
 
 
 def scratch_landing(config: ProjectConfig, scratch: Path, partition: str | None) -> LandingZoneResource:
@@ -123,14 +94,15 @@ def run_trial(config: ProjectConfig, name: str, date: str, keep: bool = False) -
     graph = dg.Definitions(assets=assets, resources=build_resources(config)).resolve_asset_graph()
     named = find_asset(graph, name)
     asset = next(a for a in assets if isinstance(a, dg.AssetsDefinition) and named.key in a.keys)
-    if why := refusal(config, asset, named):
+    if why := refusal(asset, named):
         raise OperatorError(why)
     with dg.DagsterInstance.ephemeral() as instance:
         if named.partitions is SPLITS:  # the open-ended splits are a dynamic partition of the instance
             instance.add_dynamic_partitions(SPLITS.name, [date])
         partition = key_for(named, date, instance)
-        with scratch_folder(keep) as scratch:
-            resources = {**build_resources(config), "warehouse": copy_warehouse(config, scratch),
+        with scratch_folder(keep) as scratch, scratch_copy(config, scratch) as (url, copied):
+            warehouse = WarehouseResource(url=url, postgres_writers=config.storage.postgres_writers)
+            resources = {**build_resources(config), "warehouse": warehouse,
                          "landing_zone": scratch_landing(config, scratch, partition),
                          "matrix_store": MatrixStoreResource(matrices_dir=str(scratch / "matrices"),
                                                              scores_dir=str(scratch / "predictions"))}
@@ -138,19 +110,29 @@ def run_trial(config: ProjectConfig, name: str, date: str, keep: bool = False) -
                 [asset], partition_key=partition, instance=instance,
                 resources=resources, raise_on_error=False, tags={"prodline/command": "test"},
                 run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
-            trial = Trial(named, partition, result, resources["warehouse"], scratch)
-            report(trial, graph)
-            trial.warehouse.engine.dispose()
+            trial = Trial(named, partition, result, warehouse, scratch)
+            report(trial, graph, copied)
+            warehouse.engine.dispose()
             if keep:
                 console.print(f"scratch folder kept: {scratch}", highlight=False)
     return trial
 
 
-def report(trial: Trial, graph) -> None:
+@contextmanager
+def scratch_copy(config: ProjectConfig, scratch: Path) -> Iterator[tuple[str, str]]:
+    try:
+        with scratch_warehouse(open_warehouse(config), scratch) as copy:
+            yield copy
+    except ScratchRefused as err:
+        raise OperatorError(str(err)) from None
+
+
+def report(trial: Trial, graph, copied: str) -> None:
     """The partition's rows (a preview and the count) and its checks."""
     named, result = trial.named, trial.result
     title = f"{named.name}" + (f", partition {trial.partition}" if trial.partition else "")
-    console.print(f"[bold]test {title}[/bold] (scratch copy; production untouched)", highlight=False)
+    console.print(f"[bold]test {title}[/bold] on a scratch warehouse ({copied}); production untouched",
+                  highlight=False)
     table_name = graph.get(named.key).metadata.get("dagster/table_name")
     if result.success and table_name:
         _preview(trial.warehouse, str(table_name), trial.partition)
@@ -184,7 +166,7 @@ def _preview(warehouse: WarehouseResource, table_name: str, partition: str | Non
     count = warehouse.scalar(f"SELECT count(*) FROM {table_name}{where}", **params)
     rows = warehouse.rows(f"SELECT * FROM {table_name}{where} LIMIT {PREVIEW_ROWS}", **params)
     rest = [c for c in columns if c != column]  # the partition's own date says nothing
-    shown, more = rest[:PREVIEW_COLUMNS], len(rest) - PREVIEW_COLUMNS
+    shown, more = rest[:PREVIEW_COLUMNS], max(0, len(rest) - PREVIEW_COLUMNS)
     console.print(f"{table_name}: {count:,} row(s) for this partition"
                   + (f", the first {len(rows)} shown" if count > len(rows) else "")
                   + (f"; {more} more column(s) not shown" if more else ""), highlight=False)

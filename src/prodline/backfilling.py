@@ -55,7 +55,8 @@ def plan(graph, names: list[str], first: dt.date, last: dt.date,
 
 
 def backfill(config: ProjectConfig, names: list[str], first: dt.date, last: dt.date) -> list[Outcome]:
-    """Run the plan on the project's instance, one asset after another; print a line per asset."""
+    """Run the plan on the project's instance, one asset after another, with a progress bar; an
+    asset downstream of one that failed is skipped."""
     batch_dagster_events()
     definitions = build_definitions(config)
     graph, instance = definitions.resolve_asset_graph(), instance_for(config)

@@ -11,10 +11,11 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from conftest import START, make_project
+from conftest import START, copy_promoted, make_project
 from prodline.assets.keys import COHORT, raw_key, transform_key
 from prodline.cli import app
 from prodline.home import home_of
+from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import warehouse_of
 from prodline.stores.warehouse import LAYERS
 
@@ -190,3 +191,33 @@ def test_test_on_postgresql_uses_a_scratch_database_it_drops(small, pg_url, monk
         assert not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
                                 {"n": scratch}).all()
     admin.dispose()
+
+
+def test_on_a_trained_project_matrices_are_tested_aside_and_the_registry_is_refused(
+        promoted_project, tmp_path, monkeypatch):
+    with copy_promoted(promoted_project, tmp_path / "copy", monkeypatch) as (config, _):
+        path = str(tmp_path / "copy" / "prodline.yaml")
+        monkeypatch.setenv("DAGSTER_HOME", str(home_of(config).dagster))
+        split = make_splits(config.temporal)[0].key
+        matrices = home_of(config).matrices
+
+        def files() -> dict:
+            return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in matrices.rglob("*")}
+
+        before = files()
+        result = invoke("test", "matrices", "--date", split, "--config", path)
+        assert result.exit_code == 0, result.output
+        assert f"test matrices, partition {split}" in result.output and "rows: " in result.output
+        assert files() == before
+
+        models = invoke("test", "models", "--date", split, "--config", path)
+        assert models.exit_code == 1
+        assert " ".join(models.output.split()) == (
+            "models uses model_store (the MLflow registry: runs, models and aliases that production "
+            "reads), which has no scratch copy: prodline test would write into it. Backfill it "
+            "instead (prodline backfill).")
+        whole = invoke("backfill", "champion_model", *RANGE, "--config", path)
+        assert whole.exit_code == 1
+        assert " ".join(whole.output.split()) == (
+            "champion_model is not partitioned: a date range selects nothing of it (it is "
+            "materialized whole, from the UI or its job)")

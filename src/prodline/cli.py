@@ -362,11 +362,11 @@ def backfill(
     from prodline.backfilling import backfill_and_report
 
     cfg = _config(config)
-    ok = backfill_and_report(cfg, assets, _date(first, "--from"), _date(last, "--to"))
+    ok = backfill_and_report(cfg, assets, _iso_date(first, "--from"), _iso_date(last, "--to"))
     raise typer.Exit(0 if ok else 1)
 
 
-def _date(text: str, option: str) -> dt.date:
+def _iso_date(text: str, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:

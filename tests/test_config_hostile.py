@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import GOOD_SOURCE, problems_of
+from conftest import GOOD_SOURCE, TEMPORAL, problems_of
 from prodline.config import ConfigError, load_config
 
 HEAD = "name: things\nstart_date: 2024-01-01\n"
@@ -162,3 +162,22 @@ def test_long_intervals_are_refused():
     with pytest.raises(ValueError, match="'99999999 years' is longer than a century"):
         Interval.parse("99999999 years")
     assert Interval.parse("100 years") == "100 years"
+
+
+def test_splits_are_bounded_before_they_are_made():
+    from prodline.config.temporal import TemporalConfig
+
+    daily = {**TEMPORAL, "feature_start_time": "1900-01-01", "label_start_time": "1900-01-01",
+             "feature_end_time": "2023-04-01", "label_end_time": "2023-04-01",
+             "max_training_histories": "100 years",
+             **dict.fromkeys(["model_update_frequency", "training_as_of_date_frequencies",
+                              "test_as_of_date_frequencies", "training_label_timespans",
+                              "test_label_timespans"], "1 day")}
+    began = time.perf_counter()
+    with pytest.raises(ValueError, match="label time \\(45,015 days\\) every 1 day makes about 45,016 "
+                                         "splits; at most 1,000: use a longer model_update_frequency"):
+        TemporalConfig.model_validate(daily)
+    with pytest.raises(ValueError, match="these splits hold about 18,287,502 as-of dates in all; at most "
+                                         "200,000: use longer as-of date frequencies or shorter histories"):
+        TemporalConfig.model_validate({**daily, "model_update_frequency": "3 months"})
+    assert time.perf_counter() - began < 1

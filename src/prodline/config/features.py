@@ -150,7 +150,7 @@ def _metrics(value: Any) -> Any:
     if isinstance(value, list):
         known = ", ".join(m.value for m in Metric)
         for item in value:
-            if item not in Metric.__members__:
+            if not isinstance(item, str) or item not in Metric.__members__:
                 raise ValueError(f"{item!r} is not a metric; choose from {known}")
     return value
 

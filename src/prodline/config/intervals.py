@@ -51,6 +51,12 @@ class Interval(str):
         return int(number), unit.removesuffix("s")
 
     @property
+    def days(self) -> int:
+        """About how many days it spans (a month as 30), for bounds and estimates."""
+        number, unit = self.amount
+        return number * _DAYS[unit]
+
+    @property
     def label(self) -> str:
         """How the interval appears in feature names: 30d, 1y, all."""
         if self.is_all:

@@ -181,3 +181,17 @@ def test_splits_are_bounded_before_they_are_made():
                                          "200,000: use longer as-of date frequencies or shorter histories"):
         TemporalConfig.model_validate({**daily, "model_update_frequency": "3 months"})
     assert time.perf_counter() - began < 1
+
+
+def test_features_are_bounded_before_they_are_named():
+    from prodline.config.features import FeatureConfig
+
+    many = {"prefix": "f", "from_obj": "raw.things", "knowledge_date_column": "seen_on",
+            "intervals": [f"{n} days" for n in range(1, 21)],
+            "categoricals": [{"column": "kind", "choices": [f"c{i}" for i in range(5000)],
+                              "metrics": ["count", "sum"]}]}
+    began = time.perf_counter()
+    with pytest.raises(ValueError, match="20 interval\\(s\\) x 10,000 metric\\(s\\) make 200,000 "
+                                         "features; at most 10,000"):
+        FeatureConfig.model_validate(many)
+    assert time.perf_counter() - began < 1

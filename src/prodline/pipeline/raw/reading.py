@@ -4,6 +4,7 @@ CSV files are parsed as text first, so that a bad value is reported with its lin
 failing a whole cast; row-level rules then run vectorised on the Arrow table.
 """
 
+import contextlib
 import csv
 import datetime as dt
 import functools
@@ -163,31 +164,54 @@ def _check_header(names: list[str], source: SourceConfig, where: str) -> None:
     if missing:
         problems.append(f"line 1: header lacks column(s) {', '.join(missing)}")
     if extra:
-        problems.append(f"line 1: header has unexpected column(s) {', '.join(extra)}")
+        problems.append(f"line 1: header has unexpected column(s) {', '.join(map(_shown, extra))}")
     if problems:
         raise BadInput(where, problems)
 
 
+def _shown(value: object) -> str:
+    """A value from a file as a message shows it: escaped if it holds anything unprintable (a
+    terminal's control sequence, say)."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
+
+
 def _ragged_lines(text: str, width: int) -> list[str]:
-    reader = csv.reader(io.StringIO(text))
+    # newline="": a lone carriage return ends a line, as it does for Arrow, instead of failing
+    reader = csv.reader(io.StringIO(text, newline=""))
     problems = []
-    for row in reader:
-        if row and len(row) != width:
-            problems.append(f"line {reader.line_num}: expected {width} fields, found {len(row)}")
+    try:
+        with _any_field_size():
+            for row in reader:
+                if row and len(row) != width:
+                    problems.append(f"line {reader.line_num}: expected {width} fields, found {len(row)}")
+    except csv.Error as err:
+        problems.append(f"line {reader.line_num}: {err}")
     return problems
+
+
+@contextlib.contextmanager
+def _any_field_size():
+    """The csv module refuses fields over 128 KiB, which Arrow reads: lift its limit meanwhile."""
+    before = csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
 
 
 def _line_numbers(data: bytes, rows: int) -> np.ndarray:
     # One row per line unless a quoted value spans lines; then ask the csv module.
     if data.count(b"\n") - (0 if data.endswith(b"\n") else -1) == rows + 1:
         return np.arange(2, rows + 2)
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
-    next(reader)
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
     starts = []
-    line = reader.line_num
-    for _ in reader:
-        starts.append(line + 1)
+    with _any_field_size():
+        next(reader)
         line = reader.line_num
+        for _ in reader:
+            starts.append(line + 1)
+            line = reader.line_num
     return np.array(starts[:rows])
 
 
@@ -313,6 +337,6 @@ def _duplicate_keys(table: pa.Table, key: list[str], lines: np.ndarray, unit: st
         grouped.setdefault(tuple(row[k] for k in key), []).append(row["_line"])
     label = ", ".join(key)
     return [
-        f"{unit}s {', '.join(map(str, at))}: share {label} {', '.join(map(str, k))}"
+        f"{unit}s {', '.join(map(str, at))}: share {label} {', '.join(map(_shown, k))}"
         for k, at in grouped.items()
     ]

@@ -1,5 +1,6 @@
 """A hostile or careless config is refused quickly with where and why, never a crash or a stall."""
 
+import os
 import time
 
 import pytest
@@ -195,3 +196,12 @@ def test_features_are_bounded_before_they_are_named():
                                          "features; at most 10,000"):
         FeatureConfig.model_validate(many)
     assert time.perf_counter() - began < 1
+
+
+def test_a_pipe_or_a_folder_is_not_read_as_a_config(tmp_path):
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    for name in ("pipe.yaml", "folder.yaml"):
+        with pytest.raises(ConfigError) as info:
+            load_config(tmp_path / name)
+        assert info.value.problems == [f"{tmp_path / name} is not a regular file"]

@@ -224,6 +224,8 @@ def config_path(explicit: str | os.PathLike | None = None) -> Path:
 def load_config(path: str | os.PathLike | None = None) -> ProjectConfig:
     """Read and validate a project config; raise ConfigError listing every problem."""
     path = config_path(path).resolve()
+    if path.exists() and not path.is_file():  # a folder, a pipe (reading one would wait forever)
+        raise ConfigError(path, [f"{path} is not a regular file"])
     if not path.is_file():
         raise ConfigError(path, [f"config file not found: {path}"])
     try:

@@ -57,7 +57,10 @@ class NotRegular(Exception):
 def not_regular(path: Path) -> str | None:
     """Why `path` is not a regular file, found without opening it (opening a FIFO blocks, and a
     link may point anywhere on the machine); None for a regular file."""
-    mode = path.lstat().st_mode
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return f"{path.name} is gone (moved or deleted while it was being read)"
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISLNK(mode):
@@ -95,8 +98,9 @@ def scan(landing: Path, sources: Iterable[str]) -> tuple[list[LandingFile], list
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") or stat.S_ISDIR(path.lstat().st_mode):
-                continue  # hidden files are writes in progress
+            a_folder = path.is_dir() and not path.is_symlink()
+            if path.name.startswith(".") or a_folder or not os.path.lexists(path):
+                continue  # hidden files are writes in progress; a file may go while we look
             if (why := not_regular(path)) is not None:
                 bad.append((path, why))
                 continue

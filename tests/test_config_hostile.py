@@ -205,3 +205,28 @@ def test_a_pipe_or_a_folder_is_not_read_as_a_config(tmp_path):
         with pytest.raises(ConfigError) as info:
             load_config(tmp_path / name)
         assert info.value.problems == [f"{tmp_path / name} is not a regular file"]
+
+
+def test_the_issues_serving_probes_through_the_file(tmp_path):
+    problems = problems_of(tmp_path, HEAD + GOOD_SOURCE + "serving: {poll_seconds: 1e-9, token_env: PATH}\n")
+    assert "serving.poll_seconds (line 11): Input should be greater than or equal to 0.1" in problems
+    assert ("serving.token_env (line 11): 'PATH' is not a variable meant for the API's token: name one "
+            "in capitals that ends with _TOKEN and says whose it is, such as PRODLINE_API_TOKEN or "
+            "RISK_LIST_API_TOKEN") in problems
+
+
+def test_validate_refuses_the_probes_cleanly(tmp_path):
+    from typer.testing import CliRunner
+
+    from prodline.cli import app
+
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for n, p in zip("bcdefg", "abcdef", strict=True))
+    for data, message in [(laughs.encode(), "line 6: the file holds more than 100,000 values"),
+                          (b"name: caf\xe9\n", "line 1, column 10: not valid UTF-8 (byte 0xe9")]:
+        path = tmp_path / "prodline.yaml"
+        path.write_bytes(data)
+        began = time.perf_counter()
+        result = CliRunner().invoke(app, ["validate", str(path)])
+        assert time.perf_counter() - began < 1
+        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output

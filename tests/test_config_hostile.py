@@ -230,3 +230,15 @@ def test_validate_refuses_the_probes_cleanly(tmp_path):
         result = CliRunner().invoke(app, ["validate", str(path)])
         assert time.perf_counter() - began < 1
         assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_a_sql_file_must_be_a_modest_regular_file(tmp_path):
+    query = GOOD_SOURCE.replace("date_column", "arrival: query\n    query_file: q.sql\n    date_column")
+    (tmp_path / "q.sql").mkdir()
+    assert problems_of(tmp_path, HEAD + query) == [
+        f"sources.things.query_file (line 8): not a regular file: {tmp_path / 'q.sql'}"]
+    (tmp_path / "q.sql").rmdir()
+    (tmp_path / "q.sql").write_text("SELECT 1 -- " + "x" * 1_000_000)
+    assert problems_of(tmp_path, HEAD + query) == [
+        f"sources.things.query_file (line 8): {tmp_path / 'q.sql'} is larger than 1,000,000 bytes; "
+        "SQL needs far less"]

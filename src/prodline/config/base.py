@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+MAX_SQL_FILE = 1_000_000
 MAX_IDENTIFIER = 63  # PostgreSQL silently truncates longer names; we refuse them instead
 
 
@@ -83,8 +84,12 @@ def resolve_file(path: Path | None, info: ValidationInfo) -> Path | None:
     inside_project(path)
     base = (info.context or {}).get("base_dir", Path.cwd())
     full = (base / path).resolve()
+    if full.exists() and not full.is_file():  # a folder or a pipe (reading one would wait)
+        raise ValueError(f"not a regular file: {full}")
     if not full.is_file():
         raise ValueError(f"file not found: {full}")
+    if full.stat().st_size > MAX_SQL_FILE:
+        raise ValueError(f"{full} is larger than {MAX_SQL_FILE:,} bytes; SQL needs far less")
     return full
 
 

@@ -110,8 +110,8 @@ class MonitoringConfig(Strict):
     """Drift of each feature against the champion's training matrix (population stability index),
     and realized performance once labels mature, against the value recorded at promotion."""
 
-    drift_warn: float = Field(default=0.1, gt=0, le=10)
-    drift_alert: float = Field(default=0.25, gt=0, le=10)
+    drift_warn: float = Field(default=0.1, gt=0, le=1000)
+    drift_alert: float = Field(default=0.25, gt=0, le=1000)
     bins: int = Field(default=10, ge=2, le=1000)
     realized_margin: float = Field(default=0.1, ge=0, le=1)
     retrain_when_below: bool = False  # opt-in: a failed realized-performance check starts retraining

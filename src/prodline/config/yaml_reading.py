@@ -106,13 +106,8 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
     if len(data) > MAX_BYTES:
         raise Unreadable([f"the file is larger than {MAX_BYTES:,} bytes; a config needs far less"])
     text = _decoded(data)
-    loader = _Loader(text)
     try:
-        node = loader.get_single_node()
-        lines, duplicates = _key_lines(node)
-        if duplicates:
-            raise Unreadable(duplicates)
-        return (loader.construct_document(node) if node is not None else None), lines
+        return _composed(text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         raise _refuse(mark, f"not valid YAML: {err.problem or err.context}") from None
@@ -123,6 +118,16 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
                           "allowed"]) from None
     except yaml.YAMLError as err:
         raise Unreadable([f"not valid YAML: {err}"]) from None
+
+
+def _composed(text: str) -> tuple[Any, dict[tuple, int]]:
+    loader = _Loader(text)  # PyYAML's own reader refuses control characters here already
+    try:
+        node = loader.get_single_node()
+        lines, duplicates = _key_lines(node)
+        if duplicates:
+            raise Unreadable(duplicates)
+        return (loader.construct_document(node) if node is not None else None), lines
     finally:
         loader.dispose()
 

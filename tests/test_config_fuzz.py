@@ -3,9 +3,9 @@ demo config, deep nesting and aliases. Each must end in a clean refusal (exit 1 
 or an accepted config, within a second, never a traceback."""
 
 import shutil
-import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,20 +14,24 @@ from typer.testing import CliRunner
 from prodline.cli import app
 from prodline.config import DEMO_CONFIG, load_config
 
-# One folder for every example (hypothesis runs examples many times over one test function): a
-# copy of the demo project, so that the demo config's relative SQL files are found.
-FOLDER = Path(tempfile.mkdtemp(prefix="prodline-fuzz-"))
-shutil.copytree(DEMO_CONFIG.parent, FOLDER / "project")
-CONFIG = FOLDER / "project" / "prodline.yaml"
 DEMO = yaml.safe_load(DEMO_CONFIG.read_text())
-load_config(DEMO_CONFIG)  # imports scikit-learn once, before any example's clock starts
 FUZZ = settings(max_examples=40, deadline=1000, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def _validate(data: bytes) -> None:
-    CONFIG.write_bytes(data)
-    result = CliRunner().invoke(app, ["validate", str(CONFIG)])
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory) -> Path:
+    """Where each example is written (hypothesis runs many in one test): in a copy of the demo
+    project, so that the demo config's relative SQL files are found."""
+    load_config(DEMO_CONFIG)  # imports scikit-learn once, before any example's clock starts
+    folder = tmp_path_factory.mktemp("fuzz") / "project"
+    shutil.copytree(DEMO_CONFIG.parent, folder)
+    return folder / "prodline.yaml"
+
+
+def _validate(config_file: Path, data: bytes) -> None:
+    config_file.write_bytes(data)
+    result = CliRunner().invoke(app, ["validate", str(config_file)])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception  # a crash: hypothesis shows the input and the traceback
     assert result.exit_code in (0, 1), result.output
@@ -46,14 +50,14 @@ structures = st.recursive(scalars, lambda inner: st.one_of(
 
 @FUZZ
 @given(st.binary(max_size=2000))
-def test_random_bytes(data):
-    _validate(data)
+def test_random_bytes(config_file, data):
+    _validate(config_file, data)
 
 
 @FUZZ
 @given(structures)
-def test_random_structures(value):
-    _validate(yaml.safe_dump(value, allow_unicode=True).encode())
+def test_random_structures(config_file, value):
+    _validate(config_file, yaml.safe_dump(value, allow_unicode=True).encode())
 
 
 def _paths(value, prefix=()):
@@ -77,40 +81,40 @@ def _replaced(value, path, new):
 
 @FUZZ
 @given(st.lists(st.tuples(st.sampled_from(DEMO_PATHS), structures), min_size=1, max_size=3))
-def test_demo_config_with_values_replaced(changes):
+def test_demo_config_with_values_replaced(config_file, changes):
     config = DEMO
     for path, new in changes:
         try:
             config = _replaced(config, path, new)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier change removed the path
-    _validate(yaml.safe_dump(config, allow_unicode=True, sort_keys=False).encode())
+    _validate(config_file, yaml.safe_dump(config, allow_unicode=True, sort_keys=False).encode())
 
 
 @FUZZ
 @given(st.data())
-def test_demo_text_with_bytes_changed(data):
+def test_demo_text_with_bytes_changed(config_file, data):
     text = bytearray(DEMO_CONFIG.read_bytes())
     for _ in range(data.draw(st.integers(1, 4))):
         at = data.draw(st.integers(0, len(text) - 1))
         text[at:at + data.draw(st.integers(0, 8))] = data.draw(st.binary(max_size=8))
-    _validate(bytes(text))
+    _validate(config_file, bytes(text))
 
 
 @FUZZ
 @given(st.integers(1, 5000), st.sampled_from(["[", "{a: ", "- ", "&x [", "? "]))
-def test_deep_nesting(depth, opener):
+def test_deep_nesting(config_file, depth, opener):
     closer = {"[": "]", "{a: ": "}", "&x [": "]"}.get(opener, "")
-    _validate(("name: x\nkey: " + opener * depth + "1" + closer * depth + "\n").encode())
+    _validate(config_file, ("name: x\nkey: " + opener * depth + "1" + closer * depth + "\n").encode())
 
 
 @FUZZ
 @given(st.integers(1, 12), st.integers(1, 12), st.booleans())
-def test_alias_expansion(levels, width, merge):
+def test_alias_expansion(config_file, levels, width, merge):
     text = "a0: &a0 [x]\n"
     for level in range(1, levels + 1):
         refs = ", ".join([f"*a{level - 1}"] * width)
         text += f"a{level}: &a{level} [{refs}]\n"
     if merge:
         text += f"m: {{<<: {{k: *a{levels}}}, name: x}}\n"
-    _validate(text.encode())
+    _validate(config_file, text.encode())

@@ -242,3 +242,11 @@ def test_a_sql_file_must_be_a_modest_regular_file(tmp_path):
     assert problems_of(tmp_path, HEAD + query) == [
         f"sources.things.query_file (line 8): {tmp_path / 'q.sql'} is larger than 1,000,000 bytes; "
         "SQL needs far less"]
+
+
+@pytest.mark.parametrize("text", ["inf_abs", "nan_pct", "-inf_pct"])
+def test_a_cutoff_is_a_finite_number(text):
+    from prodline.config.cutoffs import Threshold
+
+    with pytest.raises(ValueError, match=f"'{text}' is not a cutoff: write the top n rows as '500_abs'"):
+        Threshold.parse(text)

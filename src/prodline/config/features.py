@@ -254,7 +254,7 @@ class FeatureConfig(Strict):
         per_interval = sum(len(a.metrics) for a in self.aggregates) + sum(
             len(c.metrics) * len(c.choices or []) for c in self.categoricals)
         if len(self.intervals) * per_interval > MAX_FEATURES:
-            raise ValueError(f"{len(self.intervals)} interval(s) x {per_interval:,} metric(s) make "
+            raise ValueError(f"{len(self.intervals)} interval(s) x {per_interval:,} column(s) each make "
                              f"{len(self.intervals) * per_interval:,} features; at most {MAX_FEATURES:,}")
         long = [n for n in self.planned_columns() if len(n) + len("_imp") > MAX_IDENTIFIER]
         if long:

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import hashlib
+import os
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -10,6 +11,7 @@ import pytest
 
 from prodline.pipeline.raw.landing import (
     LandingFile,
+    NotRegular,
     find_file,
     fingerprint,
     landing_path,
@@ -161,3 +163,48 @@ def test_quarantine_again_replaces_the_earlier_copy_and_note(tmp_path):
     target = quarantine(_touch(landing / "things" / "2024-03-05.csv", "second\n"), landing, bad_dir, "two")
     assert target.read_text() == "second\n"
     assert target.with_name(target.name + ".error.txt").read_text().startswith("two\n")
+
+
+def test_scan_names_links_and_pipes_without_opening_them(tmp_path):
+    outside = _touch(tmp_path / "elsewhere" / "passwd", "root:x:0:0\n")
+    (tmp_path / "things").mkdir()
+    (tmp_path / "things" / "2024-03-05.csv").symlink_to(outside)
+    os.mkfifo(tmp_path / "things" / "2024-03-06.csv")  # opening it for reading would block
+    (tmp_path / "things" / "2024-03-07.csv").symlink_to(tmp_path / "nowhere")
+    good, bad = scan(tmp_path, ["things"])
+    linked = "is a symbolic link (to {}); the landing zone reads regular files only: copy the file in " \
+             "instead of linking it"
+    assert good == []
+    assert [(p.name, why) for p, why in bad] == [
+        ("2024-03-05.csv", "2024-03-05.csv " + linked.format(outside)),
+        ("2024-03-06.csv", "2024-03-06.csv is a named pipe (FIFO), not a regular file"),
+        ("2024-03-07.csv", "2024-03-07.csv " + linked.format(tmp_path / "nowhere"))]
+    with pytest.raises(NotRegular, match=r"2024-03-06\.csv is a named pipe"):
+        fingerprint(tmp_path / "things" / "2024-03-06.csv")
+    # find_file finds what is there, links included; reading it refuses it (tests/test_reading.py)
+    assert find_file(tmp_path, "things", dt.date(2024, 3, 7)) == tmp_path / "things" / "2024-03-07.csv"
+
+
+@pytest.mark.parametrize("make", ["symlink", "fifo", "folder"])
+def test_a_refused_link_or_pipe_is_quarantined_and_nothing_loaded(tmp_path, make):
+    from prodline.config import DEMO_CONFIG, load_config
+    from prodline.pipeline.raw.batches import RangeRefused
+    from prodline.stores.landing import LandingZone
+
+    exits = load_config(DEMO_CONFIG).sources["exits"]
+    zone = LandingZone(landing_dir=str(tmp_path / "landing"), quarantine_dir=str(tmp_path / "bad"))
+    _touch(zone.root / "exits" / "2024-03-04.csv", "exit_id,person_id,exited_on,reason\n1,2,2024-03-04,job\n")
+    secret = _touch(tmp_path / "secret.txt", "exit_id,person_id,exited_on,reason\n9,9,2024-03-05,job\n")
+    path = zone.root / "exits" / "2024-03-05.csv"
+    {"symlink": lambda: path.symlink_to(secret), "fifo": lambda: os.mkfifo(path),
+     "folder": lambda: path.mkdir()}[make]()
+    with pytest.raises(RangeRefused) as info:
+        zone.read_range("exits", exits, dt.date(2024, 3, 4), DAY)
+    assert str(info.value).startswith("exits: 1 input(s) refused, nothing loaded\nexits/2024-03-05.csv:\n"
+                                      "  2024-03-05.csv is ")
+    moved = tmp_path / "bad" / "exits" / "2024-03-05.csv"
+    assert not os.path.lexists(path) and os.path.lexists(moved)
+    assert (tmp_path / "bad" / "exits" / "2024-03-05.csv.error.txt").read_text().startswith(
+        "exits/2024-03-05.csv:\n  2024-03-05.csv is ")
+    assert secret.read_text().startswith("exit_id")  # the link's target is left alone
+    assert (zone.root / "exits" / "2024-03-04.csv").exists()  # the good day stays to load again

@@ -115,6 +115,27 @@ def test_bad_file_is_quarantined_loads_nothing_and_blocks_downstream(project, in
     assert len(instance.get_materialized_partitions(downstream.key)) == 10
 
 
+def test_a_link_in_the_landing_zone_is_refused_unread_and_quarantined(project, instance, tmp_path):
+    home = home_of(project)
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    link = home.landing / "registrations" / "2024-01-04.csv"
+    link.unlink()
+    link.symlink_to(secret)
+    defs, downstream = _with_downstream(project)
+    result = _run(defs, instance, START, END, [raw_key("registrations"), downstream.key])
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.message
+    assert f"registrations/2024-01-04.csv:\n  2024-01-04.csv is a symbolic link (to {secret})" in message
+    assert "root:" not in message
+    moved = home.quarantine / "registrations" / "2024-01-04.csv"
+    assert moved.is_symlink() and not link.exists() and secret.exists()
+    assert not warehouse_of(project, literal=True).columns("raw", "registrations")
+    assert not instance.get_materialized_partitions(downstream.key)
+
+
 def test_failing_blocking_check_stops_downstream(project, instance):
     """A key already loaded on an earlier day is found by the primary_key_unique check."""
     defs, downstream = _with_downstream(project)

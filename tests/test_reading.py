@@ -1,10 +1,13 @@
 """Each malformed-file case gives an error naming the file, the line and the problem."""
 
 import datetime as dt
+import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.pipeline.raw.reading import BadInput, read_file
@@ -79,16 +82,52 @@ def test_header_only_is_refused_where_rows_are_required(tmp_path):
     assert exits.table.num_rows == 0
 
 
-def test_duplicated_header(tmp_path):
+def test_duplicated_header_is_one_problem(tmp_path):
+    # its values are not also reported as an id, an age and a date that are not numbers and dates
     text = "\n".join([HEADER, ROW.format(id=1), HEADER, ROW.format(id=2)]) + "\n"
-    assert "line 3: repeats the header" in _problems(tmp_path, text)
+    assert _problems(tmp_path, text) == ["line 3: repeats the header"]
+    wrong = "\n".join([HEADER, ROW.format(id=1), HEADER, ROW.format(id=2).replace(",30,", ",old,")])
+    assert _problems(tmp_path, wrong + "\n") == ["line 3: repeats the header",
+                                                "line 4: age: 'old' is not an integer"]
 
 
 def test_duplicated_header_of_text_only_columns(tmp_path):
     # every column a string: no type error gives the repeated header away
     text = "exit_id,person_id,exited_on,reason\n1,2,2024-03-05,employed\n" \
            "exit_id,person_id,exited_on,reason\n"
-    assert "line 3: repeats the header" in _problems(tmp_path, text, source="exits")
+    assert _problems(tmp_path, text, source="exits") == ["line 3: repeats the header"]
+
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10"
+
+
+@pytest.mark.parametrize(("data", "byte"), [
+    (PNG, "0x89 at position 1"),  # an image
+    (b"PAR1\x15\x04\x15\x10,registration_id\n", "0x15 at position 5"),  # Parquet named .csv
+    (b"\xef\xbb\xbfregistration_id,\x00person_id\n1,2\n", "0x00 at position 17"),  # after a BOM
+    (b"PK\x03\x04\x14\x00\x00\x00", "0x03 at position 3"),  # a zip
+    ("registration_id,educación\n".encode("latin-1"), "0xf3 at position 24"),  # not UTF-8
+])
+def test_a_binary_or_undecodable_header_is_said_to_be_one(tmp_path, data, byte):
+    problems = _problems(tmp_path, data)
+    assert problems == [f"line 1: the header is not text (byte {byte}); is it a CSV file saved as UTF-8?"]
+
+
+@pytest.mark.parametrize("make", ["symlink", "fifo", "folder"])
+def test_links_pipes_and_folders_are_refused_by_name_unopened(tmp_path, make):
+    path = tmp_path / "2024-03-05.csv"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    {"symlink": lambda: path.symlink_to(secret), "fifo": lambda: os.mkfifo(path),
+     "folder": lambda: path.mkdir()}[make]()
+    with pytest.raises(BadInput) as info:  # a FIFO opened for reading would block here
+        read_file(path, SOURCES["registrations"], DAY, where="registrations/2024-03-05.csv")
+    assert info.value.problems == [{
+        "symlink": f"2024-03-05.csv is a symbolic link (to {secret}); the landing zone reads regular "
+                   "files only: copy the file in instead of linking it",
+        "fifo": "2024-03-05.csv is a named pipe (FIFO), not a regular file",
+        "folder": "2024-03-05.csv is a folder, not a regular file"}[make]]
+    assert "root:" not in str(info.value)
 
 
 def test_header_problems(tmp_path):
@@ -151,3 +190,29 @@ def test_key_repeated_on_a_later_day_of_the_range_refuses_that_day(tmp_path):
     assert [(e.where, e.problems) for e in errors] == [(
         "registrations/2024-03-06.csv",
         ["line 3: registration_id 1 was already loaded from an earlier day of this range"])]
+
+
+def test_a_field_over_128_kib_and_a_lone_carriage_return(tmp_path):
+    # the csv module, which names the lines Arrow refuses, has a field limit and trips on a lone \r
+    exits = "exit_id,person_id,exited_on,reason\n"
+    big = exits + "1,2,2024-03-05," + "x" * 200_000 + "\n" + "3,4,2024-03-05\n"
+    assert _problems(tmp_path, big, source="exits") == ["line 3: expected 4 fields, found 3"]
+    assert _problems(tmp_path, exits + "1,2,2024-03-05,job\r3,4\n", source="exits") == [
+        "line 3: expected 4 fields, found 2"]
+
+
+GOOD = "\n".join([HEADER, ROW.format(id=1), ROW.format(id=2)]) + "\n"
+
+
+@settings(max_examples=80, deadline=1000, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.binary(max_size=400), st.builds(
+    lambda at, cut, new: GOOD.encode()[:at] + new + GOOD.encode()[at + cut:],
+    st.integers(0, len(GOOD)), st.integers(0, 12), st.binary(max_size=12))))
+def test_any_bytes_give_rows_or_a_clean_refusal(tmp_path, data):
+    try:
+        batch = _read(tmp_path, data)
+    except BadInput as err:
+        assert err.problems and all(p.isprintable() for p in err.problems), err.problems
+    else:
+        assert batch.table.num_rows >= 0

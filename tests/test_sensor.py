@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import os
 
 import dagster as dg
 
@@ -64,6 +65,24 @@ def test_files_outside_the_partitions_are_quarantined(project, instance):
     assert "outside the partitions (2024-01-01 to 2024-03-31)" in \
         (quarantine / "2030-01-01.csv.error.txt").read_text()
     assert "'january.csv' is not a date" in (quarantine / "january.csv.error.txt").read_text()
+
+
+def test_links_and_pipes_are_quarantined_unopened(project, instance, tmp_path):
+    landing = home_of(project).landing
+    link, pipe = landing / "exits" / "2024-01-03.csv", landing / "exits" / "2024-01-04.csv"
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0\n")
+    link.unlink()
+    link.symlink_to(secret)
+    pipe.unlink()
+    os.mkfifo(pipe)  # the tick would hang on hashing it if it were opened
+    requests, _, _ = _tick(build_definitions(project), instance, cursor=json.dumps({}))
+    exits = [r.partition_key for r in requests if raw_key("exits") in r.asset_selection]
+    assert "2024-01-03" not in exits and "2024-01-04" not in exits and len(exits) == 8
+    quarantine = home_of(project).quarantine / "exits"
+    assert (quarantine / "2024-01-03.csv").is_symlink() and secret.exists()
+    assert (quarantine / "2024-01-04.csv.error.txt").read_text().startswith(
+        "2024-01-04.csv is a named pipe (FIFO), not a regular file\n")
 
 
 def test_sensor_runs_by_default(project):

@@ -18,4 +18,4 @@ class AlertsConfig(Strict):
     base_url: str = "http://127.0.0.1:3000"  # the Dagster UI, for links to runs
     sender: str = "prodline@localhost"
     recipients: RecipientsConfig = RecipientsConfig()
-    minimum_interval_seconds: int = Field(default=30, ge=5)
+    minimum_interval_seconds: int = Field(default=30, ge=5, le=86_400)

@@ -1,5 +1,6 @@
 """Types every config section shares: safe SQL names, column types, SQL text, time intervals."""
 
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -9,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+MAX_SQL_FILE = 1_000_000
 MAX_IDENTIFIER = 63  # PostgreSQL silently truncates longer names; we refuse them instead
 
 
@@ -30,7 +32,8 @@ Identifier = Annotated[str, AfterValidator(sql_identifier)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # `.inf` and `.nan` are YAML floats; no setting of prodline means either.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ColumnType(StrEnum):
@@ -42,14 +45,51 @@ class ColumnType(StrEnum):
     timestamp = "timestamp"
 
 
+def inside_project(path: Path | None) -> Path | None:
+    """A relative path stays inside the config's folder; an absolute one is an explicit choice.
+
+    `../../..` in a shared config would put data (or read SQL) wherever the file happens to be run
+    from; a place outside the project has to be written out in full."""
+    if path is not None and not path.is_absolute() and os.path.normpath(path).split(os.sep)[0] == "..":
+        raise ValueError(f"{str(path)!r} climbs out of the project's folder (the config's): give a "
+                         "path inside it, or an absolute path for a place outside on purpose")
+    return path
+
+
+ProjectPath = Annotated[Path, AfterValidator(inside_project)]
+
+
+def env_name(pattern: str, meant_for: str, rule: str) -> AfterValidator:
+    """An environment variable's name that says what it holds, so that a system variable (PATH,
+    HOME) or another tool's secret (GITHUB_TOKEN) is never read as prodline's."""
+
+    def check(name: str) -> str:
+        if not re.fullmatch(pattern, name):
+            raise ValueError(f"{name!r} is not a variable meant for {meant_for}: {rule}")
+        return name
+
+    return AfterValidator(check)
+
+
+ApiTokenEnv = Annotated[str, env_name(
+    r"[A-Z0-9_]*(PRODLINE[A-Z0-9_]*|_API)_TOKEN", "the API's token",
+    "name one in capitals that ends with _TOKEN and says whose it is, such as PRODLINE_API_TOKEN "
+    "or RISK_LIST_API_TOKEN")]
+
+
 def resolve_file(path: Path | None, info: ValidationInfo) -> Path | None:
     """A path relative to the config's folder, which must exist."""
     if path is None:
         return None
+    inside_project(path)
     base = (info.context or {}).get("base_dir", Path.cwd())
     full = (base / path).resolve()
+    if full.exists() and not full.is_file():  # a folder or a pipe (reading one would wait)
+        raise ValueError(f"not a regular file: {full}")
     if not full.is_file():
         raise ValueError(f"file not found: {full}")
+    if full.stat().st_size > MAX_SQL_FILE:
+        raise ValueError(f"{full} is larger than {MAX_SQL_FILE:,} bytes; SQL needs far less")
     return full
 
 

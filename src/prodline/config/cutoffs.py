@@ -25,6 +25,8 @@ class Threshold:
             number = float(value)
         except ValueError:
             number = None
+        if number is not None and not math.isfinite(number):
+            number = None  # `inf_abs`, `nan_pct`
         if unit not in ("abs", "pct") or number is None or number <= 0 or (unit == "pct" and number > 100):
             raise ValueError(f"{text!r} is not a cutoff: write the top n rows as '500_abs' or the top "
                              "p percent as '5_pct' (0 < p <= 100)")

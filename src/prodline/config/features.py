@@ -150,7 +150,7 @@ def _metrics(value: Any) -> Any:
     if isinstance(value, list):
         known = ", ".join(m.value for m in Metric)
         for item in value:
-            if item not in Metric.__members__:
+            if not isinstance(item, str) or item not in Metric.__members__:
                 raise ValueError(f"{item!r} is not a metric; choose from {known}")
     return value
 
@@ -209,6 +209,9 @@ class Categorical(Strict):
         return self
 
 
+MAX_FEATURES = 10_000  # columns of one feature table; matrices hold every one of them
+
+
 def choice_name(choice: Any) -> str:
     """A choice as it appears in a column name: lowercase, other characters as underscores."""
     return re.sub(r"[^a-z0-9]+", "_", str(choice).lower()).strip("_") or "blank"
@@ -222,7 +225,7 @@ class FeatureConfig(Strict):
     from_obj: str
     knowledge_date_column: Identifier
     entity_column: Identifier = "entity_id"
-    intervals: list[str] = Field(min_length=1)
+    intervals: list[str] = Field(min_length=1, max_length=20)
     aggregates: list[Aggregate] = []
     categoricals: list[Categorical] = []
     aggregates_imputation: ImputationRules = {}
@@ -248,6 +251,11 @@ class FeatureConfig(Strict):
         for rules in (self.aggregates_imputation, *(a.imputation for a in self.aggregates)):
             if any(r.type == "null_category" for r in rules.values()):
                 raise ValueError("null_category imputation is for categoricals only")
+        per_interval = sum(len(a.metrics) for a in self.aggregates) + sum(
+            len(c.metrics) * len(c.choices or []) for c in self.categoricals)
+        if len(self.intervals) * per_interval > MAX_FEATURES:
+            raise ValueError(f"{len(self.intervals)} interval(s) x {per_interval:,} column(s) each make "
+                             f"{len(self.intervals) * per_interval:,} features; at most {MAX_FEATURES:,}")
         long = [n for n in self.planned_columns() if len(n) + len("_imp") > MAX_IDENTIFIER]
         if long:
             raise ValueError(f"feature name(s) too long for SQL ({MAX_IDENTIFIER} characters with "

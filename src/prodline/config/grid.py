@@ -5,6 +5,7 @@ a value or a list of values; every combination is one model per split. Class pat
 are checked when the config loads (importing scikit-learn then), so a typo fails before training.
 """
 
+import math
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -12,6 +13,8 @@ from pydantic import Field, field_validator, model_validator
 from prodline.config.base import Located, Strict
 from prodline.config.cutoffs import Threshold
 
+MAX_TOP_N = 100_000_000
+MAX_MODELS = 1000  # per split and feature set
 Strategy = Literal["all", "leave-one-in", "leave-one-out", "all-combinations"]
 
 
@@ -21,7 +24,7 @@ class GridConfig(Strict):
 
     models: dict[str, dict[str, Any]] = Field(min_length=1)
     feature_group_strategies: list[Strategy] = Field(default=["all"], min_length=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)  # what numpy accepts
 
     @field_validator("models", mode="before")
     @classmethod
@@ -35,6 +38,13 @@ class GridConfig(Strict):
             grid_problems,  # imports scikit-learn: only when a grid exists
         )
 
+        # Every combination is checked here and trained per split later: bound them first.
+        sizes = {path: math.prod(len(v) if isinstance(v, list) else 1 for v in params.values())
+                 for path, params in self.models.items() if isinstance(params, dict)}
+        if sum(sizes.values()) > MAX_MODELS:
+            listed = ", ".join(f"{path}: {n:,}" for path, n in sizes.items())
+            raise Located([(("models",), f"the grid makes {sum(sizes.values()):,} models per split "
+                                         f"({listed}); at most {MAX_MODELS:,}")])
         if problems := grid_problems(self.models):
             raise Located([(("models", *where), message) for where, message in problems])
         return self
@@ -43,14 +53,14 @@ class GridConfig(Strict):
 class ScoringConfig(Strict):
     """Cutoffs of the ranked list for precision@ and recall@: the top n rows, the top p percent."""
 
-    top_n: list[int] = Field(default=[100], min_length=0)
-    percentiles: list[float] = Field(default=[1.0, 5.0, 10.0], min_length=0)
+    top_n: list[int] = Field(default=[100], min_length=0, max_length=100)
+    percentiles: list[float] = Field(default=[1.0, 5.0, 10.0], min_length=0, max_length=100)
 
     @field_validator("top_n")
     @classmethod
     def _positive_n(cls, values: list[int]) -> list[int]:
-        if bad := [v for v in values if v < 1]:
-            raise ValueError(f"top_n must be 1 or more; got {bad}")
+        if bad := [v for v in values if not 1 <= v <= MAX_TOP_N]:
+            raise ValueError(f"top_n must be 1 to {MAX_TOP_N:,}; got {bad}")
         return values
 
     @field_validator("percentiles")

@@ -10,6 +10,8 @@ from dateutil.relativedelta import relativedelta
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([a-zA-Z]+)\s*$")
 _UNITS = {"day": "day", "days": "day", "d": "day", "week": "week", "weeks": "week", "w": "week",
           "month": "month", "months": "month", "year": "year", "years": "year", "y": "year"}
+_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+MAX_DAYS = 36_600  # a century: dates beyond it overflow, and no window needs more
 _UNIT_LABEL = {"day": "d", "week": "w", "month": "m", "year": "y"}
 
 
@@ -35,6 +37,8 @@ class Interval(str):
         if int(match[1]) == 0 and not zero:
             raise ValueError(f"{text!r} is an empty interval")
         number = int(match[1])
+        if number * _DAYS[unit] > MAX_DAYS:
+            raise ValueError(f"{text!r} is longer than a century")
         return cls(f"{number} {unit}" + ("" if number == 1 else "s"))
 
     @property
@@ -45,6 +49,12 @@ class Interval(str):
     def amount(self) -> tuple[int, str]:
         number, unit = self.split()
         return int(number), unit.removesuffix("s")
+
+    @property
+    def days(self) -> int:
+        """About how many days it spans (a month as 30), for bounds and estimates."""
+        number, unit = self.amount
+        return number * _DAYS[unit]
 
     @property
     def label(self) -> str:

@@ -28,8 +28,8 @@ class SelectionConfig(Strict):
     parameter: str = "10_pct"
     rule: str = "best_current_value"
     params: dict[str, Any] = {}
-    max_from_best: float = Field(default=1.0, ge=0)
-    threshold: float | None = None
+    max_from_best: float = Field(default=1.0, ge=0, le=1)  # metrics lie in 0..1
+    threshold: float | None = Field(default=None, ge=0, le=1)
 
     @field_validator("parameter")
     @classmethod
@@ -71,7 +71,7 @@ class FairnessConfig(Strict):
     references: dict[Identifier, str] = Field(min_length=1)
     top: Cutoff = "10_pct"
     bounds: tuple[float, float] = (0.8, 1.25)
-    min_positives: int = Field(default=30, ge=1)
+    min_positives: int = Field(default=30, ge=1, le=1_000_000)
     warn_only: list[Identifier] = []  # attributes shown on every challenger without blocking it
 
     @model_validator(mode="after")
@@ -89,16 +89,18 @@ class FairnessConfig(Strict):
 
 
 class SanityConfig(Strict):
-    max_value: float = 0.99  # a metric above this smells of a label leaking into a feature
-    min_rows: int = Field(default=1000, ge=0)
-    min_positives: int = Field(default=50, ge=0)
+    # A metric above max_value smells of a label leaking into a feature.
+    max_value: float = Field(default=0.99, gt=0, le=1)
+    min_rows: int = Field(default=1000, ge=0, le=10**9)
+    min_positives: int = Field(default=50, ge=0, le=10**9)
 
 
 class PromotionConfig(Strict):
     """What a challenger must show on the newest test matrix before it becomes the champion."""
 
     model_name: Identifier | None = None  # the registered model; default: the project's name
-    margin: float = 0.0  # challenger >= champion + margin (negative: accept a small loss)
+    # challenger >= champion + margin (negative: accept a small loss)
+    margin: float = Field(default=0.0, ge=-1, le=1)
     stability: StabilityConfig = StabilityConfig()
     fairness: FairnessConfig | None = None
     sanity: SanityConfig = SanityConfig()
@@ -108,10 +110,10 @@ class MonitoringConfig(Strict):
     """Drift of each feature against the champion's training matrix (population stability index),
     and realized performance once labels mature, against the value recorded at promotion."""
 
-    drift_warn: float = Field(default=0.1, gt=0)
-    drift_alert: float = Field(default=0.25, gt=0)
-    bins: int = Field(default=10, ge=2)
-    realized_margin: float = Field(default=0.1, ge=0)
+    drift_warn: float = Field(default=0.1, gt=0, le=1000)
+    drift_alert: float = Field(default=0.25, gt=0, le=1000)
+    bins: int = Field(default=10, ge=2, le=1000)
+    realized_margin: float = Field(default=0.1, ge=0, le=1)
     retrain_when_below: bool = False  # opt-in: a failed realized-performance check starts retraining
 
     @model_validator(mode="after")

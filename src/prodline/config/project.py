@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from prodline.config.alerts import AlertsConfig
@@ -24,10 +23,13 @@ from prodline.config.serving import ServingConfig
 from prodline.config.sources import SourceConfig, StorageConfig
 from prodline.config.temporal import TemporalConfig
 from prodline.config.transforms import TransformConfig
+from prodline.config.yaml_reading import Unreadable, read_yaml
 
 DEMO_CONFIG = Path(__file__).resolve().parents[3] / "examples" / "unemployment" / "prodline.yaml"
 CONFIG_ENV = "PRODLINE_CONFIG"
 HOME_ENV = "PRODLINE_HOME"
+# Far more than a project needs, and few enough that validation stays quick (and the graph small).
+MAX_SECTION_ITEMS = 500
 
 
 class ConfigError(Exception):
@@ -45,12 +47,12 @@ class ProjectConfig(Strict):
     start_date: dt.date
     end_date: dt.date | None = None
     storage: StorageConfig = StorageConfig()
-    sources: dict[Identifier, SourceConfig] = Field(min_length=1)
-    transforms: dict[Identifier, TransformConfig] = {}
+    sources: dict[Identifier, SourceConfig] = Field(min_length=1, max_length=MAX_SECTION_ITEMS)
+    transforms: dict[Identifier, TransformConfig] = Field({}, max_length=MAX_SECTION_ITEMS)
     as_of: AsOfConfig | None = None
     cohort: CohortConfig | None = None
     label: LabelConfig | None = None
-    features: list[FeatureConfig] = []
+    features: list[FeatureConfig] = Field([], max_length=MAX_SECTION_ITEMS)
     feature_groups: list[FeatureGroupBy] = ["prefix"]
     temporal: TemporalConfig | None = None
     grid: GridConfig | None = None
@@ -222,16 +224,14 @@ def config_path(explicit: str | os.PathLike | None = None) -> Path:
 def load_config(path: str | os.PathLike | None = None) -> ProjectConfig:
     """Read and validate a project config; raise ConfigError listing every problem."""
     path = config_path(path).resolve()
+    if path.exists() and not path.is_file():  # a folder, a pipe (reading one would wait forever)
+        raise ConfigError(path, [f"{path} is not a regular file"])
     if not path.is_file():
         raise ConfigError(path, [f"config file not found: {path}"])
-    text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(text)
-        lines = _key_lines(yaml.compose(text))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(path, [f"{where}not valid YAML: {getattr(err, 'problem', err)}"]) from err
+        raw, lines = read_yaml(path)
+    except Unreadable as err:
+        raise ConfigError(path, err.problems) from None
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping of keys (name, sources, ...)"])
     raw.pop("base_dir", None)
@@ -253,6 +253,8 @@ def _describe(error: Any, lines: dict[tuple, int]) -> list[str]:
         message = "unknown key"
     elif error["type"] == "missing":
         message = "required key is missing"
+    elif error["type"] == "too_long":
+        message = f"too many: at most {error['ctx']['max_length']} are allowed"
     return [f"{_where(loc, lines)}: {message}"]
 
 
@@ -260,19 +262,3 @@ def _where(loc: tuple, lines: dict[tuple, int]) -> str:
     where = ".".join(str(p) for p in loc) or "(top level)"
     line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
     return where + (f" (line {line})" if line is not None else "")
-
-
-def _key_lines(node: yaml.Node | None, prefix: tuple = ()) -> dict[tuple, int]:
-    """Map each key path in a YAML document to the line it starts on."""
-    found: dict[tuple, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = (*prefix, key.value)
-            found[path] = key.start_mark.line + 1
-            found.update(_key_lines(value, path))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found[(*prefix, i)] = item.start_mark.line + 1
-            found.update(_key_lines(item, (*prefix, i)))
-    return found
-

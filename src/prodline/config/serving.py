@@ -2,7 +2,7 @@
 
 from pydantic import Field, model_validator
 
-from prodline.config.base import Identifier, Located, Strict, check_placeholders
+from prodline.config.base import ApiTokenEnv, Identifier, Located, Strict, check_placeholders
 
 
 class AttributesConfig(Strict):
@@ -25,9 +25,9 @@ class AttributesConfig(Strict):
 class ServingConfig(Strict):
     max_batch: int = Field(default=1000, ge=1, le=100_000)  # rows or entity ids in one POST /score
     page_size: int = Field(default=50, ge=1, le=1000)  # rows per page of the web page's list
-    max_k: int = Field(default=10_000, ge=1)  # the longest list GET /risk-list returns at once
-    poll_seconds: float = Field(default=10.0, gt=0)  # how often the champion alias is looked at
+    max_k: int = Field(default=10_000, ge=1, le=1_000_000)  # the longest list GET /risk-list returns at once
+    poll_seconds: float = Field(default=10.0, ge=0.1, le=3600)  # how often the champion alias is looked at
     # When this environment variable is set, every request but /health needs its value as a bearer
     # token (or the page's login cookie).
-    token_env: str = "PRODLINE_API_TOKEN"
+    token_env: ApiTokenEnv = "PRODLINE_API_TOKEN"
     attributes: AttributesConfig | None = None

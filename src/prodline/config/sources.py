@@ -1,11 +1,15 @@
 """Raw sources (tables that arrive per datestamp) and where data is stored."""
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from prodline.config.base import ColumnType, Identifier, Strict, resolve_file
+from prodline.config.base import ColumnType, Identifier, ProjectPath, Strict, env_name, resolve_file
+
+MAX_COLUMNS = 1000
+SOURCE_URL_ENV = env_name(r"[A-Z][A-Z0-9_]*_URL", "a database URL",
+                          "name one in capitals that ends with _URL, such as PRODLINE_SOURCE_URL")
 
 # Columns prodline adds to every raw table; a source may not declare them.
 RESERVED_COLUMNS = frozenset({"_datestamp", "_source"})
@@ -28,10 +32,10 @@ class SourceConfig(Strict):
     """A raw table and how its rows arrive, one partition per datestamp."""
 
     description: str = ""
-    columns: dict[Identifier, Column] = Field(min_length=1)
-    primary_key: list[Identifier] = Field(min_length=1)
+    columns: dict[Identifier, Column] = Field(min_length=1, max_length=MAX_COLUMNS)
+    primary_key: list[Identifier] = Field(min_length=1, max_length=MAX_COLUMNS)
     date_column: Identifier
-    late_days: int = Field(0, ge=0, description="rows may be dated up to this many days early")
+    late_days: int = Field(0, ge=0, le=3660, description="rows may be dated up to this many days early")
     rows_every_day: bool = False
     arrival: Literal["files", "query"] = "files"
     query: str | None = None
@@ -92,7 +96,7 @@ class SourceConfig(Strict):
 class StorageConfig(Strict):
     """Where data lives. Unset means the embedded default under one home folder."""
 
-    home: Path | None = None
+    home: ProjectPath | None = None
     warehouse_url: str | None = None
-    source_database_env: str = "PRODLINE_SOURCE_URL"
-    postgres_writers: int = Field(4, ge=1, description="pool limit for a PostgreSQL warehouse")
+    source_database_env: Annotated[str, SOURCE_URL_ENV] = "PRODLINE_SOURCE_URL"
+    postgres_writers: int = Field(4, ge=1, le=64, description="pool limit for a PostgreSQL warehouse")

@@ -31,8 +31,11 @@ def _interval(zero: bool):
 # A step must move (0 would never end); a span may be empty.
 Step = Annotated[str, _interval(zero=False), AfterValidator(Interval)]
 Span = Annotated[str, _interval(zero=True), AfterValidator(Interval)]
-Steps = Annotated[list[Step], BeforeValidator(_listed), Field(min_length=1)]
-Spans = Annotated[list[Span], BeforeValidator(_listed), Field(min_length=1)]
+Steps = Annotated[list[Step], BeforeValidator(_listed), Field(min_length=1, max_length=20)]
+Spans = Annotated[list[Span], BeforeValidator(_listed), Field(min_length=1, max_length=20)]
+# Splits and their as-of dates are computed whenever the config is validated: bound them.
+MAX_SPLITS = 1000
+MAX_SPLIT_DATES = 200_000
 
 
 class TemporalConfig(Strict):
@@ -77,6 +80,21 @@ class TemporalConfig(Strict):
                              f"{self.label_end_time}")
         if self.split_anchor is not None and self.mode != "production":
             raise ValueError("split_anchor applies to mode: production only")
+        return self._bounded()
+
+    def _bounded(self) -> "TemporalConfig":
+        span = (self.label_end_time - self.label_start_time).days
+        splits = span // self.model_update_frequency.days + 1
+        if splits > MAX_SPLITS:
+            raise ValueError(f"label time ({span:,} days) every {self.model_update_frequency} makes about "
+                             f"{splits:,} splits; at most {MAX_SPLITS:,}: use a longer "
+                             "model_update_frequency")
+        days = max(h.days for h in self.max_training_histories) + max(d.days for d in self.test_durations)
+        step = min(f.days for f in self.training_as_of_date_frequencies + self.test_as_of_date_frequencies)
+        dates = splits * (days // step + 2) * len(self.training_label_timespans) * len(self.test_durations)
+        if dates > MAX_SPLIT_DATES:
+            raise ValueError(f"these splits hold about {dates:,} as-of dates in all; at most "
+                             f"{MAX_SPLIT_DATES:,}: use longer as-of date frequencies or shorter histories")
         return self
 
     @property

@@ -1,6 +1,7 @@
 """The landing zone: daily files in, bad files out to quarantine."""
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,7 +43,7 @@ class LandingZone(BaseModel):
         if errors:
             for err in errors:
                 path = self.root / err.where
-                if path.is_file():
+                if os.path.lexists(path):  # a link or a pipe is moved too, never opened
                     landing.quarantine(path, self.root, self.quarantine_path, str(err))
             raise RangeRefused(name, errors)
         return combine(batches, arrow_schema(source, lineage=True))

@@ -82,7 +82,12 @@ def grid_problems(models: dict[str, dict[str, Any]]) -> list[tuple[tuple, str]]:
         except ValueError as err:
             problems.append(((path,), str(err)))
             continue
-        if not (is_classifier(cls()) and hasattr(cls, "predict_proba")):
+        try:
+            made = cls()
+        except Exception as err:  # any class can be named; say why this one cannot be a model
+            problems.append(((path,), f"{cls.__name__} cannot be made without arguments: {err}"))
+            continue
+        if not (is_classifier(made) and hasattr(cls, "predict_proba")):
             problems.append(((path,), f"{cls.__name__} is not a classifier with predict_proba: "
                                       "it cannot score a ranked list"))
             continue

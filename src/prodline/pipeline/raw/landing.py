@@ -3,6 +3,7 @@
 import datetime as dt
 import hashlib
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,16 +50,60 @@ def parse_name(path: Path) -> tuple[dt.date | None, str | None]:
         return None, f"file name {path.name!r} is not a date (YYYY-MM-DD.{ext})"
 
 
+class NotRegular(Exception):
+    """A landing entry that is not a regular file (a link, a pipe, a device): never read."""
+
+
+def not_regular(path: Path) -> str | None:
+    """Why `path` is not a regular file, found without opening it (opening a FIFO blocks, and a
+    link may point anywhere on the machine); None for a regular file."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return f"{path.name} is gone (moved or deleted while it was being read)"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return (f"{path.name} is a symbolic link (to {os.readlink(path)}); the landing zone reads "
+                "regular files only: copy the file in instead of linking it")
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device")]
+    kind = next((word for test, word in kinds if test(mode)), "a special file")
+    return f"{path.name} is {kind}, not a regular file"
+
+
+def open_regular(path: Path):
+    """A binary handle on a regular file; NotRegular, without opening it, for anything else."""
+    if (why := not_regular(path)) is not None:
+        raise NotRegular(why)
+    # O_NOFOLLOW and O_NONBLOCK: if the file is swapped for a link or a pipe after the look above,
+    # the open fails or returns at once instead of following it or waiting for a writer.
+    try:
+        handle = os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC), "rb")
+    except OSError as err:
+        raise NotRegular(f"{path.name} cannot be opened: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise NotRegular(f"{path.name} is no longer a regular file")
+    return handle
+
+
 def scan(landing: Path, sources: Iterable[str]) -> tuple[list[LandingFile], list[tuple[Path, str]]]:
-    """Every landing file of the given sources, and the files whose names cannot be used."""
+    """Every landing file of the given sources, and the entries that cannot be used (names that
+    are not a day's, links, pipes, devices); folders are left alone."""
     good, bad = [], []
     for source in sources:
         folder = landing / source
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") or not path.is_file():
-                continue  # hidden files are writes in progress
+            a_folder = path.is_dir() and not path.is_symlink()
+            if path.name.startswith(".") or a_folder or not os.path.lexists(path):
+                continue  # hidden files are writes in progress; a file may go while we look
+            if (why := not_regular(path)) is not None:
+                bad.append((path, why))
+                continue
             day, problem = parse_name(path)
             if day is None:
                 bad.append((path, problem))
@@ -68,8 +113,9 @@ def scan(landing: Path, sources: Iterable[str]) -> tuple[list[LandingFile], list
 
 
 def find_file(landing: Path, source: str, day: dt.date) -> Path:
-    """The one file for a source and day; FileNotFoundError or ValueError say what is wrong."""
-    found = [p for fmt in FORMATS if (p := landing_path(landing, source, day, fmt)).is_file()]
+    """The one entry for a source and day (reading it checks that it is a regular file);
+    FileNotFoundError or ValueError say what is wrong."""
+    found = [p for fmt in FORMATS if os.path.lexists(p := landing_path(landing, source, day, fmt))]
     if not found:
         raise FileNotFoundError(
             f"no file for {source} on {day}: expected {landing_path(landing, source, day)} "
@@ -87,7 +133,7 @@ def latest_datestamp(landing: Path, sources: Iterable[str]) -> dt.date | None:
 
 def fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

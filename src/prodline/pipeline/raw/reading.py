@@ -4,10 +4,12 @@ CSV files are parsed as text first, so that a bad value is reported with its lin
 failing a whole cast; row-level rules then run vectorised on the Arrow table.
 """
 
+import contextlib
 import csv
 import datetime as dt
 import functools
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from prodline.config import ColumnType, SourceConfig
+from prodline.pipeline.raw.landing import NotRegular, open_regular
 from prodline.pipeline.raw.schema import ARROW, TEXT_PATTERN, TYPE_WORD, arrow_schema
 
 MAX_LISTED = 20  # problems listed per file; the rest are counted
@@ -47,21 +50,22 @@ class BadInput(Exception):
 
 
 def read_file(path: Path, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
+    try:
+        with open_regular(path) as handle:
+            data = handle.read()
+    except NotRegular as err:
+        raise BadInput(where, [str(err)]) from None
     if path.suffix == ".parquet":
-        return _read_parquet(path, source, datestamp, where)
-    return _read_csv(path, source, datestamp, where)
+        return _read_parquet(data, source, datestamp, where)
+    return _read_csv(data, source, datestamp, where)
 
 
-def _read_csv(path: Path, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
-    data = path.read_bytes()
+def _read_csv(data: bytes, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
     if not data.strip():
         raise BadInput(
             where, ["line 1: the file is empty; expected a header line with " + ", ".join(source.columns)]
         )
-    try:
-        first_line = data.split(b"\n", 1)[0].decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return _diagnose_csv(data, source, datestamp, where)
+    first_line = _header_text(data.split(b"\n", 1)[0], where)
     header = [h.strip() for h in next(csv.reader([first_line]))]
     _check_header(header, source, where)
     # Fast path: let Arrow parse the declared types directly. Anything it refuses is read again
@@ -88,6 +92,25 @@ def _read_csv(path: Path, source: SourceConfig, datestamp: dt.date, where: str) 
 
 
 _PARSE = pacsv.ParseOptions(newlines_in_values=True)
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")  # never in a CSV header; UTF-8 keeps them single bytes
+
+
+def _header_text(line: bytes, where: str) -> str:
+    """The header line as text; a binary file (an image, a zip, Parquet named .csv) is said to be
+    one, and none of its bytes is echoed as a column name."""
+    line = line.removeprefix(b"\xef\xbb\xbf").removesuffix(b"\r")  # a BOM, a CRLF ending
+    bad = [found.start()] if (found := _CONTROL.search(line)) else []
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad.append(err.start)
+    if not bad:
+        return text
+    at = min(bad)
+    raise BadInput(where, [f"line 1: the header is not text (byte 0x{line[at]:02x} at position {at + 1}); "
+                           "is it a CSV file saved as UTF-8?"])
 
 
 def _diagnose_csv(data: bytes, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
@@ -120,6 +143,9 @@ def _diagnose_csv(data: bytes, source: SourceConfig, datestamp: dt.date, where: 
     table = table.rename_columns(header).select(list(source.columns))
     lines = _line_numbers(data, table.num_rows)
     problems = _repeated_header(table, lines)
+    if problems:  # a repeated header is one problem: its values are not also type errors
+        keep = pc.invert(_repeats_header(table))
+        table, lines = table.filter(pc.fill_null(keep, True)), lines[_mask(keep)]
     typed, type_problems = _typed(table, source, lines)
     if problems or type_problems:
         raise BadInput(where, problems + type_problems)
@@ -138,37 +164,67 @@ def _check_header(names: list[str], source: SourceConfig, where: str) -> None:
     if missing:
         problems.append(f"line 1: header lacks column(s) {', '.join(missing)}")
     if extra:
-        problems.append(f"line 1: header has unexpected column(s) {', '.join(extra)}")
+        problems.append(f"line 1: header has unexpected column(s) {', '.join(map(_shown, extra))}")
     if problems:
         raise BadInput(where, problems)
 
 
+def _shown(value: object) -> str:
+    """A value from a file as a message shows it: escaped if it holds anything unprintable (a
+    terminal's control sequence, say)."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
+
+
 def _ragged_lines(text: str, width: int) -> list[str]:
-    reader = csv.reader(io.StringIO(text))
+    # newline="": a lone carriage return ends a line, as it does for Arrow, instead of failing
+    reader = csv.reader(io.StringIO(text, newline=""))
     problems = []
-    for row in reader:
-        if row and len(row) != width:
-            problems.append(f"line {reader.line_num}: expected {width} fields, found {len(row)}")
+    try:
+        with _any_field_size():
+            for row in reader:
+                if row and len(row) != width:
+                    problems.append(f"line {reader.line_num}: expected {width} fields, found {len(row)}")
+    except csv.Error as err:
+        problems.append(f"line {reader.line_num}: {err}")
     return problems
+
+
+@contextlib.contextmanager
+def _any_field_size():
+    """The csv module refuses fields over 128 KiB, which Arrow reads: lift its limit meanwhile."""
+    before = csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
 
 
 def _line_numbers(data: bytes, rows: int) -> np.ndarray:
     # One row per line unless a quoted value spans lines; then ask the csv module.
     if data.count(b"\n") - (0 if data.endswith(b"\n") else -1) == rows + 1:
         return np.arange(2, rows + 2)
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
-    next(reader)
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
     starts = []
-    line = reader.line_num
-    for _ in reader:
-        starts.append(line + 1)
+    with _any_field_size():
+        next(reader)
         line = reader.line_num
+        for _ in reader:
+            starts.append(line + 1)
+            line = reader.line_num
     return np.array(starts[:rows])
 
 
+def _repeats_header(table: pa.Table) -> pa.ChunkedArray:
+    return functools.reduce(pc.and_kleene, [pc.equal(table[n], n) for n in table.column_names])
+
+
+def _mask(flags: pa.ChunkedArray) -> np.ndarray:
+    return flags.to_numpy(zero_copy_only=False) != False  # noqa: E712 (nulls count as kept)
+
+
 def _repeated_header(table: pa.Table, lines: np.ndarray) -> list[str]:
-    same = functools.reduce(pc.and_kleene, [pc.equal(table[n], n) for n in table.column_names])
-    rows = np.flatnonzero(same.to_numpy(zero_copy_only=False) == True)  # noqa: E712 (nulls)
+    rows = np.flatnonzero(_repeats_header(table).to_numpy(zero_copy_only=False) == True)  # noqa: E712
     return [f"line {lines[i]}: repeats the header" for i in rows]
 
 
@@ -209,9 +265,9 @@ def _bad_values(values: pa.ChunkedArray, kind: ColumnType, name: str, lines: np.
     return found
 
 
-def _read_parquet(path: Path, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
+def _read_parquet(data: bytes, source: SourceConfig, datestamp: dt.date, where: str) -> Batch:
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowInvalid, OSError) as err:
         raise BadInput(where, [f"not a readable Parquet file: {err}"]) from None
     _check_header(table.column_names, source, where)
@@ -281,6 +337,6 @@ def _duplicate_keys(table: pa.Table, key: list[str], lines: np.ndarray, unit: st
         grouped.setdefault(tuple(row[k] for k in key), []).append(row["_line"])
     label = ", ".join(key)
     return [
-        f"{unit}s {', '.join(map(str, at))}: share {label} {', '.join(map(str, k))}"
+        f"{unit}s {', '.join(map(str, at))}: share {label} {', '.join(map(_shown, k))}"
         for k, at in grouped.items()
     ]

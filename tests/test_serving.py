@@ -263,6 +263,9 @@ def test_the_login_sets_an_http_only_strict_cookie_that_opens_the_pages_and_docs
     assert guarded.post("/login", data={"token": "nope", "next": "/"}).status_code == 401
     signed = guarded.post("/login", data={"token": TOKEN, "next": "/model-card"}, follow_redirects=False)
     assert signed.status_code == 303 and signed.headers["location"] == "/model-card"
+    for elsewhere in ("//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example"):
+        sent = guarded.post("/login", data={"token": TOKEN, "next": elsewhere}, follow_redirects=False)
+        assert sent.headers["location"] == "/", elsewhere
     cookie = signed.headers["set-cookie"]
     assert cookie.startswith("prodline_token=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
     for path in PAGES:
@@ -714,4 +717,3 @@ def test_the_page_shows_the_list_filters_it_and_scores_an_entity(live, browser):
         "sanity",
     }
     assert "promotion" in browser.find_element(By.ID, "promotions").text
-

@@ -172,5 +172,7 @@ def _date(text: str | None, dates: list[dt.date]) -> dt.date:
 
 
 def _local(target: str) -> str:
-    """Only a path of this site: a login link must not send people elsewhere."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    """Only a path of this site: a login link must not send people elsewhere (browsers read `/\\`
+    as `//`, another host; a control character can hide one)."""
+    local = target.startswith("/") and not target.startswith(("//", "/\\"))
+    return target if local and target.isprintable() else "/"

@@ -33,6 +33,6 @@ class ServingConfig(Strict):
     # Serve without a token, on purpose (a local demo): anyone who can reach the address reads the lists.
     open: bool = False
     # A larger request body is refused (413) before it is read or parsed. The default holds a full
-    # batch of the demo's rows (1000 rows of 90 features, about 2.5 MB as JSON).
+    # batch of the demo's rows (1000 rows of 90 features: 3.3 MB as JSON).
     max_body_bytes: int = Field(default=4 * 2**20, ge=1024, le=2**30)
     attributes: AttributesConfig | None = None

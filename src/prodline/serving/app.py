@@ -37,6 +37,7 @@ class State:
     token: str | None
     score_request: type | None = None  # the API's body of POST /score, for the OpenAPI document
     _columns: list[str] | None = None
+    attempts: Attempts = field(default_factory=Attempts)  # wrong tokens by client address
 
     def columns(self, day) -> list[str]:
         """The attribute columns shown beside each entity: the shape of the config's query, asked
@@ -45,11 +46,10 @@ class State:
             self._columns = lists.attribute_columns(self.config, self.warehouse, day)
         return self._columns
 
-    attempts: Attempts = field(default_factory=Attempts)
-
     def access(self, request: Request) -> str:
-        """"ok", "missing" (no token given) or "wrong"; a 429 when the address has given too many
-        wrong ones lately (then even the right one waits: a guesser must not learn it was right)."""
+        """Whether the request carries the token: ok, missing (none given) or wrong. A 429 when its
+        address gave too many wrong ones lately (even the right one waits then: a guesser must not
+        learn that it was right)."""
         if self.token is None:
             return "ok"
         header = request.headers.get("authorization", "")

@@ -90,7 +90,7 @@ class Attempts:
         limit: int = FAILURES,
         window: float = WINDOW,
         clock: Callable[[], float] = time.monotonic,
-        capacity: int = 100_000,
+        capacity: int = 10_000,
     ) -> None:
         self.limit, self.window, self.clock, self.capacity = limit, window, clock, capacity
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()

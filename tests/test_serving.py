@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -28,9 +29,11 @@ from typer.testing import CliRunner
 
 from conftest import copy_promoted, free_port, need_service
 from prodline.cli import app
+from prodline.config import load_config
 from prodline.resources import model_store_of, warehouse_of
 from prodline.resources.stores import WarehouseResource
 from prodline.runs import run_range
+from prodline.serving.access import MAKE_ONE, Attempts
 from prodline.serving.app import create_app
 from prodline.serving.champion import cohort_features
 
@@ -47,6 +50,11 @@ def project(promoted_project, tmp_path_factory):
         promoted_project, tmp_path_factory.mktemp("serving"), monkeypatch
     ) as (config, instance):
         assert run_range(config, instance, "score_cohorts", OLDER, NEWEST).success
+        # Open, for the tests of what the API answers; those of access close it again (closed).
+        path = config.base_dir / "prodline.yaml"
+        raw = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump({**raw, "serving": {**raw["serving"], "open": True}}))
+        config = load_config(path)
         # Read only, like the API's: in one process DuckDB refuses to open a read-write connection
         # while a read-only one is open, and the API's watcher opens one every poll (0.2 s).
         warehouse = WarehouseResource(url=warehouse_of(config, literal=True).url, read_only=True)
@@ -180,7 +188,7 @@ def test_score_requests_with_problems_name_the_field(client):
     )
     assert nan.status_code == 422 and nan.json()["detail"][0]["loc"] == ["body", "rows", 0, features[2]]
     assert nan.json()["detail"][0]["msg"] == "Input should be a finite number"
-    assert nan.json()["detail"][0]["input"] == "nan"
+    assert "input" not in nan.json()["detail"][0]
     broken = client.post("/score", content=b'{"rows": [', headers={"content-type": "application/json"})
     assert broken.status_code == 422 and broken.json()["detail"][0]["type"] == "json_invalid"
     unknown = client.post("/score", json={"entity_ids": [987654321]})
@@ -202,27 +210,240 @@ def test_the_openapi_document_lists_the_models_features(client):
     assert set(document["components"]["schemas"]["ScoreRequest"]["properties"]) == {"entity_ids", "rows"}
 
 
-def test_a_token_guards_everything_but_health(project):
+TOKEN = "tok-" + "x" * 20  # 24 characters
+API = {("GET", "/model"), ("GET", "/risk-list"), ("POST", "/score"), ("GET", "/openapi.json")}
+PAGES = {"/", "/model-card", "/score-entity", "/docs", "/redoc"}  # a browser is sent to /login
+OPEN = {("GET", "/health"), ("GET", "/login"), ("POST", "/login")}
+
+
+def routes_of(routes) -> list:
+    """Every route, those of the routers included in the app too."""
+    inner = [getattr(r, "original_router", None) for r in routes]
+    return [x for r, i in zip(routes, inner, strict=True) for x in (routes_of(i.routes) if i else [r])]
+
+
+def closed(config, **serving):
+    """The project's config without `open: true` (and any other serving settings given)."""
+    changes = {"open": False, **serving}
+    return config.model_copy(update={"serving": config.serving.model_copy(update=changes)})
+
+
+@pytest.fixture
+def guarded(project):
+    """A TestClient of the app with the token set (and no credentials of its own)."""
     config, store, _, _ = project
-    with TestClient(
-        create_app(config, environ={**os.environ, "TEST_PRODLINE_TOKEN": "s3cret"}, store=store)
-    ) as api:
-        assert api.get("/health").status_code == 200
-        for path in ("/model", "/risk-list"):
-            refused = api.get(path)
-            assert refused.status_code == 401 and "bearer token is required" in refused.json()["detail"]
+    environ = {**os.environ, "TEST_PRODLINE_TOKEN": TOKEN}
+    with TestClient(create_app(closed(config), environ=environ, store=store)) as api:
+        yield api
+
+
+def test_a_token_guards_every_route_but_health(guarded):
+    routes = {(m, r.path) for r in routes_of(guarded.app.routes) for m in r.methods if m != "HEAD"}
+    # A new route must be placed in one of these, so that this test covers it.
+    assert routes == API | {("GET", p) for p in PAGES} | OPEN
+    assert guarded.get("/health").status_code == 200
+    for method, path in sorted(API):
+        for headers in ({}, {"Authorization": "Bearer wrong-token-of-24-chars"}):
+            refused = guarded.request(method, path, json={"entity_ids": [1]}, headers=headers)
+            assert refused.status_code == 401, (method, path)
+            assert refused.json() == {"detail": "a bearer token is required (Authorization: Bearer <token>)"}
             assert refused.headers["www-authenticate"] == "Bearer"
-        assert api.get("/model", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert api.get("/model", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        assert api.post("/score", json={"entity_ids": [1]}).status_code == 401
-        page = api.get("/", follow_redirects=False)
-        assert page.status_code == 303 and page.headers["location"].startswith("/login")
-        assert api.post("/login", data={"token": "nope", "next": "/"}).status_code == 401
-        signed = api.post("/login", data={"token": "s3cret", "next": "/model-card"}, follow_redirects=False)
-        assert signed.status_code == 303 and signed.headers["location"] == "/model-card"
-        assert api.get("/model-card").status_code == 200  # the cookie the login set
-        document = api.get("/openapi.json", headers={"Authorization": "Bearer s3cret"}).json()
-        assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for path in sorted(PAGES):
+        page = guarded.get(path, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == f"/login?next={quote(path, safe='')}"
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    for path in ("/model", "/risk-list", "/openapi.json"):
+        assert guarded.get(path, headers=bearer).status_code == 200, path
+    document = guarded.get("/openapi.json", headers=bearer).json()
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert guarded.post("/score", json={"entity_ids": [1]}, headers=bearer).status_code != 401
+
+
+def test_the_login_sets_an_http_only_strict_cookie_that_opens_the_pages_and_docs(guarded):
+    assert guarded.post("/login", data={"token": "nope", "next": "/"}).status_code == 401
+    signed = guarded.post("/login", data={"token": TOKEN, "next": "/model-card"}, follow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["location"] == "/model-card"
+    for elsewhere in ("//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example"):
+        sent = guarded.post("/login", data={"token": TOKEN, "next": elsewhere}, follow_redirects=False)
+        assert sent.headers["location"] == "/", elsewhere
+    cookie = signed.headers["set-cookie"]
+    assert cookie.startswith("prodline_token=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    for path in PAGES:
+        assert guarded.get(path, follow_redirects=False).status_code == 200, path
+    assert guarded.get("/openapi.json").status_code == 200  # what /docs fetches, with the cookie
+    assert "swagger-ui" in guarded.get("/docs").text and "redoc" in guarded.get("/redoc").text
+    # A cookie holding a wrong token (the token changed) is forgotten on the way to the login form.
+    guarded.cookies.set("prodline_token", "a-stale-token-of-24-chars")
+    stale = guarded.get("/model-card", follow_redirects=False)
+    assert stale.status_code == 303 and 'prodline_token=""' in stale.headers["set-cookie"]
+
+
+def test_wrong_tokens_are_limited_per_address(guarded):
+    wrong = {"Authorization": "Bearer wrong-token-of-24-chars"}
+    for _ in range(3):
+        assert guarded.post("/login", data={"token": "nope", "next": "/"}).status_code == 401
+    for _ in range(2):  # a wrong bearer token counts the same
+        assert guarded.get("/model", headers=wrong).status_code == 401
+    assert guarded.get("/model").status_code == 401  # no token at all is not a guess
+    refused = guarded.post("/login", data={"token": TOKEN, "next": "/"})  # even the right one waits
+    assert refused.status_code == 429 and 0 < int(refused.headers["retry-after"]) <= 60
+    assert "Too many wrong tokens from this address: try again in" in refused.text
+    api = guarded.get("/model", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert api.status_code == 429 and api.headers["retry-after"]
+    assert api.json()["detail"].startswith("too many wrong tokens from this address: try again in ")
+    other = TestClient(guarded.app, client=("10.0.0.2", 5000))  # another address may
+    assert other.get("/model", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_wrong_tokens_are_forgotten_after_the_window():
+    now = [1000.0]
+    attempts = Attempts(limit=2, window=60, clock=lambda: now[0], capacity=3)
+    attempts.failed("a")
+    now[0] += 30
+    attempts.failed("a")
+    assert attempts.retry_after("a") == 30 and attempts.retry_after("b") is None
+    now[0] += 29.5
+    assert attempts.retry_after("a") == 1
+    now[0] += 0.5  # the first is a window old: one more try
+    assert attempts.retry_after("a") is None
+    for address in "bcd":  # only the 3 most recent addresses are remembered
+        attempts.failed(address)
+    assert list(attempts._failures) == ["b", "c", "d"]
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        (
+            None,
+            "$TEST_PRODLINE_TOKEN is not set, and the API would answer anyone: set it to a token of at "
+            f"least 16 characters (make one with {MAKE_ONE}), or put `open: true` in the config's serving "
+            "section to serve without a token on purpose",
+        ),
+        (
+            "",
+            "$TEST_PRODLINE_TOKEN is set but empty, which would be no token at all: set it to a token of "
+            f"at least 16 characters (make one with {MAKE_ONE}), or unset it and put `open: true` in the "
+            "config's serving section to serve without a token on purpose",
+        ),
+        (
+            "s3cret",
+            "$TEST_PRODLINE_TOKEN has 6 characters; a token needs at least 16, so that it cannot be "
+            "guessed (short ones are words and names that lists of guesses hold): make one with "
+            f"{MAKE_ONE}",
+        ),
+        (
+            "correct horse battery staple",
+            "$TEST_PRODLINE_TOKEN holds a space, a line break or a character that is not ASCII, which an "
+            "Authorization header does not carry intact: use letters, digits and punctuation (make one "
+            f"with {MAKE_ONE})",
+        ),
+    ],
+)
+def test_the_server_refuses_to_start_without_a_proper_token(project, tmp_path, token, message):
+    config = project[0]
+    raw = yaml.safe_load((config.base_dir / "prodline.yaml").read_text())
+    del raw["serving"]["open"]
+    shutil.copytree(config.base_dir / "sql", tmp_path / "sql")
+    (tmp_path / "prodline.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(
+        app, ["serve", "--config", str(tmp_path / "prodline.yaml")], env={"TEST_PRODLINE_TOKEN": token}
+    )
+    assert result.exit_code == 1
+    assert " ".join(result.output.split()) == message  # rich wraps long lines
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_serving_open_on_purpose_says_so_at_start(project, caplog):
+    config, store, _, _ = project
+    environ = {k: v for k, v in os.environ.items() if k != "TEST_PRODLINE_TOKEN"}
+    with caplog.at_level(logging.WARNING, logger="prodline.serving"):
+        api = TestClient(create_app(config, environ=environ, store=store))
+    [warning] = [r for r in caplog.records if r.name == "prodline.serving"]
+    assert warning.levelname == "WARNING" and warning.getMessage() == (
+        "serving.open is true and $TEST_PRODLINE_TOKEN is not set: every route answers without a "
+        "token, to anyone who can reach this address"
+    )
+    with api:
+        assert api.get("/model").status_code == 200 and api.get("/openapi.json").status_code == 200
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(project):
+    config, store, _, _ = project
+    small = closed(config, max_body_bytes=4096)
+    environ = {**os.environ, "TEST_PRODLINE_TOKEN": TOKEN}
+    bearer = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    refusal = {"detail": "the request body is larger than 4096 bytes (serving.max_body_bytes)"}
+
+    def chunks():  # no Content-Length: sent chunked, counted as it comes
+        for _ in range(10):
+            yield b"[" * 1000
+
+    with TestClient(create_app(small, environ=environ, store=store)) as api:
+        for path, headers in (("/score", bearer), ("/login", {})):
+            sized = api.post(path, content=b"{" * 5000, headers=headers)
+            assert (sized.status_code, sized.json()) == (413, refusal), path
+            streamed = api.post(path, content=chunks(), headers=headers)
+            assert (streamed.status_code, streamed.json()) == (413, refusal), path
+        assert api.post("/score", json={"entity_ids": [1] * 40}, headers=bearer).status_code != 413
+
+
+def test_the_live_server_refuses_15_mb_and_goes_on(live):
+    """Over a real socket: the issue's 15 MB probe, with a Content-Length and chunked."""
+    big = b'{"entity_ids": [' + b"1," * (15 * 2**19) + b"1]}"
+
+    def chunks():
+        for start in range(0, len(big), 2**16):
+            yield big[start : start + 2**16]
+
+    with httpx.Client(base_url=live, timeout=30) as http:
+        for content in (big, chunks()):
+            response = http.post("/score", content=content, headers={"Content-Type": "application/json"})
+            assert response.status_code == 413
+            assert response.json()["detail"] == (
+                f"the request body is larger than {4 * 2**20} bytes (serving.max_body_bytes)"
+            )
+        assert http.get("/health").status_code == 200
+
+
+def test_errors_never_echo_what_was_sent(client, project):
+    features = client.get("/model").json()["features"]
+    mark = "ECHO-" + "z" * 300  # longer than any name shown back
+    row = dict.fromkeys(features, 1.0)
+    bad = [
+        client.post("/score", json={"rows": [{**row, features[0]: mark}]}),
+        client.post("/score", json={"rows": [{**row, mark: 1.0}]}),
+        client.post("/score", json={"entity_ids": [mark]}),
+        client.post("/score", json={"entity_ids": list(range(10_000)), "extra": mark}),
+        client.post("/score", content=mark.encode(), headers={"Content-Type": "application/json"}),
+        client.get("/risk-list", params={"k": mark}),
+        client.get("/risk-list", params={mark: mark}),
+        client.get("/", params={"as_of": mark}),
+        client.get("/", params={"page": mark}),
+    ]
+    for response in bad:
+        assert response.status_code == 422, response.text[:300]
+        assert mark not in response.text, response.text[:300]
+        assert "ECHO-" not in response.text.replace("ECHO-" + "z" * 95, ""), response.text[:300]
+        detail = response.json()["detail"]
+        for problem in detail if isinstance(detail, list) else ():
+            assert set(problem) == {"type", "loc", "msg"}, problem
+    unknown = client.post("/score", json={"rows": [{**row, mark: 1.0}]}).json()["detail"]
+    assert ["body", "rows", 0, mark[:100] + "... (305 characters)"] in [p["loc"] for p in unknown]
+    page = client.get("/score-entity", params={"entity_id": mark})
+    assert page.status_code == 404 and "ECHO" not in page.text
+    assert "That entity id is not in the cohort of 2024-08-01." in page.text
+
+
+def test_a_request_with_many_problems_lists_a_hundred(client):
+    response = client.post("/score", json={"entity_ids": ["x"] * 50})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert len(detail) == 50
+    many = client.post("/score", json={"rows": [{"a": "b", "c": "d", "e": "f"}] * 50})
+    detail = many.json()["detail"]
+    assert len(detail) == 101 and detail[-1]["type"] == "too_many_problems"
+    assert detail[-1]["msg"].endswith("more problems not listed")
 
 
 def test_hot_swap_loads_a_new_champion_and_keeps_the_old_one_when_a_load_fails(project, caplog):

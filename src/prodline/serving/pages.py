@@ -15,6 +15,7 @@ from prodline.pipeline.champion.records import promotions
 from prodline.pipeline.models import pictures
 from prodline.pipeline.predictions import on_request as scoring
 from prodline.pipeline.predictions import stored_lists as lists
+from prodline.serving.access import client_address, same_token
 
 COOKIE = "prodline_token"
 TEMPLATES = Jinja2Templates(
@@ -37,16 +38,9 @@ def page_router(state, page_size: int) -> APIRouter:
             status_code=status,
         )
 
-    def login_first(request: Request):
-        return (
-            None
-            if state.authorized(request)
-            else RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", 303)
-        )
-
     @router.get("/", response_class=HTMLResponse)
     def risk_list(request: Request, as_of: str | None = None, page: int = 1):
-        if (redirect := login_first(request)) is not None:
+        if (redirect := state.login_first(request)) is not None:
             return redirect
         dates = lists.list_dates(state.warehouse)
         if not dates:
@@ -85,7 +79,7 @@ def page_router(state, page_size: int) -> APIRouter:
 
     @router.get("/model-card", response_class=HTMLResponse)
     def model_card(request: Request):
-        if (redirect := login_first(request)) is not None:
+        if (redirect := state.login_first(request)) is not None:
             return redirect
         served = state.watcher.served
         if served is None:
@@ -95,14 +89,14 @@ def page_router(state, page_size: int) -> APIRouter:
 
     @router.get("/score-entity", response_class=HTMLResponse)
     def score_entity(request: Request, entity_id: str = ""):
-        if (redirect := login_first(request)) is not None:
+        if (redirect := state.login_first(request)) is not None:
             return redirect
         served = state.watcher.served
         result, error = entity_score(served, entity_id.strip())
         return render(
             request,
             "score.html",
-            entity_id=entity_id,
+            entity_id="" if error else entity_id,  # an error shows nothing of what was sent
             result=result,
             error=error,
             status=404 if error and served is not None else 200,
@@ -116,12 +110,21 @@ def page_router(state, page_size: int) -> APIRouter:
     async def login(request: Request):
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
         target = _local(form.get("next", "/"))
-        if state.token is None or form.get("token") == state.token:
-            response = RedirectResponse(target, 303)
-            if state.token is not None:
-                response.set_cookie(COOKIE, state.token, httponly=True, samesite="strict")
-            return response
-        return render(request, "login.html", status=401, next=target, error="That token is not right.")
+        if state.token is None:
+            return RedirectResponse(target, 303)
+        address = client_address(request)
+        if (wait := state.attempts.retry_after(address)) is not None:
+            refused = render(request, "login.html", status=429, next=target,
+                             error=f"Too many wrong tokens from this address: try again in {wait} s.")
+            refused.headers["Retry-After"] = str(wait)
+            return refused
+        if not same_token(form.get("token", ""), state.token):
+            state.attempts.failed(address)
+            return render(request, "login.html", status=401, next=target, error="That token is not right.")
+        response = RedirectResponse(target, 303)
+        response.set_cookie(COOKIE, state.token, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+        return response
 
     return router
 
@@ -151,7 +154,7 @@ def entity_score(served, entity_id: str) -> tuple[dict | None, str | None]:
         return None, None
     key = served.key(entity_id)
     if key not in served.index:
-        return None, f"Entity {entity_id} is not in the cohort of {served.as_of_date}."
+        return None, f"That entity id is not in the cohort of {served.as_of_date}."
     score = float(served.scores[served.index[key]])
     return {"entity_id": key, "score": score,
             "percentile": float(scoring.percentiles(served.reference, [score])[0])}, None
@@ -161,7 +164,7 @@ def _date(text: str | None, dates: list[dt.date]) -> dt.date:
     try:
         day = dt.date.fromisoformat(text) if text else None
     except ValueError:
-        raise HTTPException(422, f"as_of {text!r} is not a date (YYYY-MM-DD)") from None
+        raise HTTPException(422, "as_of is not a date (YYYY-MM-DD)") from None
     try:
         return lists.chosen_date(dates, day)
     except LookupError as err:
@@ -169,5 +172,7 @@ def _date(text: str | None, dates: list[dt.date]) -> dt.date:
 
 
 def _local(target: str) -> str:
-    """Only a path of this site: a login link must not send people elsewhere."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    """Only a path of this site: a login link must not send people elsewhere (browsers read `/\\`
+    as `//`, another host; a control character can hide one)."""
+    local = target.startswith("/") and not target.startswith(("//", "/\\"))
+    return target if local and target.isprintable() else "/"

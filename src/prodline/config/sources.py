@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from prodline.config.base import ColumnType, Identifier, Strict, resolve_file
+from prodline.config.sql_guard import SOURCE_DIALECTS, refuse_writes
 
 # Columns prodline adds to every raw table; a source may not declare them.
 RESERVED_COLUMNS = frozenset({"_datestamp", "_source"})
@@ -76,6 +77,9 @@ class SourceConfig(Strict):
             raise ValueError("arrival 'query' needs query or query_file")
         if self.arrival == "files" and has_query:
             raise ValueError("query/query_file are only used with arrival: query")
+        if has_query:
+            refuse_writes(self.query_text(), "query" if self.query is not None else "query_file",
+                          self.query_file, SOURCE_DIALECTS)
         return self
 
     @property

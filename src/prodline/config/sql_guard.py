@@ -108,7 +108,7 @@ def _writes_in(tree: exp.Expression, must: str) -> str | None:
     for node in tree.walk():
         for kind, name in _WRITES.items():
             if isinstance(node, kind):
-                found = f"{name} {node.name}" if kind is exp.Command else name
+                found = node.name.upper() if kind is exp.Command else name
                 return f"{must}; found {found}"
         if isinstance(node, (exp.Anonymous, exp.Func)):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()

@@ -195,11 +195,13 @@ class Warehouse(BaseModel):
     def _compute_postgresql(conn: sa.Connection, select: str) -> None:
         # WITH NO DATA plans the query without running it; the rows come in a savepoint made
         # read-only, whose release makes the transaction read-write again (a temporary table may be
-        # written in a read-only transaction, not created in one).
+        # written in a read-only transaction, not created in one). The session default comes first:
+        # a transaction after a smuggled COMMIT is read-only (the connection is not reused).
+        conn.exec_driver_sql(_READ_ONLY_SESSION)
         conn.execute(sa.text(f"CREATE TEMPORARY TABLE {RESULT} ON COMMIT DROP AS "
                              f"SELECT * FROM ({select}) AS q WITH NO DATA"))
         with conn.begin_nested():
-            conn.exec_driver_sql(f"SET TRANSACTION READ ONLY; {_READ_ONLY_SESSION}")
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             conn.execute(sa.text(f"INSERT INTO {RESULT} SELECT * FROM ({select}) AS q"))
 
     def _write_result(self, conn: sa.Connection, schema: str, name: str, column: str, start: dt.date,

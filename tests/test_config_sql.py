@@ -133,7 +133,8 @@ def test_sql_that_only_reads_passes_whatever_words_it_holds():
     for sql in ["SELECT 'DELETE FROM x; DROP TABLE y' AS kind",
                 "WITH a AS (SELECT 1 AS n) SELECT n FROM a UNION ALL SELECT 2",
                 "SELECT deleted, updated FROM raw.t WHERE d < {as_of_date} + {label_timespan};",
-                "SELECT DISTINCT ON (a) a FROM t -- DROP TABLE t"]:
+                "SELECT DISTINCT ON (a) a FROM t -- DROP TABLE t", "FROM t SELECT a",
+                "PIVOT t ON a USING sum(b)", "SELECT a::date, j->>'k' FROM t WHERE a ~ 'x'"]:
         assert query_problem(sql) is None, sql
     assert query_problem("SELECT 1 FROM (") == ("cannot be parsed as SQL: Expected table name but got "
                                                 "the end at line 1, column 15 of the SQL (near '(')")

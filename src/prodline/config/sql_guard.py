@@ -88,7 +88,7 @@ def _query_verdict(statements: list[exp.Expression]) -> str | None:
         return (f"must be one read-only query; found {len(statements)} statements "
                 f"({', '.join(_kind(s) for s in statements)})")
     statement = statements[0]
-    if not isinstance(statement, (exp.Query, exp.Values)):
+    if not isinstance(statement, (exp.Query, exp.Values, exp.Pivot)):  # DuckDB's PIVOT reads too
         return f"must be one read-only query; found {_kind(statement)}"
     return _writes_in(statement, "must be one read-only query")
 
@@ -119,7 +119,7 @@ def _writes_in(tree: exp.Expression, must: str) -> str | None:
 
 def _kind(statement: exp.Expression) -> str:
     """What a statement is, as its first keyword: SELECT, DELETE, COMMIT, ..."""
-    if isinstance(statement, exp.Query):
+    if isinstance(statement, (exp.Query, exp.Pivot)):
         return "SELECT"
     for kind, name in _WRITES.items():
         if isinstance(statement, kind):

@@ -234,6 +234,19 @@ def test_config_sql_that_slips_past_validation_cannot_write(warehouse):
     assert kept == [{"kind": "counselling"}]
 
 
+def test_the_read_only_warehouse_refuses_any_write(warehouse):
+    """What the serving app (attributes) and `prodline features` open: a read-only DuckDB file, or
+    PostgreSQL sessions whose transactions are read-only, even after a smuggled COMMIT."""
+    refusal = {"duckdb": 'Cannot execute statement of type "DELETE"',
+               "postgresql": "cannot execute DELETE in a read-only transaction"}[warehouse.backend]
+    reader = warehouse.reading()
+    for sql in ["DELETE FROM raw.interventions", "COMMIT; DELETE FROM raw.interventions; SELECT 1"]:
+        with pytest.raises(sa.exc.DBAPIError, match=re.escape(refusal)):
+            reader.rows(sql)
+    reader.engine.dispose()
+    assert count(warehouse) == 2
+
+
 def test_window_writes_compute_config_sql_read_only(warehouse):
     """replace_window_from writes what a SELECT returns; the SELECT itself cannot write."""
     select = "SELECT DATE '2024-01-01' AS day, id, kind FROM raw.interventions"

@@ -3,15 +3,20 @@
 import datetime as dt
 import sys
 import textwrap
+from pathlib import Path
 
 import dagster as dg
+import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from conftest import AS_OF_LAST, START, build, demo_sections, make_project
 from prodline.assets.keys import LABELS, feature_key
 from prodline.cli import app
+from prodline.pipeline.as_of.preview import preview
 from prodline.resources import warehouse_of
 from prodline.runs import as_of_plan, run_range
+from prodline.stores.warehouse import WriteRefused
 
 TABLES = ["transforms.spell_ends", "features.cohort", "features.labels", "features.reg",
           "features.itv", "features.ext"]
@@ -113,11 +118,27 @@ def test_features_command_prints_one_date_without_writing(tmp_path, monkeypatch,
     path = tmp_path / "prodline.yaml"
     warehouse = warehouse_of(config, literal=True)
     person = warehouse.scalar("SELECT min(person_id) FROM raw.registrations")
+    counts = {t: warehouse.scalar(f"SELECT count(*) FROM raw.{t}") for t in config.sources}
+    file = Path(sa.make_url(warehouse.url).database)
+    files = {f: f.stat().st_mtime_ns for f in file.parent.glob(file.name + "*")}
     out = CliRunner().invoke(app, ["features", "--as-of", "2024-03-01", "--entity", str(person),
                                    "--prefix", "reg", "--config", str(path)], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     assert f"entity {person}: in the cohort" in out.output
     assert "reg_all_age_max" in out.output and "itv_" not in out.output
+    whole = CliRunner().invoke(app, ["features", "--as-of", "2024-03-01", "--config", str(path)],
+                               env={"COLUMNS": "200"})
+    assert whole.exit_code == 0 and "itv_all_kind_" in whole.output, whole.output
+    # Nothing was written: the file (and any WAL beside it) untouched, no table created.
+    assert {f: f.stat().st_mtime_ns for f in file.parent.glob(file.name + "*")} == files
+    # The probe, slipped past validation (model_copy does not validate): refused, nothing lost.
+    itv = config.features[1]
+    hostile = itv.categoricals[0].model_copy(
+        update={"choice_query": "COMMIT; DELETE FROM raw.interventions; SELECT 'x' AS kind"})
+    sneaky = config.model_copy(update={"features": [itv.model_copy(update={"categoricals": [hostile]})]})
+    with pytest.raises(WriteRefused, match="DuckDB finds 3 statement"):
+        preview(sneaky, warehouse, dt.date(2024, 3, 1))
+    assert {t: warehouse.scalar(f"SELECT count(*) FROM raw.{t}") for t in config.sources} == counts
     assert not warehouse.columns("features", "cohort") and not warehouse.columns("features", "reg")
     bad = CliRunner().invoke(app, ["features", "--as-of", "2024-03-01", "--prefix", "nope",
                                    "--config", str(path)])

@@ -10,6 +10,7 @@ from prodline.config import load_config
 from prodline.demo.simulate import Scenario, simulate
 from prodline.resources import warehouse_of
 from prodline.runs import load_range
+from prodline.stores.source_database import SourceDatabase
 
 FIRST = dt.date(2024, 4, 1)
 END = FIRST + dt.timedelta(days=6)
@@ -74,3 +75,14 @@ def test_daily_schedule_loads_yesterday(query_project):
         repository_def=defs.get_repository_def())
     request = schedule.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2024-02-09"
+
+
+def test_a_source_query_that_slipped_past_validation_cannot_write(query_project):
+    config, engine, rows = query_project
+    source = config.sources["exits"].model_copy(update={  # model_copy does not validate
+        "query_file": None, "query": "SELECT 1 WHERE :datestamp IS NULL; COMMIT; DELETE FROM ops_exits"})
+    with pytest.raises(sa.exc.InternalError, match="cannot execute DELETE in a read-only transaction"):
+        SourceDatabase(url=str(engine.url.render_as_string(hide_password=False))).read_range(
+            "exits", source, FIRST, FIRST)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM ops_exits")).scalar() == rows

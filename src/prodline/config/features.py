@@ -15,12 +15,14 @@ from pydantic import Field, field_validator, model_validator
 from prodline.config.base import (
     MAX_IDENTIFIER,
     Identifier,
+    Located,
     Strict,
     check_placeholders,
     one_of,
     resolve_file,
 )
 from prodline.config.intervals import Interval
+from prodline.config.sql_guard import expression_problem, refuse_writes
 from prodline.config.transforms import table_reference
 
 
@@ -69,6 +71,7 @@ class _Sql(Strict):
         if len(given) != 1:
             raise ValueError("give the SQL as query or query_file (one of them)")
         check_placeholders(self.sql(), self.REQUIRED, self.ALLOWED)
+        refuse_writes(self.sql(), given[0], self.query_file)
         return self
 
     REQUIRED: ClassVar[frozenset] = frozenset({"as_of_date"})
@@ -172,6 +175,12 @@ class Aggregate(Strict):
             raise ValueError("give one {name: expression} per aggregate")
         return value
 
+    @model_validator(mode="after")
+    def _read_only(self) -> "Aggregate":
+        if self.column is None and (problem := expression_problem(self.expression)) is not None:
+            raise Located([(("quantity", self.name), problem)])
+        return self
+
     @property
     def name(self) -> str:
         return self.quantity if isinstance(self.quantity, str) else next(iter(self.quantity))
@@ -201,6 +210,8 @@ class Categorical(Strict):
     def _choices(self) -> "Categorical":
         if len(one_of(self, "choices", "choice_query")) != 1:
             raise ValueError("give choices or choice_query (one of them)")
+        if self.choice_query is not None:
+            refuse_writes(self.choice_query, "choice_query")
         if self.choices is not None:
             names = [choice_name(c) for c in self.choices]
             if len(set(names)) != len(names):

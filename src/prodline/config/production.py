@@ -7,6 +7,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from prodline.config.base import Identifier, Located, Strict, check_placeholders
 from prodline.config.cutoffs import Threshold
+from prodline.config.sql_guard import refuse_writes
 
 
 def _cutoff(text: str) -> str:
@@ -80,6 +81,7 @@ class FairnessConfig(Strict):
             check_placeholders(self.query, {"as_of_date"}, {"as_of_date"})
         except ValueError as err:
             raise Located([(("query",), str(err))]) from None
+        refuse_writes(self.query, "query")
         if unknown := [a for a in self.warn_only if a not in self.references]:
             raise Located([(("warn_only",), f"{', '.join(unknown)} not in references "
                                              f"({', '.join(self.references)})")])

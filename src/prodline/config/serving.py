@@ -3,6 +3,7 @@
 from pydantic import Field, model_validator
 
 from prodline.config.base import ApiTokenEnv, Identifier, Located, Strict, check_placeholders
+from prodline.config.sql_guard import refuse_writes
 
 
 class AttributesConfig(Strict):
@@ -19,6 +20,7 @@ class AttributesConfig(Strict):
             check_placeholders(self.query, {"as_of_date"}, {"as_of_date"})
         except ValueError as err:
             raise Located([(("query",), str(err))]) from None
+        refuse_writes(self.query, "query")
         return self
 
 

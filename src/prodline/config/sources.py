@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from prodline.config.base import ColumnType, Identifier, ProjectPath, Strict, env_name, resolve_file
+from prodline.config.sql_guard import SOURCE_DIALECTS, refuse_writes
 
 MAX_COLUMNS = 1000
 SOURCE_URL_ENV = env_name(r"[A-Z][A-Z0-9_]*_URL", "a database URL",
@@ -80,6 +81,9 @@ class SourceConfig(Strict):
             raise ValueError("arrival 'query' needs query or query_file")
         if self.arrival == "files" and has_query:
             raise ValueError("query/query_file are only used with arrival: query")
+        if has_query:
+            refuse_writes(self.query_text(), "query" if self.query is not None else "query_file",
+                          self.query_file, SOURCE_DIALECTS)
         return self
 
     @property

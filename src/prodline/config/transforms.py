@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from prodline.config.base import Strict, check_placeholders, one_of, resolve_file, sql_identifier
+from prodline.config.sql_guard import refuse_writes
 
 
 def table_reference(value: str) -> str:
@@ -19,8 +20,9 @@ def table_reference(value: str) -> str:
 class TransformConfig(Strict):
     """A step that writes `transforms.<name>`, partitioned by datestamp like its inputs.
 
-    SQL steps give a SELECT of the rows for the datestamps `{start}`..`{end}` (date values), with a
-    `_datestamp` column; prodline deletes that window and inserts the result in one transaction.
+    SQL steps give one SELECT of the rows for the datestamps `{start}`..`{end}` (date values), with
+    a `_datestamp` column; prodline deletes that window and inserts the result in one transaction
+    (SQL that writes itself is refused: prodline does the writing).
     Shell steps get the window and the warehouse URL in their environment (PRODLINE_START,
     PRODLINE_END, PRODLINE_WAREHOUSE_URL) and run through Dagster Pipes; they must replace the
     window themselves.
@@ -45,6 +47,7 @@ class TransformConfig(Strict):
             raise ValueError("give one of sql, sql_file or command")
         if self.kind == "sql":
             check_placeholders(self.sql_text(), {"start", "end"}, {"start", "end"})
+            refuse_writes(self.sql_text(), "sql" if self.sql is not None else "sql_file", self.sql_file)
         return self
 
     @property

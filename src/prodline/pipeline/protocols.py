@@ -13,6 +13,7 @@ class Queryable(Protocol):
     """The warehouse as the checks and queries read it (`prodline.stores.warehouse.Warehouse`)."""
 
     def rows(self, sql: str, **params) -> list[dict]: ...
+    def read(self, sql: str, **params) -> list[dict]: ...  # SQL from the config: read-only
     def columns(self, schema: str, name: str) -> dict[str, str]: ...
 
 

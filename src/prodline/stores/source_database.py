@@ -24,6 +24,9 @@ class SourceDatabase(BaseModel):
 
         def read_one(day: dt.date):
             with engine.connect() as conn:
+                if conn.dialect.name == "postgresql":  # the query only reads (checked in the config,
+                    # and here by the server, in this transaction and any after a smuggled COMMIT)
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY; SET default_transaction_read_only = on")
                 result = conn.execute(query, {"datestamp": day})
                 names = list(result.keys())
                 rows = result.fetchall()

@@ -1,11 +1,22 @@
 """The warehouse: a DuckDB file by default, PostgreSQL from a URL, both through SQLAlchemy.
 
 Every difference between the two dialects lives in this class; the library's SQL builders write
-SQL that both accept."""
+SQL that both accept.
+
+SQL from the config (cohort, label, features, choices, attributes, fairness) runs read-only, the
+second of two guards (the first: `config.sql_guard` refuses any of it that is not one read-only
+query). `read` runs it in a read-only transaction that is rolled back; `replace_window_from`
+computes its result in a read-only transaction into a temporary table, then writes that table in
+a transaction of its own. On DuckDB, DuckDB's own parser must also find exactly one SELECT, so that
+no second statement (a COMMIT ending the read-only transaction, then a DELETE) can run behind it.
+On PostgreSQL, which has no parser on this side, the read-only session default makes a statement
+after such a COMMIT read-only too. The user's SQL is always a subquery of prodline's statement,
+where both engines refuse a data-modifying WITH."""
 
 import datetime as dt
 import io
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +29,12 @@ from pydantic import BaseModel, PrivateAttr
 from sqlalchemy.pool import NullPool
 
 LAYERS = ("raw", "transforms", "features", "results", "production")
+RESULT = "_prodline_result"  # the temporary table a read-only computation fills
+_READ_ONLY_SESSION = "SET default_transaction_read_only = on"
+
+
+class WriteRefused(ValueError):
+    """SQL that should only read was found to be something else by the warehouse's own parser."""
 
 
 class Warehouse(BaseModel):
@@ -58,7 +75,10 @@ class Warehouse(BaseModel):
         if self._engine is None:
             if self.backend == "duckdb" and self._url.database not in (None, "", ":memory:"):
                 Path(self._url.database).parent.mkdir(parents=True, exist_ok=True)
-            args = {"read_only": True} if self.read_only and self.backend == "duckdb" else {}
+            args = {}
+            if self.read_only:  # on PostgreSQL: each transaction is read-only unless it says otherwise
+                args = {"read_only": True} if self.backend == "duckdb" else \
+                    {"options": "-c default_transaction_read_only=on"}
             self._engine = sa.create_engine(self._url, poolclass=NullPool, connect_args=args)
             if self.backend == "duckdb":
                 sa.event.listen(self._engine, "do_connect", self._wait_for_lock)
@@ -86,6 +106,32 @@ class Warehouse(BaseModel):
         file that is there): a reader must not create an empty warehouse where it expected data."""
         file = self._url.database if self.backend == "duckdb" else None
         return file if file and file != ":memory:" and not Path(file).is_file() else None
+
+    def reading(self) -> "Warehouse":
+        """This warehouse opened read-only: a DuckDB file is opened read-only (and never created);
+        PostgreSQL sessions default to read-only transactions."""
+        return Warehouse(url=self.url, postgres_writers=self.postgres_writers,
+                         lock_wait_seconds=self.lock_wait_seconds, read_only=True)
+
+    def read(self, sql: str, **params) -> list[dict]:
+        """The rows of SQL from the config (one SELECT), run in a read-only transaction that is
+        rolled back: whatever the SQL tries to write is refused by the database."""
+        with self.engine.connect() as conn:
+            if self.backend == "postgresql":
+                conn.exec_driver_sql(f"SET TRANSACTION READ ONLY; {_READ_ONLY_SESSION}")
+                return [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
+            # DuckDB: the raw connection, before SQLAlchemy begins its (read-write) transaction.
+            driver = conn.connection.driver_connection
+            sql = re.sub(r"(?<![:\w]):(" + "|".join(map(re.escape, params)) + r")\b", r"$\1", sql) \
+                if params else sql
+            _one_select(sql)
+            driver.execute("BEGIN TRANSACTION READ ONLY")
+            try:
+                cursor = driver.execute(sql, params or None)
+                names = [d[0] for d in cursor.description]
+                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            finally:
+                driver.execute("ROLLBACK")
 
     def ensure_layers(self) -> None:
         with self.engine.begin() as conn:
@@ -116,28 +162,67 @@ class Warehouse(BaseModel):
     def replace_window_from(self, schema: str, name: str, select: str, column: str,
                             start: dt.date, end: dt.date, new_column_type=None, verify=None) -> int:
         """Delete rows whose `column` is in start..end and insert what `select` returns, in one
-        transaction, all inside the warehouse. The first run creates the table from the SELECT's
-        shape; a later SELECT with more columns adds them (typed by `new_column_type(name)`), and
-        rows written before keep NULL there until their window is written again. `verify(conn)` runs
-        before the commit; whatever it raises rolls the whole write back."""
+        transaction, all inside the warehouse. `select` (built from config SQL) is computed
+        read-only first, into a temporary table (see the module's docstring). The first run creates
+        the table from the SELECT's shape; a later SELECT with more columns adds them (typed by
+        `new_column_type(name)`), and rows written before keep NULL there until their window is
+        written again. `verify(conn)` runs before the commit; whatever it raises rolls the whole
+        write back."""
         self.ensure_layers()
+        with self.engine.connect() as conn:
+            if self.backend == "duckdb":
+                self._compute_duckdb(conn.connection.driver_connection, select)
+            with conn.begin():
+                if self.backend == "postgresql":
+                    self._compute_postgresql(conn, select)
+                return self._write_result(conn, schema, name, column, start, end, new_column_type, verify)
+
+    @staticmethod
+    def _compute_duckdb(driver, select: str) -> None:
+        # Before SQLAlchemy begins a transaction on this connection; the temporary table outlives
+        # the read-only transaction (DuckDB allows temporary tables in one), not the connection.
+        statement = f"CREATE TEMPORARY TABLE {RESULT} AS SELECT * FROM ({select}) AS q"
+        _one_select(f"SELECT * FROM ({select}) AS q")
+        driver.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            driver.execute(statement)
+        except BaseException:
+            driver.execute("ROLLBACK")
+            raise
+        driver.execute("COMMIT")
+
+    @staticmethod
+    def _compute_postgresql(conn: sa.Connection, select: str) -> None:
+        # WITH NO DATA plans the query without running it; the rows come in a savepoint made
+        # read-only, whose release makes the transaction read-write again (a temporary table may be
+        # written in a read-only transaction, not created in one). The session default comes first:
+        # a transaction after a smuggled COMMIT is read-only (the connection is not reused).
+        conn.exec_driver_sql(_READ_ONLY_SESSION)
+        conn.execute(sa.text(f"CREATE TEMPORARY TABLE {RESULT} ON COMMIT DROP AS "
+                             f"SELECT * FROM ({select}) AS q WITH NO DATA"))
+        with conn.begin_nested():
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            conn.execute(sa.text(f"INSERT INTO {RESULT} SELECT * FROM ({select}) AS q"))
+
+    def _write_result(self, conn: sa.Connection, schema: str, name: str, column: str, start: dt.date,
+                      end: dt.date, new_column_type, verify) -> int:
+        """Replace the window of schema.name with the rows of the temporary result table."""
         target = f"{schema}.{name}"
-        with self.engine.begin() as conn:
-            shape = list(conn.execute(sa.text(f"SELECT * FROM ({select}) AS q LIMIT 0")).keys())
-            have = self._columns_in(conn, schema, name)
-            if not have:
-                conn.execute(sa.text(f"CREATE TABLE {target} AS SELECT * FROM ({select}) AS q LIMIT 0"))
-            for added in (c for c in shape if have and c not in have):
-                kind = new_column_type(added) if new_column_type else "DOUBLE PRECISION"
-                conn.execute(sa.text(f"ALTER TABLE {target} ADD COLUMN {added} {kind}"))
-            window = {"start": start, "end": end}
-            conn.execute(sa.text(f"DELETE FROM {target} WHERE {column} BETWEEN :start AND :end"), window)
-            names = ", ".join(shape)
-            conn.execute(sa.text(f"INSERT INTO {target} ({names}) SELECT {names} FROM ({select}) AS q"))
-            if verify is not None:
-                verify(conn)
-            return conn.execute(sa.text(f"SELECT count(*) FROM {target} WHERE {column} BETWEEN "
-                                        ":start AND :end"), window).scalar()
+        shape = list(conn.execute(sa.text(f"SELECT * FROM {RESULT} LIMIT 0")).keys())
+        have = self._columns_in(conn, schema, name)
+        if not have:
+            conn.execute(sa.text(f"CREATE TABLE {target} AS SELECT * FROM {RESULT} LIMIT 0"))
+        for added in (c for c in shape if have and c not in have):
+            kind = new_column_type(added) if new_column_type else "DOUBLE PRECISION"
+            conn.execute(sa.text(f"ALTER TABLE {target} ADD COLUMN {added} {kind}"))
+        window = {"start": start, "end": end}
+        conn.execute(sa.text(f"DELETE FROM {target} WHERE {column} BETWEEN :start AND :end"), window)
+        names = ", ".join(shape)
+        conn.execute(sa.text(f"INSERT INTO {target} ({names}) SELECT {names} FROM {RESULT}"))
+        if verify is not None:
+            verify(conn)
+        return conn.execute(sa.text(f"SELECT count(*) FROM {target} WHERE {column} BETWEEN "
+                                    ":start AND :end"), window).scalar()
 
     def bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
         """The fastest insert each driver has: Arrow scan on DuckDB, COPY on PostgreSQL."""
@@ -232,3 +317,17 @@ def _copy_batches(driver, select: str, schema: pa.Schema) -> Iterator[pa.RecordB
         writer.join()
         if failure and not isinstance(failure[0], BrokenPipeError):
             raise failure[0]
+
+
+def _one_select(sql: str) -> None:
+    """Refuse SQL that DuckDB's own parser does not read as exactly one SELECT."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.ParserException as err:
+        raise WriteRefused(f"the warehouse cannot parse the SQL: {err}") from None
+    kinds = [s.type.name for s in statements]
+    if kinds != ["SELECT"]:
+        raise WriteRefused(f"SQL from the config must be one SELECT; DuckDB finds "
+                           f"{len(kinds)} statement(s): {', '.join(kinds) or 'none'}. Nothing was run.")

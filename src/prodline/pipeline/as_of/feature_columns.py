@@ -87,7 +87,7 @@ def resolve_choices(warehouse, feature: FeatureConfig) -> dict[str, list]:
         if cat.choices is not None:
             choices[cat.column] = cat.choices
         else:
-            rows = warehouse.rows(cat.choice_query)
+            rows = warehouse.read(cat.choice_query)  # read-only: it is config SQL
             choices[cat.column] = sorted({next(iter(r.values())) for r in rows} - {None}, key=str)
     return choices
 

@@ -2,7 +2,8 @@
 
 The same SQL as the assets runs, with the cohort as a subquery instead of a table, so a feature
 definition can be debugged on one date (and one entity) before any backfill: what `airflow test`
-and Triage's featuretest give.
+and Triage's featuretest give. It opens the warehouse read-only (a DuckDB file is neither written
+nor created) and runs the config's SQL in read-only transactions (`Warehouse.read`).
 """
 
 import datetime as dt
@@ -31,6 +32,9 @@ class Preview:
 def preview(config: ProjectConfig, warehouse, as_of: dt.date, entity: str | None = None,
             prefix: str | None = None) -> Preview:
     """The cohort, label and features on `as_of` (for one entity, compared as text)."""
+    if missing := warehouse.missing_file():
+        raise ValueError(f"no warehouse yet at {missing}: load data first (prodline load)")
+    warehouse = warehouse.reading()
     if config.cohort is None:
         raise ValueError("the config has no cohort section: nothing to compute on an as-of date")
     features = [f for f in config.features if prefix in (None, f.prefix)]
@@ -38,7 +42,7 @@ def preview(config: ProjectConfig, warehouse, as_of: dt.date, entity: str | None
         known = ", ".join(f.prefix for f in config.features) or "none"
         raise ValueError(f"no feature aggregation has prefix {prefix!r} (known: {known})")
     cohort = f"({cohort_select(config.cohort.sql(), [as_of])})"
-    found = warehouse.rows(f"SELECT count(*) AS size, count(CASE WHEN CAST(entity_id AS VARCHAR) = "
+    found = warehouse.read(f"SELECT count(*) AS size, count(CASE WHEN CAST(entity_id AS VARCHAR) = "
                            f":entity THEN 1 END) AS hits FROM {cohort} AS c", entity=entity)[0]
     result = Preview(as_of, found["size"], entity, bool(found["hits"]) if entity is not None else None)
     if config.label is not None:
@@ -53,11 +57,11 @@ def _label(config, warehouse, cohort, as_of, entity, result: Preview) -> None:
     result.label_note = unripe_labels(warehouse, tables_read(label.sql()), label.interval, [as_of]) or ""
     select = labels_select(label.sql(), label.interval, label.name, cohort, [as_of])
     if entity is None:
-        counts = warehouse.rows(f"SELECT {label.name} AS value, count(*) AS n FROM ({select}) AS l "
+        counts = warehouse.read(f"SELECT {label.name} AS value, count(*) AS n FROM ({select}) AS l "
                                 f"GROUP BY {label.name} ORDER BY {label.name}")
         result.summary[label.name] = {str(r["value"]): r["n"] for r in counts}
     else:
-        found = warehouse.rows(f"SELECT {label.name} AS value FROM ({select}) AS l "
+        found = warehouse.read(f"SELECT {label.name} AS value FROM ({select}) AS l "
                                "WHERE CAST(entity_id AS VARCHAR) = :entity", entity=entity)
         result.label = found[0]["value"] if found else None
 
@@ -67,7 +71,7 @@ def _features(feature: FeatureConfig, warehouse, cohort, as_of, entity, result: 
     columns = feature_columns(feature, choices)
     select = features_select(feature, choices, cohort, [as_of])
     if entity is not None:
-        rows = warehouse.rows(f"SELECT * FROM ({select}) AS f WHERE CAST(entity_id AS VARCHAR) = :entity",
+        rows = warehouse.read(f"SELECT * FROM ({select}) AS f WHERE CAST(entity_id AS VARCHAR) = :entity",
                               entity=entity)
         if rows:
             row = rows[0]
@@ -78,6 +82,6 @@ def _features(feature: FeatureConfig, warehouse, cohort, as_of, entity, result: 
                       f"max({c.name}) AS {c.name}__max"
                       + (f", avg(CAST({c.flag} AS DOUBLE PRECISION)) AS {c.name}__imputed" if c.flag else "")
                       for c in columns)
-    row = warehouse.rows(f"SELECT {stats} FROM ({select}) AS f")[0]
+    row = warehouse.read(f"SELECT {stats} FROM ({select}) AS f")[0]
     for c in columns:
         result.summary[c.name] = {k: row.get(f"{c.name}__{k}") for k in ("mean", "min", "max", "imputed")}

@@ -155,7 +155,7 @@ def _fairness(config, warehouse, scores: np.ndarray, test: Matrix) -> list[Verdi
         return [Verdict("fairness", True, "ERROR", "no protected attributes configured")]
     keys = test.keys.to_pandas()
     attributes = pd.DataFrame(
-        warehouse.rows(per_date_select(fairness.query, sorted(set(keys["as_of_date"]))))
+        warehouse.read(per_date_select(fairness.query, sorted(set(keys["as_of_date"]))))
     )
     missing = [a for a in fairness.references if a not in attributes.columns]
     if missing:

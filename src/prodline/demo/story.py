@@ -78,7 +78,7 @@ def build_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, title: s
         stages.run("labels", "build_as_of", mature[0], mature[-1], [LABELS])
     trained = _train_new_splits(cfg, stages) if stages.ok and cfg.grid is not None else []
     if stages.ok and trained and cfg.promotion is not None:
-        stages.run("challenger+gate+champion", "promote_model", None, None, expect_failure=True)
+        stages.run("challenger+gate+champion", "promote_model", None, None)
         listed = _list_dates(cfg, as_of_plan(cfg, last)[0], dates)
         if listed:
             stages.run("predictions", "score_cohorts", listed[0], listed[-1])
@@ -160,12 +160,14 @@ def print_leaderboard(cfg: ProjectConfig, warehouse) -> None:
 
 
 def print_production(cfg: ProjectConfig) -> None:
-    """What the gate decided and why, the promotions, the lists, and how the lists did."""
-    from prodline.pipeline.champion.records import model_name
+    """What the gate decided and why, the promotions, the lists, and how the lists did: whatever
+    the demo got that far (a refused first challenger leaves no champion and no lists)."""
     from prodline.pipeline.selection.choosing import choose, regret_rows
 
     warehouse = warehouse_of(cfg, literal=True)
     if not warehouse.columns("production", "gate_results"):
+        console.print("The promotion gate has judged no challenger: no split was trained, so there is no "
+                      "champion and no lists were made.", highlight=False)
         return
     _, regret, _ = choose(cfg, warehouse)
     _print_rows(f"selection rules: regret on {cfg.selection.name} over past splits (lower is better)",
@@ -176,33 +178,48 @@ def print_production(cfg: ProjectConfig) -> None:
         {"version": g["version"], "check": g["check_name"],
          "result": "pass" if g["passed"] else ("FAIL" if g["severity"] == "ERROR" else "warn"),
          "why": g["summary"]} for g in gate])
-    newest = max((g["version"] for g in gate), key=int, default=None)
-    refused = [g for g in gate if g["version"] == newest and not g["passed"] and g["severity"] == "ERROR"]
-    champion = model_store_of(cfg, literal=True).alias(model_name(cfg), "champion")
-    if refused:
-        console.print(f"[bold]The gate refused challenger version {newest}[/bold]: "
-                      + "; ".join(g["summary"] for g in refused)
-                      + f". The champion stays version {champion.version if champion else '(none)'}.",
-                      highlight=False)
-    _print_rows("production.promotions", [
-        {"when": str(p["promoted_at"])[:19], "kind": p["kind"], "from": p["from_version"] or "-",
-         "to": p["to_version"], cfg.selection.name: number(p["value"])}
-        for p in warehouse.rows("SELECT * FROM production.promotions ORDER BY promoted_at")])
+    console.print(verdict_of(cfg, warehouse, gate), highlight=False)
+    if warehouse.columns("production", "promotions"):
+        _print_rows("production.promotions", [
+            {"when": str(p["promoted_at"])[:19], "kind": p["kind"], "from": p["from_version"] or "-",
+             "to": p["to_version"], cfg.selection.name: number(p["value"])}
+            for p in warehouse.rows("SELECT * FROM production.promotions ORDER BY promoted_at")])
     if warehouse.columns("production", "monitoring"):
         _print_rows(f"monitoring: realized {cfg.selection.name} of the stored lists", [
             {"as of": str(m["as_of_date"]), "version": m["model_version"], "realized": number(m["value"]),
              "at promotion": number(m["promised"]), "labeled": f"{m['labeled_rows']:,}"}
             for m in warehouse.rows("SELECT * FROM production.monitoring WHERE promised IS NOT NULL "
                                     "ORDER BY as_of_date")])
+    if not warehouse.columns("production", "predictions"):
+        return
     newest = warehouse.scalar("SELECT max(as_of_date) FROM production.predictions")
-    drift = warehouse.rows("SELECT feature, psi, level FROM production.drift WHERE as_of_date = :d "
-                           "ORDER BY psi DESC LIMIT 5", d=newest)
-    _print_rows(f"drift on {newest}: the champion's training matrix against that date's cohort (PSI)",
-                [{"feature": d["feature"], "psi": number(d["psi"]), "level": d["level"]} for d in drift])
+    if warehouse.columns("production", "drift"):
+        drift = warehouse.rows("SELECT feature, psi, level FROM production.drift WHERE as_of_date = :d "
+                               "ORDER BY psi DESC LIMIT 5", d=newest)
+        _print_rows(f"drift on {newest}: the champion's training matrix against that date's cohort (PSI)",
+                    [{"feature": d["feature"], "psi": number(d["psi"]), "level": d["level"]} for d in drift])
     count = warehouse.scalar("SELECT count(*) FROM production.predictions WHERE as_of_date = :d", d=newest)
     console.print(f"production.predictions: the list of {newest} ranks {count:,} people; "
                   f"{warehouse.scalar('SELECT count(DISTINCT as_of_date) FROM production.predictions')} "
                   "dates listed", highlight=False)
+
+
+def verdict_of(cfg: ProjectConfig, warehouse, gate: list[dict]) -> str:
+    """The gate's decision on the newest challenger, in a sentence."""
+    from prodline.pipeline.champion.records import model_name
+
+    newest = max((g["version"] for g in gate), key=int)
+    refused = [g for g in gate if g["version"] == newest and not g["passed"] and g["severity"] == "ERROR"]
+    champion = model_store_of(cfg, literal=True).alias(model_name(cfg), "champion")
+    if not refused:
+        return f"The gate passed challenger version {newest}; the champion is version {champion.version}." \
+            if champion else f"The gate passed challenger version {newest}, but it is not the champion."
+    why = "; ".join(f"{g['check_name']}: {g['summary']}" for g in refused)
+    if champion is None:
+        return f"The gate refused challenger version {newest}: {why}. There is no champion yet, so no " \
+            "lists were made."
+    return f"The gate refused challenger version {newest}: {why}. The champion stays version " \
+        f"{champion.version}."
 
 
 def _print_rows(title: str, rows: list[dict]) -> None:

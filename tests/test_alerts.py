@@ -29,7 +29,13 @@ from prodline.pipeline.champion.records import record_promotion
 from prodline.resources import alerts_of, model_store_of, warehouse_of
 from prodline.resources.alerts import AlertsResource
 from prodline.resources.stores import WarehouseResource
-from prodline.sensors.alerts import alert_sensors, check_failure_alerts, promotion_alerts, run_failure_alerts
+from prodline.sensors.alerts import (
+    alert_sensors,
+    check_failure_alerts,
+    check_failure_message,
+    promotion_alerts,
+    run_failure_alerts,
+)
 
 ALERTS = {
     "base_url": "http://dagster.example:3000",
@@ -318,6 +324,36 @@ def test_definitions_carry_the_alert_sensors_and_the_server(tmp_path, monkeypatc
     assert isinstance(defs.resources["alerts"], AlertsResource)
     quiet = build_definitions(make_project(tmp_path / "other", monkeypatch))
     assert not {"run_failure_alerts", "check_failure_alerts"} & {s.name for s in quiet.sensors}
+
+
+def test_a_refusal_gives_its_reasons_before_the_other_failed_checks(tmp_path):
+    config = load_config(write_config(tmp_path, alerts=ALERTS))
+    gate = {"model_name": "risk", "challenger_version": "3", "champion_version": "2"}
+
+    def failed(check: str, severity: str, why: str, metadata: dict) -> dg.AssetCheckEvaluation:
+        return dg.AssetCheckEvaluation(asset_key=CHALLENGER, check_name=check, passed=False,
+                                       metadata=metadata, severity=dg.AssetCheckSeverity[severity],
+                                       description=why)
+
+    subject, body = check_failure_message(config, None, [
+        failed("top_list_is_stable", "WARN", "top 50_pct overlap 0.31, below 0.5", gate),
+        failed("challenger_beats_champion", "ERROR", "0.4100 falls short of champion 0.4500", gate),
+        failed("rows_are_plenty", "ERROR", "12 rows, fewer than 100", {}),
+    ])
+    assert subject == "[prodline unemployment] the promotion gate refused risk version 3"
+    assert body.splitlines() == [
+        "The promotion gate refused version 3 of risk: it was not promoted, and the champion stays "
+        "version 2.",
+        "",
+        "Why:",
+        "- challenger_beats_champion: 0.4100 falls short of champion 0.4500",
+        "",
+        "Other failed checks in the run:",
+        "- top_list_is_stable on challenger_model: WARN: top 50_pct overlap 0.31, below 0.5",
+        "- rows_are_plenty on challenger_model: ERROR: 12 rows, fewer than 100",
+        "",
+        "Run: (deleted)",
+    ]
 
 
 def test_a_refused_challenger_is_one_email_about_the_decision_from_a_run_that_succeeded(

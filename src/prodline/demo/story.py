@@ -178,7 +178,8 @@ def print_production(cfg: ProjectConfig) -> None:
         {"version": g["version"], "check": g["check_name"],
          "result": "pass" if g["passed"] else ("FAIL" if g["severity"] == "ERROR" else "warn"),
          "why": g["summary"]} for g in gate])
-    console.print(verdict_of(cfg, warehouse, gate), highlight=False)
+    if gate:
+        console.print(verdict_of(cfg, warehouse, gate), highlight=False)
     if warehouse.columns("production", "promotions"):
         _print_rows("production.promotions", [
             {"when": str(p["promoted_at"])[:19], "kind": p["kind"], "from": p["from_version"] or "-",

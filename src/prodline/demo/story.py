@@ -178,8 +178,8 @@ def print_production(cfg: ProjectConfig) -> None:
         {"version": g["version"], "check": g["check_name"],
          "result": "pass" if g["passed"] else ("FAIL" if g["severity"] == "ERROR" else "warn"),
          "why": g["summary"]} for g in gate])
-    if gate:
-        console.print(verdict_of(cfg, warehouse, gate), highlight=False)
+    for sentence in verdicts_of(cfg, warehouse, gate) if gate else []:
+        console.print(sentence, highlight=False)
     if warehouse.columns("production", "promotions"):
         _print_rows("production.promotions", [
             {"when": str(p["promoted_at"])[:19], "kind": p["kind"], "from": p["from_version"] or "-",
@@ -205,22 +205,28 @@ def print_production(cfg: ProjectConfig) -> None:
                   "dates listed", highlight=False)
 
 
-def verdict_of(cfg: ProjectConfig, warehouse, gate: list[dict]) -> str:
-    """The gate's decision on the newest challenger, in a sentence."""
-    from prodline.pipeline.champion.records import model_name
+def verdicts_of(cfg: ProjectConfig, warehouse, gate: list[dict]) -> list[str]:
+    """What the gate decided on each challenger version, a sentence each, the last saying where
+    the champion is."""
+    from prodline.pipeline.champion.records import model_name, promotions
 
-    newest = max((g["version"] for g in gate), key=int)
-    refused = [g for g in gate if g["version"] == newest and not g["passed"] and g["severity"] == "ERROR"]
-    champion = model_store_of(cfg, literal=True).alias(model_name(cfg), "champion")
-    if not refused:
-        return f"The gate passed challenger version {newest}; the champion is version {champion.version}." \
-            if champion else f"The gate passed challenger version {newest}, but it is not the champion."
-    why = "; ".join(f"{g['check_name']}: {g['summary']}" for g in refused)
+    name = model_name(cfg)
+    promoted = {p["to_version"] for p in promotions(warehouse, name) if p["kind"] == "promotion"}
+    told, failed = [], [g for g in gate if not g["passed"] and g["severity"] == "ERROR"]
+    for version in sorted({g["version"] for g in gate}, key=int):
+        refused = [g for g in failed if g["version"] == version]
+        if refused:
+            why = "; ".join(f"{g['check_name']}: {g['summary']}" for g in refused)
+            told.append(f"The gate refused challenger version {version}: {why}.")
+        else:
+            told.append(f"The gate passed challenger version {version}"
+                        + (", which became the champion." if version in promoted else "."))
+    champion = model_store_of(cfg, literal=True).alias(name, "champion")
     if champion is None:
-        return f"The gate refused challenger version {newest}: {why}. There is no champion yet, so no " \
-            "lists were made."
-    return f"The gate refused challenger version {newest}: {why}. The champion stays version " \
-        f"{champion.version}."
+        told[-1] += " There is no champion yet, so no lists were made."
+    elif refused:
+        told[-1] += f" The champion stays version {champion.version}."
+    return told
 
 
 def _print_rows(title: str, rows: list[dict]) -> None:

@@ -1,5 +1,6 @@
 """E-mail alerts against a real SMTP server (aiosmtpd): the resource over plain SMTP, STARTTLS with a
-login and SSL, and the sensors for failed runs, failed checks and a moving champion."""
+login and SSL, and the sensors for failed runs, failed checks and a moving champion; a challenger
+the gate refuses is one e-mail about that decision, from a run that succeeded."""
 
 import email
 import email.policy
@@ -11,14 +12,30 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from conftest import GRID, PROMOTION, SELECTION, TEMPORAL, free_port, make_project, write_config
+from conftest import (
+    GRID,
+    PROMOTION,
+    SELECTION,
+    TEMPORAL,
+    copy_promoted,
+    free_port,
+    make_project,
+    write_config,
+)
+from prodline.assets.keys import CHALLENGER, CHAMPION
 from prodline.config import load_config
 from prodline.definitions import build_definitions
 from prodline.pipeline.champion.records import record_promotion
-from prodline.resources import alerts_of
+from prodline.resources import alerts_of, model_store_of, warehouse_of
 from prodline.resources.alerts import AlertsResource
 from prodline.resources.stores import WarehouseResource
-from prodline.sensors.alerts import check_failure_alerts, promotion_alerts, run_failure_alerts
+from prodline.sensors.alerts import (
+    alert_sensors,
+    check_failure_alerts,
+    check_failure_message,
+    promotion_alerts,
+    run_failure_alerts,
+)
 
 ALERTS = {
     "base_url": "http://dagster.example:3000",
@@ -307,3 +324,115 @@ def test_definitions_carry_the_alert_sensors_and_the_server(tmp_path, monkeypatc
     assert isinstance(defs.resources["alerts"], AlertsResource)
     quiet = build_definitions(make_project(tmp_path / "other", monkeypatch))
     assert not {"run_failure_alerts", "check_failure_alerts"} & {s.name for s in quiet.sensors}
+
+
+def test_a_refusal_gives_its_reasons_before_the_other_failed_checks(tmp_path):
+    config = load_config(write_config(tmp_path, alerts=ALERTS))
+    gate = {"model_name": "risk", "challenger_version": "3", "champion_version": "2"}
+
+    def failed(check: str, severity: str, why: str, metadata: dict) -> dg.AssetCheckEvaluation:
+        return dg.AssetCheckEvaluation(asset_key=CHALLENGER, check_name=check, passed=False,
+                                       metadata=metadata, severity=dg.AssetCheckSeverity[severity],
+                                       description=why)
+
+    subject, body = check_failure_message(config, None, [
+        failed("top_list_is_stable", "WARN", "top 50_pct overlap 0.31, below 0.5", gate),
+        failed("challenger_beats_champion", "ERROR", "0.4100 falls short of champion 0.4500", gate),
+        failed("rows_are_plenty", "ERROR", "12 rows, fewer than 100", {}),
+    ])
+    assert subject == "[prodline unemployment] the promotion gate refused risk version 3"
+    assert body.splitlines() == [
+        "The promotion gate refused version 3 of risk: it was not promoted, and the champion stays "
+        "version 2.",
+        "",
+        "Why:",
+        "- challenger_beats_champion: 0.4100 falls short of champion 0.4500",
+        "",
+        "Other failed checks in the run:",
+        "- top_list_is_stable on challenger_model: WARN: top 50_pct overlap 0.31, below 0.5",
+        "- rows_are_plenty on challenger_model: ERROR: 12 rows, fewer than 100",
+        "",
+        "Run: (deleted)",
+    ]
+
+
+def test_a_refused_challenger_is_one_email_about_the_decision_from_a_run_that_succeeded(
+    smtp, promoted_project, tmp_path, monkeypatch
+):
+    inbox, alerts = smtp
+    with copy_promoted(promoted_project, tmp_path / "project", monkeypatch) as (config, instance):
+        store, warehouse = model_store_of(config, literal=True), warehouse_of(config, literal=True)
+        # The first challenger, with no champion yet, before a gate that finds it implausible.
+        store.client().delete_registered_model_alias("risk", "champion")
+        with warehouse.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM production.promotions")
+        strict = config.model_copy(update={
+            "alerts": load_config(write_config(tmp_path, alerts=ALERTS)).alerts,
+            "promotion": config.promotion.model_copy(update={
+                "sanity": config.promotion.sanity.model_copy(update={"min_rows": 1_000_000})})})
+        sensors = alert_sensors(strict)
+        assert [s.name for s in sensors] == ["run_failure_alerts", "check_failure_alerts", "promotion_alerts"]
+        resources = {"alerts": alerts, "warehouse": WarehouseResource(url=warehouse.url)}
+
+        def tick(cursors: dict) -> dict:
+            """Every alert sensor evaluated once against the instance, as the daemon would."""
+            after = {}
+            for sensor in sensors:
+                context = dg.build_sensor_context(instance=instance, cursor=cursors.get(sensor.name),
+                                                  resources=resources)
+                sensor.evaluate_tick(context)
+                after[sensor.name] = context.cursor
+            return after
+
+        cursors = tick({})  # the first look: history is not news
+        result = build_definitions(strict).resolve_job_def("promote_model").execute_in_process(
+            instance=instance, raise_on_error=False)
+
+        # The run succeeded: no failed step, no error anywhere in its log.
+        assert result.success and result.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        logs = instance.all_logs(result.run_id)
+        assert not [e for e in logs if e.dagster_event and e.dagster_event.is_step_failure]
+        assert not [e for e in logs if e.level >= 40 or "Stack Trace" in (e.message or "")]
+        # The refusal is the failed check on challenger_model, with the version and its evidence.
+        [refusal] = [e.event_specific_data for e in result.all_events
+                     if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                     and not e.event_specific_data.passed]
+        assert (refusal.asset_key, refusal.check_name) == (CHALLENGER, "challenger_is_plausible")
+        assert refusal.severity == dg.AssetCheckSeverity.ERROR
+        assert refusal.description.endswith("labeled test rows, fewer than 1000000")
+        assert refusal.metadata["challenger_version"].value == "1"
+        assert refusal.metadata["evidence"].value["min_rows"] == 1_000_000
+        # champion_model was not materialized and did not fail: its step succeeded, saying why.
+        materialized = [e.event_specific_data.materialization.asset_key
+                        for e in result.get_asset_materialization_events()]
+        assert materialized == [CHALLENGER]
+        steps = {s.step_key: s.status.value for s in instance.get_run_step_stats(result.run_id)}
+        assert steps == {"challenger_model": "SUCCESS", "champion_model": "SUCCESS"}
+        said = [e.user_message for e in logs if e.step_key == "champion_model" and not e.dagster_event]
+        assert said == ["not promoted: version 1 failed the promotion gate: sanity: "
+                        f"{refusal.description}. The champion stays unset: there is no champion yet."]
+        assert store.alias("risk", "champion") is None
+        assert instance.get_latest_materialization_event(CHAMPION).run_id != result.run_id
+
+        # Exactly one e-mail: the decision, naming the version and the reason; no failed-run alert.
+        tick(cursors)
+        [(to, message)] = inbox.messages
+        assert to == ["data@example.org"]
+        assert message["Subject"] == "[prodline unemployment] the promotion gate refused risk version 1"
+        lines = message.get_content().splitlines()  # SMTP carries CRLF line ends
+        assert lines[:4] == [
+            "The promotion gate refused version 1 of risk: it was not promoted, and the project has no "
+            "champion yet (no lists are made until a challenger passes).",
+            "",
+            "Why:",
+            f"- challenger_is_plausible: {refusal.description}",
+        ]
+        assert lines[-2:] == [f"Run: {result.run_id}", f"Open it: http://dagster.example:3000/runs/{result.run_id}"]
+
+        # The same ticks do report a run that fails.
+        cursors = tick(tick({}))
+        assert not dg.materialize([fragile], instance=instance, partition_key="2024-01-05",
+                                  raise_on_error=False).success
+        tick(cursors)
+        assert [m["Subject"] for _, m in inbox.messages][1:] == [
+            "[prodline unemployment] run failed: __ephemeral_asset_job__ (2024-01-05)"]

@@ -9,8 +9,6 @@ from prodline.assets.as_of import as_of_assets
 from prodline.assets.challenger import challenger_asset
 from prodline.assets.champion import champion_asset
 from prodline.assets.evaluations import evaluations_asset
-from prodline.assets.gate import gate_check
-from prodline.assets.keys import CHALLENGER
 from prodline.assets.matrices import matrices_asset
 from prodline.assets.models import models_asset
 from prodline.assets.monitoring import monitoring_assets
@@ -32,10 +30,10 @@ def modeling_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
 
 
 def promotion_assets(config: ProjectConfig) -> list:
-    """The challenger, its gate and the champion: the selection rule proposes, the gate judges."""
+    """The challenger (with its gate) and the champion: the selection rule proposes, the gate judges."""
     if config.selection is None or config.promotion is None:
         return []
-    return [challenger_asset(config), gate_check(config, CHALLENGER), champion_asset(config)]
+    return [challenger_asset(config), champion_asset(config)]
 
 
 def project_assets(config: ProjectConfig) -> list:

@@ -1,12 +1,17 @@
-"""The champion: the model in use. Its alias moves to the challenger only when every blocking check
-of the promotion gate passed; each move is recorded in `production.promotions`."""
+"""The champion: the model in use. Its alias moves to the challenger only when every check of the
+promotion gate that blocks passed; each move is recorded in `production.promotions`.
+
+When the gate refused the challenger, that is the run's decision, not its failure: the champion
+materializes nothing (its output is optional), says why in the log, and the run succeeds. The
+refusal itself is the failed check on challenger_model, with its evidence."""
 
 import dagster as dg
 
 from prodline.assets.decorators import retried_asset
 from prodline.assets.keys import CHALLENGER, CHAMPION
 from prodline.config import ProjectConfig
-from prodline.pipeline.champion.promoting import promote
+from prodline.pipeline.champion.promoting import NotPromoted, promote
+from prodline.pipeline.champion.records import model_name
 
 
 def champion_asset(config: ProjectConfig) -> dg.AssetsDefinition:
@@ -16,13 +21,21 @@ def champion_asset(config: ProjectConfig) -> dg.AssetsDefinition:
         group_name="production",
         kinds={"mlflow"},
         required_resource_keys={"warehouse", "model_store"},
-        automation_condition=dg.AutomationCondition.eager()
-        & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+        output_required=False,
+        automation_condition=dg.AutomationCondition.eager(),
         description="The model in use: the `champion` alias moves to the challenger only when every "
-        "blocking check of the promotion gate passed; each move is recorded in production.promotions.",
+        "check of the promotion gate that blocks passed (a refusal materializes nothing); each move is "
+        "recorded in production.promotions.",
     )
-    def champion_model(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        promoted = promote(config, context.resources.warehouse, context.resources.model_store)
-        return dg.MaterializeResult(metadata=promoted)
+    def champion_model(context: dg.AssetExecutionContext):
+        store = context.resources.model_store
+        try:
+            promoted = promote(config, context.resources.warehouse, store)
+        except NotPromoted as decision:
+            champion = store.alias(model_name(config), "champion")
+            stays = f"version {champion.version}" if champion else "unset: there is no champion yet"
+            context.log.info(f"not promoted: {decision}. The champion stays {stays}.")
+            return
+        yield dg.MaterializeResult(metadata=promoted)
 
     return champion_model

@@ -78,7 +78,7 @@ def build_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, title: s
         stages.run("labels", "build_as_of", mature[0], mature[-1], [LABELS])
     trained = _train_new_splits(cfg, stages) if stages.ok and cfg.grid is not None else []
     if stages.ok and trained and cfg.promotion is not None:
-        stages.run("challenger+gate+champion", "promote_model", None, None, expect_failure=True)
+        stages.run("challenger+gate+champion", "promote_model", None, None)
         listed = _list_dates(cfg, as_of_plan(cfg, last)[0], dates)
         if listed:
             stages.run("predictions", "score_cohorts", listed[0], listed[-1])
@@ -160,12 +160,14 @@ def print_leaderboard(cfg: ProjectConfig, warehouse) -> None:
 
 
 def print_production(cfg: ProjectConfig) -> None:
-    """What the gate decided and why, the promotions, the lists, and how the lists did."""
-    from prodline.pipeline.champion.records import model_name
+    """What the gate decided and why, the promotions, the lists, and how the lists did: whatever
+    the demo got that far (a refused first challenger leaves no champion and no lists)."""
     from prodline.pipeline.selection.choosing import choose, regret_rows
 
     warehouse = warehouse_of(cfg, literal=True)
     if not warehouse.columns("production", "gate_results"):
+        console.print("The promotion gate has judged no challenger: no split was trained, so there is no "
+                      "champion and no lists were made.", highlight=False)
         return
     _, regret, _ = choose(cfg, warehouse)
     _print_rows(f"selection rules: regret on {cfg.selection.name} over past splits (lower is better)",
@@ -176,33 +178,55 @@ def print_production(cfg: ProjectConfig) -> None:
         {"version": g["version"], "check": g["check_name"],
          "result": "pass" if g["passed"] else ("FAIL" if g["severity"] == "ERROR" else "warn"),
          "why": g["summary"]} for g in gate])
-    newest = max((g["version"] for g in gate), key=int, default=None)
-    refused = [g for g in gate if g["version"] == newest and not g["passed"] and g["severity"] == "ERROR"]
-    champion = model_store_of(cfg, literal=True).alias(model_name(cfg), "champion")
-    if refused:
-        console.print(f"[bold]The gate refused challenger version {newest}[/bold]: "
-                      + "; ".join(g["summary"] for g in refused)
-                      + f". The champion stays version {champion.version if champion else '(none)'}.",
-                      highlight=False)
-    _print_rows("production.promotions", [
-        {"when": str(p["promoted_at"])[:19], "kind": p["kind"], "from": p["from_version"] or "-",
-         "to": p["to_version"], cfg.selection.name: number(p["value"])}
-        for p in warehouse.rows("SELECT * FROM production.promotions ORDER BY promoted_at")])
+    for sentence in verdicts_of(cfg, warehouse, gate) if gate else []:
+        console.print(sentence, highlight=False)
+    if warehouse.columns("production", "promotions"):
+        _print_rows("production.promotions", [
+            {"when": str(p["promoted_at"])[:19], "kind": p["kind"], "from": p["from_version"] or "-",
+             "to": p["to_version"], cfg.selection.name: number(p["value"])}
+            for p in warehouse.rows("SELECT * FROM production.promotions ORDER BY promoted_at")])
     if warehouse.columns("production", "monitoring"):
         _print_rows(f"monitoring: realized {cfg.selection.name} of the stored lists", [
             {"as of": str(m["as_of_date"]), "version": m["model_version"], "realized": number(m["value"]),
              "at promotion": number(m["promised"]), "labeled": f"{m['labeled_rows']:,}"}
             for m in warehouse.rows("SELECT * FROM production.monitoring WHERE promised IS NOT NULL "
                                     "ORDER BY as_of_date")])
+    if not warehouse.columns("production", "predictions"):
+        return
     newest = warehouse.scalar("SELECT max(as_of_date) FROM production.predictions")
-    drift = warehouse.rows("SELECT feature, psi, level FROM production.drift WHERE as_of_date = :d "
-                           "ORDER BY psi DESC LIMIT 5", d=newest)
-    _print_rows(f"drift on {newest}: the champion's training matrix against that date's cohort (PSI)",
-                [{"feature": d["feature"], "psi": number(d["psi"]), "level": d["level"]} for d in drift])
+    if warehouse.columns("production", "drift"):
+        drift = warehouse.rows("SELECT feature, psi, level FROM production.drift WHERE as_of_date = :d "
+                               "ORDER BY psi DESC LIMIT 5", d=newest)
+        _print_rows(f"drift on {newest}: the champion's training matrix against that date's cohort (PSI)",
+                    [{"feature": d["feature"], "psi": number(d["psi"]), "level": d["level"]} for d in drift])
     count = warehouse.scalar("SELECT count(*) FROM production.predictions WHERE as_of_date = :d", d=newest)
     console.print(f"production.predictions: the list of {newest} ranks {count:,} people; "
                   f"{warehouse.scalar('SELECT count(DISTINCT as_of_date) FROM production.predictions')} "
                   "dates listed", highlight=False)
+
+
+def verdicts_of(cfg: ProjectConfig, warehouse, gate: list[dict]) -> list[str]:
+    """What the gate decided on each challenger version, a sentence each, the last saying where
+    the champion is."""
+    from prodline.pipeline.champion.records import model_name, promotions
+
+    name = model_name(cfg)
+    promoted = {p["to_version"] for p in promotions(warehouse, name) if p["kind"] == "promotion"}
+    told, failed = [], [g for g in gate if not g["passed"] and g["severity"] == "ERROR"]
+    for version in sorted({g["version"] for g in gate}, key=int):
+        refused = [g for g in failed if g["version"] == version]
+        if refused:
+            why = "; ".join(f"{g['check_name']}: {g['summary']}" for g in refused)
+            told.append(f"The gate refused challenger version {version}: {why}.")
+        else:
+            told.append(f"The gate passed challenger version {version}"
+                        + (", which became the champion." if version in promoted else "."))
+    champion = model_store_of(cfg, literal=True).alias(name, "champion")
+    if champion is None:
+        told[-1] += " There is no champion yet, so no lists were made."
+    elif refused:
+        told[-1] += f" The champion stays version {champion.version}."
+    return told
 
 
 def _print_rows(title: str, rows: list[dict]) -> None:

@@ -127,23 +127,52 @@ def check_failure_alerts(config: ProjectConfig) -> dg.SensorDefinition:
 
 
 def check_failure_message(config: ProjectConfig, run, evaluations: list) -> tuple[str, str]:
+    """One message for a run's failed checks; when the promotion gate refused a challenger, the
+    message is that decision: which version, why, and where the champion stays."""
     errors = sum(e.severity == dg.AssetCheckSeverity.ERROR for e in evaluations)
-    subject = (
-        f"[prodline {config.name}] {len(evaluations)} check(s) failed"
-        + (f", {errors} blocking" if errors else "")
-        + (f" in {run.job_name}" if run else "")
-    )
-    lines = [f"Run: {run.run_id if run else '(deleted)'}"]
-    if run is not None:
-        lines.append(f"Open it: {config.alerts.base_url.rstrip('/')}/runs/{run.run_id}")
-    lines.append("")
+    refused = [e for e in evaluations if _blocks_promotion(e)]
+    if refused:
+        meta = {k: v.value for k, v in refused[0].metadata.items() if k.endswith(("_version", "_name"))}
+        name, version = meta.get("model_name", "the challenger"), meta.get("challenger_version", "?")
+        champion = meta.get("champion_version", "(none)")
+        subject = f"[prodline {config.name}] the promotion gate refused {name} version {version}"
+        lines = [
+            f"The promotion gate refused version {version} of {name}: it was not promoted, and the "
+            + (f"champion stays version {champion}." if champion != "(none)" else
+               "project has no champion yet (no lists are made until a challenger passes)."),
+            "",
+            "Why:",
+            *(f"- {e.check_name}: {e.description}" for e in refused),
+        ]
+        others = [e for e in evaluations if e not in refused]
+        if others:
+            lines += ["", "Other failed checks in the run:"]
+        evaluations = others
+    else:
+        subject = (
+            f"[prodline {config.name}] {len(evaluations)} check(s) failed"
+            + (f", {errors} blocking" if errors else "")
+            + (f" in {run.job_name}" if run else "")
+        )
+        lines = []
     for e in evaluations:
         where = e.asset_key.to_user_string() + (f" [{e.partition}]" if e.partition else "")
         lines.append(
             f"- {e.check_name} on {where}: {e.severity.value}"
             + (f": {e.description}" if e.description else "")
         )
+    lines += ["", f"Run: {run.run_id if run else '(deleted)'}"]
+    if run is not None:
+        lines.append(f"Open it: {config.alerts.base_url.rstrip('/')}/runs/{run.run_id}")
     return subject, "\n".join(lines) + "\n"
+
+
+def _blocks_promotion(evaluation) -> bool:
+    """A failed gate check that refuses the challenger (the gate's results carry its version)."""
+    return (
+        evaluation.severity == dg.AssetCheckSeverity.ERROR
+        and "challenger_version" in evaluation.metadata
+    )
 
 
 def promotion_alerts(config: ProjectConfig) -> dg.SensorDefinition:

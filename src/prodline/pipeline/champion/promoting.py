@@ -10,6 +10,12 @@ from prodline.pipeline.gate.judging import gate_checks
 from prodline.pipeline.verdict import Verdict
 
 
+class NotPromoted(StepRefused):
+    """The champion stays where it is, by decision and not by error: the gate refused the challenger's
+    version, or that version was rolled back once. The champion asset records it and materializes
+    nothing; the run succeeds."""
+
+
 def recorded_verdicts(warehouse, name: str, version: str) -> list[Verdict]:
     """The gate's verdicts on a version, as `production.gate_results` keeps them."""
     return [Verdict(r["check_name"], bool(r["passed"]), r["severity"], r["summary"],
@@ -17,7 +23,8 @@ def recorded_verdicts(warehouse, name: str, version: str) -> list[Verdict]:
 
 
 def promote(config: ProjectConfig, warehouse, store) -> dict:
-    """Move `champion` to the challenger if the gate passed for that version; refuse otherwise."""
+    """Move `champion` to the challenger if the gate passed for that version; NotPromoted if the
+    gate refused it (or it was rolled back); StepRefused if there is nothing to decide on yet."""
     name = model_name(config)
     challenger, champion = store.alias(name, "challenger"), store.alias(name, "champion")
     if challenger is None:
@@ -27,7 +34,7 @@ def promote(config: ProjectConfig, warehouse, store) -> dict:
     withdrawn = [h for h in promotions(warehouse, name)
                  if h["kind"] == "rollback" and h["from_version"] == str(challenger.version)]
     if withdrawn:
-        raise StepRefused(
+        raise NotPromoted(
             f"version {challenger.version} was rolled back on {withdrawn[-1]['promoted_at']:%Y-%m-%d}; "
             f"it is not promoted again on its own (`prodline rollback --to {challenger.version}` "
             "puts it back by hand)")
@@ -37,7 +44,7 @@ def promote(config: ProjectConfig, warehouse, store) -> dict:
                           "challenger_model checks first")
     if failed := [v for v in verdicts if v.blocks]:
         listing = "; ".join(f"{v.check}: {v.summary}" for v in failed)
-        raise StepRefused(f"version {challenger.version} failed the promotion gate: {listing}")
+        raise NotPromoted(f"version {challenger.version} failed the promotion gate: {listing}")
     performance = next(v.evidence for v in verdicts if v.check == "performance")
     store.set_alias(name, "champion", str(challenger.version))
     record_promotion(warehouse, {

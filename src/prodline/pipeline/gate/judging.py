@@ -42,9 +42,8 @@ DESCRIPTIONS = {
 
 
 def gate_checks(config: ProjectConfig) -> dict[str, bool]:
-    """The gate's checks for this config, each with whether it blocks. A check that can only warn
-    does not block: across runs, `all_deps_blocking_checks_passed` would otherwise hold the champion
-    back on a warning that, within a run, lets it through."""
+    """The gate's checks for this config, each with whether it blocks promotion (fails at ERROR)
+    or can only warn."""
     fairness = config.promotion.fairness
     checks = {name: True for name in CHECKS}
     checks["top_list_is_stable"] = config.promotion.stability.severity == "ERROR"

@@ -143,14 +143,28 @@ def load(
     start: Annotated[str, typer.Option(help="First partition (YYYY-MM-DD).")],
     end: Annotated[str | None, typer.Option(help="Last partition (default: start).")] = None,
     source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the warehouse slot while another "
+                                             "run holds it.")] = 600.0,
     config: ConfigOption = None,
 ) -> None:
     """Load raw partitions start..end as one run into the project's Dagster instance."""
-    cfg = _config(config)
-    first = dt.date.fromisoformat(start)
     from prodline.loading import load_and_report
 
-    load_and_report(cfg, first, dt.date.fromisoformat(end) if end else first, source)
+    cfg = _config(config)
+    first, last = _date(start, "--start"), _date(end, "--end") if end else None
+    unknown = sorted(set(source or ()) - cfg.sources.keys())
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(unknown)}: the config's sources are "
+                                 f"{', '.join(cfg.sources)}", param_hint="--source")
+    if not load_and_report(cfg, first, last or first, source, wait):
+        raise typer.Exit(1)
+
+
+def _date(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date: write YYYY-MM-DD", param_hint=option) from None
 
 
 @app.command()

@@ -40,7 +40,7 @@ def layer_of(module: str) -> str:
     top = parts[0]
     if top in ("assets", "sensors", "schedules", "jobs", "execution", "instance"):
         return "dagster"
-    if top in ("cli", "demo", "runs", "loading", "__init__"):
+    if top in ("cli", "demo", "runs", "loading", "readiness", "__init__"):
         return "commands"
     return top
 

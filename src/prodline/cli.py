@@ -23,6 +23,13 @@ ConfigOption = Annotated[
 ]
 
 
+def _refuse(problem: str | None) -> None:
+    """Stop with the message of a missing prerequisite (see prodline.readiness)."""
+    if problem is not None:
+        console.print(f"[red]{problem}[/red]", highlight=False)
+        raise typer.Exit(1)
+
+
 def _config(path: Path | None) -> ProjectConfig:
     try:
         return load_config(path)
@@ -231,6 +238,7 @@ def rollback(
     config: ConfigOption = None,
 ) -> None:
     """Move the champion alias back to the previous champion and record it in production.promotions."""
+    from prodline import readiness
     from prodline.pipeline.champion.promoting import rollback as move_back
     from prodline.resources import model_store_of, warehouse_of
 
@@ -238,6 +246,7 @@ def rollback(
     if cfg.promotion is None:
         console.print("[red]the config has no promotion section: there is no champion[/red]")
         raise typer.Exit(1)
+    _refuse(readiness.registry_missing(cfg) or readiness.warehouse_for_reading(cfg)[1])
     try:
         moved = move_back(cfg, warehouse_of(cfg, literal=True), model_store_of(cfg, literal=True), to)
     except ValueError as err:
@@ -260,10 +269,13 @@ def serve(
 
     import uvicorn
 
+    from prodline import readiness
     from prodline.config import CONFIG_ENV, config_path
     from prodline.serving.app import create_app
 
     cfg = _config(config)
+    if cfg.promotion is not None:  # else create_app says there is no champion to serve
+        _refuse(readiness.warehouse_for_reading(cfg)[1] or readiness.registry_missing(cfg))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if workers > 1:  # each worker builds its own app from the environment
@@ -286,12 +298,16 @@ def features(
     config: ConfigOption = None,
 ) -> None:
     """Compute cohort, label and features for one as-of date and print them; nothing is written."""
+    from prodline import readiness
     from prodline.pipeline.as_of.preview import preview
     from prodline.resources import warehouse_of
 
     cfg = _config(config)
+    day = _date(as_of, "--as-of")
+    if cfg.cohort is not None:  # else preview says there is nothing to compute
+        warehouse, missing = readiness.warehouse_for_reading(cfg)
+        _refuse(missing or readiness.missing_tables(cfg, warehouse, readiness.as_of_sql(cfg, prefix)))
     try:
-        day = dt.date.fromisoformat(as_of)
         shown = preview(cfg, warehouse_of(cfg, literal=True), day, entity, prefix)
     except ValueError as err:
         console.print(f"[red]{err}[/red]", highlight=False)
@@ -336,6 +352,11 @@ def splits(
     if cfg.temporal is None:
         console.print("[red]the config has no temporal section: nothing to split[/red]")
         raise typer.Exit(1)
+    if cfg.temporal.open_ended:  # the splits follow the labels in the warehouse
+        from prodline import readiness
+
+        warehouse, missing = readiness.warehouse_for_reading(cfg)
+        _refuse(missing or readiness.labels_missing(cfg, warehouse))
     made = current_splits(cfg, warehouse_of(cfg, literal=True))  # a valid config's splits are valid
     if not made:
         console.print("no split yet: the splits follow the data, and no labels have matured far enough")

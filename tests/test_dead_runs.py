@@ -142,3 +142,79 @@ def test_a_killed_load_releases_its_slot_and_the_next_loads_every_row_once(
     assert all_checksums(config) == after_kill
     assert after_kill["things"][0] > 0 and after_kill["registrations"][0] > 20
     engine.dispose()
+
+
+# A process that starts a run, takes the warehouse slot for one of its steps, and ends without a word.
+DIES_HOLDING_A_SLOT = """
+import sys
+import dagster as dg
+from dagster._core.utils import make_new_run_id
+from prodline.instance import process_tags
+from prodline.resources.stores import POOL
+
+instance = dg.DagsterInstance.get()
+run = dg.DagsterRun(job_name="ingest_raw", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED,
+                    tags={**process_tags(), "dagster/asset_partition_range_start": "2024-01-01"})
+instance.add_run(run)
+assert instance.event_log_storage.claim_concurrency_slot(POOL, run.run_id, "raw__exits").is_claimed
+print(run.run_id, run.tags["prodline/pid"])
+"""
+
+
+def test_the_dead_runs_sensor_releases_what_a_gone_process_held(tmp_path, monkeypatch):
+    from prodline.instance import BORN_TAG, prepare_instance, process_tags
+    from prodline.resources.stores import WarehouseResource
+    from prodline.sensors.dead_runs import dead_runs_sensor
+
+    instance = prepare_instance(tmp_path / "dagster", WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb"))
+    child = subprocess.run([sys.executable, "-c", DIES_HOLDING_A_SLOT], capture_output=True, text=True,
+                           env={**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster")}, timeout=120)
+    assert child.returncode == 0, child.stderr
+    dead, pid = child.stdout.split()[-2:]
+    # This process is alive; a run tagged with its pid but another start time is of a process that
+    # died and whose pid was given to this one.
+    alive = dg.DagsterRun(job_name="ingest_raw", run_id="a" * 36, status=dg.DagsterRunStatus.STARTED,
+                          tags=process_tags())
+    reused = dg.DagsterRun(job_name="ingest_raw", run_id="b" * 36, status=dg.DagsterRunStatus.STARTED,
+                           tags={**process_tags(), BORN_TAG: "1"})
+    for run in (alive, reused):
+        instance.add_run(run)
+
+    skipped = dead_runs_sensor()(dg.build_sensor_context(instance=instance))
+    assert sorted(skipped.skip_message.splitlines()) == [
+        f"run {dead[:8]} (ingest_raw 2024-01-01, pid {pid}, started): its process is gone; marked "
+        "failed, its slots freed",
+        f"run bbbbbbbb (ingest_raw, pid {os.getpid()}, started): its process is gone; marked failed, "
+        "its slots freed"]
+    status = {r: instance.get_run_by_id(r).status for r in (dead, alive.run_id, reused.run_id)}
+    assert status == {dead: dg.DagsterRunStatus.FAILURE, alive.run_id: dg.DagsterRunStatus.STARTED,
+                      reused.run_id: dg.DagsterRunStatus.FAILURE}
+    assert not instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
+    failure = instance.get_records_for_run(dead, of_type=dg.DagsterEventType.RUN_FAILURE).records[0]
+    assert "is gone: prodline marked the run failed and freed its pool slots" in \
+        failure.event_log_entry.dagster_event.message
+    again = dead_runs_sensor()(dg.build_sensor_context(instance=instance))
+    assert again.skip_message == "every run that holds a slot is alive"
+    instance.dispose()
+
+
+def test_an_embedded_instance_of_an_older_prodline_gains_run_monitoring(tmp_path, monkeypatch):
+    from prodline.instance import prepare_instance
+    from prodline.resources.stores import WarehouseResource
+
+    warehouse = WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb")
+    older = {"telemetry": {"enabled": True}, "concurrency": {"pools": {"granularity": "op",
+                                                                       "default_limit": 1}}}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "dagster.yaml").write_text(yaml.safe_dump(older))
+    prepare_instance(tmp_path / "old", warehouse).dispose()
+    upgraded = yaml.safe_load((tmp_path / "old" / "dagster.yaml").read_text())
+    assert upgraded["telemetry"] == {"enabled": True}  # what was there stays
+    assert upgraded["run_monitoring"]["enabled"] is True
+    assert upgraded["run_monitoring"]["free_slots_after_run_end_seconds"] == 30
+
+    own = "# my instance\nstorage:\n  sqlite:\n    base_dir: " + str(tmp_path / "own") + "\n"
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "dagster.yaml").write_text(own)
+    prepare_instance(tmp_path / "own", warehouse).dispose()
+    assert (tmp_path / "own" / "dagster.yaml").read_text() == own

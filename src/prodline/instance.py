@@ -4,6 +4,7 @@ run monitoring: a run whose process died is marked failed and gives back its poo
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ EMBEDDED = {
     # failed, and a finished run's slots are freed. Runs of the commands are watched by
     # release_dead_runs below, as no daemon runs beside them.
     "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "cancel_timeout_seconds": 180,
-                       "free_slots_after_run_end_seconds": 30},
+                       "free_slots_after_run_end_seconds": 30},  # ENDED_GRACE_SECONDS
 }
 # Keys of a dagster.yaml that make it someone's own instance rather than the embedded default.
 OWN_STORAGE = ("storage", "run_storage", "event_log_storage", "schedule_storage")
@@ -60,6 +61,9 @@ def prepare_instance(dagster_home: Path, warehouse: WarehouseResource) -> dg.Dag
 # another command can tell whether it is still alive.
 PID_TAG, HOST_TAG, BORN_TAG = "prodline/pid", "prodline/host", "prodline/process_started"
 COMMAND_TAG = "prodline/command"
+# A run marked ended may still have a step finishing on another process (a Celery worker): its slot
+# is freed this long after the end, as Dagster's daemon does (free_slots_after_run_end_seconds).
+ENDED_GRACE_SECONDS = 30
 WATCHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
            dg.DagsterRunStatus.CANCELING]
 
@@ -131,8 +135,10 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     storage = instance.event_log_storage
     holding = storage.get_concurrency_run_ids() | {s.run_id for s in holders(instance)}
     for run_id in holding:
-        run = instance.get_run_by_id(run_id)
-        if run is None or run.is_finished:
+        record = instance.get_run_record_by_id(run_id)
+        run = record.dagster_run if record is not None else None
+        ended = (record.end_time or 0) if record is not None else 0
+        if run is None or (run.is_finished and time.time() - ended > ENDED_GRACE_SECONDS):
             storage.free_concurrency_slots_for_run(run_id)
             released.append(f"{describe(run, run_id)}: ended; its slots freed")
     return released

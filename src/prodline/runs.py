@@ -97,6 +97,12 @@ def watching(instance: dg.DagsterInstance, run_id: str, report: Report) -> Itera
     done = threading.Event()
 
     def watch() -> None:
+        try:
+            look()
+        except Exception as err:  # the run goes on without its watcher: say so, not a thread traceback
+            report(f"run monitoring stopped for run {run_id[:8]}: {type(err).__name__}: {err}")
+
+    def look() -> None:
         told: set[str] = set()
         while not done.wait(POLL_SECONDS * 2):
             for line in release_dead_runs(instance):

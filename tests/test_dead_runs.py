@@ -218,3 +218,33 @@ def test_an_embedded_instance_of_an_older_prodline_gains_run_monitoring(tmp_path
     (tmp_path / "own" / "dagster.yaml").write_text(own)
     prepare_instance(tmp_path / "own", warehouse).dispose()
     assert (tmp_path / "own" / "dagster.yaml").read_text() == own
+
+
+def test_a_load_says_which_process_holds_the_warehouse_file_and_gives_up(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from prodline.cli import app
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("PRODLINE_HOME", str(home))
+    for name in ("PRODLINE_CONFIG", "PRODLINE_WAREHOUSE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    path = write_config(tmp_path, end_date="2024-03-31", **RAW_ONLY)
+    generate(home / "landing", Scenario(start=START, per_day=4.0), START, START)
+    home.mkdir(exist_ok=True)
+    script = ("import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+              "sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", script, str(home / "warehouse.duckdb")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "ready\n"
+        result = CliRunner().invoke(app, ["load", "--start", str(START), "--wait", "1",
+                                          "--config", str(path)])
+    finally:
+        holder.communicate("", timeout=30)
+    who = f"process {holder.pid} ({f'{Path(sys.executable).name} -c {script}'[:79]}…)"  # cut at 80
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())
+    assert f"waiting for {who}, which holds the warehouse file (up to 1 s)" in out
+    assert (f"gave up after 1 s waiting for {who}, which holds the warehouse file: run this again when "
+            "it has finished, or wait longer with --wait SECONDS") in out

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,27 @@ def _refuse(problem: str | None) -> None:
     if problem is not None:
         console.print(f"[red]{problem}[/red]", highlight=False)
         raise typer.Exit(1)
+
+
+@contextmanager
+def _warehouse_lock(cfg: ProjectConfig):
+    """Say which process holds the DuckDB warehouse while the command waits for it, and refuse
+    cleanly if it stays held."""
+    import sqlalchemy as sa
+
+    from prodline import readiness
+    from prodline.stores import open_warehouse
+
+    warehouse = open_warehouse(cfg, read_only=True)
+    holder = readiness.lock_holder(warehouse)
+    if holder is not None:
+        console.print(f"waiting for {holder}, which holds the warehouse file (up to "
+                      f"{warehouse.lock_wait_seconds:g} s)", highlight=False)
+    try:
+        yield
+    except sa.exc.OperationalError as err:
+        _refuse(readiness.locked_out(err))
+        raise
 
 
 def _config(path: Path | None) -> ProjectConfig:
@@ -248,7 +270,8 @@ def rollback(
         raise typer.Exit(1)
     _refuse(readiness.registry_missing(cfg) or readiness.warehouse_for_reading(cfg)[1])
     try:
-        moved = move_back(cfg, warehouse_of(cfg, literal=True), model_store_of(cfg, literal=True), to)
+        with _warehouse_lock(cfg):
+            moved = move_back(cfg, warehouse_of(cfg, literal=True), model_store_of(cfg, literal=True), to)
     except ValueError as err:
         console.print(f"[red]{err}[/red]", highlight=False)
         raise typer.Exit(1) from None
@@ -278,13 +301,14 @@ def serve(
         _refuse(readiness.warehouse_for_reading(cfg)[1] or readiness.registry_missing(cfg))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        with _warehouse_lock(cfg):
+            served = create_app(cfg)  # the same checks as each worker's, before forking
         if workers > 1:  # each worker builds its own app from the environment
             os.environ[CONFIG_ENV] = str(config_path(config))
-            create_app(cfg)  # the same checks as one worker, before forking
             uvicorn.run("prodline.serving.app:from_environment", factory=True, host=host, port=port,
                         workers=workers, access_log=False)
         else:
-            uvicorn.run(create_app(cfg), host=host, port=port, access_log=False)
+            uvicorn.run(served, host=host, port=port, access_log=False)
     except ValueError as err:
         console.print(f"[red]{err}[/red]", highlight=False)
         raise typer.Exit(1) from None
@@ -306,9 +330,12 @@ def features(
     day = _date(as_of, "--as-of")
     if cfg.cohort is not None:  # else preview says there is nothing to compute
         warehouse, missing = readiness.warehouse_for_reading(cfg)
-        _refuse(missing or readiness.missing_tables(cfg, warehouse, readiness.as_of_sql(cfg, prefix)))
+        _refuse(missing)
     try:
-        shown = preview(cfg, warehouse_of(cfg, literal=True), day, entity, prefix)
+        with _warehouse_lock(cfg):
+            if cfg.cohort is not None:
+                _refuse(readiness.missing_tables(cfg, warehouse, readiness.as_of_sql(cfg, prefix)))
+            shown = preview(cfg, warehouse_of(cfg, literal=True), day, entity, prefix)
     except ValueError as err:
         console.print(f"[red]{err}[/red]", highlight=False)
         raise typer.Exit(1) from None
@@ -356,8 +383,11 @@ def splits(
         from prodline import readiness
 
         warehouse, missing = readiness.warehouse_for_reading(cfg)
-        _refuse(missing or readiness.labels_missing(cfg, warehouse))
-    made = current_splits(cfg, warehouse_of(cfg, literal=True))  # a valid config's splits are valid
+        _refuse(missing)
+    with _warehouse_lock(cfg):
+        if cfg.temporal.open_ended:
+            _refuse(readiness.labels_missing(cfg, warehouse))
+        made = current_splits(cfg, warehouse_of(cfg, literal=True))  # a valid config's splits are valid
     if not made:
         console.print("no split yet: the splits follow the data, and no labels have matured far enough")
         raise typer.Exit(0)

@@ -11,6 +11,7 @@ from rich.table import Table
 from prodline.config import ProjectConfig
 from prodline.home import home_of
 from prodline.pipeline.raw.landing import scan
+from prodline.readiness import lock_holder
 from prodline.resources import warehouse_of
 from prodline.runs import WAIT_SECONDS, PoolBusy, check_summary, load_range
 
@@ -39,6 +40,22 @@ def nothing_to_load(cfg: ProjectConfig, first: dt.date, last: dt.date, sources) 
             "write the demo's data first with `prodline generate`")
 
 
+def wait_for_file(warehouse, seconds: float) -> None:
+    """Wait while another process holds the DuckDB warehouse's file (a `prodline features` reading
+    it, say), saying which; PoolBusy after `seconds`."""
+    deadline, told = time.monotonic() + seconds, set()
+    while (holder := lock_holder(warehouse)) is not None:
+        if time.monotonic() >= deadline:
+            raise PoolBusy(f"gave up after {seconds:g} s waiting for {holder}, which holds the "
+                           "warehouse file: run this again when it has finished, or wait longer with "
+                           "--wait SECONDS")
+        if holder not in told:
+            console.print(f"waiting for {holder}, which holds the warehouse file (up to {seconds:g} s)",
+                          highlight=False)
+            told.add(holder)
+        time.sleep(0.5)
+
+
 def load_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, sources,
                     wait_seconds: float = WAIT_SECONDS) -> bool:
     """Load first..last and print what each source holds; False (after saying why) if anything
@@ -51,6 +68,7 @@ def load_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, sources,
     began = time.perf_counter()
     with console.status(f"loading {first} .. {last} ({(last - first).days + 1} partitions)"):
         try:
+            wait_for_file(warehouse, wait_seconds)
             result = load_range(cfg, instance_for(cfg), first, last, sources, wait_seconds,
                                 report=lambda line: console.print(line, highlight=False))
         except PoolBusy as err:

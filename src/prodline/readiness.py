@@ -2,7 +2,10 @@
 DuckDB or SQLite file that is not there would create it empty): each problem names what to run
 first, for the command to print instead of a traceback."""
 
+import re
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from prodline.config import ProjectConfig
 from prodline.pipeline.sql import tables_read
@@ -68,3 +71,46 @@ def registry_missing(config: ProjectConfig) -> str | None:
         return None
     return (f"there is no model registry yet ({path}), so no champion: train and promote one first "
             f"(the train_models and promote_model jobs: `make dev` opens the UI; {DEMO_FIRST})")
+
+
+def lock_holder(warehouse: Warehouse) -> str | None:
+    """The process that holds a DuckDB warehouse's file for writing now (DuckDB allows one writing
+    process, and no reader beside it), as `process 4242 (prodline load ...)`; None if the file is
+    free, missing, or the warehouse is a server."""
+    import duckdb
+
+    file = None if warehouse.backend != "duckdb" else sa.make_url(warehouse.url).database
+    if not file or not Path(file).is_file():
+        return None
+    try:
+        duckdb.connect(file, read_only=True).close()
+    except duckdb.IOException as err:
+        found = re.search(r"\(PID (\d+)\)", str(err))
+        return f"process {found[1]} ({_command_of(found[1])})" if found else "another process"
+    return None
+
+
+def _command_of(pid: str) -> str:
+    """A process's command line, short: `prodline load --start 2024-01-01` rather than the
+    interpreter's path and the console script's."""
+    try:
+        words = [w for w in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+                 if w]
+    except OSError:
+        return "gone"
+    if len(words) > 1 and Path(words[0]).name.startswith("python") and not words[1].startswith("-"):
+        words = words[1:]  # a script or console command run by the interpreter
+    text = " ".join([Path(words[0]).name, *words[1:]]) if words else "?"
+    text = " ".join(text.split())
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def locked_out(err: Exception) -> str | None:
+    """The message for a DuckDB warehouse that stayed locked by a writer longer than the wait."""
+    text = str(getattr(err, "orig", err))
+    if "Could not set lock on file" not in text:
+        return None
+    found = re.search(r"\(PID (\d+)\)", text)
+    who = f"process {found[1]} ({_command_of(found[1])})" if found else "another process"
+    return (f"the warehouse stayed locked by {who}: DuckDB allows one writing process; run this "
+            "again when it has finished")

@@ -153,8 +153,9 @@ from prodline.instance import process_tags
 from prodline.resources.stores import POOL
 
 instance = dg.DagsterInstance.get()
-run = dg.DagsterRun(job_name="ingest_raw", run_id=make_new_run_id(), status=dg.DagsterRunStatus.STARTED,
-                    tags={**process_tags(), "dagster/asset_partition_range_start": "2024-01-01"})
+run_id = make_new_run_id()
+run = dg.DagsterRun(job_name="ingest_raw", run_id=run_id, status=dg.DagsterRunStatus.STARTED,
+                    tags={**process_tags(run_id), "dagster/asset_partition_range_start": "2024-01-01"})
 instance.add_run(run)
 assert instance.event_log_storage.claim_concurrency_slot(POOL, run.run_id, "raw__exits").is_claimed
 print(run.run_id, run.tags["prodline/pid"])
@@ -172,12 +173,15 @@ def test_the_dead_runs_sensor_releases_what_a_gone_process_held(tmp_path, monkey
     assert child.returncode == 0, child.stderr
     dead, pid = child.stdout.split()[-2:]
     # This process is alive; a run tagged with its pid but another start time is of a process that
-    # died and whose pid was given to this one.
+    # died and whose pid was given to this one; a run re-executed from the UI inherits the tags of
+    # the dead run, not its process.
     alive = dg.DagsterRun(job_name="ingest_raw", run_id="a" * 36, status=dg.DagsterRunStatus.STARTED,
-                          tags=process_tags())
+                          tags=process_tags("a" * 36))
     reused = dg.DagsterRun(job_name="ingest_raw", run_id="b" * 36, status=dg.DagsterRunStatus.STARTED,
-                           tags={**process_tags(), BORN_TAG: "1"})
-    for run in (alive, reused):
+                           tags={**process_tags("b" * 36), BORN_TAG: "1"})
+    again = dg.DagsterRun(job_name="ingest_raw", run_id="c" * 36, status=dg.DagsterRunStatus.STARTED,
+                          tags=instance.get_run_by_id(dead).tags)
+    for run in (alive, reused, again):
         instance.add_run(run)
 
     skipped = dead_runs_sensor()(dg.build_sensor_context(instance=instance))
@@ -186,9 +190,10 @@ def test_the_dead_runs_sensor_releases_what_a_gone_process_held(tmp_path, monkey
         "failed, its slots freed",
         f"run bbbbbbbb (ingest_raw, pid {os.getpid()}, started): its process is gone; marked failed, "
         "its slots freed"]
-    status = {r: instance.get_run_by_id(r).status for r in (dead, alive.run_id, reused.run_id)}
+    status = {r: instance.get_run_by_id(r).status for r in (dead, alive.run_id, reused.run_id,
+                                                            again.run_id)}
     assert status == {dead: dg.DagsterRunStatus.FAILURE, alive.run_id: dg.DagsterRunStatus.STARTED,
-                      reused.run_id: dg.DagsterRunStatus.FAILURE}
+                      reused.run_id: dg.DagsterRunStatus.FAILURE, again.run_id: dg.DagsterRunStatus.STARTED}
     assert not instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
     failure = instance.get_records_for_run(dead, of_type=dg.DagsterEventType.RUN_FAILURE).records[0]
     assert "is gone: prodline marked the run failed and freed its pool slots" in \

@@ -58,9 +58,10 @@ def prepare_instance(dagster_home: Path, warehouse: WarehouseResource) -> dg.Dag
 
 
 # The process that runs a command's run (in-process execution: the run's steps run in it), so that
-# another command can tell whether it is still alive.
+# another command can tell whether it is still alive. The run's own id comes with them: a run
+# re-executed from the UI inherits its parent's tags, but not its process.
 PID_TAG, HOST_TAG, BORN_TAG = "prodline/pid", "prodline/host", "prodline/process_started"
-COMMAND_TAG = "prodline/command"
+RUN_TAG, COMMAND_TAG = "prodline/run_id", "prodline/command"
 # A run marked ended may still have a step finishing on another process (a Celery worker): its slot
 # is freed this long after the end, as Dagster's daemon does (free_slots_after_run_end_seconds).
 ENDED_GRACE_SECONDS = 30
@@ -68,9 +69,9 @@ WATCHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.Dag
            dg.DagsterRunStatus.CANCELING]
 
 
-def process_tags() -> dict[str, str]:
-    """Tags naming this process, for a run executed in it."""
-    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+def process_tags(run_id: str) -> dict[str, str]:
+    """Tags naming this process, for the run `run_id` executed in it."""
+    tags = {RUN_TAG: run_id, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
             BORN_TAG: _started(os.getpid()) or ""}
     if Path(sys.argv[0]).name == "prodline":
         tags[COMMAND_TAG] = " ".join(["prodline", *sys.argv[1:]])[:200]
@@ -88,11 +89,15 @@ def _started(pid: int) -> str | None:
     return None if state in ("Z", "X") else rest[18]  # field 22 of proc(5), after pid, comm, state
 
 
+def _own_process(run: dg.DagsterRun) -> bool:
+    return run.tags.get(RUN_TAG) == run.run_id and PID_TAG in run.tags
+
+
 def is_alive(run: dg.DagsterRun) -> bool | None:
     """Whether the process of a command's run still runs; None when this cannot be told here (a run
     launched by the daemon or the UI, or one on another machine)."""
     tags = run.tags
-    if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
+    if not _own_process(run) or tags.get(HOST_TAG) != socket.gethostname():
         return None
     pid = int(tags[PID_TAG])
     if Path("/proc/self/stat").exists():
@@ -111,7 +116,8 @@ def describe(run: dg.DagsterRun | None, run_id: str) -> str:
     """`run 1a2b3c4d (prodline load --start 2024-01-01, pid 4242)`, for a message."""
     if run is None:
         return f"run {run_id[:8]} (deleted)"
-    tags = run.tags
+    tags = run.tags if _own_process(run) else {k: v for k, v in run.tags.items()
+                                                if not k.startswith("prodline/")}
     what = tags.get(COMMAND_TAG) or " ".join(filter(None, (
         run.job_name, tags.get("dagster/asset_partition_range_start"),
         tags.get("dagster/asset_partition_range_end") and f".. {tags['dagster/asset_partition_range_end']}")))

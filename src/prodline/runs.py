@@ -65,7 +65,7 @@ def run_range(config: ProjectConfig, instance: dg.DagsterInstance, job_name: str
             asset_selection=selection,
             tags={"dagster/asset_partition_range_start": str(start),
                   "dagster/asset_partition_range_end": str(end),
-                  "prodline/trigger": "cli", **process_tags()},
+                  "prodline/trigger": "cli", **process_tags(run_id)},
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             raise_on_error=False,
         )

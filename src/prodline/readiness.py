@@ -84,6 +84,8 @@ def lock_holder(warehouse: Warehouse) -> str | None:
         return None
     try:
         duckdb.connect(file, read_only=True).close()
+    except duckdb.ConnectionException:
+        return None  # this process has it open for writing: no other process can hold it
     except duckdb.IOException as err:
         found = re.search(r"\(PID (\d+)\)", str(err))
         return f"process {found[1]} ({_command_of(found[1])})" if found else "another process"

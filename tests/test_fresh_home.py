@@ -69,3 +69,32 @@ def test_a_bad_date_is_refused_before_anything_is_opened(home):
     assert result.exit_code == 2
     assert "'2024-1-1' is not a date: write YYYY-MM-DD" in result.output
     assert files_in(home) == {}
+
+
+def test_a_command_past_the_raw_layer_says_which_layer_to_build(home):
+    import datetime as dt
+
+    import dagster as dg
+
+    from prodline.config import load_config
+    from prodline.demo.generate import generate
+    from prodline.demo.simulate import Scenario
+    from prodline.runs import load_range
+
+    config = load_config()
+    first, last = config.start_date, config.start_date + dt.timedelta(days=2)
+    generate(home / "landing", Scenario(start=first, per_day=2.0), first, last)
+    with dg.instance_for_test() as instance:
+        assert load_range(config, instance, first, last).success
+    before = files_in(home)
+
+    result = CliRunner().invoke(app, ["features", "--as-of", "2023-02-01"])
+    assert result.exit_code == 1, result.output
+    assert flat("transforms.spell_ends not built yet: run the run_transforms job for those days first "
+                "(`make dev` opens the UI; for the demo, `prodline demo` does it all)") == flat(result.output)
+    result = CliRunner().invoke(app, ["splits"])
+    assert result.exit_code == 1, result.output
+    assert flat("no labels yet (features.labels): the splits follow the labelled data; build the as-of "
+                "layer first (the build_as_of job: `make dev` opens the UI; for the demo, `prodline "
+                "demo` does it all)") == flat(result.output)
+    assert files_in(home).keys() == before.keys()

@@ -13,14 +13,18 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 import yaml
+from typer.testing import CliRunner
 
 from conftest import RAW_ONLY, START, all_checksums, write_config
+from prodline.cli import app
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.demo.generate import generate
 from prodline.demo.simulate import Scenario, simulate
+from prodline.instance import BORN_TAG, prepare_instance, process_tags
 from prodline.resources import warehouse_of
-from prodline.resources.stores import POOL
+from prodline.resources.stores import POOL, WarehouseResource
 from prodline.runs import load_range
+from prodline.sensors.dead_runs import dead_runs_sensor
 
 LAST = START + dt.timedelta(days=4)
 PRODLINE = Path(sys.executable).parent / "prodline"
@@ -146,7 +150,6 @@ def test_a_killed_load_releases_its_slot_and_the_next_loads_every_row_once(
 
 # A process that starts a run, takes the warehouse slot for one of its steps, and ends without a word.
 DIES_HOLDING_A_SLOT = """
-import sys
 import dagster as dg
 from dagster._core.utils import make_new_run_id
 from prodline.instance import process_tags
@@ -162,10 +165,7 @@ print(run.run_id, run.tags["prodline/pid"])
 """
 
 
-def test_the_dead_runs_sensor_releases_what_a_gone_process_held(tmp_path, monkeypatch):
-    from prodline.instance import BORN_TAG, prepare_instance, process_tags
-    from prodline.resources.stores import WarehouseResource
-    from prodline.sensors.dead_runs import dead_runs_sensor
+def test_the_dead_runs_sensor_releases_what_a_gone_process_held(tmp_path):
 
     instance = prepare_instance(tmp_path / "dagster", WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb"))
     child = subprocess.run([sys.executable, "-c", DIES_HOLDING_A_SLOT], capture_output=True, text=True,
@@ -203,9 +203,7 @@ def test_the_dead_runs_sensor_releases_what_a_gone_process_held(tmp_path, monkey
     instance.dispose()
 
 
-def test_an_embedded_instance_of_an_older_prodline_gains_run_monitoring(tmp_path, monkeypatch):
-    from prodline.instance import prepare_instance
-    from prodline.resources.stores import WarehouseResource
+def test_an_embedded_instance_of_an_older_prodline_gains_run_monitoring(tmp_path):
 
     warehouse = WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb")
     older = {"telemetry": {"enabled": True}, "concurrency": {"pools": {"granularity": "op",
@@ -226,9 +224,7 @@ def test_an_embedded_instance_of_an_older_prodline_gains_run_monitoring(tmp_path
 
 
 def test_a_load_says_which_process_holds_the_warehouse_file_and_gives_up(tmp_path, monkeypatch):
-    from typer.testing import CliRunner
 
-    from prodline.cli import app
 
     home = tmp_path / "home"
     monkeypatch.setenv("PRODLINE_HOME", str(home))

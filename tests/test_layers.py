@@ -40,7 +40,8 @@ def layer_of(module: str) -> str:
     top = parts[0]
     if top in ("assets", "sensors", "schedules", "jobs", "execution", "instance"):
         return "dagster"
-    if top in ("cli", "demo", "runs", "loading", "operating", "backfilling", "trial", "__init__"):
+    if top in ("cli", "demo", "runs", "loading", "readiness", "operating", "backfilling", "trial",
+               "__init__"):
         return "commands"
     return top
 

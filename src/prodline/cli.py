@@ -2,6 +2,7 @@
 
 import datetime as dt
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,34 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Project config (default: $PRODLINE_CONFIG, else the demo)."),
 ]
+
+
+def _refuse(problem: str | None) -> None:
+    """Stop with the message of a missing prerequisite (see prodline.readiness)."""
+    if problem is not None:
+        console.print(f"[red]{problem}[/red]", highlight=False)
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _warehouse_lock(cfg: ProjectConfig):
+    """Say which process holds the DuckDB warehouse while the command waits for it, and refuse
+    cleanly if it stays held."""
+    import sqlalchemy as sa
+
+    from prodline import readiness
+    from prodline.stores import open_warehouse
+
+    warehouse = open_warehouse(cfg, read_only=True)
+    holder = readiness.lock_holder(warehouse)
+    if holder is not None:
+        console.print(f"waiting for {holder}, which holds the warehouse file (up to "
+                      f"{warehouse.lock_wait_seconds:g} s)", highlight=False)
+    try:
+        yield
+    except sa.exc.OperationalError as err:
+        _refuse(readiness.locked_out(err))
+        raise
 
 
 def _config(path: Path | None) -> ProjectConfig:
@@ -143,14 +172,28 @@ def load(
     start: Annotated[str, typer.Option(help="First partition (YYYY-MM-DD).")],
     end: Annotated[str | None, typer.Option(help="Last partition (default: start).")] = None,
     source: Annotated[list[str] | None, typer.Option(help="Only these sources.")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the warehouse slot while another "
+                                             "run holds it.")] = 600.0,
     config: ConfigOption = None,
 ) -> None:
     """Load raw partitions start..end as one run into the project's Dagster instance."""
-    cfg = _config(config)
-    first = dt.date.fromisoformat(start)
     from prodline.loading import load_and_report
 
-    load_and_report(cfg, first, dt.date.fromisoformat(end) if end else first, source)
+    cfg = _config(config)
+    first, last = _date(start, "--start"), _date(end, "--end") if end else None
+    unknown = sorted(set(source or ()) - cfg.sources.keys())
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(unknown)}: the config's sources are "
+                                 f"{', '.join(cfg.sources)}", param_hint="--source")
+    if not load_and_report(cfg, first, last or first, source, wait):
+        raise typer.Exit(1)
+
+
+def _date(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date: write YYYY-MM-DD", param_hint=option) from None
 
 
 @app.command()
@@ -217,6 +260,7 @@ def rollback(
     config: ConfigOption = None,
 ) -> None:
     """Move the champion alias back to the previous champion and record it in production.promotions."""
+    from prodline import readiness
     from prodline.pipeline.champion.promoting import rollback as move_back
     from prodline.resources import model_store_of, warehouse_of
 
@@ -224,8 +268,10 @@ def rollback(
     if cfg.promotion is None:
         console.print("[red]the config has no promotion section: there is no champion[/red]")
         raise typer.Exit(1)
+    _refuse(readiness.registry_missing(cfg) or readiness.warehouse_for_reading(cfg)[1])
     try:
-        moved = move_back(cfg, warehouse_of(cfg, literal=True), model_store_of(cfg, literal=True), to)
+        with _warehouse_lock(cfg):
+            moved = move_back(cfg, warehouse_of(cfg, literal=True), model_store_of(cfg, literal=True), to)
     except ValueError as err:
         console.print(f"[red]{err}[/red]", highlight=False)
         raise typer.Exit(1) from None
@@ -246,19 +292,23 @@ def serve(
 
     import uvicorn
 
+    from prodline import readiness
     from prodline.config import CONFIG_ENV, config_path
     from prodline.serving.app import create_app
 
     cfg = _config(config)
+    if cfg.promotion is not None:  # else create_app says there is no champion to serve
+        _refuse(readiness.warehouse_for_reading(cfg)[1] or readiness.registry_missing(cfg))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        with _warehouse_lock(cfg):
+            served = create_app(cfg)  # the same checks as each worker's, before forking
         if workers > 1:  # each worker builds its own app from the environment
             os.environ[CONFIG_ENV] = str(config_path(config))
-            create_app(cfg)  # the same checks as one worker, before forking
             uvicorn.run("prodline.serving.app:from_environment", factory=True, host=host, port=port,
                         workers=workers, access_log=False)
         else:
-            uvicorn.run(create_app(cfg), host=host, port=port, access_log=False)
+            uvicorn.run(served, host=host, port=port, access_log=False)
     except ValueError as err:
         console.print(f"[red]{err}[/red]", highlight=False)
         raise typer.Exit(1) from None
@@ -272,13 +322,20 @@ def features(
     config: ConfigOption = None,
 ) -> None:
     """Compute cohort, label and features for one as-of date and print them; nothing is written."""
+    from prodline import readiness
     from prodline.pipeline.as_of.preview import preview
     from prodline.resources import warehouse_of
 
     cfg = _config(config)
+    day = _date(as_of, "--as-of")
+    if cfg.cohort is not None:  # else preview says there is nothing to compute
+        warehouse, missing = readiness.warehouse_for_reading(cfg)
+        _refuse(missing)
     try:
-        day = dt.date.fromisoformat(as_of)
-        shown = preview(cfg, warehouse_of(cfg, literal=True), day, entity, prefix)
+        with _warehouse_lock(cfg):
+            if cfg.cohort is not None:
+                _refuse(readiness.missing_tables(cfg, warehouse, readiness.as_of_sql(cfg, prefix)))
+            shown = preview(cfg, warehouse_of(cfg, literal=True), day, entity, prefix)
     except ValueError as err:
         console.print(f"[red]{err}[/red]", highlight=False)
         raise typer.Exit(1) from None
@@ -322,7 +379,15 @@ def splits(
     if cfg.temporal is None:
         console.print("[red]the config has no temporal section: nothing to split[/red]")
         raise typer.Exit(1)
-    made = current_splits(cfg, warehouse_of(cfg, literal=True))  # a valid config's splits are valid
+    if cfg.temporal.open_ended:  # the splits follow the labels in the warehouse
+        from prodline import readiness
+
+        warehouse, missing = readiness.warehouse_for_reading(cfg)
+        _refuse(missing)
+    with _warehouse_lock(cfg):
+        if cfg.temporal.open_ended:
+            _refuse(readiness.labels_missing(cfg, warehouse))
+        made = current_splits(cfg, warehouse_of(cfg, literal=True))  # a valid config's splits are valid
     if not made:
         console.print("no split yet: the splits follow the data, and no labels have matured far enough")
         raise typer.Exit(0)

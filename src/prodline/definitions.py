@@ -11,6 +11,7 @@ from prodline.resources import build_resources
 from prodline.schedules import daily_source_ingest, retrain_schedule
 from prodline.sensors import landing_sensor, matured_labels_sensor, retrain_when_below_sensor, split_sensor
 from prodline.sensors.alerts import alert_sensors
+from prodline.sensors.dead_runs import dead_runs_sensor
 from prodline.stores.model_logging import refuse_while_starting_up
 
 
@@ -33,6 +34,7 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
     if config.transforms or config.cohort is not None:
         sensors.append(automation_sensor())
     sensors += alert_sensors(config)
+    sensors.append(dead_runs_sensor())
     return dg.Definitions(assets=assets, jobs=list(jobs.values()), sensors=sensors,
                           schedules=schedules, resources=build_resources(config), executor=executor_of())
 

@@ -21,6 +21,7 @@ from prodline.definitions import build_definitions
 from prodline.instance import batch_dagster_events
 from prodline.loading import instance_for, print_failures
 from prodline.operating import Named, OperatorError, find_asset, keys_between, runs_of
+from prodline.runs import PoolBusy, run_job
 
 console = Console()
 TAGS = {"prodline/command": "backfill", "prodline/trigger": "cli"}
@@ -84,12 +85,8 @@ def _downstream(graph, key: dg.AssetKey) -> set[dg.AssetKey]:
 def _run(job: dg.JobDefinition, instance: dg.DagsterInstance, outcome: Outcome) -> None:
     began = time.perf_counter()
     for keys in runs_of(outcome.named, outcome.keys, instance):
-        result = job.execute_in_process(
-            instance=instance, asset_selection=[outcome.named.key], raise_on_error=False,
-            tags={"dagster/asset_partition_range_start": keys[0],
-                  "dagster/asset_partition_range_end": keys[-1], **TAGS},
-            # A failure is printed once, without Dagster's traceback: see print_failures.
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+        # A failure is printed once, without Dagster's traceback: see print_failures.
+        result = run_job(job, instance, keys[0], keys[-1], [outcome.named.key], TAGS, "CRITICAL")
         outcome.results.append(result)
         outcome.run_ids.append(result.run_id)
         for event in result.all_events:
@@ -112,7 +109,7 @@ def backfill_and_report(config: ProjectConfig, names: list[str], first: dt.date,
     """`prodline backfill`: False if an asset was refused, failed or skipped."""
     try:
         outcomes = backfill(config, names, first, last)
-    except OperatorError as err:
+    except (OperatorError, PoolBusy) as err:
         console.print(f"[red]{err}[/red]", highlight=False)
         return False
     table = Table(title=f"backfill {first} .. {last}", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)

@@ -56,6 +56,16 @@ def run_range(config: ProjectConfig, instance: dg.DagsterInstance, job_name: str
     back), saying which run it waits for, and raising PoolBusy after `wait_seconds`."""
     batch_dagster_events()
     job = build_definitions(config).resolve_job_def(job_name)
+    return run_job(job, instance, start, end, selection, wait_seconds=wait_seconds, report=report)
+
+
+def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, start: dt.date | str, end: dt.date | str,
+            selection: list[dg.AssetKey] | None = None, tags: dict[str, str] | None = None,
+            log_level: str = "WARNING", wait_seconds: float = WAIT_SECONDS,
+            report: Report = _stderr) -> dg.ExecuteInProcessResult:
+    """One range run of `job` in this process, guarded as every command's run is: it waits for the
+    warehouse slot (runs whose process died give theirs back), carries its process in its tags,
+    and is watched while it runs."""
     wait_for_pool(instance, wait_seconds, report)
     run_id = make_new_run_id()
     with watching(instance, run_id, report):
@@ -65,8 +75,8 @@ def run_range(config: ProjectConfig, instance: dg.DagsterInstance, job_name: str
             asset_selection=selection,
             tags={"dagster/asset_partition_range_start": str(start),
                   "dagster/asset_partition_range_end": str(end),
-                  "prodline/trigger": "cli", **process_tags(run_id)},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                  "prodline/trigger": "cli", **(tags or {}), **process_tags(run_id)},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             raise_on_error=False,
         )
 

@@ -18,6 +18,8 @@ from prodline.config import DEMO_CONFIG, FeatureConfig, load_config
 from prodline.config.features import Categorical
 from prodline.config.sql_guard import query_problem
 from prodline.pipeline.as_of.feature_columns import resolve_choices
+from prodline.pipeline.as_of.preview import preview
+from prodline.resources import warehouse_of
 from prodline.stores.warehouse import Warehouse, WriteRefused
 
 # Each probe, with `{w}` where the key's placeholders go, and what the refusal says it found.
@@ -264,9 +266,8 @@ def test_preview_of_a_fresh_home_creates_no_warehouse(tmp_path, monkeypatch):
     monkeypatch.setenv("PRODLINE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("PRODLINE_WAREHOUSE_URL", raising=False)
     path = write_config(tmp_path, end_date="2024-12-31", **demo_sections())
-    load_config(path)
-    result = CliRunner().invoke(app, ["features", "--as-of", "2024-03-01", "--config", str(path)],
-                                env={"COLUMNS": "300"})
-    assert result.exit_code == 1
-    assert "no warehouse yet at" in result.output and "load data first (prodline load)" in result.output
+    config = load_config(path)
+    # The command's own message is tests/test_fresh_home.py's; here the library refuses by itself.
+    with pytest.raises(ValueError, match=r"no warehouse yet at .*: load data first"):
+        preview(config, warehouse_of(config, literal=True), dt.date(2024, 3, 1))
     assert not list(tmp_path.rglob("*.duckdb*"))

@@ -86,6 +86,10 @@ def test_a_killed_load_releases_its_slot_and_the_next_loads_every_row_once(
     generate(home / "landing", Scenario(start=START, per_day=6.0), START, LAST)
     env = {**os.environ, "PRODLINE_HOME": str(home), "PRODLINE_SOURCE_URL": pg_url}
     env.pop("PRODLINE_WAREHOUSE_URL", None)
+    # The instance made first: the test reads its storage while the load runs, and two processes
+    # creating the same SQLite storage at once can both stamp its schema version.
+    subprocess.run([str(PRODLINE), "init", "--config", str(path)], env=env, check=True,
+                   capture_output=True, timeout=300)
 
     # The source table locked: the step reading it waits, holding the warehouse slot, until killed.
     blocker = engine.connect()

@@ -6,13 +6,22 @@ export DAGSTER_HOME ?= $(PRODLINE_HOME)/dagster
 # Write the per-partition events of a range run in batches (see src/prodline/instance.py).
 export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 
-.PHONY: setup demo dev serve test lint bench clean
+.PHONY: setup triage demo dev serve test lint bench clean
 
 setup: .venv/.synced
 
 .venv/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
+	@touch $@
+
+# Triage 6.0.0 in a virtual environment of its own, for the differential tests (triage_side/).
+TRIAGE_VENV := .triage-venv
+triage: $(TRIAGE_VENV)/.ready
+
+$(TRIAGE_VENV)/.ready: triage_side/requirements.txt
+	python3 -m venv $(TRIAGE_VENV)
+	$(TRIAGE_VENV)/bin/pip install --quiet --no-deps -r triage_side/requirements.txt
 	@touch $@
 
 demo: setup  ## generate two years of data and load every raw partition
@@ -25,11 +34,11 @@ dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon (sensor,
 serve: setup  ## the prediction API and web page on http://127.0.0.1:8000 (after make demo)
 	$(UV) run prodline serve
 
-test: setup  ## the test suite (tests of a missing service skip, unless PRODLINE_REQUIRE_SERVICES=1)
+test: setup triage  ## the test suite (tests of a missing service skip, unless PRODLINE_REQUIRE_SERVICES=1)
 	$(UV) run pytest
 
 lint: setup
-	$(UV) run ruff check src tests bench
+	$(UV) run ruff check src tests bench triage_side
 
 bench: setup  ## benchmarks; figures go in the README
 	$(UV) run python bench/ingest.py

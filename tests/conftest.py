@@ -4,9 +4,11 @@ PostgreSQL database and the production Dagster instance on it."""
 
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import socket
+import subprocess
 import textwrap
 import uuid
 from contextlib import contextmanager
@@ -18,11 +20,11 @@ import sqlalchemy as sa
 import yaml
 
 from prodline.assets.keys import COHORT, LABELS, feature_key
-from prodline.config import DEMO_CONFIG, ConfigError, load_config
+from prodline.config import DEMO_CONFIG, ConfigError, Interval, load_config
 from prodline.definitions import build_definitions
 from prodline.demo.generate import generate
 from prodline.demo.simulate import Scenario
-from prodline.pipeline.matrices.splits import make_splits
+from prodline.pipeline.matrices.splits import Split, make_splits
 from prodline.resources import warehouse_of
 from prodline.runs import as_of_plan, run_range
 
@@ -276,3 +278,50 @@ def copy_promoted(promoted_project, folder: Path, monkeypatch):
     monkeypatch.delenv("PRODLINE_WAREHOUSE_URL", raising=False)
     with dg.instance_for_test(temp_dir=str(folder / "instance")) as instance:
         yield load_config(folder / "prodline.yaml"), instance
+
+
+# Triage 6.0.0 in a virtual environment of its own (`make triage`), for the differential tests.
+TRIAGE_PYTHON = Path(__file__).resolve().parents[1] / ".triage-venv" / "bin" / "python"
+TRIAGE_SIDE = Path(__file__).resolve().parents[1] / "triage_side"
+
+
+@pytest.fixture(scope="session")
+def triage():
+    """Run a script of triage_side/ in Triage's own interpreter: JSON in on stdin, JSON out."""
+    if not TRIAGE_PYTHON.exists():
+        need_service("Triage 6.0.0's virtual environment: run `make triage`")
+
+    def run(script: str, payload, seconds: float = 600):
+        done = subprocess.run([str(TRIAGE_PYTHON), str(TRIAGE_SIDE / script)], input=json.dumps(payload),
+                              capture_output=True, text=True, timeout=seconds)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    return run
+
+
+def as_triage(split: Split) -> dict:
+    """A split in the layout of timechop's output, dates as ISO strings, intervals normalized."""
+    train = split.train
+    return {
+        "train_matrix": {"first_as_of_time": train.as_of_dates[0], "last_as_of_time": train.as_of_dates[-1],
+                         "matrix_info_end_time": split.time, "as_of_times": list(train.as_of_dates),
+                         "training_label_timespan": train.label_timespan,
+                         "training_as_of_date_frequency": train.frequency,
+                         "max_training_history": train.max_history},
+        "test_matrices": [{"first_as_of_time": split.time, "last_as_of_time": t.as_of_dates[-1],
+                           "matrix_info_end_time": t.info_end, "as_of_times": list(t.as_of_dates),
+                           "test_label_timespan": t.label_timespan, "test_as_of_date_frequency": t.frequency,
+                           "test_duration": t.duration} for t in split.tests]}
+
+
+def timechop_normal(value, zero=True):
+    """Triage's chop with ISO dates and intervals spelled the way prodline spells them."""
+    if isinstance(value, dict):
+        return {k: timechop_normal(v) for k, v in value.items() if not k.endswith(("start_time", "end_time"))
+                or k == "matrix_info_end_time"}
+    if isinstance(value, list):
+        return [timechop_normal(v) for v in value]
+    if isinstance(value, str) and not value[:4].isdigit():
+        return Interval.parse(value, zero=zero)
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value

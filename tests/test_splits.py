@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from conftest import as_triage, timechop_normal
 from prodline.config import ConfigError, Interval, load_config
 from prodline.config.temporal import TemporalConfig
 from prodline.pipeline.matrices.splits import (
@@ -21,38 +22,11 @@ from prodline.pipeline.matrices.splits import (
 CASES = json.loads((Path(__file__).parent / "data" / "timechop_cases.json").read_text())["cases"]
 
 
-def as_triage(split: Split) -> dict:
-    """A split in the layout of timechop's output, dates as ISO strings, intervals normalized."""
-    train = split.train
-    return {
-        "train_matrix": {"first_as_of_time": train.as_of_dates[0], "last_as_of_time": train.as_of_dates[-1],
-                         "matrix_info_end_time": split.time, "as_of_times": list(train.as_of_dates),
-                         "training_label_timespan": train.label_timespan,
-                         "training_as_of_date_frequency": train.frequency,
-                         "max_training_history": train.max_history},
-        "test_matrices": [{"first_as_of_time": split.time, "last_as_of_time": t.as_of_dates[-1],
-                           "matrix_info_end_time": t.info_end, "as_of_times": list(t.as_of_dates),
-                           "test_label_timespan": t.label_timespan, "test_as_of_date_frequency": t.frequency,
-                           "test_duration": t.duration} for t in split.tests]}
-
-
-def normal(value, zero=True):
-    """Triage's chop with ISO dates and intervals spelled the way prodline spells them."""
-    if isinstance(value, dict):
-        return {k: normal(v) for k, v in value.items() if not k.endswith(("start_time", "end_time"))
-                or k == "matrix_info_end_time"}
-    if isinstance(value, list):
-        return [normal(v) for v in value]
-    if isinstance(value, str) and not value[:4].isdigit():
-        return Interval.parse(value, zero=zero)
-    return dt.date.fromisoformat(value) if isinstance(value, str) else value
-
-
 @pytest.mark.parametrize("case", [c for c in CASES if c["chops"]], ids=lambda c: c["name"])
 def test_same_splits_as_timechop(case):
     config = TemporalConfig.model_validate(case["config"])
     got = [as_triage(s) for s in make_splits(config)]
-    assert got == normal(case["chops"])
+    assert got == timechop_normal(case["chops"])
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c["error"]], ids=lambda c: c["name"])

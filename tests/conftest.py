@@ -325,3 +325,16 @@ def timechop_normal(value, zero=True):
     if isinstance(value, str) and not value[:4].isdigit():
         return Interval.parse(value, zero=zero)
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def exits_in_source_database(engine: sa.Engine, table: str, exits: list[dict], folder: Path) -> str:
+    """The demo's exits as a table of the source database, and the query file (in `folder`) that
+    reads one day of it; returns the file's name, for a source's `query_file`."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (exit_id bigint, person_id bigint, "
+                             "exited_on date, reason text)"))
+        conn.execute(sa.text(f"INSERT INTO {table} VALUES (:exit_id, :person_id, :exited_on, "
+                             ":reason)"), exits)
+    (folder / f"{table}.sql").write_text(
+        f"SELECT exit_id, person_id, exited_on, reason FROM {table} WHERE exited_on = :datestamp")
+    return f"{table}.sql"

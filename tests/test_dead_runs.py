@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
-from conftest import RAW_ONLY, START, all_checksums, write_config
+from conftest import RAW_ONLY, START, all_checksums, exits_in_source_database, write_config
 from prodline.cli import app
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.demo.generate import generate
@@ -34,16 +34,10 @@ def project(tmp_path: Path, pg_url: str):
     """The demo's three sources from landing files, and `things` read by query from PostgreSQL."""
     things = simulate(Scenario(start=START, per_day=20.0), START, LAST)["exits"].to_pylist()
     engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE ops_things (exit_id bigint, person_id bigint, "
-                             "exited_on date, reason text)"))
-        conn.execute(sa.text("INSERT INTO ops_things VALUES (:exit_id, :person_id, :exited_on, "
-                             ":reason)"), things)
-    (tmp_path / "things.sql").write_text(
-        "SELECT exit_id, person_id, exited_on, reason FROM ops_things WHERE exited_on = :datestamp")
+    query_file = exits_in_source_database(engine, "ops_things", things, tmp_path)
     sources = yaml.safe_load(DEMO_CONFIG.read_text())["sources"]
     sources["things"] = {"primary_key": ["exit_id"], "date_column": "exited_on", "arrival": "query",
-                         "query_file": "things.sql",
+                         "query_file": query_file,
                          "columns": {"exit_id": "integer", "person_id": "integer", "exited_on": "date",
                                      "reason": "string"}}
     path = write_config(tmp_path, sources=sources, end_date="2024-06-30", **RAW_ONLY)

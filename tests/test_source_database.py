@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from conftest import RAW_ONLY, START, write_config
+from conftest import RAW_ONLY, START, exits_in_source_database, write_config
 from prodline.config import load_config
 from prodline.demo.simulate import Scenario, simulate
 from prodline.resources import warehouse_of
@@ -22,15 +22,9 @@ def query_project(tmp_path, monkeypatch, pg_url):
     monkeypatch.setenv("PRODLINE_SOURCE_URL", pg_url)
     exits = simulate(Scenario(start=START, per_day=30.0), FIRST, END)["exits"].to_pylist()
     engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE ops_exits (exit_id bigint, person_id bigint, "
-                             "exited_on date, reason text)"))
-        conn.execute(sa.text("INSERT INTO ops_exits VALUES (:exit_id, :person_id, :exited_on, "
-                             ":reason)"), exits)
-    (tmp_path / "exits.sql").write_text(
-        "SELECT exit_id, person_id, exited_on, reason FROM ops_exits WHERE exited_on = :datestamp")
+    query_file = exits_in_source_database(engine, "ops_exits", exits, tmp_path)
     sources = {"exits": {"primary_key": ["exit_id"], "date_column": "exited_on",
-                         "arrival": "query", "query_file": "exits.sql",
+                         "arrival": "query", "query_file": query_file,
                          "columns": {"exit_id": "integer", "person_id": "integer",
                                      "exited_on": "date",
                                      "reason": {"type": "string", "required": True}}}}

@@ -113,9 +113,20 @@ def test_a_failed_asset_is_reported_without_traceback_and_its_dependents_skipped
     # Nothing is loaded: the transform finds no raw tables and fails, so cohort is not run.
     result = invoke("backfill", "transforms/spell_ends", "cohort", *RANGE, "--config", path)
     assert result.exit_code == 1
-    assert "transforms__spell_ends failed: " in result.output and "raw.exits" in result.output
+    assert "transforms/spell_ends failed: " in result.output and "raw.exits" in result.output
     assert "cohort skipped: transforms/spell_ends failed" in result.output
     assert "Traceback" not in result.output and "Stack Trace" not in result.output
+
+
+def test_a_refused_step_reads_as_its_reason_under_the_asset_name(small):
+    _, path = small
+    # The days are loaded, but a label's window reaches past them: labels refuse, by name.
+    chain = ["raw/registrations", "raw/interventions", "raw/exits", "transforms/spell_ends", "labels"]
+    result = invoke("backfill", *chain, *RANGE, "--config", path)
+    assert result.exit_code == 1
+    flat = " ".join(result.output.split())
+    assert "labels failed: 1 of 1 as-of date(s) cannot be labelled yet" in flat
+    assert "prodline.pipeline" not in flat and "StepRefused" not in flat
 
 
 def test_test_computes_a_partition_on_a_scratch_copy_and_leaves_production_as_it_was(small, tmp_path):
@@ -153,7 +164,7 @@ def test_test_of_a_refused_landing_file_quarantines_nothing_in_production(small)
     landing.write_text("exit_id,person_id\nnot a number,1\n")
     result = invoke("test", "raw/exits", "--date", "2024-01-05", "--config", path)
     assert result.exit_code == 1
-    assert "raw__exits failed:" in result.output and "Traceback" not in result.output
+    assert "raw/exits failed:" in result.output and "Traceback" not in result.output
     assert landing.read_text() == "exit_id,person_id\nnot a number,1\n"
     assert not home_of(config).quarantine.exists()
 

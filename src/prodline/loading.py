@@ -94,4 +94,16 @@ def print_failures(result) -> None:
             error = event.event_specific_data.error
             while error.cause is not None:
                 error = error.cause
-            console.print(f"[red]{event.step_key} failed:[/red] {error.message.strip()}", highlight=False)
+            console.print(f"[red]{_asset_of(event.step_key)} failed:[/red] {_said(error)}", highlight=False)
+
+
+def _asset_of(step_key: str) -> str:
+    """The asset a step materializes, as the UI names it (Dagster joins a key's parts with `__`)."""
+    return step_key.replace("__", "/")
+
+
+def _said(error) -> str:
+    """The error's message; prodline's own refusals without their module path, which says nothing
+    to an operator (another error keeps its class: it names what went wrong)."""
+    message = error.message.strip()
+    return message.split(": ", 1)[-1] if message.startswith("prodline.") else message

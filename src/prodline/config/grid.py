@@ -1,4 +1,4 @@
-"""The `grid` and `scoring` sections: which models to train and how to judge them.
+"""The `grid` section: which models to train.
 
 `grid.models` is Triage's grid_config: a scikit-learn class path mapped to its hyperparameters, each
 a value or a list of values; every combination is one model per split. Class paths and parameters
@@ -11,9 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from prodline.config.base import Located, Strict
-from prodline.config.cutoffs import Threshold
 
-MAX_TOP_N = 100_000_000
 MAX_MODELS = 1000  # per split and feature set
 Strategy = Literal["all", "leave-one-in", "leave-one-out", "all-combinations"]
 
@@ -48,28 +46,3 @@ class GridConfig(Strict):
         if problems := grid_problems(self.models):
             raise Located([(("models", *where), message) for where, message in problems])
         return self
-
-
-class ScoringConfig(Strict):
-    """Cutoffs of the ranked list for precision@ and recall@: the top n rows, the top p percent."""
-
-    top_n: list[int] = Field(default=[100], min_length=0, max_length=100)
-    percentiles: list[float] = Field(default=[1.0, 5.0, 10.0], min_length=0, max_length=100)
-
-    @field_validator("top_n")
-    @classmethod
-    def _positive_n(cls, values: list[int]) -> list[int]:
-        if bad := [v for v in values if not 1 <= v <= MAX_TOP_N]:
-            raise ValueError(f"top_n must be 1 to {MAX_TOP_N:,}; got {bad}")
-        return values
-
-    @field_validator("percentiles")
-    @classmethod
-    def _percent(cls, values: list[float]) -> list[float]:
-        if bad := [v for v in values if not 0 < v <= 100]:
-            raise ValueError(f"percentiles must be above 0 and at most 100; got {bad}")
-        return values
-
-    def thresholds(self) -> list:
-        """Every cutoff as a `Threshold`: the top n rows first, then the percentages."""
-        return [Threshold(n, "abs") for n in self.top_n] + [Threshold(p, "pct") for p in self.percentiles]

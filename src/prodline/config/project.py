@@ -17,8 +17,9 @@ from prodline.config.features import (
     FeatureGroupBy,
     LabelConfig,
 )
-from prodline.config.grid import GridConfig, ScoringConfig
+from prodline.config.grid import GridConfig
 from prodline.config.production import MonitoringConfig, PromotionConfig, SelectionConfig
+from prodline.config.scoring import ScoringConfig
 from prodline.config.serving import ServingConfig
 from prodline.config.sources import SourceConfig, StorageConfig
 from prodline.config.temporal import TemporalConfig

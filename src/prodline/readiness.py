@@ -51,7 +51,8 @@ def as_of_sql(config: ProjectConfig, prefix: str | None = None) -> str:
     for feature in config.features:
         if prefix in (None, feature.prefix):
             parts.append(feature.from_obj)
-            parts += [c.choice_query for c in feature.categoricals if c.choice_query]
+            parts += [c.choice_query for c in feature.categoricals + feature.array_categoricals
+                      if c.choice_query]
     return "\n".join(parts)
 
 

@@ -24,7 +24,7 @@ from prodline.pipeline.as_of.checks import (
     label_checks,
 )
 from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select, unripe_labels
-from prodline.pipeline.as_of.feature_select import features_select, refuse_nulls
+from prodline.pipeline.as_of.feature_select import feature_start, features_select, refuse_nulls
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.sql import tables_read
 from prodline.pipeline.tables import COHORT_TABLE, LABELS_TABLE
@@ -107,7 +107,8 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
     @_asset(key=key, partitions_def=partitions, code_version=_version(feature.model_dump(mode="json")),
             automation_condition=dg.AutomationCondition.eager(),
             description=feature.description or f"Features aggregated from {feature.from_obj}.",
-            deps=[COHORT, dg.AssetDep(table_key(feature.from_obj), partition_mapping=PERIOD_BEFORE)],
+            deps=[COHORT, *(dg.AssetDep(table_key(t), partition_mapping=PERIOD_BEFORE)
+                            for t in feature.tables)],
             check_specs=check_specs(key, FEATURE_CHECKS),
             metadata={"dagster/table_name": table, "from_obj": feature.from_obj,
                       "intervals": [str(i) for i in feature.interval_list]})
@@ -116,11 +117,12 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
         choices = columns_of.resolve_choices(warehouse, feature)
         columns = columns_of.feature_columns(feature, choices)
         written = warehouse.replace_window_from(
-            "features", feature.prefix, features_select(feature, choices, COHORT_TABLE, dates),
+            "features", feature.prefix,
+            features_select(feature, choices, COHORT_TABLE, dates, feature_start(config)),
             "as_of_date", min(dates), max(dates),
             new_column_type=lambda n: "INTEGER" if n.endswith("_imp") else "DOUBLE PRECISION",
             verify=lambda conn: refuse_nulls(conn, table, columns, dates))
-        names, flags = [c.name for c in columns], [c.flag for c in columns if c.flag]
+        names, flags = [c.name for c in columns], list(columns_of.flag_sources(columns))
         groups = columns_of.feature_groups(columns, list(config.feature_groups))
         return _written(written, dates, feature_checks(warehouse, table, COHORT_TABLE, names, flags, dates),
                         features=len(names), feature_groups=dg.MetadataValue.json(groups))

@@ -185,6 +185,12 @@ def _feature_columns(config: ProjectConfig) -> list[tuple[tuple, str]]:
         if feature.prefix in prefixes:
             problems.append(((*here, "prefix"), f"prefix {feature.prefix!r} is used twice"))
         prefixes.add(feature.prefix)
+        if feature.table is None:  # an SQL expression: the warehouse checks its columns at run time
+            unknown = [p for t in feature.tables if (p := _unknown_table(config, t)) is not None]
+            if not feature.tables:
+                unknown = ["it reads no raw.<source> or transforms.<name> table"]
+            problems += [((*here, "from_obj"), problem) for problem in unknown]
+            continue
         if (problem := _unknown_table(config, feature.from_obj)) is not None:
             problems.append(((*here, "from_obj"), problem))
             continue

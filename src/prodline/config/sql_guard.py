@@ -137,3 +137,17 @@ def _parse_message(err: Exception) -> str:
     near = (first.get("highlight") or "").strip()
     where = f" at line {first['line']}, column {first['col']} of the SQL" if first.get("line") else ""
     return f"{description}{where}" + (f" (near {near!r})" if near else "")
+
+
+def tables_read(sql: str) -> list[str]:
+    """The `raw.*` and `transforms.*` tables a read-only query names (for a feature's from_obj given
+    as an expression: the assets it depends on)."""
+    for dialect in WAREHOUSE_DIALECTS:
+        try:
+            statements = [s for s in sqlglot.parse(bind_placeholders(sql), dialect=dialect) if s is not None]
+        except (ParseError, sqlglot.errors.TokenError):
+            continue
+        found = {f"{t.db}.{t.name}" for s in statements for t in s.find_all(exp.Table)
+                 if t.db in ("raw", "transforms")}
+        return sorted(found)
+    return []

@@ -93,12 +93,17 @@ def label_checks(db: Queryable, table: str, cohort: str, name: str,
     ]
 
 
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def feature_checks(db: Queryable, table: str, cohort: str, features: list[str], flags: list[str],
                    dates: list[dt.date]) -> list[Verdict]:
     """`flags` are the `_imp` columns: a column imputed for every member is as empty as NULL."""
     start, end = min(dates), max(dates)
-    nulls = [f"sum(CASE WHEN {f} IS NULL THEN 1 ELSE 0 END) AS {f}" for f in features]
-    imputed = [f"sum({f}) AS {f}" for f in flags]
+    # Quoted: Triage's feature names hold spaces, `::` and capitals.
+    nulls = [f"sum(CASE WHEN {quoted(f)} IS NULL THEN 1 ELSE 0 END) AS {quoted(f)}" for f in features]
+    imputed = [f"sum({quoted(f)}) AS {quoted(f)}" for f in flags]
     per_date = db.rows(f"SELECT as_of_date, count(*) AS _rows, {', '.join(nulls + imputed)} "
                        f"FROM {table} WHERE as_of_date BETWEEN :start AND :end "
                        "GROUP BY as_of_date ORDER BY 1", **_window(start, end))

@@ -1,47 +1,84 @@
-"""The feature columns an aggregation produces (Triage's names), their groups and their imputation,
-and the choices of its categoricals; `feature_select` builds the SQL that computes them."""
+"""The feature columns an aggregation produces (Triage's names), their groups, their imputation and
+imputation flags, and the choices of its categoricals; `feature_select` builds the SQL that
+computes them."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from prodline.config import FeatureConfig, Imputation
-from prodline.config.features import choice_name
+from prodline.config.features import SAMPLE_SPREAD, Metric, choice_name
+
+SECTIONS = ("categoricals", "array_categoricals")
 
 
 @dataclass(frozen=True)
 class Feature:
-    """One output column and how it is filled when the window is empty."""
+    """One output column and how it is filled where it is NULL."""
 
     name: str
     imputation: Imputation
     prefix: str
-    interval: str  # its label: 30d, 1y, all
+    interval: str  # as spelled in the config: 6month, 1 year, all
     metric: str
-    partial: str  # the partial aggregate it is computed from: the quantity, or `<column>__<choice>`
+    source: str  # the partial aggregates it is computed from: `a<i>_<j>` or `c<i>`/`r<i>` (categoricals)
     categorical: bool = False
-    null_choice: bool = False  # the null category of a categorical: 1 when the window is empty
-
-    @property
-    def flag(self) -> str | None:
-        return f"{self.name}_imp" if self.imputation.flags else None
+    choice: Any = None  # the choice of a categorical column; None with null_choice for `__NULL`
+    null_choice: bool = False
+    coltype: str | None = None
+    flag: str | None = None  # the `_imp` column it shares (Triage's name), if its rule flags
 
 
 def feature_columns(feature: FeatureConfig, choices: dict[str, list]) -> list[Feature]:
     columns = []
-    for interval in feature.interval_list:
-        for agg in feature.aggregates:
-            for metric in agg.metrics:
-                columns.append(Feature(feature.column_name(interval, agg.name, metric),
-                                       feature.imputation_for(metric, agg.imputation, False),
-                                       feature.prefix, interval.label, metric.value, agg.name))
-        for cat in feature.categoricals:
-            for metric in cat.metrics:
-                rule = feature.imputation_for(metric, cat.imputation, True)
-                for choice, value in choice_values(feature, cat, choices, metric):
-                    columns.append(Feature(feature.column_name(interval, f"{cat.column}_{choice}", metric),
-                                           rule, feature.prefix, interval.label, metric.value,
-                                           f"{cat.column}__{choice}", categorical=True,
-                                           null_choice=value is None))
-    return columns
+    for spelled in feature.intervals:
+        for i, agg in enumerate(feature.aggregates):
+            for j, (quantity, _) in enumerate(agg.quantities):
+                for metric in agg.metrics:
+                    columns.append(Feature(feature.column_name(spelled, quantity, metric),
+                                           feature.imputation_for(metric, agg.imputation, "aggregates"),
+                                           feature.prefix, spelled, metric.value, f"a{i}_{j}",
+                                           coltype=agg.coltype))
+        for section in SECTIONS:
+            for i, cat in enumerate(getattr(feature, section)):
+                for metric in cat.metrics:
+                    rule = feature.imputation_for(metric, cat.imputation, section)
+                    for choice in [*choices[f"{section}.{i}"], None]:
+                        part = (f"{cat.column}__NULL" if choice is None
+                                else f"{cat.column}_{choice_name(choice)}")
+                        columns.append(Feature(feature.column_name(spelled, part, metric), rule,
+                                               feature.prefix, spelled, metric.value,
+                                               f"{section[0]}{i}", categorical=True, choice=choice,
+                                               null_choice=choice is None, coltype=cat.coltype))
+    return _flagged(feature, columns)
+
+
+def _flagged(feature: FeatureConfig, columns: list[Feature]) -> list[Feature]:
+    """Triage's imputation flags: one per quantity and interval (`<...>_<quantity>_imp`), except that
+    stddev and variance (NULL with one value) have their own (`<column>_imp`); categoricals have
+    their `__NULL` column instead. A flag says whether the first column of its group (by name) with
+    a flagging rule was NULL."""
+    functions = {f"a{i}_{j}": [m.value for m in agg.metrics]
+                 for i, agg in enumerate(feature.aggregates) for j in range(len(agg.quantities))}
+    out = []
+    for column in columns:
+        if column.categorical or not column.imputation.flags:
+            out.append(column)
+            continue
+        # collate's imputation_flag_base: the first of the aggregate's functions the name ends
+        # with, stripped with str.rstrip, which strips characters, not a suffix (`rating_avg` gives
+        # `ratin`): the names are Triage's, so the quirk is kept.
+        used = next(f for f in functions[column.source] if column.name.endswith(f))
+        base = column.name if used in SAMPLE_SPREAD else column.name.rstrip("_" + used)
+        out.append(replace(column, flag=f"{base}_imp"))
+    return out
+
+
+def flag_sources(columns: list[Feature]) -> dict[str, str]:
+    """Each flag and the column whose NULLs it records: the first by name, as Triage sorts them."""
+    sources: dict[str, str] = {}
+    for column in sorted((c for c in columns if c.flag), key=lambda c: c.name):
+        sources.setdefault(column.flag, column.name)
+    return sources
 
 
 def feature_groups(columns: list[Feature], by: list[str]) -> dict[str, list[str]]:
@@ -54,41 +91,55 @@ def feature_groups(columns: list[Feature], by: list[str]) -> dict[str, list[str]
     return groups
 
 
-def choice_values(feature: FeatureConfig, cat, choices: dict[str, list], metric=None) -> list[tuple]:
-    """(name, value) per choice of a categorical; value None is the null category, added when
-    the metric (or any of its metrics) imputes with null_category."""
-    pairs = [(choice_name(c), c) for c in choices[cat.column]]
-    metrics = [metric] if metric else cat.metrics
-    if any(feature.imputation_for(m, cat.imputation, True).type == "null_category" for m in metrics):
-        pairs.append(("_null", None))
-    return pairs
-
-
-def imputed(column: Feature) -> str:
-    value, rule = f"a.{column.name}", column.imputation
-    if rule.type in ("zero", "zero_noflag"):
-        filled = f"COALESCE({value}, 0)"
+def imputed(column: Feature, value: str) -> str:
+    """The imputed value of `column` (its aggregate is `value`), as Triage's imputation rules give
+    it, in double precision (Triage stores some as REAL: see the README's parity table)."""
+    rule, mean = column.imputation, f"AVG({value}) OVER (PARTITION BY c.as_of_date)"
+    if column.categorical:
+        if rule.type == "zero_noflag":
+            fill = "0"
+        elif rule.type == "constant":
+            fill = "1" if column.null_choice or str(rule.value) in column.name else "0"
+        elif rule.type == "mean":
+            fill = "1" if column.null_choice else f"{mean}, 0"
+        elif rule.type == "error":
+            fill = None
+        else:  # zero, null_category: the null category is 1
+            fill = "1" if column.null_choice else "0"
+    elif rule.type in ("zero", "zero_noflag"):
+        fill = "0"
     elif rule.type == "constant":
-        filled = f"COALESCE({value}, {float(rule.value)!r})"
+        fill = repr(float(rule.value))
     elif rule.type == "mean":
         # The mean over the date's cohort members that have a value; 0 when nobody has one.
-        filled = f"COALESCE({value}, AVG({value}) OVER (PARTITION BY c.as_of_date), 0)"
-    elif rule.type == "null_category":
-        filled = f"COALESCE({value}, {1 if column.null_choice else 0})"
+        fill = f"{mean}, 0"
+    elif rule.type == "binary_mode":
+        fill = f"CASE WHEN {mean} > 0.5 THEN 1 ELSE 0 END"
     else:  # error: left NULL here; the asset refuses to write a range with any
-        filled = value
-    return f"CAST({filled} AS DOUBLE PRECISION) AS {column.name}"
+        fill = None
+    filled = value if fill is None else f"COALESCE({value}, {fill})"
+    return f"CAST({filled} AS DOUBLE PRECISION)"
+
+
+def quoted(name: str) -> str:
+    """A feature column in SQL: Triage's names hold spaces, `::` and capitals."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def resolve_choices(warehouse, feature: FeatureConfig) -> dict[str, list]:
-    """The choices of each categorical: as configured, or what its choice_query returns now."""
+    """The choices of each categorical (`categoricals.<i>`, `array_categoricals.<i>`): as configured,
+    or what its choice_query returns now (its first column, NULL left out: the `__NULL` column is
+    always there)."""
     choices = {}
-    for cat in feature.categoricals:
-        if cat.choices is not None:
-            choices[cat.column] = cat.choices
-        else:
-            rows = warehouse.read(cat.choice_query)  # read-only: it is config SQL
-            choices[cat.column] = sorted({next(iter(r.values())) for r in rows} - {None}, key=str)
+    for section in SECTIONS:
+        for i, cat in enumerate(getattr(feature, section)):
+            if cat.choices is not None:
+                found = [c for c in cat.choices if c is not None]
+            else:
+                rows = warehouse.read(cat.choice_query)  # read-only: it is config SQL
+                found = [next(iter(r.values())) for r in rows]
+                found = sorted(set(found) - {None}, key=str)
+            choices[f"{section}.{i}"] = found
     return choices
 
 
@@ -99,5 +150,12 @@ def group_columns(features: list[FeatureConfig], by: list[str], warehouse) -> di
         columns = feature_columns(feature, resolve_choices(warehouse, feature))
         flags = {c.name: c.flag for c in columns if c.flag}
         for name, members in feature_groups(columns, by).items():
-            groups.setdefault(name, []).extend(m for c in members for m in (c, flags.get(c)) if m)
+            names = groups.setdefault(name, [])
+            for member in (m for c in members for m in (c, flags.get(c)) if m):
+                if member not in names:
+                    names.append(member)
     return groups
+
+
+def metric_of(column: Feature) -> Metric:
+    return Metric(column.metric)

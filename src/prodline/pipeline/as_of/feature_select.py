@@ -8,7 +8,9 @@ hits per choice); running totals per entity then give each window as a differenc
 looked up with equality joins only, so DuckDB and PostgreSQL both use hash joins. Minima and maxima
 of a bounded window, which running totals cannot give, are taken over the buckets inside it.
 
-Only knowledge dates strictly before the as-of date count: a row known on D is not used for D.
+Only knowledge dates strictly before the as-of date count: a row known on D is not used for D, and
+none before the temporal section's feature_start_time (Triage's input_min_date, on every window).
+The values are Triage's (collate's SQL): see the README's parity table and tests/test_feature_parity.py.
 """
 
 import bisect
@@ -16,8 +18,16 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from prodline.config import FeatureConfig, Interval, Metric
-from prodline.pipeline.as_of.feature_columns import Feature, choice_values, feature_columns, imputed
+from prodline.config import FeatureConfig, Metric
+from prodline.config.features import INTEGER_TYPES, SAMPLE_SPREAD
+from prodline.pipeline.as_of.feature_columns import (
+    SECTIONS,
+    Feature,
+    feature_columns,
+    flag_sources,
+    imputed,
+    quoted,
+)
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.sql import date_literal, string_literal
 
@@ -25,43 +35,59 @@ DOUBLE = "DOUBLE PRECISION"
 
 
 def features_select(feature: FeatureConfig, choices: dict[str, list], cohort_table: str,
-                    dates: list[dt.date]) -> str:
+                    dates: list[dt.date], feature_start_time: dt.date | None = None) -> str:
     """SELECT as_of_date, entity_id, <features>, <_imp flags> for the cohort on every date."""
     intervals = feature.interval_list
-    finite = [i for i in intervals if not i.is_all]
-    cuts = sorted(set(dates) | {i.before(d) for i in finite for d in dates})
+    finite = [k for k, i in enumerate(intervals) if not i.is_all]
+    has_all = len(finite) < len(intervals)
+    starts = {(k, d): intervals[k].before(d) for k in finite for d in dates}
+    cuts = sorted(set(dates) | set(starts.values()))
     position = {p: n + 1 for n, p in enumerate(cuts)}  # bucket b holds cuts[b-1] <= kd < cuts[b]
+    # Triage's row for an entity exists when it has an event in the widest window ('all', or from the
+    # earliest window start): its counts are 0 where it has none in a narrower window, NULL otherwise.
+    roles = {f"w{k}": {d: starts[k, d] for d in dates} for k in finite}
+    if not has_all:
+        roles["p"] = {d: min(starts[k, d] for k in finite) for d in dates}
     extremes = finite if _needs_extremes(feature) else []
     parts = _partials(feature, choices)
-    ctes = [_bucketed(feature, parts, cuts, any(i.is_all for i in intervals)),
+    ctes = [_bucketed(feature, parts, cuts, has_all, feature_start_time),
             _cumulative(parts, len(cuts)),
-            _lookups(dates, finite, position),
+            _lookups(dates, roles, position),
             "spans AS (SELECT DISTINCT b, b_next FROM cum)",
             "serves AS (SELECT s.b, s.b_next, l.as_of_date, l.role FROM spans AS s "
             "JOIN look AS l ON l.m >= s.b AND l.m < s.b_next)",
             "at_cut AS MATERIALIZED (SELECT v.as_of_date, v.role, c.* FROM cum AS c "
             "JOIN serves AS v ON v.b = c.b AND v.b_next = c.b_next)"]
     if extremes:
-        ctes += _bounded_extremes(feature, extremes, dates, position)
+        ctes += _bounded_extremes(feature, extremes, dates, starts, position)
     joins = "".join(
-        f"\nLEFT JOIN at_cut AS s_{i.label} ON s_{i.label}.role = '{i.label}' "
-        f"AND s_{i.label}.as_of_date = d.as_of_date AND s_{i.label}.entity_id = d.entity_id"
-        for i in finite)
-    joins += "".join(f"\nLEFT JOIN x_{i.label} ON x_{i.label}.as_of_date = d.as_of_date "
-                     f"AND x_{i.label}.entity_id = d.entity_id" for i in extremes)
-    metrics = _metrics(feature, choices, intervals)
-    aggregated = ("SELECT d.as_of_date, d.entity_id,\n       "
-                  + ",\n       ".join(f"{sql} AS {name}" for name, sql in metrics)
-                  + f"\nFROM at_cut AS d{joins}\nWHERE d.role = 'd'")
+        f"\nLEFT JOIN at_cut AS s_{r} ON s_{r}.role = '{r}' "
+        f"AND s_{r}.as_of_date = d.as_of_date AND s_{r}.entity_id = d.entity_id" for r in roles)
+    joins += "".join(f"\nLEFT JOIN x_{k} ON x_{k}.as_of_date = d.as_of_date "
+                     f"AND x_{k}.entity_id = d.entity_id" for k in extremes)
     columns = feature_columns(feature, choices)
-    outer = ",\n       ".join(imputed(c) for c in columns)
-    flags = "".join(f",\n       CASE WHEN a.{c.name} IS NULL THEN 1 ELSE 0 END AS {c.flag}"
-                    for c in columns if c.flag)
+    metrics = _metrics(feature, choices, columns, has_all)
+    aggregated = ("SELECT d.as_of_date, d.entity_id,\n       "
+                  + ",\n       ".join(f"{sql} AS f{n}" for n, sql in enumerate(metrics))
+                  + f"\nFROM at_cut AS d{joins}\nWHERE d.role = 'd'")
+    index = {c.name: n for n, c in enumerate(columns)}
+    outer = ",\n       ".join(f"{imputed(c, f'a.f{n}')} AS {quoted(c.name)}" for n, c in enumerate(columns))
+    flags = "".join(f",\n       CASE WHEN a.f{index[source]} IS NULL THEN 1 ELSE 0 END AS {quoted(flag)}"
+                    for flag, source in flag_sources(columns).items())
     return ("WITH " + ",\n".join(ctes) + f",\naggregated AS (\n{aggregated}\n)\n"
             f"SELECT c.as_of_date, c.entity_id,\n       {outer}{flags}\n"
             f"FROM {cohort_table} AS c\n"
             f"LEFT JOIN aggregated AS a ON a.as_of_date = c.as_of_date AND a.entity_id = c.entity_id\n"
             f"WHERE c.as_of_date IN ({', '.join(date_literal(d) for d in dates)})")
+
+
+SPREAD = SAMPLE_SPREAD | {"stddev_pop", "var_pop"}
+
+
+def feature_start(config) -> dt.date | None:
+    """The temporal section's feature_start_time, which bounds every window (as in Triage)."""
+    temporal = getattr(config, "temporal", None)
+    return temporal.feature_start_time if temporal is not None else None
 
 
 def _needs_extremes(feature: FeatureConfig) -> bool:
@@ -72,53 +98,74 @@ def _partials(feature: FeatureConfig, choices) -> dict[str, str]:
     """Partial aggregate per (entity, bucket), by name. Doubles throughout: PostgreSQL sums
     bigints into numerics, which is slow, and doubles count exactly far beyond any table here."""
     parts = {"n": f"CAST(count(*) AS {DOUBLE})"}
-    for agg in feature.aggregates:
-        q, wanted = _quantity(agg.expression), set(agg.metrics)
-        parts[f"{agg.name}__cnt"] = f"CAST(count({q}) AS {DOUBLE})"
-        if wanted & {Metric.sum, Metric.avg}:
-            parts[f"{agg.name}__sum"] = f"sum({q})"
-        if wanted & {Metric.stddev, Metric.variance}:
-            # Shifted by the table's median, so that large values with a small spread keep precision.
-            y = f"({q} - sh.{agg.name})"
-            parts[f"{agg.name}__ysum"] = f"sum({y})"
-            parts[f"{agg.name}__ysq"] = f"sum({y} * {y})"
-        if Metric.min in wanted:
-            parts[f"{agg.name}__min"] = f"min({q})"
-        if Metric.max in wanted:
-            parts[f"{agg.name}__max"] = f"max({q})"
-    for cat in feature.categoricals:
-        for choice, value in choice_values(feature, cat, choices):
-            test = f"e.{cat.column} IS NULL" if value is None else f"e.{cat.column} = {string_literal(value)}"
-            parts[f"{cat.column}__{choice}"] = f"sum(CASE WHEN {test} THEN 1.0 ELSE 0.0 END)"
+    for i, agg in enumerate(feature.aggregates):
+        wanted = {m.value for m in agg.metrics}
+        for j, (_, expression) in enumerate(agg.quantities):
+            k, q = f"a{i}_{j}", _quantity(expression)
+            parts[f"{k}_cnt"] = f"CAST(count({'*' if expression.strip() == '*' else q}) AS {DOUBLE})"
+            if wanted & {"sum", "avg"}:
+                parts[f"{k}_sum"] = f"sum({q})"
+            if wanted & SPREAD:
+                # Shifted by the table's median, so that large values with a small spread keep precision.
+                y = f"({q} - sh.{k})"
+                parts[f"{k}_ysum"] = f"sum({y})"
+                parts[f"{k}_ysq"] = f"sum({y} * {y})"
+            if "min" in wanted:
+                parts[f"{k}_min"] = f"min({q})"
+            if "max" in wanted:
+                parts[f"{k}_max"] = f"max({q})"
+    for section in SECTIONS:
+        for i, cat in enumerate(getattr(feature, section)):
+            k, column = f"{section[0]}{i}", f"e.{cat.column}"
+            # collate's quantity is (column = choice)::INT: NULL where the column is, so those events
+            # count for no choice's average, minimum or count, only for `__NULL`.
+            parts[f"{k}_nn"] = f"CAST(count({column}) AS {DOUBLE})"
+            for j, choice in enumerate(choices[f"{section}.{i}"]):
+                test = (f"{column} @> ARRAY[{string_literal(str(choice))}::varchar]" if section[0] == "a"
+                        else f"{column} = {_literal(choice)}")
+                parts[f"{k}_{j}"] = f"sum(CASE WHEN {test} THEN 1.0 ELSE 0.0 END)"
+            parts[f"{k}_null"] = f"sum(CASE WHEN {column} IS NULL THEN 1.0 ELSE 0.0 END)"
     return parts
+
+
+def _literal(choice) -> str:
+    # collate quotes text and leaves numbers as they are.
+    if isinstance(choice, bool):
+        return "TRUE" if choice else "FALSE"
+    return repr(choice) if isinstance(choice, int | float) else string_literal(str(choice))
 
 
 def _quantity(expression: str) -> str:
     # A plain column is qualified with the events alias; an expression is the user's own SQL.
+    if expression.strip() == "*":
+        return "1.0"
     inner = f"e.{expression}" if expression.isidentifier() else f"({expression})"
     return f"CAST({inner} AS {DOUBLE})"
 
 
-def _bucketed(feature: FeatureConfig, parts: dict[str, str], cuts: list[dt.date], has_all: bool) -> str:
-    schema, table = feature.source
+def _bucketed(feature: FeatureConfig, parts: dict[str, str], cuts: list[dt.date], has_all: bool,
+              feature_start_time: dt.date | None) -> str:
     kd = f"CAST(e.{feature.knowledge_date_column} AS DATE)"
     where = f"{kd} < {date_literal(cuts[-1])}" + ("" if has_all else f" AND {kd} >= {date_literal(cuts[0])}")
+    if feature_start_time is not None:
+        where += f" AND {kd} >= {date_literal(feature_start_time)}"
     # A calendar maps each day between the first and last cut to its bucket by equality; days
     # before the first cut (only read for `all`) fall in bucket 0.
     days = (cuts[-1] - cuts[0]).days
     calendar = ", ".join(f"({date_literal(cuts[0] + dt.timedelta(days=i))}, {_bucket(cuts, i)})"
                          for i in range(days))
-    spread = [a for a in feature.aggregates if {Metric.stddev, Metric.variance} & set(a.metrics)]
+    spread = [(f"a{i}_{j}", e) for i, a in enumerate(feature.aggregates)
+              if SPREAD & {m.value for m in a.metrics} for j, (_, e) in enumerate(a.quantities)]
     shift = ""
     if spread:
         # The median: a few extreme rows (a typo, a new row far out) cannot move it far.
-        means = ", ".join(f"CAST(percentile_disc(0.5) WITHIN GROUP (ORDER BY {_quantity(a.expression)}) "
-                          f"AS {DOUBLE}) AS {a.name}" for a in spread)
-        shift = f"\nCROSS JOIN (SELECT {means} FROM {schema}.{table} AS e WHERE {where}) AS sh"
+        means = ", ".join(f"COALESCE(CAST(percentile_disc(0.5) WITHIN GROUP (ORDER BY {_quantity(e)}) "
+                          f"AS {DOUBLE}), 0) AS {k}" for k, e in spread)
+        shift = f"\nCROSS JOIN (SELECT {means} FROM {feature.from_sql} WHERE {where}) AS sh"
     return (f"bucketed AS MATERIALIZED (\nSELECT e.{feature.entity_column} AS entity_id, "
         "COALESCE(cal.b, 0) AS b,\n       "
         + ",\n       ".join(f"{sql} AS {name}" for name, sql in parts.items())
-        + f"\nFROM {schema}.{table} AS e{shift}\n"
+        + f"\nFROM {feature.from_sql}{shift}\n"
         f"LEFT JOIN (VALUES {calendar}) AS cal(day, b) ON cal.day = {kd}\n"
         f"WHERE {where}\nGROUP BY 1, 2\n)")
 
@@ -132,90 +179,120 @@ def _cumulative(parts: dict[str, str], buckets: int) -> str:
     window = "(PARTITION BY entity_id ORDER BY b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     running = []
     for name in parts:
-        kind = "min" if name.endswith("__min") else "max" if name.endswith("__max") else "sum"
+        kind = "min" if name.endswith("_min") else "max" if name.endswith("_max") else "sum"
         running.append(f"{kind}({name}) OVER {window} AS {name}")
     return ("cum AS (\nSELECT entity_id, b, "
             f"LEAD(b, 1, {buckets + 1}) OVER (PARTITION BY entity_id ORDER BY b) AS b_next,\n       "
             + ",\n       ".join(running) + "\nFROM bucketed\n)")
 
 
-def _lookups(dates: list[dt.date], finite: list[Interval], position: dict) -> str:
+def _lookups(dates: list[dt.date], roles: dict[str, dict], position: dict) -> str:
     """The bucket whose running total to read: for D, the last before D ('d'); for a window
-    starting at S = D - interval, the last before S (role = the interval's label)."""
+    starting at S, the last before S (role w<k> for interval k, p for the widest window)."""
     rows = [(d, "d", position[d] - 1) for d in dates]
-    rows += [(d, i.label, position[i.before(d)] - 1) for i in finite for d in dates]
+    rows += [(d, role, position[start] - 1)
+             for role, by_date in roles.items() for d, start in by_date.items()]
     values = ", ".join(f"({date_literal(d)}, '{role}', {m})" for d, role, m in rows)
     return f"look(as_of_date, role, m) AS (VALUES {values})"
 
 
-def _bounded_extremes(feature: FeatureConfig, finite: list[Interval], dates, position) -> list[str]:
+def _bounded_extremes(feature: FeatureConfig, finite: list[int], dates, starts, position) -> list[str]:
     """Min and max over the buckets inside each bounded window, from an equality join on the
     bucket: each bucket meets the windows (of one interval) that contain it."""
     ctes = []
-    for i in finite:
-        members = [(position[i.before(d)] + k, d) for d in dates
-                   for k in range(position[d] - position[i.before(d)])]
-        values = ", ".join(f"({b}, {date_literal(d)})" for b, d in members)
-        columns = [f"{kind}(x.{agg.name}__{kind}) AS {agg.name}__{kind}"
-                   for agg in feature.aggregates for kind in ("min", "max") if Metric(kind) in agg.metrics]
-        ctes.append(f"x_{i.label} AS (SELECT w.as_of_date, x.entity_id, " + ", ".join(columns)
+    for k in finite:
+        members = [(position[starts[k, d]] + n, d) for d in dates
+                   for n in range(position[d] - position[starts[k, d]])]
+        values = ", ".join(f"({b}, {date_literal(d)})" for b, d in members) or "(-1, DATE '1900-01-01')"
+        columns = [f"{kind}(x.a{i}_{j}_{kind}) AS a{i}_{j}_{kind}"
+                   for i, agg in enumerate(feature.aggregates) for j in range(len(agg.quantities))
+                   for kind in ("min", "max") if Metric(kind) in agg.metrics]
+        ctes.append(f"x_{k} AS (SELECT w.as_of_date, x.entity_id, " + ", ".join(columns)
                     + f"\nFROM bucketed AS x JOIN (VALUES {values}) AS w(b, as_of_date) ON w.b = x.b"
                     "\nGROUP BY 1, 2)")
     return ctes
 
 
-def _metrics(feature: FeatureConfig, choices, intervals: list[Interval]) -> list[tuple[str, str]]:
-    """(column, SQL) per feature, from the window's partials (`d` minus `s_<interval>`)."""
-    by_label = {i.label: i for i in intervals}
+def _metrics(feature: FeatureConfig, choices, columns: list[Feature], has_all: bool) -> list[str]:
+    """SQL per feature, from the window's partials (`d` minus `s_w<k>`)."""
+    by_spelling = {s: (None if i.is_all else k)
+                   for k, (s, i) in enumerate(zip(feature.intervals, feature.interval_list, strict=True))}
+    presence = ("d.n" if has_all else "(d.n - COALESCE(s_p.n, 0))") + " > 0"
     metrics = []
-    for column in feature_columns(feature, choices):
-        interval = by_label[column.interval]
+    for column in columns:
+        k = by_spelling[column.interval]
 
-        def window(part: str, i: Interval = interval) -> str:
-            return f"d.{part}" if i.is_all else f"(d.{part} - COALESCE(s_{i.label}.{part}, 0))"
+        def window(part: str, k=k) -> str:
+            return f"d.{part}" if k is None else f"(d.{part} - COALESCE(s_w{k}.{part}, 0))"
 
-        def extreme(name: str, kind: str, i: Interval = interval) -> str:
-            return f"d.{name}__{kind}" if i.is_all else f"x_{i.label}.{name}__{kind}"
+        def extreme(part: str, k=k) -> str:
+            return f"d.{part}" if k is None else f"x_{k}.{part}"
 
-        metric = Metric(column.metric)
-        sql = (_combine_choice(metric, window(column.partial), window("n")) if column.categorical
-               else _combine(metric, column.partial, window, extreme))
-        metrics.append((column.name, sql))
+        metric = column.metric
+        if column.categorical:
+            section = "categoricals" if column.source[0] == "c" else "array_categoricals"
+            if column.null_choice:
+                hits, events = window(f"{column.source}_null"), window("n")
+            else:
+                j = choices[f"{section}.{column.source[1:]}"].index(column.choice)
+                hits, events = window(f"{column.source}_{j}"), window(f"{column.source}_nn")
+            sql = _combine_choice(metric, hits, events, presence)
+        else:
+            sql = _combine(metric, column.source, window, extreme, presence)
+        metrics.append(_cast(sql, column.coltype))
     return metrics
 
 
-def _combine(metric: Metric, name: str, window, extreme) -> str:
-    n, cnt = window("n"), window(f"{name}__cnt")
-    if metric is Metric.count:
-        return f"CASE WHEN {n} > 0 THEN {cnt} END"
-    if metric is Metric.sum:
-        return f"CASE WHEN {cnt} > 0 THEN {window(name + '__sum')} END"
-    if metric is Metric.avg:
-        return f"CASE WHEN {cnt} > 0 THEN {window(name + '__sum')} / {cnt} END"
-    if metric in (Metric.min, Metric.max):
-        return f"CASE WHEN {cnt} > 0 THEN {extreme(name, metric.value)} END"
-    return _spread(metric, cnt, window(f"{name}__ysum"), window(f"{name}__ysq"))
+def _cast(sql: str, coltype: str | None) -> str:
+    """Triage's `::coltype` on the aggregate: integers round half away from zero (a numeric's cast),
+    `real` keeps single precision."""
+    if coltype in INTEGER_TYPES:
+        return f"SIGN({sql}) * FLOOR(ABS({sql}) + 0.5)"
+    if coltype in ("real", "float4"):
+        return f"CAST(CAST({sql} AS REAL) AS {DOUBLE})"
+    return sql
 
 
-def _spread(metric: Metric, n: str, s: str, q: str) -> str:
-    # Sample variance from sums, (sum y^2 - (sum y)^2 / n) / (n - 1), as stddev_samp: NULL below two
-    # values, and never below 0 (rounding).
-    variance = f"CASE WHEN {n} > 1 THEN GREATEST(({q} - {s} * {s} / {n}) / ({n} - 1), 0) END"
-    return variance if metric is Metric.variance else f"SQRT({variance})"
+def _combine(metric: str, name: str, window, extreme, presence: str) -> str:
+    cnt = window(f"{name}_cnt")
+    if metric == "count":
+        return f"CASE WHEN {presence} THEN {cnt} END"
+    if metric == "sum":
+        return f"CASE WHEN {cnt} > 0 THEN {window(name + '_sum')} END"
+    if metric == "avg":
+        return f"CASE WHEN {cnt} > 0 THEN {window(name + '_sum')} / {cnt} END"
+    if metric in ("min", "max"):
+        return f"CASE WHEN {cnt} > 0 THEN {extreme(f'{name}_{metric}')} END"
+    return _spread(metric, cnt, window(f"{name}_ysum"), window(f"{name}_ysq"))
 
 
-def _combine_choice(metric: Metric, hits: str, n: str) -> str:
-    """Metrics of the 0/1 indicator `column = choice` over the window's events."""
-    if metric in (Metric.count, Metric.sum):
-        return f"CASE WHEN {n} > 0 THEN {hits} END"
-    if metric is Metric.avg:
-        return f"CASE WHEN {n} > 0 THEN {hits} / {n} END"
-    if metric is Metric.max:
-        return f"CASE WHEN {hits} > 0 THEN 1.0 WHEN {n} > 0 THEN 0.0 END"
-    if metric is Metric.min:
-        return f"CASE WHEN {hits} >= {n} AND {n} > 0 THEN 1.0 WHEN {n} > 0 THEN 0.0 END"
+def _spread(metric: str, n: str, s: str, q: str) -> str:
+    # Variance from sums, (sum y^2 - (sum y)^2 / n) / (n - 1) for a sample (NULL below two values),
+    # / n for a population (NULL without values); never below 0 (rounding).
+    if metric in SAMPLE_SPREAD:
+        variance = f"CASE WHEN {n} > 1 THEN GREATEST(({q} - {s} * {s} / {n}) / ({n} - 1), 0) END"
+    else:
+        # One value has no spread; the window's sums, differences of running totals, may not say so.
+        variance = (f"CASE WHEN {n} = 1 THEN 0 WHEN {n} > 1 THEN "
+                    f"GREATEST(({q} - {s} * {s} / {n}) / {n}, 0) END")
+    return variance if metric.startswith("var") else f"SQRT({variance})"
+
+
+def _combine_choice(metric: str, hits: str, events: str, presence: str) -> str:
+    """Metrics of collate's indicator `(column = choice)::INT` over the window: `events` are those
+    where it is not NULL, `hits` those where it is 1."""
+    if metric == "count":
+        return f"CASE WHEN {presence} THEN {events} END"
+    if metric == "sum":
+        return f"CASE WHEN {events} > 0 THEN {hits} END"
+    if metric == "avg":
+        return f"CASE WHEN {events} > 0 THEN {hits} / {events} END"
+    if metric == "max":
+        return f"CASE WHEN {hits} > 0 THEN 1.0 WHEN {events} > 0 THEN 0.0 END"
+    if metric == "min":
+        return f"CASE WHEN {hits} >= {events} AND {events} > 0 THEN 1.0 WHEN {events} > 0 THEN 0.0 END"
     # The indicator is 0 or 1, so the sum of its squares is the number of hits.
-    return _spread(metric, n, hits, hits)
+    return _spread(metric, events, hits, hits)
 
 
 def refuse_nulls(conn: sa.Connection, table: str, columns: list[Feature], dates: list[dt.date]) -> None:
@@ -223,10 +300,11 @@ def refuse_nulls(conn: sa.Connection, table: str, columns: list[Feature], dates:
     strict = [c.name for c in columns if c.imputation.type == "error"]
     if not strict:
         return
-    counts = ", ".join(f"sum(CASE WHEN {c} IS NULL THEN 1 ELSE 0 END) AS {c}" for c in strict)
+    counts = ", ".join(f"sum(CASE WHEN {quoted(c)} IS NULL THEN 1 ELSE 0 END) AS n{i}"
+                       for i, c in enumerate(strict))
     row = conn.execute(sa.text(f"SELECT {counts} FROM {table} WHERE as_of_date BETWEEN :s AND :e"),
                        {"s": min(dates), "e": max(dates)}).mappings().one()
-    bad = {c: int(n) for c, n in row.items() if n}
+    bad = {c: int(row[f"n{i}"]) for i, c in enumerate(strict) if row[f"n{i}"]}
     if bad:
         raise StepRefused(
             "imputation rule 'error': cohort members without a value in "

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from prodline.config import FeatureConfig, ProjectConfig
 from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select, unripe_labels
-from prodline.pipeline.as_of.feature_columns import feature_columns, resolve_choices
-from prodline.pipeline.as_of.feature_select import features_select
+from prodline.pipeline.as_of.feature_columns import feature_columns, quoted, resolve_choices
+from prodline.pipeline.as_of.feature_select import feature_start, features_select
 from prodline.pipeline.sql import tables_read
 
 
@@ -48,7 +48,7 @@ def preview(config: ProjectConfig, warehouse, as_of: dt.date, entity: str | None
     if config.label is not None:
         _label(config, warehouse, cohort, as_of, entity, result)
     for feature in features:
-        _features(feature, warehouse, cohort, as_of, entity, result)
+        _features(feature, warehouse, cohort, as_of, entity, result, feature_start(config))
     return result
 
 
@@ -66,10 +66,11 @@ def _label(config, warehouse, cohort, as_of, entity, result: Preview) -> None:
         result.label = found[0]["value"] if found else None
 
 
-def _features(feature: FeatureConfig, warehouse, cohort, as_of, entity, result: Preview) -> None:
+def _features(feature: FeatureConfig, warehouse, cohort, as_of, entity, result: Preview,
+              start: dt.date | None) -> None:
     choices = resolve_choices(warehouse, feature)
     columns = feature_columns(feature, choices)
-    select = features_select(feature, choices, cohort, [as_of])
+    select = features_select(feature, choices, cohort, [as_of], start)
     if entity is not None:
         rows = warehouse.read(f"SELECT * FROM ({select}) AS f WHERE CAST(entity_id AS VARCHAR) = :entity",
                               entity=entity)
@@ -78,10 +79,10 @@ def _features(feature: FeatureConfig, warehouse, cohort, as_of, entity, result: 
             result.values.update({c.name: (row[c.name], bool(row.get(c.flag)) if c.flag else None)
                                   for c in columns})
         return
-    stats = ", ".join(f"avg({c.name}) AS {c.name}__mean, min({c.name}) AS {c.name}__min, "
-                      f"max({c.name}) AS {c.name}__max"
-                      + (f", avg(CAST({c.flag} AS DOUBLE PRECISION)) AS {c.name}__imputed" if c.flag else "")
-                      for c in columns)
+    stats = ", ".join(f"avg({quoted(c.name)}) AS mean{n}, min({quoted(c.name)}) AS min{n}, "
+                      f"max({quoted(c.name)}) AS max{n}"
+                      + (f", avg(CAST({quoted(c.flag)} AS DOUBLE PRECISION)) AS imputed{n}" if c.flag else "")
+                      for n, c in enumerate(columns))
     row = warehouse.read(f"SELECT {stats} FROM ({select}) AS f")[0]
-    for c in columns:
-        result.summary[c.name] = {k: row.get(f"{c.name}__{k}") for k in ("mean", "min", "max", "imputed")}
+    for n, c in enumerate(columns):
+        result.summary[c.name] = {k: row.get(f"{k}{n}") for k in ("mean", "min", "max", "imputed")}

@@ -14,12 +14,12 @@ from prodline.pipeline.errors import StepRefused
 from prodline.resources.stores import WarehouseResource
 
 DATES = [dt.date(2024, 3, 1), dt.date(2024, 6, 1), dt.date(2024, 9, 1)]
-CHOICES = {"kind": ["a", "b"]}
+CHOICES = {"categoricals.0": ["a", "b"]}
 
 
 def feature(**changes) -> FeatureConfig:
     spec = {"prefix": "ev", "from_obj": "raw.events", "knowledge_date_column": "kd",
-            "entity_column": "person_id", "intervals": ["30 days", "1 year", "all"],
+            "entity_column": "person_id", "intervals": ["30day", "1y", "all"],
             "aggregates": [{"quantity": "amount",
                             "metrics": ["count", "sum", "avg", "min", "max", "stddev", "variance"]}],
             "categoricals": [{"column": "kind", "choices": ["a", "b"],
@@ -75,8 +75,10 @@ def reference(events: pd.DataFrame, day: dt.date, start: dt.date | None) -> pd.D
         "amount_avg": grouped.amount.mean(), "amount_min": grouped.amount.min(),
         "amount_max": grouped.amount.max(), "amount_stddev": grouped.amount.std(ddof=1),
         "amount_variance": grouped.amount.var(ddof=1)})
-    for choice in CHOICES["kind"]:
-        hit = (window.kind == choice).astype(float).groupby(window.person_id)
+    # collate's (kind = choice)::INT is NULL where kind is: those events count for no choice.
+    known = window[window.kind.notna()]
+    for choice in CHOICES["categoricals.0"]:
+        hit = (known.kind == choice).astype(float).groupby(known.person_id)
         out[f"kind_{choice}_sum"], out[f"kind_{choice}_avg"] = hit.sum(), hit.mean()
         out[f"kind_{choice}_max"], out[f"kind_{choice}_min"] = hit.max(), hit.min()
     return out
@@ -87,11 +89,11 @@ def test_every_metric_and_interval_matches_pandas(warehouse, events):
     got = computed(warehouse, config)
     assert len(got) == 3 * 40
     for day in DATES:
-        for label, start in (("30d", day - relativedelta(days=30)), ("1y", day - relativedelta(years=1)),
+        for label, start in (("30day", day - relativedelta(days=30)), ("1y", day - relativedelta(years=1)),
                              ("all", None)):
             expected = reference(events, day, start)
             for column in expected.columns:
-                name = f"ev_{label}_{column}"
+                name = f"ev_entity_id_{label}_{column}"
                 want = expected[column].reindex(range(1, 40))
                 have = got.loc[day, name].reindex(range(1, 40))
                 if column.startswith("amount_") and column != "amount_count":
@@ -112,7 +114,7 @@ def test_rows_known_on_or_after_the_as_of_date_never_count(warehouse, events):
     assert (june.max(axis=0) < 1e8).all()
     pd.testing.assert_frame_equal(before.loc[:dt.date(2024, 6, 1)], after.loc[:dt.date(2024, 6, 1)])
     # ... while a date after them does see them
-    assert after.loc[(dt.date(2024, 9, 1), 1), "ev_all_amount_max"] == 1e9
+    assert after.loc[(dt.date(2024, 9, 1), 1), "ev_entity_id_all_amount_max"] == 1e9
 
 
 @pytest.mark.parametrize(("rule", "expected_fill", "flag"), [
@@ -123,24 +125,24 @@ def test_rows_known_on_or_after_the_as_of_date_never_count(warehouse, events):
 ])
 def test_imputation_rules(warehouse, rule, expected_fill, flag):
     config = feature(aggregates=[{"quantity": "amount", "metrics": ["avg"], "imputation": {"all": rule}}],
-                     categoricals=[], intervals=["30 days"])
+                     categoricals=[], intervals=["30day"])
     got = computed(warehouse, config)
-    column = "ev_30d_amount_avg"
+    column, imp = "ev_entity_id_30day_amount_avg", "ev_entity_id_30day_amount_imp"
     for day in DATES:
         on_day = got.loc[day]
         assert on_day[column].notna().all()
         empty = on_day.loc[99, column]
         fill = on_day.loc[on_day.index != 99, column] if expected_fill == "mean" else None
         if expected_fill == "mean":
-            observed = on_day[on_day.get(f"{column}_imp", 0) == 0][column]
+            observed = on_day[on_day.get(imp, 0) == 0][column]
             assert empty == pytest.approx(observed.mean())
             assert fill is not None
         else:
             assert empty == expected_fill
-    assert (f"{column}_imp" in got.columns) is flag
+    assert (imp in got.columns) is flag
     if flag:
-        assert got.loc[(DATES[0], 99), f"{column}_imp"] == 1
-        assert got[f"{column}_imp"].isin([0, 1]).all()
+        assert got.loc[(DATES[0], 99), imp] == 1
+        assert got[imp].isin([0, 1]).all()
 
 
 def test_null_category_marks_an_empty_window_as_the_null_choice(warehouse, events):
@@ -148,19 +150,19 @@ def test_null_category_marks_an_empty_window_as_the_null_choice(warehouse, event
                      categoricals=[{"column": "kind", "choices": ["a", "b"], "metrics": ["sum"],
                                     "imputation": {"all": {"type": "null_category"}}}])
     got = computed(warehouse, config)
-    assert got.loc[(DATES[0], 99), "ev_all_kind__null_sum"] == 1
-    assert got.loc[(DATES[0], 99), ["ev_all_kind_a_sum", "ev_all_kind_b_sum"]].tolist() == [0, 0]
+    assert got.loc[(DATES[0], 99), "ev_entity_id_all_kind__NULL_sum"] == 1
+    assert got.loc[(DATES[0], 99), ["ev_entity_id_all_kind_a_sum", "ev_entity_id_all_kind_b_sum"]].tolist() == [0, 0]
     # for someone with events, the null choice counts events whose kind is NULL
     seen = events[(events.kd < pd.Timestamp(DATES[2])) & (events.person_id == 5)]
-    assert got.loc[(DATES[2], 5), "ev_all_kind__null_sum"] == seen.kind.isna().sum()
+    assert got.loc[(DATES[2], 5), "ev_entity_id_all_kind__NULL_sum"] == seen.kind.isna().sum()
 
 
 def test_imputation_error_refuses_the_write_and_names_the_column(warehouse):
     config = feature(aggregates=[{"quantity": "amount", "metrics": ["max"],
                                   "imputation": {"all": {"type": "error"}}}],
-                     categoricals=[], intervals=["30 days"])
+                     categoricals=[], intervals=["30day"])
     columns = fsql.feature_columns(config, {})
-    with pytest.raises(StepRefused, match=r"ev_30d_amount_max \(\d+\).*nothing was written"):
+    with pytest.raises(StepRefused, match=r"ev_entity_id_30day_amount_max \(\d+\).*nothing was written"):
         warehouse.replace_window_from(
             "features", "ev", features_select(config, {}, "features.cohort", DATES),
             "as_of_date", min(DATES), max(DATES),
@@ -172,9 +174,10 @@ def test_feature_groups_by_prefix_interval_and_metric():
     columns = fsql.feature_columns(feature(), CHOICES)
     groups = fsql.feature_groups(columns, ["prefix", "interval", "metric"])
     assert groups["prefix:ev"] == [c.name for c in columns]
-    assert set(groups) >= {"interval:30d", "interval:1y", "interval:all", "metric:stddev", "metric:sum"}
-    assert groups["interval:all"] == [c.name for c in columns if c.name.startswith("ev_all_")]
-    assert "ev_1y_amount_max" in groups["metric:max"] and "ev_1y_kind_a_max" in groups["metric:max"]
+    assert set(groups) >= {"interval:30day", "interval:1y", "interval:all", "metric:stddev", "metric:sum"}
+    assert groups["interval:all"] == [c.name for c in columns if c.name.startswith("ev_entity_id_all_")]
+    assert {"ev_entity_id_1y_amount_max", "ev_entity_id_1y_kind_a_max",
+            "ev_entity_id_1y_kind__NULL_max"} <= set(groups["metric:max"])
 
 
 def test_rewriting_a_window_is_idempotent(warehouse):
@@ -192,8 +195,8 @@ def test_overlapping_bounded_intervals_each_keep_their_own_window(warehouse):
     config = feature(intervals=["30 days", "1 month"], categoricals=[],
                      aggregates=[{"quantity": "amount", "metrics": ["count", "max"]}])
     got = computed(warehouse, config).loc[(dt.date(2024, 3, 1), 1)]
-    assert got["ev_30d_amount_count"] == 1 and got["ev_30d_amount_max"] == 5
-    assert got["ev_1m_amount_count"] == 0
+    assert got["ev_entity_id_30 days_amount_count"] == 1 and got["ev_entity_id_30 days_amount_max"] == 5
+    assert got["ev_entity_id_1 month_amount_count"] == 0  # an event in a wider window: 0, as in Triage
 
 
 def test_stddev_keeps_precision_for_large_values_with_a_small_spread(warehouse):
@@ -206,4 +209,4 @@ def test_stddev_keeps_precision_for_large_values_with_a_small_spread(warehouse):
     config = feature(intervals=["all"], categoricals=[],
                      aggregates=[{"quantity": "amount", "metrics": ["stddev", "variance"]}])
     got = computed(warehouse, config).loc[(dt.date(2024, 3, 1), 1)]
-    assert got["ev_all_amount_stddev"] == pytest.approx(np.std(values, ddof=1), rel=1e-6)
+    assert got["ev_entity_id_all_amount_stddev"] == pytest.approx(np.std(values, ddof=1), rel=1e-6)

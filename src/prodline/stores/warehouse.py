@@ -214,10 +214,10 @@ class Warehouse(BaseModel):
             conn.execute(sa.text(f"CREATE TABLE {target} AS SELECT * FROM {RESULT} LIMIT 0"))
         for added in (c for c in shape if have and c not in have):
             kind = new_column_type(added) if new_column_type else "DOUBLE PRECISION"
-            conn.execute(sa.text(f"ALTER TABLE {target} ADD COLUMN {added} {kind}"))
+            conn.execute(sa.text(f"ALTER TABLE {target} ADD COLUMN {_quoted(added)} {kind}"))
         window = {"start": start, "end": end}
         conn.execute(sa.text(f"DELETE FROM {target} WHERE {column} BETWEEN :start AND :end"), window)
-        names = ", ".join(shape)
+        names = ", ".join(map(_quoted, shape))  # feature names are Triage's: spaces, `::`, capitals
         conn.execute(sa.text(f"INSERT INTO {target} ({names}) SELECT {names} FROM {RESULT}"))
         if verify is not None:
             verify(conn)
@@ -331,3 +331,7 @@ def _one_select(sql: str) -> None:
     if kinds != ["SELECT"]:
         raise WriteRefused(f"SQL from the config must be one SELECT; DuckDB finds "
                            f"{len(kinds)} statement(s): {', '.join(kinds) or 'none'}. Nothing was run.")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

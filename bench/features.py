@@ -39,16 +39,17 @@ from scratch import scratch_database
 
 OUT = Path(__file__).parent / "out"
 KINDS = ["a", "b", "c"]
-INTERVALS = {"30d": relativedelta(days=30), "1y": relativedelta(years=1), "all": None}
+INTERVALS = {"30day": relativedelta(days=30), "1y": relativedelta(years=1), "all": None}
 FEATURE = FeatureConfig.model_validate({
     "prefix": "ev", "from_obj": "raw.events", "knowledge_date_column": "event_date",
-    "entity_column": "entity_id", "intervals": ["30 days", "1 year", "all"],
+    "entity_column": "entity_id", "intervals": ["30day", "1y", "all"],
     "aggregates": [{"quantity": "amount", "metrics": ["count", "sum", "avg", "min", "max", "stddev"]},
                    {"quantity": "duration", "metrics": ["sum", "avg", "max"]}],
     "categoricals": [{"column": "kind", "choices": KINDS, "metrics": ["sum", "avg"]}],
     "aggregates_imputation": {"all": {"type": "zero_noflag"}},
     "categoricals_imputation": {"all": {"type": "zero_noflag"}}})
-COLUMNS = [c.name for c in feature_columns(FEATURE, {"kind": KINDS})]
+# kind is never NULL here, so the `kind__NULL` columns (always there, as in Triage) are left out.
+COLUMNS = [c.name for c in feature_columns(FEATURE, {"categoricals.0": KINDS}) if not c.null_choice]
 KEYS = ["as_of_date", "entity_id"]
 FULL_CHECK_ROWS, SAMPLE = 200_000, 20_000
 HOW = {"avg": "mean", "stddev": "std"}  # pandas' and polars' names for prodline's metrics
@@ -56,9 +57,10 @@ HOW = {"avg": "mean", "stddev": "std"}  # pandas' and polars' names for prodline
 
 def metrics(label: str) -> list[tuple[str, str, str]]:
     """(column, quantity, metric) of one interval, in prodline's column order; `kind_a` is 0/1."""
-    out = [(f"ev_{label}_amount_{m}", "amount", m) for m in ("count", "sum", "avg", "min", "max", "stddev")]
-    out += [(f"ev_{label}_duration_{m}", "duration", m) for m in ("sum", "avg", "max")]
-    return out + [(f"ev_{label}_kind_{k}_{m}", f"kind_{k}", m) for m in ("sum", "avg") for k in KINDS]
+    name = f"ev_entity_id_{label}"
+    out = [(f"{name}_amount_{m}", "amount", m) for m in ("count", "sum", "avg", "min", "max", "stddev")]
+    out += [(f"{name}_duration_{m}", "duration", m) for m in ("sum", "avg", "max")]
+    return out + [(f"{name}_kind_{k}_{m}", f"kind_{k}", m) for m in ("sum", "avg") for k in KINDS]
 
 
 assert [c for label in INTERVALS for c, _, _ in metrics(label)] == COLUMNS  # one definition for all
@@ -100,7 +102,7 @@ def load_postgres(dsn: str, events: pa.Table, cohort: pa.Table) -> None:
 
 
 def prodline(url: str, dates: list[dt.date], rows: int) -> tuple[float, int]:
-    select = features_select(FEATURE, {"kind": KINDS}, "features.cohort", dates)
+    select = features_select(FEATURE, {"categoricals.0": KINDS}, "features.cohort", dates)
     wh = WarehouseResource(url=url)
     began = time.perf_counter()
     written = wh.replace_window_from("features", "ev", select, "as_of_date", min(dates), max(dates))

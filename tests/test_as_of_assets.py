@@ -125,10 +125,10 @@ def test_features_command_prints_one_date_without_writing(tmp_path, monkeypatch,
                                    "--prefix", "reg", "--config", str(path)], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     assert f"entity {person}: in the cohort" in out.output
-    assert "reg_all_age_max" in out.output and "itv_" not in out.output
+    assert "reg_entity_id_all_age_max" in out.output and "itv_" not in out.output
     whole = CliRunner().invoke(app, ["features", "--as-of", "2024-03-01", "--config", str(path)],
                                env={"COLUMNS": "200"})
-    assert whole.exit_code == 0 and "itv_all_kind_" in whole.output, whole.output
+    assert whole.exit_code == 0 and "itv_entity_id_all_kind_" in whole.output, whole.output
     # Nothing was written: the file (and any WAL beside it) untouched, no table created.
     assert {f: f.stat().st_mtime_ns for f in file.parent.glob(file.name + "*")} == files
     # The probe, slipped past validation (model_copy does not validate): refused, nothing lost.

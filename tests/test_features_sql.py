@@ -151,7 +151,8 @@ def test_null_category_marks_an_empty_window_as_the_null_choice(warehouse, event
                                     "imputation": {"all": {"type": "null_category"}}}])
     got = computed(warehouse, config)
     assert got.loc[(DATES[0], 99), "ev_entity_id_all_kind__NULL_sum"] == 1
-    assert got.loc[(DATES[0], 99), ["ev_entity_id_all_kind_a_sum", "ev_entity_id_all_kind_b_sum"]].tolist() == [0, 0]
+    named = ["ev_entity_id_all_kind_a_sum", "ev_entity_id_all_kind_b_sum"]
+    assert got.loc[(DATES[0], 99), named].tolist() == [0, 0]
     # for someone with events, the null choice counts events whose kind is NULL
     seen = events[(events.kd < pd.Timestamp(DATES[2])) & (events.person_id == 5)]
     assert got.loc[(DATES[2], 5), "ev_entity_id_all_kind__NULL_sum"] == seen.kind.isna().sum()

@@ -178,7 +178,7 @@ def answers(triage, tmp_path_factory):
                                         "feature_aggregations": AGGREGATIONS, "as_of_dates": DATES,
                                         "state_table": "features.cohort",
                                         "feature_start_time": FEATURE_START}, seconds=300)
-        yield theirs, prodline_tables(url), prodline_tables(duck)
+        yield theirs, prodline_tables(url), prodline_tables(duck), url
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -232,7 +232,7 @@ def compare(theirs: dict, ours: tuple[dict, dict]) -> dict:
 
 @pytest.mark.parametrize("prefix", [a["prefix"] for a in AGGREGATIONS])
 def test_prodline_gives_triages_features(answers, prefix):
-    theirs, ours, _ = answers
+    theirs, ours = answers[:2]
     tally = compare(theirs[prefix], ours[prefix])
     print(prefix, tally)
     assert tally["cells"] > 10_000 if prefix == "ev" else tally["cells"] > 2_000
@@ -240,7 +240,7 @@ def test_prodline_gives_triages_features(answers, prefix):
 
 @pytest.mark.parametrize("prefix", [a["prefix"] for a in AGGREGATIONS])
 def test_duckdb_gives_what_postgresql_gives(answers, prefix):
-    _, on_postgresql, on_duckdb = answers
+    on_postgresql, on_duckdb = answers[1:3]
     pg_rows, duck_rows = on_postgresql[prefix][0], on_duckdb[prefix][0]
     assert pg_rows.keys() == duck_rows.keys()
     for key, row in pg_rows.items():
@@ -262,3 +262,19 @@ def test_the_data_exercises_every_rule(answers):
                for r in rows)
     assert "ev_entity_id_1y_am_imp" in columns  # collate's rstrip, kept: `amount_count` -> `am`
 
+
+
+def test_triages_names_are_written_and_read_back_on_postgresql(answers):
+    """Names with capitals (`__NULL`), spaces and `::` survive the warehouse's write and a read."""
+    warehouse = WarehouseResource(url=answers[3])
+    spec = AGGREGATIONS[1]  # jn: `6 months` in its names
+    feature = FeatureConfig.model_validate(spec)
+    dates = [dt.date.fromisoformat(d) for d in DATES]
+    select = features_select(feature, resolve_choices(warehouse, feature), "features.cohort", dates,
+                             dt.date.fromisoformat(FEATURE_START))
+    written = warehouse.replace_window_from("features", "jn", select, "as_of_date", min(dates), max(dates))
+    assert written == len(answers[1]["jn"][0])
+    total = warehouse.scalar('SELECT sum("jn_entity_id_6 months_region__NULL_avg") FROM features.jn')
+    ours = sum(r["jn_entity_id_6 months_region__NULL_avg"] for r in answers[1]["jn"][0].values())
+    assert total == pytest.approx(ours, rel=1e-12)
+    warehouse.engine.dispose()

@@ -60,7 +60,8 @@ def matrix_select(spec: MatrixSpec, cohort_table: str, labels_table: str, day: d
     label = f"l.{spec.label_name}"
     value = {"zero": f"COALESCE({label}, 0)", "one": f"COALESCE({label}, 1)"}.get(spec.missing, label)
     columns = [
-        f"CAST(t{i}.{c} AS DOUBLE PRECISION) AS {c}" for i, (_, cs) in enumerate(spec.tables) for c in cs
+        # Quoted: feature names are Triage's (`kind__NULL`, `homeless::INT`, `1 year`).
+        f'CAST(t{i}."{c}" AS DOUBLE PRECISION) AS "{c}"' for i, (_, cs) in enumerate(spec.tables) for c in cs
     ]
     dates = f"IN ({', '.join(date_literal(d) for d in ([day] if day else spec.as_of_dates))})"
     # Every table is filtered to the dates itself: the engines do not carry the cohort's filter across

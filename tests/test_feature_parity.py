@@ -23,7 +23,8 @@ from conftest import PG_URL as PG_ADMIN
 from conftest import need_service
 from prodline.config import FeatureConfig
 from prodline.pipeline.as_of.feature_columns import feature_columns, flag_sources, resolve_choices
-from prodline.pipeline.as_of.feature_select import features_select
+from prodline.pipeline.as_of.feature_select import features_select, refuse_nulls
+from prodline.pipeline.errors import StepRefused
 from prodline.resources.stores import WarehouseResource
 
 SEED = 20261204
@@ -83,6 +84,13 @@ AGGREGATIONS = [
                           "imputation": {"all": {"type": "mean"}}}],
     },
 ]
+
+
+# The `error` rule where a value is NULL (an entity of the cohort without events): both refuse.
+ERROR_RULE = {"prefix": "er", "from_obj": "raw.events", "knowledge_date_column": "kd",
+              "intervals": ["1month"],
+              "aggregates": [{"quantity": "amount", "metrics": ["max"],
+                              "imputation": {"all": {"type": "error"}}}]}
 
 
 def generate(rng: random.Random) -> tuple[list[tuple], list[tuple], list[tuple]]:
@@ -178,7 +186,10 @@ def answers(triage, tmp_path_factory):
                                         "feature_aggregations": AGGREGATIONS, "as_of_dates": DATES,
                                         "state_table": "features.cohort",
                                         "feature_start_time": FEATURE_START}, seconds=300)
-        yield theirs, prodline_tables(url), prodline_tables(duck), url
+        refused = triage("features.py", {"url": url, "schema": "triage_refusal",
+                                         "feature_aggregations": [ERROR_RULE], "as_of_dates": DATES,
+                                         "state_table": "features.cohort"}, seconds=300)
+        yield theirs, prodline_tables(url), prodline_tables(duck), url, refused
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -277,4 +288,18 @@ def test_triages_names_are_written_and_read_back_on_postgresql(answers):
     total = warehouse.scalar('SELECT sum("jn_entity_id_6 months_region__NULL_avg") FROM features.jn')
     ours = sum(r["jn_entity_id_6 months_region__NULL_avg"] for r in answers[1]["jn"][0].values())
     assert total == pytest.approx(ours, rel=1e-12)
+    warehouse.engine.dispose()
+
+
+def test_the_error_rule_refuses_on_both_sides(answers):
+    assert answers[4]["error"].startswith("ValueError: NULL values found in column with 'error' imputation "
+                                          "type: er_entity_id_1month_amount_max")
+    warehouse = WarehouseResource(url=answers[3])
+    feature = FeatureConfig.model_validate(ERROR_RULE)
+    dates = [dt.date.fromisoformat(d) for d in DATES]
+    columns = feature_columns(feature, {})
+    with pytest.raises(StepRefused, match=r"er_entity_id_1month_amount_max \(\d+\).*nothing was written"):
+        warehouse.replace_window_from(
+            "features", "er", features_select(feature, {}, "features.cohort", dates), "as_of_date",
+            min(dates), max(dates), verify=lambda conn: refuse_nulls(conn, "features.er", columns, dates))
     warehouse.engine.dispose()

@@ -2,7 +2,7 @@
 filled: run by Triage's interpreter (`make triage`), not prodline's. Reads on stdin
 {"url", "schema", "feature_aggregations", "as_of_dates", "state_table", "feature_start_time"};
 writes, per prefix, the imputed table Triage built: its columns, their PostgreSQL types and rows
-(as_of_date as an ISO string, numbers as floats)."""
+(as_of_date as an ISO string, numbers as floats), or {"error": ...} when Triage refuses."""
 
 import datetime as dt
 import decimal
@@ -46,6 +46,13 @@ def generate(request: dict) -> dict:
     return out
 
 
+def answer(request: dict) -> dict:
+    try:
+        return generate(request)
+    except ValueError as err:  # a refusal (the `error` imputation rule, say) is an answer to compare
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
 if __name__ == "__main__":
     logging.disable(logging.CRITICAL)
-    json.dump(generate(json.load(sys.stdin)), sys.stdout)
+    json.dump(answer(json.load(sys.stdin)), sys.stdout)

@@ -205,6 +205,8 @@ def test_triages_example_entry_validates_unchanged_with_triages_names():
      "features.0.categoricals.0.imputation", "max: binary_mode is for aggregates only"),
     ("categoricals: [{column: kind, choices: [a], metrics: [max], imputation: {all: {type: constant, "
      "value: 1}}}]", "features.0.categoricals.0.imputation", "max: a categorical's constant is a choice"),
+    ("aggregates: [{quantity: amount, metrics: [sum], imputation: {all: {type: constant, value: x}}}]",
+     "features.0.aggregates.0.imputation", "sum: an aggregate's constant is a number, not 'x'"),
     ("aggregates: [{quantity: amount, metrics: [sum], imputation: {median: {type: zero}}}]",
      "features.0.aggregates.0.imputation", "'median' is not a metric (nor 'all')"),
 ])

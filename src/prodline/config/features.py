@@ -208,6 +208,14 @@ def _coltype(value: Any) -> Any:
     return value.strip().lower()
 
 
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def sql_name(name: str) -> str:
     """A name as Triage writes it into a column name (collate's to_sql_name drops double quotes)."""
     return str(name).replace('"', "")
@@ -366,6 +374,11 @@ class FeatureConfig(Strict):
                         problems.append(((section, i, "imputation"),
                                          f"{metric.value}: binary_mode is for aggregates only"))
                     text = isinstance(rule.value, str)
+                    wordy = text and not _number(rule.value)
+                    if rule.type == "constant" and section == "aggregates" and wordy:
+                        problems.append(((section, i, "imputation"),
+                                         f"{metric.value}: an aggregate's constant is a number, not "
+                                         f"{rule.value!r}"))
                     if rule.type == "constant" and section != "aggregates" and not text:
                         problems.append(((section, i, "imputation"),
                                          f"{metric.value}: a categorical's constant is a choice (text): "

@@ -1,0 +1,130 @@
+"""Triage's own ModelEvaluator on many scored lists: run by Triage's interpreter (`make triage`), not
+prodline's. Reads a JSON list of cases on stdin: scores, labels (null: unlabeled), the
+testing_metric_groups, optionally `subset` (the positions of the rows in a subset) and `orders`
+(enumerate every order of the tied rows). Writes, for each case:
+
+- `evaluations`: what `ModelEvaluator.evaluate` writes (worst, best, stochastic values, sort trials,
+  counts), or `error` when it raises; then `by_metric`: each metric alone through `evaluate`, so
+  that one metric's crash does not hide the others' answers.
+- `orders`: for a small list, Triage's `_compute_evaluations` on every distinct order of the labels
+  inside each tie: the values and labeled counts of each order (all orders are equally likely under
+  Triage's random tie-breaking), for the exact mean.
+
+The matrix store is a stand-in holding the labels; the database write is replaced by keeping the
+rows. Everything else, sorting, cutting, subsetting, the metrics and the trials, is Triage's code.
+"""
+
+import datetime as dt
+import itertools
+import json
+import logging
+import random
+import sys
+
+import loading  # noqa: F401  (before Triage: aequitas's __init__ needs torch)
+import numpy as np
+import pandas as pd
+from triage.component.catwalk.evaluation import ModelEvaluator, subset_labels_and_predictions
+
+DATE = dt.datetime(2024, 1, 1)
+
+
+class Row:
+    """What evaluate() writes to the evaluations table, kept instead."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+class MatrixType:
+    is_test = True
+    evaluation_obj = Row
+
+
+class Matrix:
+    """A stand-in MatrixStore: the labels indexed by (entity_id, as_of_date), and its metadata."""
+
+    def __init__(self, labels: pd.Series):
+        self.labels = labels
+        self.matrix_type = MatrixType()
+        self.as_of_dates = [DATE]
+        self.metadata = {"as_of_date_frequency": "1d"}
+        self.uuid = "parity"
+
+
+class Evaluator(ModelEvaluator):
+    def _write_to_db(self, model_id, subset_hash, start, end, frequency, uuid, evaluations, table):
+        self.written = evaluations
+
+
+def plain(value):
+    if value is None or isinstance(value, str):
+        return value
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+def run(groups, scores, labels, seed):
+    evaluator = Evaluator(groups, [], db_engine=None)
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        evaluator.evaluate(scores, Matrix(labels), model_id=1)
+    except Exception as err:  # a crash is an answer to compare
+        return {"error": f"{type(err).__name__}: {err}"}
+    return {"evaluations": [
+        {"metric": e.metric, "parameter": e.parameter, "worst": plain(e.worst_value), "best": plain(e.best_value),
+         "stochastic": plain(e.stochastic_value), "trials": e.num_sort_trials,
+         "sd": plain(e.standard_deviation), "labeled": e.num_labeled_examples,
+         "labeled_above": int(e.num_labeled_above_threshold), "positives": int(e.num_positive_labels)}
+        for e in evaluator.written]}
+
+
+def orders(groups, scores, labels):
+    """Triage's metrics on every distinct order of the labels inside each tie, highest score first:
+    per order, [metric, parameter, value, labeled rows above] (value "error" where Triage raises)."""
+    evaluator = ModelEvaluator(groups, [], db_engine=None)
+    definitions = evaluator._flatten_metric_config_groups(groups)
+    order = np.argsort(-scores, kind="stable")
+    proba = scores[order]
+    codes = np.where(np.isnan(labels), 2, labels).astype(int)[order]  # NaN never equals itself
+    ties = [codes[proba == value].tolist() for value in dict.fromkeys(proba.tolist())]
+    found = []
+    for arrangement in itertools.product(*(sorted(set(itertools.permutations(t))) for t in ties)):
+        arranged = np.array([np.nan if v == 2 else v for tie in arrangement for v in tie], dtype=float)
+        found.append([one(evaluator, proba, arranged, d) for d in definitions])
+    return found
+
+
+def one(evaluator, proba, labels, definition):
+    try:
+        [e] = evaluator._compute_evaluations(proba, labels, [definition])
+    except Exception as err:
+        return [definition.metric, definition.parameter_string, "error", type(err).__name__]
+    return [e.metric, e.parameter, plain(e.value), int(e.num_labeled_above_threshold)]
+
+
+def case(c: dict) -> dict:
+    scores = np.array(c["scores"], dtype=float)
+    index = pd.MultiIndex.from_tuples([(i, DATE) for i in range(len(scores))], names=["entity_id", "as_of_date"])
+    labels = pd.Series([np.nan if v is None else v for v in c["labels"]], index=index, dtype=float, name="label")
+    if c.get("subset") is not None:
+        active = pd.DataFrame({"active": True}, index=index[c["subset"]])
+        labels, scores, _ = subset_labels_and_predictions(active, labels, scores)
+    out = run(c["groups"], scores, labels, c["seed"])
+    if "error" in out:
+        out["by_metric"] = {}
+        for group in c["groups"]:
+            for metric in group["metrics"]:
+                out["by_metric"][metric] = run([{**group, "metrics": [metric]}], scores, labels, c["seed"])
+    if c.get("orders"):
+        out["orders"] = orders(c["groups"], np.asarray(scores), labels.to_numpy())
+    return out
+
+
+if __name__ == "__main__":
+    logging.disable(logging.CRITICAL)
+    import warnings
+
+    warnings.simplefilter("ignore")
+    json.dump([case(c) for c in json.load(sys.stdin)], sys.stdout)

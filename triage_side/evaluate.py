@@ -1,17 +1,19 @@
 """Triage's own ModelEvaluator on many scored lists: run by Triage's interpreter (`make triage`), not
 prodline's. Reads a JSON list of cases on stdin: scores, labels (null: unlabeled), the
-testing_metric_groups, optionally `subset` (the positions of the rows in a subset) and `orders`
-(enumerate every order of the tied rows). Writes, for each case:
+testing_metric_groups, optionally `subset` (the positions of the rows in a subset, cut out by
+Triage's `subset_labels_and_predictions`), `evaluate` and `orders`. Writes, for each case:
 
-- `evaluations`: what `ModelEvaluator.evaluate` writes (worst, best, stochastic values, sort trials,
-  counts), or `error` when it raises; then `by_metric`: each metric alone through `evaluate`, so
-  that one metric's crash does not hide the others' answers.
-- `orders`: for a small list, Triage's `_compute_evaluations` on every distinct order of the labels
-  inside each tie: the values and labeled counts of each order (all orders are equally likely under
-  Triage's random tie-breaking), for the exact mean.
+- `sorted`: each metric definition on the list in Triage's worst and best orders: its
+  `sort_predictions_and_labels` and `_compute_evaluations`, the calls `evaluate()` makes in its steps
+  1 and 2, one definition at a time so that one metric's crash does not hide the others' answers;
+- `evaluations` (if `evaluate`): what `ModelEvaluator.evaluate` writes, worst, best and stochastic
+  values after its random trials, or `error` when it raises;
+- `orders` (if `orders`): `_compute_evaluations` on every distinct order of the labels inside each
+  tie (all equally likely under Triage's random tie-breaking): the exact mean of its values.
 
-The matrix store is a stand-in holding the labels; the database write is replaced by keeping the
-rows. Everything else, sorting, cutting, subsetting, the metrics and the trials, is Triage's code.
+The matrix store is a stand-in holding the labels, and the database write keeps the rows instead.
+Everything else is Triage's code. sklearn's checks make each metric call cost milliseconds, so the
+cases are many but each asks for a few metrics.
 """
 
 import datetime as dt
@@ -25,6 +27,7 @@ import loading  # noqa: F401  (before Triage: aequitas's __init__ needs torch)
 import numpy as np
 import pandas as pd
 from triage.component.catwalk.evaluation import ModelEvaluator, subset_labels_and_predictions
+from triage.component.catwalk.utils import sort_predictions_and_labels
 
 DATE = dt.datetime(2024, 1, 1)
 
@@ -90,18 +93,43 @@ def orders(groups, scores, labels):
     codes = np.where(np.isnan(labels), 2, labels).astype(int)[order]  # NaN never equals itself
     ties = [codes[proba == value].tolist() for value in dict.fromkeys(proba.tolist())]
     found = []
-    for arrangement in itertools.product(*(sorted(set(itertools.permutations(t))) for t in ties)):
+    for arrangement in itertools.product(*(list(arrangements(sorted(t))) for t in ties)):
         arranged = np.array([np.nan if v == 2 else v for tie in arrangement for v in tie], dtype=float)
         found.append([one(evaluator, proba, arranged, d) for d in definitions])
     return found
+
+
+def arrangements(codes: list[int]):
+    """Every distinct order of a multiset of label codes (a tie of 30 rows with 29 unlabeled has 30)."""
+    if not codes:
+        yield ()
+        return
+    for first in sorted(set(codes)):
+        rest = list(codes)
+        rest.remove(first)
+        for tail in arrangements(rest):
+            yield (first, *tail)
 
 
 def one(evaluator, proba, labels, definition):
     try:
         [e] = evaluator._compute_evaluations(proba, labels, [definition])
     except Exception as err:
-        return [definition.metric, definition.parameter_string, "error", type(err).__name__]
-    return [e.metric, e.parameter, plain(e.value), int(e.num_labeled_above_threshold)]
+        return [definition.metric, definition.parameter_string, "error", f"{type(err).__name__}: {err}"]
+    return [e.metric, e.parameter, plain(e.value), int(e.num_labeled_above_threshold), int(e.num_labeled_examples),
+            int(e.num_positive_labels)]
+
+
+def sorted_readings(groups, scores, labels):
+    """Each definition in the worst and in the best order, as evaluate() computes them."""
+    evaluator = ModelEvaluator(groups, [], db_engine=None)
+    definitions = evaluator._flatten_metric_config_groups(groups)
+    proba_worst, labels_worst, index_worst = sort_predictions_and_labels(
+        scores, np.array(labels), labels.index, tiebreaker="worst")
+    proba_best, labels_best, _ = sort_predictions_and_labels(
+        proba_worst, labels_worst, index_worst, tiebreaker="best")
+    return [{"worst": one(evaluator, proba_worst, labels_worst, d), "best": one(evaluator, proba_best, labels_best, d)}
+            for d in definitions]
 
 
 def case(c: dict) -> dict:
@@ -111,12 +139,9 @@ def case(c: dict) -> dict:
     if c.get("subset") is not None:
         active = pd.DataFrame({"active": True}, index=index[c["subset"]])
         labels, scores, _ = subset_labels_and_predictions(active, labels, scores)
-    out = run(c["groups"], scores, labels, c["seed"])
-    if "error" in out:
-        out["by_metric"] = {}
-        for group in c["groups"]:
-            for metric in group["metrics"]:
-                out["by_metric"][metric] = run([{**group, "metrics": [metric]}], scores, labels, c["seed"])
+    out = {"sorted": sorted_readings(c["groups"], np.asarray(scores), labels)}
+    if c.get("evaluate"):
+        out.update(run(c["groups"], scores, labels, c["seed"]))
     if c.get("orders"):
         out["orders"] = orders(c["groups"], np.asarray(scores), labels.to_numpy())
     return out

@@ -1,5 +1,6 @@
 """Triage's own ModelEvaluator on many scored lists: run by Triage's interpreter (`make triage`), not
-prodline's. Reads a JSON list of cases on stdin: scores, labels (null: unlabeled), the
+prodline's. Reads JSON on stdin: `cutoffs`, [n, p] pairs, answered with the rows Triage's
+`generate_binary_at_x` puts on a list of n at the top p percent; `cases`, a list of cases: scores, labels (null: unlabeled), the
 testing_metric_groups, optionally `subset` (the positions of the rows in a subset, cut out by
 Triage's `subset_labels_and_predictions`), `evaluate` and `orders`. Writes, for each case:
 
@@ -26,7 +27,11 @@ import sys
 import loading  # noqa: F401  (before Triage: aequitas's __init__ needs torch)
 import numpy as np
 import pandas as pd
-from triage.component.catwalk.evaluation import ModelEvaluator, subset_labels_and_predictions
+from triage.component.catwalk.evaluation import (
+    ModelEvaluator,
+    generate_binary_at_x,
+    subset_labels_and_predictions,
+)
 from triage.component.catwalk.utils import sort_predictions_and_labels
 
 DATE = dt.datetime(2024, 1, 1)
@@ -152,4 +157,7 @@ if __name__ == "__main__":
     import warnings
 
     warnings.simplefilter("ignore")
-    json.dump([case(c) for c in json.load(sys.stdin)], sys.stdout)
+    asked = json.load(sys.stdin)
+    json.dump({"cases": [case(c) for c in asked["cases"]],
+               "cutoffs": [int(generate_binary_at_x(np.zeros(n), p, unit="percentile").sum()) for n, p in asked["cutoffs"]]},
+              sys.stdout)

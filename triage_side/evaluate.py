@@ -1,8 +1,9 @@
 """Triage's own ModelEvaluator on many scored lists: run by Triage's interpreter (`make triage`), not
 prodline's. Reads JSON on stdin: `cutoffs`, [n, p] pairs, answered with the rows Triage's
-`generate_binary_at_x` puts on a list of n at the top p percent; `cases`, a list of cases: scores, labels (null: unlabeled), the
-testing_metric_groups, optionally `subset` (the positions of the rows in a subset, cut out by
-Triage's `subset_labels_and_predictions`), `evaluate` and `orders`. Writes, for each case:
+`generate_binary_at_x` puts on a list of n at the top p percent; `cases`, a list of cases: scores,
+labels (null: unlabeled), the testing_metric_groups, optionally `subset` (the positions of the rows
+in a subset, cut out by Triage's `subset_labels_and_predictions`), `evaluate` and `orders`. Writes,
+for each case:
 
 - `sorted`: each metric definition on the list in Triage's worst and best orders: its
   `sort_predictions_and_labels` and `_compute_evaluations`, the calls `evaluate()` makes in its steps
@@ -81,7 +82,8 @@ def run(groups, scores, labels, seed):
     except Exception as err:  # a crash is an answer to compare
         return {"error": f"{type(err).__name__}: {err}"}
     return {"evaluations": [
-        {"metric": e.metric, "parameter": e.parameter, "worst": plain(e.worst_value), "best": plain(e.best_value),
+        {"metric": e.metric, "parameter": e.parameter,
+         "worst": plain(e.worst_value), "best": plain(e.best_value),
          "stochastic": plain(e.stochastic_value), "trials": e.num_sort_trials,
          "sd": plain(e.standard_deviation), "labeled": e.num_labeled_examples,
          "labeled_above": int(e.num_labeled_above_threshold), "positives": int(e.num_positive_labels)}
@@ -121,8 +123,8 @@ def one(evaluator, proba, labels, definition):
         [e] = evaluator._compute_evaluations(proba, labels, [definition])
     except Exception as err:
         return [definition.metric, definition.parameter_string, "error", f"{type(err).__name__}: {err}"]
-    return [e.metric, e.parameter, plain(e.value), int(e.num_labeled_above_threshold), int(e.num_labeled_examples),
-            int(e.num_positive_labels)]
+    return [e.metric, e.parameter, plain(e.value), int(e.num_labeled_above_threshold),
+            int(e.num_labeled_examples), int(e.num_positive_labels)]
 
 
 def sorted_readings(groups, scores, labels):
@@ -133,14 +135,16 @@ def sorted_readings(groups, scores, labels):
         scores, np.array(labels), labels.index, tiebreaker="worst")
     proba_best, labels_best, _ = sort_predictions_and_labels(
         proba_worst, labels_worst, index_worst, tiebreaker="best")
-    return [{"worst": one(evaluator, proba_worst, labels_worst, d), "best": one(evaluator, proba_best, labels_best, d)}
-            for d in definitions]
+    return [{"worst": one(evaluator, proba_worst, labels_worst, d),
+             "best": one(evaluator, proba_best, labels_best, d)} for d in definitions]
 
 
 def case(c: dict) -> dict:
     scores = np.array(c["scores"], dtype=float)
-    index = pd.MultiIndex.from_tuples([(i, DATE) for i in range(len(scores))], names=["entity_id", "as_of_date"])
-    labels = pd.Series([np.nan if v is None else v for v in c["labels"]], index=index, dtype=float, name="label")
+    index = pd.MultiIndex.from_tuples([(i, DATE) for i in range(len(scores))],
+                                      names=["entity_id", "as_of_date"])
+    values = [np.nan if v is None else v for v in c["labels"]]
+    labels = pd.Series(values, index=index, dtype=float, name="label")
     if c.get("subset") is not None:
         active = pd.DataFrame({"active": True}, index=index[c["subset"]])
         labels, scores, _ = subset_labels_and_predictions(active, labels, scores)
@@ -158,6 +162,6 @@ if __name__ == "__main__":
 
     warnings.simplefilter("ignore")
     asked = json.load(sys.stdin)
-    json.dump({"cases": [case(c) for c in asked["cases"]],
-               "cutoffs": [int(generate_binary_at_x(np.zeros(n), p, unit="percentile").sum()) for n, p in asked["cutoffs"]]},
-              sys.stdout)
+    cutoffs = [int(generate_binary_at_x(np.zeros(n), p, unit="percentile").sum())
+               for n, p in asked["cutoffs"]]
+    json.dump({"cases": [case(c) for c in asked["cases"]], "cutoffs": cutoffs}, sys.stdout)

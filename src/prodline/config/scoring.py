@@ -102,8 +102,8 @@ class MetricGroup(Strict):
         if "fbeta@" in self.metrics:
             for i, p in enumerate(self.parameters):
                 if set(p) != {"beta"} or not 0 < p["beta"] <= 1000:
-                    problems.append((("parameters", i), f"fbeta@ needs exactly {{beta: b}} with 0 < b <= 1000; "
-                                     f"got {p}"))
+                    problems.append((("parameters", i),
+                                     f"fbeta@ needs exactly {{beta: b}} with 0 < b <= 1000; got {p}"))
         if problems:
             raise Located(problems)
         return self
@@ -112,7 +112,8 @@ class MetricGroup(Strict):
         """Flattened as Triage's `_flatten_metric_config_group` does: threshold by threshold, then
         metric by metric, then parameter set by parameter set."""
         cutoffs = [None] if self.thresholds is None else self.thresholds.cutoffs()
-        return [MetricSpec(m, t, tuple(p.items())) for t in cutoffs for m in self.metrics for p in self.parameters]
+        return [MetricSpec(m, t, tuple(p.items()))
+                for t in cutoffs for m in self.metrics for p in self.parameters]
 
 
 class Subset(Strict):

@@ -40,7 +40,7 @@ class Evaluation:
     labeled_rows: int
     positives: int
     rows_above: int  # the rows the cutoff takes, unlabeled ones included (all rows for the whole list)
-    labeled_above: int  # the labeled rows among them in the worst order (Triage's num_labeled_above_threshold)
+    labeled_above: int  # labeled rows among them, worst order (Triage's num_labeled_above_threshold)
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def evaluate(scores, labels, specs: list) -> list[Evaluation]:
         else:
             values = _readings(spec, cut, ties)
         out.append(Evaluation(spec.metric, spec.parameter, *values, int(ties.labeled.sum()), positives, k,
-                              int(round(sum(cut.worst)))))
+                              round(sum(cut.worst))))
     return out
 
 

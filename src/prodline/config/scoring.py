@@ -4,6 +4,7 @@ the cohort to judge the models on as well. prodline's shorthand (`top_n`, `perce
 and recall@ at those cutoffs, with AUC and average precision) still works where no group is given."""
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -19,6 +20,8 @@ MAX_TOP_N = 100_000_000
 METRICS = ("precision@", "recall@", "fbeta@", "f1", "accuracy", "roc_auc", "average precision score",
            "true positives@", "true negatives@", "false positives@", "false negatives@", "fpr@")
 PARAMETRIZED = ("fbeta@",)  # Triage passes parameters to sklearn; only fbeta_score takes one (beta)
+# Triage's own examples quote the placeholder (`'{as_of_date}'::date`): read as the date itself.
+QUOTED_DATE = re.compile(r"'\{as_of_date\}'")
 
 
 
@@ -129,8 +132,13 @@ class Subset(Strict):
             check_placeholders(self.query, {"as_of_date"}, {"as_of_date"})
         except ValueError as err:
             raise Located([(("query",), str(err))]) from None
-        refuse_writes(self.query, "query")
+        refuse_writes(self.sql, "query")
         return self
+
+    @property
+    def sql(self) -> str:
+        """The query with a quoted `'{as_of_date}'` unquoted, for binding to a date column."""
+        return QUOTED_DATE.sub("{as_of_date}", self.query)
 
 
 class ScoringConfig(Strict):

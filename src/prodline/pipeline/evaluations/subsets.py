@@ -2,17 +2,12 @@
 the subset's query on each of the matrix's as-of dates. The metrics are then computed on those rows
 alone, so a cutoff (the top 5%) is applied again inside the subset, as Triage does."""
 
-import re
-
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from prodline.pipeline.matrices.files import KEYS, paths
 from prodline.pipeline.sql import per_date_select
-
-# Triage's own examples quote the placeholder (`'{as_of_date}'::date`); bound here to a date column.
-_QUOTED = re.compile(r"'\{as_of_date\}'")
 
 
 def matrix_keys(folder, uuid: str) -> pd.DataFrame:
@@ -25,7 +20,7 @@ def subset_masks(warehouse, keys: pd.DataFrame, subsets) -> dict[str, np.ndarray
     dates = sorted(set(pd.to_datetime(keys["as_of_date"]).dt.date))
     masks = {}
     for subset in subsets:
-        found = warehouse.read(per_date_select(_QUOTED.sub("{as_of_date}", subset.query), dates))
+        found = warehouse.read(per_date_select(subset.sql, dates))
         if found and "entity_id" not in found[0]:
             raise ValueError(f"subset {subset.name!r}: the query returns no entity_id column")
         members = {(r["entity_id"], pd.Timestamp(r["as_of_date"]).date()) for r in found}

@@ -155,3 +155,27 @@ def test_stored_scores_evaluate_like_the_scores_themselves(matrices):
     stored = evaluating.test_scores(MODEL, [A, B], matrices, model_store=None)
     direct = evaluation_rows(MODEL, TESTS, SCORES, CUTS, NOW)
     assert evaluation_rows(MODEL, TESTS, stored, CUTS, NOW) == direct
+
+
+def test_subset_rows_are_found_by_the_subsets_query_on_each_date(tmp_path):
+    import pandas as pd
+
+    from prodline.config.scoring import Subset
+    from prodline.pipeline.evaluations.subsets import subset_masks
+    from prodline.stores.warehouse import Warehouse
+
+    warehouse = Warehouse(url=f"duckdb:///{tmp_path}/w.duckdb")
+    warehouse.ensure_layers()
+    with warehouse.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE raw.things AS SELECT * FROM (VALUES (1, DATE '2024-01-10'), "
+                             "(2, DATE '2024-02-10'), (3, DATE '2024-03-10')) AS t(thing_id, seen_on)")
+    keys = pd.DataFrame({"entity_id": [1, 2, 3, 1, 2, 3],
+                         "as_of_date": [dt.date(2024, 2, 1)] * 3 + [dt.date(2024, 3, 1)] * 3})
+    # Triage's spelling, the placeholder quoted: things seen before the as-of date.
+    seen = Subset(name="seen", query="SELECT thing_id AS entity_id FROM raw.things "
+                                     "WHERE seen_on < '{as_of_date}'::date")
+    nobody = Subset(name="nobody", query="SELECT thing_id AS entity_id FROM raw.things "
+                                         "WHERE seen_on > {as_of_date} AND false")
+    masks = subset_masks(warehouse, keys, [seen, nobody])
+    assert masks["seen"].tolist() == [True, False, False, True, True, False]
+    assert not masks["nobody"].any()

@@ -77,3 +77,25 @@ def test_refusals_name_the_key(tmp_path, section, message):
     text = HEAD + "scoring: " + ("" if section.startswith("{") else "\n  ") + section + "\n" + GOOD_SOURCE
     problems = problems_of(tmp_path, text)
     assert any(p.startswith(message) for p in problems), problems
+
+
+@pytest.mark.parametrize(("metric", "parameter"), [
+    ("precision@", "5.0_pct"), ("fbeta@", "0.5_beta/100_abs"), ("fbeta@", "2_beta"), ("roc_auc", ""),
+    ("false negatives@", "3_abs")])
+def test_a_metric_is_named_back_from_its_name_and_parameter_string(metric, parameter):
+    from prodline.config.scoring import MetricSpec
+
+    spec = MetricSpec.named(metric, parameter)
+    assert (spec.metric, spec.parameter) == (metric, parameter)
+
+
+@pytest.mark.parametrize(("metric", "parameter", "message"), [
+    ("auc_roc", "", "unknown metric 'auc_roc'"),
+    ("precision@", "1_beta/5_pct", "precision@ takes no parameter"),
+    ("fbeta@", "x_beta/5_pct", "is not a parameter string"),
+    ("fbeta@", "5_pct/1_gamma", "takes one parameter")])
+def test_a_name_triage_never_writes_is_refused(metric, parameter, message):
+    from prodline.config.scoring import MetricSpec
+
+    with pytest.raises(ValueError, match=message):
+        MetricSpec.named(metric, parameter)

@@ -51,6 +51,28 @@ class MetricSpec:
         parts = [f"{value}_{key}" for key, value in self.parameters]
         return "/".join(parts + ([self.threshold.parameter] if self.threshold else []))
 
+    @classmethod
+    def named(cls, metric: str, parameter: str) -> "MetricSpec":
+        """A metric back from its name and parameter string (`fbeta@`, `0.5_beta/5.0_pct`), as
+        selection and the gate name what they judge; refused if it is not a name Triage writes."""
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; Triage's metrics are {', '.join(METRICS)}")
+        parts = [p for p in str(parameter).split("/") if p]
+        threshold = Threshold.parse(parts.pop()) if parts and parts[-1].endswith(("_abs", "_pct")) else None
+        parameters = []
+        for part in parts:
+            value, _, key = part.rpartition("_")
+            try:
+                number = int(value) if value.lstrip("-").isdigit() else float(value)
+                parameters.append((key, _as_written(number)))
+            except ValueError:
+                raise ValueError(f"{parameter!r} is not a parameter string: "
+                                 "write e.g. '0.5_beta/5_pct'") from None
+        if parameters and (metric not in PARAMETRIZED or [k for k, _ in parameters] != ["beta"]):
+            raise ValueError(f"{metric} takes no parameter {parameter!r}" if metric not in PARAMETRIZED
+                             else f"{metric} takes one parameter, beta: write e.g. '0.5_beta/5_pct'")
+        return cls(metric, threshold, tuple(parameters))
+
     @property
     def beta(self) -> float:
         return dict(self.parameters).get("beta", 1.0)

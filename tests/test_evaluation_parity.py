@@ -137,7 +137,8 @@ def test_percentile_cutoffs_truncate_as_triage_does_without_its_float_error(tria
 
 def prodline_answer(case: dict) -> list:
     scores, labels = kept(case)
-    return evaluate(scores, labels, [s for g in case["groups"] for s in MetricGroup.model_validate(g).specs()])
+    specs = [s for g in case["groups"] for s in MetricGroup.model_validate(g).specs()]
+    return evaluate(scores, labels, specs)
 
 
 def facts(case: dict) -> dict:
@@ -229,7 +230,8 @@ def test_names_counts_worst_and_best_are_triages_or_the_documented_difference(ca
                     continue
                 assert counts == [labeled_above, e.labeled_rows, e.positives], (case, row, reading)
                 mine_value = getattr(e, reading)
-                assert close(value, triage_answer(metric, mine_value, f, labeled_above)), (case, row, reading, e)
+                expected = triage_answer(metric, mine_value, f, labeled_above)
+                assert close(value, expected), (case, row, reading, e)
                 compared += 1
                 differed += not close(value, mine_value)
     assert compared > 2000 and differed > 200
@@ -254,7 +256,8 @@ def test_the_stochastic_value_is_triages_rule(cases, answers):
         if "evaluations" not in answer:
             continue
         mine = prodline_answer(case)
-        assert [(r["metric"], r["parameter"]) for r in answer["evaluations"]] == [(e.metric, e.parameter) for e in mine]
+        names = [(r["metric"], r["parameter"]) for r in answer["evaluations"]]
+        assert names == [(e.metric, e.parameter) for e in mine]
         for row, sorted_row, e in zip(answer["evaluations"], answer["sorted"], mine, strict=True):
             worst, best = row["worst"], row["best"]
             assert (worst, best) == (sorted_row["worst"][2], sorted_row["best"][2])  # the same code

@@ -179,3 +179,9 @@ def test_subset_rows_are_found_by_the_subsets_query_on_each_date(tmp_path):
     masks = subset_masks(warehouse, keys, [seen, nobody])
     assert masks["seen"].tolist() == [True, False, False, True, True, False]
     assert not masks["nobody"].any()
+
+
+def test_training_rows_are_kept_apart_and_not_logged():
+    rows, metrics = evaluation_rows(MODEL, TESTS[:1], SCORES, CUTS, NOW, matrix_type="train")
+    assert {r["matrix_type"] for r in rows} == {"train"} and metrics == {}
+    assert leaderboard_row(MODEL, rows)["metric"] == ""  # the leaderboard shows test metrics only

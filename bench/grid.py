@@ -44,7 +44,7 @@ def bare(config) -> tuple[float, int]:
     from prodline.pipeline.models.training import fit, scores
     from prodline.stores import open_matrix_store, open_warehouse
 
-    cutoffs, grid, warehouse = config.scoring.thresholds(), config.grid, open_warehouse(config)
+    cutoffs, grid, warehouse = config.scoring.specs(), config.grid, open_warehouse(config)
     groups = group_columns(config.features, list(config.feature_groups), warehouse)
     began, models = time.perf_counter(), 0
     for key in (s.key for s in current_splits(config, warehouse)):

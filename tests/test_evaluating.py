@@ -38,18 +38,18 @@ def test_one_row_per_metric_cutoff_and_matrix():
     assert found[(A, "precision@", "1_abs")] == 1.0
     assert found[(A, "precision@", "50_pct")] == 0.5
     assert found[(A, "recall@", "50_pct")] == 0.5
-    assert found[(A, "auc_roc", "")] == pytest.approx(3 / 4)
-    assert found[(A, "average_precision", "")] == pytest.approx((1 + 2 / 3) / 2)
+    assert found[(A, "roc_auc", "")] == pytest.approx(3 / 4)
+    assert found[(A, "average precision score", "")] == pytest.approx((1 + 2 / 3) / 2)
     assert found[(B, "precision@", "1_abs")] == 0.0
-    assert found[(B, "auc_roc", "")] == 0.0
+    assert found[(B, "roc_auc", "")] == 0.0
 
 
-def test_rows_count_only_labeled_rows_and_what_each_cut_takes():
+def test_rows_count_labeled_rows_and_what_each_cut_takes():
     rows, _ = evaluation_rows(MODEL, TESTS, SCORES, CUTS, NOW)
     b = {(r["metric"], r["parameter"]): r for r in rows if r["matrix"] == B}
     assert (b[("precision@", "50_pct")]["labeled_rows"], b[("precision@", "50_pct")]["positives"]) == (2, 1)
-    assert b[("precision@", "50_pct")]["rows_above"] == 1  # half of the two labeled rows
-    assert b[("auc_roc", "")]["rows_above"] == 2
+    assert b[("precision@", "50_pct")]["rows_above"] == 1  # half of the three rows, truncated as Triage does
+    assert b[("roc_auc", "")]["rows_above"] == 3  # the whole list, the unlabeled row included
 
 
 def test_run_metrics_are_named_by_metric_cutoff_and_matrix():
@@ -58,10 +58,10 @@ def test_run_metrics_are_named_by_metric_cutoff_and_matrix():
         f"{name}__{prefix}"
         for prefix in ("aaaaaaaa", "bbbbbbbb")
         for name in ("precision_1_abs", "recall_1_abs", "precision_50_pct", "recall_50_pct",
-                     "auc_roc", "average_precision")
+                     "roc_auc", "average_precision_score")
     }
     assert metrics["precision_1_abs__aaaaaaaa"] == 1.0 and metrics["recall_1_abs__aaaaaaaa"] == 0.5
-    assert metrics["auc_roc__bbbbbbbb"] == 0.0
+    assert metrics["roc_auc__bbbbbbbb"] == 0.0
     _, ten = evaluation_rows(MODEL, TESTS[:1], SCORES, [Threshold(10, "abs"), Threshold(2.5, "pct")], NOW)
     assert {"precision_10_abs__aaaaaaaa", "recall_2.5_pct__aaaaaaaa"} <= set(ten)
 
@@ -69,8 +69,36 @@ def test_run_metrics_are_named_by_metric_cutoff_and_matrix():
 def test_undefined_metrics_stay_none():
     rows, metrics = evaluation_rows(MODEL, [(A, np.zeros(4))], SCORES, [Threshold(1, "abs")], NOW)
     found = values(rows)
-    assert found[(A, "recall@", "1_abs")] is None and found[(A, "auc_roc", "")] is None
+    assert found[(A, "recall@", "1_abs")] is None and found[(A, "roc_auc", "")] is None
     assert metrics["recall_1_abs__aaaaaaaa"] is None  # ModelStore leaves None out of the run
+
+
+def test_each_subset_is_judged_on_its_own_rows_with_the_cutoffs_applied_again():
+    # A's subset "low": the rows scored 0.8 (miss), 0.7 (hit) and 0.1 (miss); its top half is 0.8 alone.
+    low = np.array([False, True, True, True])
+    rows, metrics = evaluation_rows(MODEL, TESTS[:1], SCORES, CUTS, NOW, subsets={A: {"low": low}})
+    by = {(r["subset"], r["metric"], r["parameter"]): r for r in rows}
+    assert by[("", "precision@", "50_pct")]["value"] == 0.5
+    assert by[("low", "precision@", "50_pct")]["value"] == 0.0
+    assert by[("low", "precision@", "50_pct")]["rows_above"] == 1
+    assert by[("low", "recall@", "1_abs")]["positives"] == 1
+    assert by[("low", "roc_auc", "")]["value"] == pytest.approx(1 / 2)
+    assert {r["matrix_type"] for r in rows} == {"test"}
+    assert len(metrics) == 2 * len(CUTS) + 2  # the run holds the whole cohort's metrics only
+    assert leaderboard_row(MODEL, rows)["value"] == 1.0
+
+
+def test_triage_metric_groups_name_the_rows():
+    from prodline.config.scoring import ScoringConfig
+
+    scoring = ScoringConfig.model_validate({"testing_metric_groups": [
+        {"metrics": ["fbeta@"], "parameters": [{"beta": 0.5}], "thresholds": {"percentiles": [50.0]}},
+        {"metrics": ["false positives@"], "thresholds": {"top_n": [1]}}, {"metrics": ["accuracy"]}]})
+    rows, metrics = evaluation_rows(MODEL, TESTS[:1], SCORES, scoring.specs(), NOW)
+    assert [(r["metric"], r["parameter"]) for r in rows] == [
+        ("fbeta@", "0.5_beta/50.0_pct"), ("false positives@", "1_abs"), ("accuracy", "")]
+    assert set(metrics) == {"fbeta_0.5_beta_50.0_pct__aaaaaaaa", "false_positives_1_abs__aaaaaaaa",
+                            "accuracy__aaaaaaaa"}
 
 
 def test_leaderboard_row_shows_the_first_precision_and_the_auc():
@@ -82,15 +110,15 @@ def test_leaderboard_row_shows_the_first_precision_and_the_auc():
 
 
 def test_leaderboard_row_rounds_and_skips_an_undefined_auc():
-    rows = [{"metric": "auc_roc", "parameter": "", "value": None},
+    rows = [{"metric": "roc_auc", "parameter": "", "value": None},
             {"metric": "precision@", "parameter": "10_pct", "value": 2 / 3},
-            {"metric": "auc_roc", "parameter": "", "value": 0.612345}]
+            {"metric": "roc_auc", "parameter": "", "value": 0.612345}]
     row = leaderboard_row(MODEL, rows)
     assert (row["metric"], row["value"], row["auc"]) == ("precision@10_pct", 0.6667, 0.6123)
 
 
 def test_leaderboard_row_without_precision():
-    row = leaderboard_row(MODEL, [{"metric": "auc_roc", "parameter": "", "value": None}])
+    row = leaderboard_row(MODEL, [{"metric": "roc_auc", "parameter": "", "value": None}])
     assert (row["metric"], row["value"], row["auc"]) == ("", None, None)
 
 
@@ -127,3 +155,33 @@ def test_stored_scores_evaluate_like_the_scores_themselves(matrices):
     stored = evaluating.test_scores(MODEL, [A, B], matrices, model_store=None)
     direct = evaluation_rows(MODEL, TESTS, SCORES, CUTS, NOW)
     assert evaluation_rows(MODEL, TESTS, stored, CUTS, NOW) == direct
+
+
+def test_subset_rows_are_found_by_the_subsets_query_on_each_date(tmp_path):
+    import pandas as pd
+
+    from prodline.config.scoring import Subset
+    from prodline.pipeline.evaluations.subsets import subset_masks
+    from prodline.stores.warehouse import Warehouse
+
+    warehouse = Warehouse(url=f"duckdb:///{tmp_path}/w.duckdb")
+    warehouse.ensure_layers()
+    with warehouse.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE raw.things AS SELECT * FROM (VALUES (1, DATE '2024-01-10'), "
+                             "(2, DATE '2024-02-10'), (3, DATE '2024-03-10')) AS t(thing_id, seen_on)")
+    keys = pd.DataFrame({"entity_id": [1, 2, 3, 1, 2, 3],
+                         "as_of_date": [dt.date(2024, 2, 1)] * 3 + [dt.date(2024, 3, 1)] * 3})
+    # Triage's spelling, the placeholder quoted: things seen before the as-of date.
+    seen = Subset(name="seen", query="SELECT thing_id AS entity_id FROM raw.things "
+                                     "WHERE seen_on < '{as_of_date}'::date")
+    nobody = Subset(name="nobody", query="SELECT thing_id AS entity_id FROM raw.things "
+                                         "WHERE seen_on > {as_of_date} AND false")
+    masks = subset_masks(warehouse, keys, [seen, nobody])
+    assert masks["seen"].tolist() == [True, False, False, True, True, False]
+    assert not masks["nobody"].any()
+
+
+def test_training_rows_are_kept_apart_and_not_logged():
+    rows, metrics = evaluation_rows(MODEL, TESTS[:1], SCORES, CUTS, NOW, matrix_type="train")
+    assert {r["matrix_type"] for r in rows} == {"train"} and metrics == {}
+    assert leaderboard_row(MODEL, rows)["metric"] == ""  # the leaderboard shows test metrics only

@@ -136,26 +136,28 @@ def test_drift_level_thresholds_are_parameters():
     assert drift_level(0.3, warn=0.1, alert=0.3) == "major"
 
 
-def test_realized_leaves_unlabeled_rows_out():
-    # Labeled, ranked: 0.9 (1), 0.7 (0), 0.6 (1), 0.4 (1), 0.3 (0): 5 rows, 3 positives.
+def test_realized_counts_unlabeled_rows_on_the_list_but_not_in_the_metrics():
+    # As Triage does: the list is cut on all 7 rows; its unlabeled rows are then left out.
+    # Ranked: 0.9 (1), 0.8 (?), 0.7 (0), 0.6 (1), 0.5 (?), 0.4 (1), 0.3 (0): 5 labeled, 3 positives.
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
     labels = np.array([1, np.nan, 0, 1, np.nan, 1, 0])
     got = realized(scores, labels, [Threshold(2, "abs"), Threshold(50, "pct")])
-    # Top 2: 0.9, 0.7, one hit. 50% of 5 rounds up to 3: 0.9, 0.7, 0.6, two hits.
-    assert got.precision == pytest.approx({"2_abs": 1 / 2, "50_pct": 2 / 3})
-    assert got.recall == pytest.approx({"2_abs": 1 / 3, "50_pct": 2 / 3})
+    # Top 2: 0.9 and 0.8 (unlabeled), one hit of one labeled row. 50% of 7 truncates to 3: 0.9, 0.8, 0.7.
+    assert got.precision == pytest.approx({"2_abs": 1.0, "50_pct": 1 / 2})
+    assert got.recall == pytest.approx({"2_abs": 1 / 3, "50_pct": 1 / 3})
     assert (got.labeled_rows, got.positives) == (5, 3)
     assert got.labeled_share == pytest.approx(5 / 7)
 
 
 def test_realized_reads_ties_as_their_mean():
-    # Labeled, ranked: 0.9 (1), then a tie of three at 0.6 holding one positive, 0.3 (1), 0.1 (0).
+    # Labeled: 0.9 (1), then a tie of three at 0.6 holding one positive, 0.3 (1), 0.1 (0).
     scores = np.array([0.9, 0.8, 0.6, 0.6, 0.6, 0.3, 0.7, 0.1])
     labels = np.array([1, np.nan, 1, 0, 0, 1, np.nan, 0])
     got = realized(scores, labels, [Threshold(2, "abs"), Threshold(50, "pct")])
-    # Top 2 takes one of the three tied rows: 1 + 1/3 hits expected. 50% of 6 takes two: 1 + 2/3.
-    assert got.precision == pytest.approx({"2_abs": (4 / 3) / 2, "50_pct": (5 / 3) / 3})
-    assert got.recall == pytest.approx({"2_abs": (4 / 3) / 3, "50_pct": (5 / 3) / 3})
+    # Ranked: 0.9 (1), 0.8 (?), 0.7 (?), the tie. Top 2: 0.9 and 0.8, one hit of one labeled row.
+    # 50% of 8 takes 4: those three and one of the tied rows, 1 + 1/3 hits expected of 2 labeled.
+    assert got.precision == pytest.approx({"2_abs": 1.0, "50_pct": (4 / 3) / 2})
+    assert got.recall == pytest.approx({"2_abs": 1 / 3, "50_pct": (4 / 3) / 3})
     assert (got.labeled_rows, got.positives, got.labeled_share) == (6, 3, 0.75)
 
 

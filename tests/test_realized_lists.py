@@ -91,10 +91,11 @@ def test_an_undefined_watched_value_is_no_failure():
     assert judged.failure is None and judged.figure["recall@1_abs"] is None
 
 
-def test_a_selection_cutoff_spelled_otherwise_is_still_watched():
+def test_a_selection_cutoff_spelled_as_triage_spells_it_is_watched():
+    # `50.0_pct` is Triage's name of the cut when scoring says 50.0 (and `50_pct` when it says 50).
     selection = SelectionConfig(metric="precision@", parameter="50.0_pct", rule="best_average_value")
-    assert Threshold.parse(selection.parameter) == Threshold(50, "pct")
-    judged = judge_day(ROWS, DAY, CUTS, {"3": 0.7}, selection.name, 0.1)
+    assert Threshold.parse(selection.parameter).parameter == "50.0_pct"
+    judged = judge_day(ROWS, DAY, [Threshold(50.0, "pct")], {"3": 0.7}, selection.name, 0.1)
     assert judged.failure is not None
 
 

@@ -21,16 +21,16 @@ def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         kinds={"mlflow"},
         required_resource_keys={"warehouse", "model_store", "matrix_store"},
         pool=POOL,
-        description="Each model scored on its split's test matrices: precision@ and recall@ at the "
-        "configured cutoffs, AUC-ROC and average precision, ties as worst, best and mean.",
+        description="Each model scored on its split's test matrices with Triage's metrics (the scoring "
+        "section's metric groups, on the whole cohort and each subset), ties as worst, best and mean.",
     )
     def evaluations(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, matrices = context.resources.warehouse, context.resources.matrix_store
         rows, board = [], []
         for key in context.partition_keys:
             found, ranked = evaluate_split(trained_models(warehouse, key), matrices.split_index(key),
-                                           matrices, context.resources.model_store,
-                                           config.scoring.thresholds())
+                                           matrices, context.resources.model_store, config.scoring,
+                                           warehouse)
             rows, board = rows + found, board + ranked
         write_by_split(warehouse, "evaluations", EVALUATIONS_COLUMNS, rows, context.partition_keys)
         return dg.MaterializeResult(metadata={"evaluations": len(board),

@@ -136,13 +136,15 @@ def _watch_dates(cfg: ProjectConfig, mature: list[dt.date]) -> list[dt.date]:
 
 def print_leaderboard(cfg: ProjectConfig, warehouse) -> None:
     """Model groups by their mean precision at the first percentile cutoff over the splits."""
-    scoring = cfg.scoring
-    cutoff = f"{scoring.percentiles[0]:g}_pct" if scoring.percentiles else f"{scoring.top_n[0]}_abs"
+    cuts = [s.parameter for s in cfg.scoring.specs() if s.metric == "precision@" and s.threshold]
+    pct = [c for c in cuts if c.endswith("_pct")]
+    cutoff = (pct or cuts or [""])[0]
     rows = warehouse.rows(
         "SELECT m.class_path, m.params, m.feature_groups, count(DISTINCT m.split) AS splits, "
         "avg(CASE WHEN e.metric = 'precision@' AND e.parameter = :cut THEN e.value END) AS precision, "
-        "avg(CASE WHEN e.metric = 'auc_roc' THEN e.value END) AS auc "
+        "avg(CASE WHEN e.metric = 'roc_auc' THEN e.value END) AS auc "
         "FROM results.models AS m JOIN results.evaluations AS e ON e.model_id = m.model_id "
+        "WHERE e.subset = '' AND e.matrix_type = 'test' "
         "GROUP BY m.class_path, m.params, m.feature_groups ORDER BY precision DESC NULLS LAST, auc DESC",
         cut=cutoff)
     table = Table(title=f"leaderboard: model groups by precision at the top {cutoff.replace('_pct', '%')}, "

@@ -36,6 +36,8 @@ EVALUATIONS_COLUMNS = {
     "model_group_id": sa.String,
     "split": sa.String,
     "matrix": sa.String,
+    "matrix_type": sa.String,  # "test", or "train" (Triage's training_metric_groups)
+    "subset": sa.String,  # a subset's name (Triage's scoring.subsets); "" for the whole cohort
     "metric": sa.String,
     "parameter": sa.String,
     "value": sa.Double,

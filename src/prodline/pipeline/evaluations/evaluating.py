@@ -1,4 +1,5 @@
-"""Each model of a split scored on the split's test matrices: the rows of `results.evaluations`, the
+"""Each model of a split scored on the split's test matrices (and, if Triage's
+`training_metric_groups` asks, on its training matrix): the rows of `results.evaluations`, the
 metrics added to its MLflow run, and a leaderboard row for the UI."""
 
 import datetime as dt
@@ -7,10 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from prodline.config.cutoffs import Threshold
+from prodline.config.scoring import MetricSpec
 from prodline.pipeline.evaluations.metrics import evaluate
+from prodline.pipeline.evaluations.subsets import matrix_keys, subset_masks
 from prodline.pipeline.models.grid import short_name
 from prodline.pipeline.models.training import positions
+
+WHOLE = ""  # the subset of a row judged on the whole cohort
 
 
 def test_scores(model_row: dict, tests: list[str], matrix_store, model_store) -> dict[str, np.ndarray]:
@@ -25,27 +29,48 @@ def test_scores(model_row: dict, tests: list[str], matrix_store, model_store) ->
     return {uuid: model.predict_proba(X[:, columns])[:, 1] for uuid, X, _ in split.tests}
 
 
+def train_scores(model_row: dict, split, model_store) -> np.ndarray:
+    """A model's scores on its own training matrix (`split`: the split's matrices, read once)."""
+    model = model_store.load_model(model_row["model_id"])
+    columns = positions(model_store.document(model_row["model_id"], "features.json"), split.features,
+                        f"model {model_row['model_id']}")
+    return model.predict_proba(split.X[:, columns])[:, 1]
+
+
+def run_metric_name(metric: str, parameter: str, uuid: str) -> str:
+    """`precision_5_pct__aaaaaaaa`, `average_precision_score__aaaaaaaa`: MLflow's name of a metric."""
+    name = "_".join(p for p in (metric.rstrip("@").replace(" ", "_"), parameter.replace("/", "_")) if p)
+    return f"{name}__{uuid[:8]}"
+
+
 def evaluation_rows(model_row: dict, tests: list[tuple[str, np.ndarray]], scores: dict[str, np.ndarray],
-                    cutoffs: list[Threshold], now: dt.datetime) -> tuple[list[dict], dict[str, float]]:
-    """(rows of `results.evaluations`, run metrics named `<metric>_<parameter>__<matrix>`)."""
+                    specs: list[MetricSpec], now: dt.datetime, subsets: dict | None = None,
+                    matrix_type: str = "test") -> tuple[list[dict], dict[str, float]]:
+    """(rows of `results.evaluations`, run metrics of the whole cohort named by `run_metric_name`).
+    `subsets`: by matrix uuid, the rows of each subset (name -> mask); each is judged on its own."""
     rows, metrics = [], {}
     for uuid, y in tests:
-        for e in evaluate(scores[uuid], y, cutoffs):
-            rows.append({
-                "model_id": model_row["model_id"], "model_group_id": model_row["model_group_id"],
-                "split": model_row["split"], "matrix": uuid, "metric": e.metric, "parameter": e.parameter,
-                "value": e.mean, "worst_value": e.worst, "best_value": e.best,
-                "labeled_rows": e.labeled_rows, "positives": e.positives, "rows_above": e.rows_above,
-                "evaluated_at": now,
-            })
-            metrics[f"{e.metric.rstrip('@')}_{e.parameter}".rstrip("_") + f"__{uuid[:8]}"] = e.mean
+        parts = [(WHOLE, slice(None)), *((subsets or {}).get(uuid, {}).items())]
+        for subset, rows_of in parts:
+            for e in evaluate(np.asarray(scores[uuid])[rows_of], np.asarray(y)[rows_of], specs):
+                rows.append({
+                    "model_id": model_row["model_id"], "model_group_id": model_row["model_group_id"],
+                    "split": model_row["split"], "matrix": uuid, "matrix_type": matrix_type, "subset": subset,
+                    "metric": e.metric, "parameter": e.parameter,
+                    "value": e.mean, "worst_value": e.worst, "best_value": e.best,
+                    "labeled_rows": e.labeled_rows, "positives": e.positives, "rows_above": e.rows_above,
+                    "evaluated_at": now,
+                })
+                if subset == WHOLE and matrix_type == "test":
+                    metrics[run_metric_name(e.metric, e.parameter, uuid)] = e.mean
     return rows, metrics
 
 
 def leaderboard_row(model_row: dict, rows: list[dict]) -> dict:
-    """The model's first precision@ and its AUC, as the UI's leaderboard shows them."""
-    first = next((r for r in rows if r["metric"] == "precision@"), None)
-    auc = next((r["value"] for r in rows if r["metric"] == "auc_roc" and r["value"] is not None), None)
+    """The model's first precision@ and its AUC on the whole cohort, as the UI's leaderboard shows them."""
+    whole = [r for r in rows if r.get("subset", WHOLE) == WHOLE and r.get("matrix_type", "test") == "test"]
+    first = next((r for r in whole if r["metric"] == "precision@"), None)
+    auc = next((r["value"] for r in whole if r["metric"] == "roc_auc" and r["value"] is not None), None)
     return {
         "split": model_row["split"],
         "model": short_name(model_row["class_path"]),
@@ -57,19 +82,28 @@ def leaderboard_row(model_row: dict, rows: list[dict]) -> dict:
     }
 
 
-def evaluate_split(trained: list[dict], index: dict, matrix_store, model_store,
-                   cutoffs: list[Threshold]) -> tuple[list[dict], list[dict]]:
-    """(evaluation rows, leaderboard rows) of a split's models. Only the test labels are read, unless
-    a model's stored scores are missing; each run's metrics are logged by a thread while the next
-    model is evaluated, and a failed log fails the whole."""
+def evaluate_split(trained: list[dict], index: dict, matrix_store, model_store, scoring,
+                   warehouse=None) -> tuple[list[dict], list[dict]]:
+    """(evaluation rows, leaderboard rows) of a split's models under the `scoring` section. Only the
+    test labels are read, unless a model's stored scores are missing or training metrics are asked
+    for; each run's metrics are logged by a thread while the next model is evaluated, and a failed
+    log fails the whole."""
     tests = [(uuid, matrix_store.labels(uuid)) for uuid in index["tests"]]
+    subsets = {uuid: subset_masks(warehouse, matrix_keys(matrix_store.folder, uuid), scoring.subsets)
+               for uuid in index["tests"]} if scoring.subsets else {}
+    specs, training = scoring.specs(), scoring.training_specs()
+    split = matrix_store.split(trained[0]["split"]) if training and trained else None
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows, board, pending = [], [], []
     model_store.prepare()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prodline-mlflow") as logger:
         for model_row in trained:
             scores = test_scores(model_row, index["tests"], matrix_store, model_store)
-            found, metrics = evaluation_rows(model_row, tests, scores, cutoffs, now)
+            found, metrics = evaluation_rows(model_row, tests, scores, specs, now, subsets)
+            if training:
+                found += evaluation_rows(model_row, [(index["train"], split.y)],
+                                         {index["train"]: train_scores(model_row, split, model_store)},
+                                         training, now, matrix_type="train")[0]
             rows += found
             board.append(leaderboard_row(model_row, found))
             pending.append(logger.submit(model_store.log_results, model_row["model_id"], metrics))

@@ -12,7 +12,8 @@ HISTORY_COLUMNS = ["model_id", "model_group_id", "split", "split_time", "value",
 
 
 def evaluation_history(config: ProjectConfig, warehouse) -> pd.DataFrame:
-    """One row per model and split on the selection metric (averaged over a split's test matrices):
+    """One row per model and split on the selection metric (averaged over a split's test matrices, on
+    the whole cohort: not a subset's rows, not the training matrix's):
     model_id, model_group_id, split, split_time, value, baseline, class_path."""
     selection = config.selection
     if not has_table(warehouse, EVALUATIONS_TABLE):
@@ -21,7 +22,7 @@ def evaluation_history(config: ProjectConfig, warehouse) -> pd.DataFrame:
         "SELECT e.model_id, e.model_group_id, e.split, avg(e.value) AS value, "
         "bool_or(m.baseline) AS baseline, max(m.class_path) AS class_path "
         "FROM results.evaluations AS e JOIN results.models AS m ON m.model_id = e.model_id "
-        "WHERE e.metric = :metric AND e.parameter = :parameter "
+        "WHERE e.metric = :metric AND e.parameter = :parameter AND e.matrix_type = 'test' AND e.subset = '' "
         "GROUP BY e.model_id, e.model_group_id, e.split",
         metric=selection.metric,
         parameter=selection.parameter,
@@ -39,7 +40,8 @@ def baseline_values(warehouse, split: str, matrix: str, selection) -> dict[str, 
     rows = warehouse.rows(
         "SELECT m.class_path, max(e.value) AS value FROM results.evaluations AS e "
         "JOIN results.models AS m ON m.model_id = e.model_id WHERE m.baseline AND e.split = :split "
-        "AND e.matrix = :matrix AND e.metric = :metric AND e.parameter = :parameter GROUP BY m.class_path",
+        "AND e.matrix = :matrix AND e.metric = :metric AND e.parameter = :parameter AND e.subset = '' "
+        "GROUP BY m.class_path",
         split=split,
         matrix=matrix,
         metric=selection.metric,

@@ -121,7 +121,8 @@ class Realized:
 def realized(scores: np.ndarray, labels: np.ndarray, thresholds: list[Threshold]) -> Realized:
     """precision@ and recall@ of stored scores against labels known so far (NaN: not yet known).
 
-    Values are the mean over the orders of tied rows, as in `evaluate`, which also drops unlabeled rows.
+    Values are the mean over the orders of tied rows, as in `evaluate`: the list is cut on all its rows,
+    then its unlabeled rows are left out of the counts (Triage's way).
     """
     labels = np.asarray(labels, dtype=float)
     if labels.size == 0:

@@ -10,6 +10,7 @@ import pytest
 from prodline.pipeline.selection.rules import (
     DEFAULT_PARAMS,
     RULES,
+    TWO_METRICS,
     best_average_value,
     best_avg_recency_weight,
     best_avg_var_penalized,
@@ -165,7 +166,7 @@ def test_regret_is_nan_when_the_pick_has_no_next_row():
 
 def test_rule_regrets_table():
     table = rule_regrets(history(SIX), True).set_index("rule")
-    assert list(table.index) == list(RULES)
+    assert list(table.index) == list(DEFAULT_PARAMS)  # best_average_two_metrics only when configured
     assert table.loc["best_current_value"].tolist() == pytest.approx([0.38, 0.70, 2])
     assert table.loc["lowest_metric_variance"].tolist() == pytest.approx([0.03, 0.06, 2])
     # Configured params replace the defaults: a penalty of 0 is the best average (B, then D).
@@ -216,7 +217,7 @@ def test_recency_weight_by_hand_can_overturn_the_mean():
     assert best_avg_recency_weight(frame, True, curr_weight=1.0, decay_type="exponential") == "flat"
 
 
-@pytest.mark.parametrize("rule", list(RULES))
+@pytest.mark.parametrize("rule", [r for r in DEFAULT_PARAMS if r != "random_model_group"])
 def test_ties_go_to_the_smallest_id(rule):
     same = [0.5, 0.7, 0.6]
     frame = history({"c": same, "a": same, "b": same}).sample(frac=1, random_state=0)
@@ -294,7 +295,7 @@ def test_bad_rule_config_is_named(name, params, message):
 
 def test_defaults_are_valid_config():
     assert all(rule_problems(name, params) == [] for name, params in DEFAULT_PARAMS.items())
-    assert set(DEFAULT_PARAMS) == set(RULES)
+    assert set(DEFAULT_PARAMS) | {TWO_METRICS} == set(RULES)
 
 
 def test_rule_regrets_refuses_bad_config():

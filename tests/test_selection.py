@@ -154,8 +154,8 @@ def test_regrets_among_candidates_against_every_group():
     assert got["regret"].tolist() == pytest.approx([0.08, 0.22])
 
 
-def test_regret_is_nan_when_the_pick_has_no_next_row():
-    frame = history({"x": [0.9, None], "y": [0.5, 0.6]})
+def test_regret_is_nan_when_the_pick_is_undefined_next():
+    frame = history({"x": [0.9, math.nan], "y": [0.5, 0.6]})
     got = regrets(frame, "best_current_value", {}, True)
     assert got["chosen"].tolist() == ["x"]
     assert math.isnan(got["regret"].iloc[0]) and math.isnan(got["chosen_next_value"].iloc[0])

@@ -92,6 +92,14 @@ def distance_from_best(history: pd.DataFrame, greater_is_better: bool) -> pd.Dat
     return history.assign(best_value=best, dist_from_best=dist)
 
 
+def complete(history: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the groups evaluated at every split. As Audition's model_groups_filter, a group
+    that lacks a split is no candidate and does not set the best at the splits it has."""
+    splits = history["split_time"].nunique()
+    counts = history.groupby("model_group_id")["split_time"].transform("nunique")
+    return history[counts == splits]
+
+
 def _scored(history: pd.DataFrame, greater_is_better: bool) -> pd.DataFrame:
     """Distances from the best as given (over every group, as Audition's table), else computed."""
     return history if "dist_from_best" in history else distance_from_best(history, greater_is_better)
@@ -106,9 +114,12 @@ def filter_groups(
     the rules compare kept groups over the same splits and the newest split always has its model.
     """
     scored = _scored(history, greater_is_better)
-    ok = scored["dist_from_best"] < max_from_best  # strictly, as Audition; NaN compares False
+    # Strictly, as Audition; NaN compares False. Audition subtracts PostgreSQL numerics exactly: float
+    # rounding of a distance (.55 - .5 = .0500000000000000444) must not move a group across a limit.
+    ok = scored["dist_from_best"] < max_from_best - _TIE
     if threshold is not None:
-        ok &= scored["value"] >= threshold if greater_is_better else scored["value"] <= threshold
+        value = scored["value"]
+        ok &= value >= threshold - _TIE if greater_is_better else value <= threshold + _TIE
     per_group = ok.groupby(scored["model_group_id"])
     passes = per_group.all() & (per_group.size() == scored["split_time"].nunique())
     return sorted(passes.index[passes])
@@ -151,7 +162,7 @@ def _variance(history: pd.DataFrame, gib: bool) -> _Scores:
 def _frequent(history: pd.DataFrame, gib: bool, *, dist_from_best_case: float) -> _Scores:
     """The share of splits at which the group is within dist_from_best_case of the best of every group."""
     scored = _scored(history, gib)
-    near = scored["dist_from_best"] <= dist_from_best_case  # Audition: <= here, < in the filter
+    near = scored["dist_from_best"] <= dist_from_best_case + _TIE  # Audition: <= here, < in the filter
     # Dividing by all splits: a split the group lacks, or where its value is NaN, is not near the best.
     return _Scores(near.groupby(scored["model_group_id"]).sum() / history["split_time"].nunique(), True)
 
@@ -351,11 +362,11 @@ def regrets(
 
     The rule sees only splits up to `split_time` and picks among `candidates` (default: every group;
     pass the kept groups to judge as Audition does); the best at the next split, and every distance
-    the rules read, are over every group (Audition's distance table). Regret is NaN when the chosen
-    group has no value at the next split.
+    the rules read, are over every group evaluated at every split (as Audition's distance table).
+    Regret is NaN when the chosen group has no value at the next split.
     """
     _check_rule(rule_name, params)
-    scored = distance_from_best(history, greater_is_better)
+    scored = distance_from_best(complete(history), greater_is_better)
     pool = scored if candidates is None else scored[scored["model_group_id"].isin(list(candidates))]
     rows, best = [], scored.groupby("split_time")["best_value"].first()
     by_key = scored.set_index(["split_time", "model_group_id"])[["value", "dist_from_best"]]
@@ -401,7 +412,9 @@ def select(
 ) -> Selection:
     """Filter the groups, let the rule pick among those kept, and name the pick's newest model."""
     _check_rule(rule_name, params)
-    scored = distance_from_best(history, greater_is_better)
+    if (whole := complete(history)).empty:
+        raise ValueError("no model group was evaluated at every split")
+    scored = distance_from_best(whole, greater_is_better)
     kept = filter_groups(scored, max_from_best, threshold, greater_is_better)
     if not kept:
         raise ValueError(_nothing_kept(scored, max_from_best, threshold))

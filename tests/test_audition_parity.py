@@ -286,7 +286,7 @@ def _rule_checks(case_no, data, answer):
             if all(_group(p["chosen"]) == c for p, c in zip(run["past"], ours["chosen"], strict=True)):
                 theirs_mean = sum(p["regret"] for p in run["past"]) / len(run["past"])
                 assert theirs_mean == pytest.approx(ours["regret"].mean(), abs=1e-9)
-        outcomes.append((rule["descriptive"], broken, picks, same))
+        outcomes.append((name, broken, picks, same))
     return outcomes
 
 
@@ -302,7 +302,7 @@ def test_rules_and_regrets(audition):
     picks, same = sum(o[2] for o in outcomes), sum(o[3] for o in outcomes)
     by_rule = {}
     for name, broken, *_ in outcomes:
-        by_rule.setdefault(name.split("_precision@")[0].split("_fpr@")[0].split("_roc_auc")[0], []).append(broken)
+        by_rule.setdefault(name, []).append(broken)
     print(f"\n{outright} of {len(outcomes)} (case, rule) pairs identical under every seed; {same} of {picks} "
           f"picks identical, the rest tie-broken; filter kept (prodline, Audition) per case: {FILTERED}")
     print({k: f"{v.count(False)}/{len(v)}" for k, v in by_rule.items()})

@@ -383,10 +383,12 @@ def rule_regrets(
     greater_is_better: bool,
     params_by_rule: Mapping[str, Params] | None = None,
     candidates: Iterable[str] | None = None,
+    judged: Iterable[tuple[str, Params]] = (),
 ) -> pd.DataFrame:
     """Every rule's regret (configured params over DEFAULT_PARAMS): mean, max and the splits they cover.
 
-    best_average_two_metrics is judged only when configured. Mean and max leave out splits whose
+    best_average_two_metrics is judged only when configured. `judged`: more (rule, params) pairs, each
+    named as Audition names it (`most_frequent_best_dist_0.1`). Mean and max leave out splits whose
     regret is NaN; `splits` counts the splits they cover.
     """
     params_by_rule = params_by_rule or {}
@@ -395,11 +397,25 @@ def rule_regrets(
     for name in params_by_rule:
         _check_rule(name, merged[name])
     candidates = None if candidates is None else list(candidates)
+    labelled = {name: (name, params) for name, params in merged.items()}
+    for name, params in judged:
+        _check_rule(name, params)
+        labelled.setdefault(descriptive_name(name, params), (name, dict(params)))
     rows = []
-    for name, params in merged.items():
+    for label, (name, params) in labelled.items():
         regret = regrets(history, name, params, greater_is_better, candidates)["regret"]
-        rows.append((name, regret.mean(), regret.max(), int(regret.count())))
+        rows.append((label, regret.mean(), regret.max(), int(regret.count())))
     return pd.DataFrame(rows, columns=["rule", "mean_regret", "max_regret", "splits"])
+
+
+def descriptive_name(name: str, params: Params) -> str:
+    """The rule with its parameter values, as Audition's BoundSelectionRule names it."""
+    return "_".join([name, *(str(params[k]) for k in _SIGNATURE_ORDER if k in params)])
+
+
+# Audition's rule functions take their parameters in this order (selection_rules.py).
+_SIGNATURE_ORDER = ("metric1", "parameter1", "metric2", "parameter2", "metric1_weight", "dist_from_best_case",
+                    "stdev_penalty", "curr_weight", "decay_type")
 
 
 def select(

@@ -148,10 +148,21 @@ def _params(args: dict) -> dict:
     return {k: v for k, v in args.items() if k not in ("metric", "parameter")}
 
 
+# An undefined value: group 903 has none at the second time (NULL in PostgreSQL, NaN in prodline).
+UNDEFINED = {(901, 0): 0.5, (902, 0): 0.6, (903, 0): 0.7, (901, 1): 0.4, (902, 1): 0.8, (903, 1): None}
+
+
+def _undefined() -> dict:
+    models = [(9000 + i, g, TIMES[t]) for i, (g, t) in enumerate(UNDEFINED)]
+    evaluations = [(m, "", dt.datetime.combine(t, dt.time()), dt.datetime.combine(t, dt.time()),
+                    "precision@", "10_pct", UNDEFINED[(g, TIMES.index(t))]) for m, g, t in models]
+    return {"groups": [901, 902, 903], "models": models, "evaluations": evaluations}
+
+
 @pytest.fixture(scope="module")
 def audition(triage):
-    """Audition's answers on every case, and the data they came from."""
-    data = [_generate(i + 1, case) for i, case in enumerate(CASES)]
+    """Audition's answers on every case (the last: UNDEFINED), and the data they came from."""
+    data = [_generate(i + 1, case) for i, case in enumerate(CASES)] + [_undefined()]
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     name = f"prodline_audition_{uuid.uuid4().hex[:10]}"
     try:
@@ -171,7 +182,14 @@ def audition(triage):
                           "threshold_value": -1e9 if greater_is_better(m2) else 1e9}],
              "agg_type": agg, "distance_table": f"best_distance_{i}", "seeds": list(SEEDS),
              "rules": _rule_grid(m, p, m2, p2)}
-            for i, ((m, p, (m2, p2), agg, mfb, th), d) in enumerate(zip(CASES, data, strict=True))]}
+            for i, ((m, p, (m2, p2), agg, mfb, th), d) in enumerate(zip(CASES, data, strict=False))]}
+        payload["cases"].append(
+            {"model_group_ids": [901, 902, 903], "train_end_times": [t.isoformat() for t in TIMES[:2]],
+             "filters": [{"metric": "precision@", "parameter": "10_pct", "max_from_best": 0.15,
+                          "threshold_value": 0.0}],
+             "agg_type": "worst", "distance_table": "best_distance_undefined", "seeds": [0],
+             "rules": [{"shared_parameters": [{"metric": "precision@", "parameter": "10_pct"}],
+                        "selection_rules": [{"name": "best_average_value"}]}]})
         answers = triage("audition.py", payload, seconds=300)
     finally:
         with admin.connect() as conn:
@@ -307,3 +325,27 @@ def test_rules_and_regrets(audition):
           f"picks identical, the rest tie-broken; filter kept (prodline, Audition) per case: {FILTERED}")
     print({k: f"{v.count(False)}/{len(v)}" for k, v in by_rule.items()})
     assert same >= picks // 2
+
+
+def test_an_undefined_value_makes_audition_s_best_undefined(audition):
+    """The documented difference: at a time where one group's value is NULL, Audition's ranking puts
+    the NULL first (ORDER BY value DESC), so the best and every distance there are NULL, and no group
+    is close to the best there; prodline leaves the undefined value out of the best."""
+    _, answers = audition
+    theirs = {(r["model_group_id"], r["train_end_time"]): r for r in answers[-1]["distances"]}
+    second = TIMES[1].isoformat()
+    assert all(theirs[(g, second)]["best_case"] is None for g in (901, 902, 903))
+    assert all(theirs[(g, second)]["dist_from_best_case"] is None for g in (901, 902, 903))
+    assert theirs[(901, TIMES[0].isoformat())]["dist_from_best_case"] == pytest.approx(0.2, abs=1e-9)
+    frame = pd.DataFrame([(f"{g:05d}", pd.Timestamp(TIMES[t]), str(g), math.nan if v is None else v)
+                          for (g, t), v in UNDEFINED.items()], columns=list(rules.COLUMNS))
+    ours = rules.distance_from_best(frame, True).set_index(["model_group_id", "split_time"])
+    at = pd.Timestamp(TIMES[1])
+    assert ours.loc[("00901", at), "best_value"] == 0.8
+    assert ours.loc[("00901", at), "dist_from_best"] == pytest.approx(0.4, abs=1e-9)
+    assert math.isnan(ours.loc[("00903", at), "dist_from_best"])
+    # Both keep 902 here: Audition as close to the best (.7) at the first time, 903 failing the
+    # threshold where its value is NULL; prodline as .1 from the best at the first time and the best
+    # (.8) at the second, 903 undefined there.
+    assert answers[-1]["kept"] == [902]
+    assert rules.filter_groups(frame, 0.15, 0.0, True) == ["00902"]

@@ -2,6 +2,7 @@
 every other rule would have done (its regret)."""
 
 from prodline.config import ProjectConfig
+from prodline.config.cutoffs import Threshold
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.evaluations.history import evaluation_history
 from prodline.pipeline.selection import rules
@@ -39,6 +40,8 @@ def _second_metric(config: ProjectConfig, warehouse, frame):
     if len(seconds) > 1:
         raise ValueError(f"{rules.TWO_METRICS} is configured with {len(seconds)} second metrics; use one")
     metric2, parameter2 = seconds.pop()
+    if parameter2:  # one spelling, as the evaluations' rows (`10.0_pct` is `10_pct`)
+        parameter2 = Threshold.parse(parameter2).parameter
     other = cfg.model_copy(update={"metric": metric2, "parameter": parameter2})
     history = evaluation_history(config.model_copy(update={"selection": other}), warehouse)
     second = rules.aggregate(history[~history["baseline"].astype(bool)][list(rules.COLUMNS)], cfg.agg_type,

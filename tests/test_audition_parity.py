@@ -349,3 +349,32 @@ def test_an_undefined_value_makes_audition_s_best_undefined(audition):
     # (.8) at the second, 903 undefined there.
     assert answers[-1]["kept"] == [902]
     assert rules.filter_groups(frame, 0.15, 0.0, True) == ["00902"]
+
+
+def test_audition_config_selects_as_audition(audition):
+    """The Audition config the Triage side ran, read as prodline's selection section: where both filters
+    keep the same groups (the second case), prodline's challenger is Audition's pick of the first rule
+    (of the groups tied for it), and every other rule of the grid is judged."""
+    from prodline.config.production import SelectionConfig
+
+    data, answers = audition
+    case_no = 1
+    metric, parameter, (metric2, parameter2), agg_type, max_from_best, threshold = CASES[case_no]
+    cfg = SelectionConfig.model_validate({
+        "filter": {"metric": metric, "parameter": parameter, "max_from_best": max_from_best,
+                   "threshold_value": threshold, "agg_type": agg_type, "distance_table": "best_distance_1",
+                   "models_table": "models"},
+        "rules": _rule_grid(metric, parameter, metric2, parameter2)})
+    assert len(cfg.judged) == 15 and (cfg.rule, cfg.params) == ("best_current_value", {})
+    history = _history(CASES[case_no], data[case_no])
+    gib = cfg.greater_is_better
+    chosen = rules.select(history, cfg.rule, cfg.params, cfg.max_from_best, cfg.threshold, gib)
+    assert list(chosen.kept) == [_group(g) for g in answers[case_no]["kept"]]
+    first = answers[case_no]["rules"][0]
+    assert first["name"] == cfg.rule
+    theirs = {_group(g) for run in first["runs"] for g in run["newest"]}
+    assert chosen.model_group_id == min(theirs)
+    judged = [(e["name"], {k: v for k, v in e.items() if k != "name"}) for e in cfg.judged]
+    table = rules.rule_regrets(history, gib, {cfg.rule: cfg.params}, chosen.kept, judged)
+    assert {"most_frequent_best_dist_0.05", "best_avg_recency_weight_5.0_exponential",
+            "best_average_two_metrics_precision@_100_abs_recall@_100_abs_0.3"} <= set(table["rule"])

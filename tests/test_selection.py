@@ -10,17 +10,21 @@ import pytest
 from prodline.pipeline.selection.rules import (
     DEFAULT_PARAMS,
     RULES,
+    TWO_METRICS,
+    aggregate,
     best_average_value,
     best_avg_recency_weight,
     best_avg_var_penalized,
     best_current_value,
     distance_from_best,
     filter_groups,
+    pick,
     recency_weights,
     regrets,
     rule_problems,
     rule_regrets,
     select,
+    tied,
 )
 
 # Three splits ten days apart, so recency weights fall on t/tmax = 0, 1/2, 1.
@@ -153,8 +157,8 @@ def test_regrets_among_candidates_against_every_group():
     assert got["regret"].tolist() == pytest.approx([0.08, 0.22])
 
 
-def test_regret_is_nan_when_the_pick_has_no_next_row():
-    frame = history({"x": [0.9, None], "y": [0.5, 0.6]})
+def test_regret_is_nan_when_the_pick_is_undefined_next():
+    frame = history({"x": [0.9, math.nan], "y": [0.5, 0.6]})
     got = regrets(frame, "best_current_value", {}, True)
     assert got["chosen"].tolist() == ["x"]
     assert math.isnan(got["regret"].iloc[0]) and math.isnan(got["chosen_next_value"].iloc[0])
@@ -165,7 +169,7 @@ def test_regret_is_nan_when_the_pick_has_no_next_row():
 
 def test_rule_regrets_table():
     table = rule_regrets(history(SIX), True).set_index("rule")
-    assert list(table.index) == list(RULES)
+    assert list(table.index) == list(DEFAULT_PARAMS)  # best_average_two_metrics only when configured
     assert table.loc["best_current_value"].tolist() == pytest.approx([0.38, 0.70, 2])
     assert table.loc["lowest_metric_variance"].tolist() == pytest.approx([0.03, 0.06, 2])
     # Configured params replace the defaults: a penalty of 0 is the best average (B, then D).
@@ -216,7 +220,7 @@ def test_recency_weight_by_hand_can_overturn_the_mean():
     assert best_avg_recency_weight(frame, True, curr_weight=1.0, decay_type="exponential") == "flat"
 
 
-@pytest.mark.parametrize("rule", list(RULES))
+@pytest.mark.parametrize("rule", [r for r in DEFAULT_PARAMS if r != "random_model_group"])
 def test_ties_go_to_the_smallest_id(rule):
     same = [0.5, 0.7, 0.6]
     frame = history({"c": same, "a": same, "b": same}).sample(frac=1, random_state=0)
@@ -294,7 +298,7 @@ def test_bad_rule_config_is_named(name, params, message):
 
 def test_defaults_are_valid_config():
     assert all(rule_problems(name, params) == [] for name, params in DEFAULT_PARAMS.items())
-    assert set(DEFAULT_PARAMS) == set(RULES)
+    assert set(DEFAULT_PARAMS) | {TWO_METRICS} == set(RULES)
 
 
 def test_rule_regrets_refuses_bad_config():
@@ -314,3 +318,168 @@ def test_bad_history_is_named():
         distance_from_best(pd.concat([history(SIX), history(SIX).head(1)]), True)
     with pytest.raises(ValueError, match=r"history lacks columns \['value'\]"):
         filter_groups(history(SIX).drop(columns="value"), 0.1, None, True)
+
+
+# --- Audition's other rules, its filter boundary, agg_type and groups lacking a split -----------------
+
+
+def test_two_metrics_by_hand():
+    # p: .9/.1 each split -> .5 * .9 + .5 * .1 = .5; q: .6/.6 -> .6; with metric1_weight .9, p .82 > q .6.
+    frame = history({"p": [0.9, 0.9], "q": [0.6, 0.6]}).assign(value2=[0.1, 0.1, 0.6, 0.6])
+    params = {"metric2": "recall@", "parameter2": "10_pct"}
+    assert RULES[TWO_METRICS](frame, True, **params) == "q"
+    assert RULES[TWO_METRICS](frame, True, **params, metric1_weight=0.9) == "p"
+    with pytest.raises(ValueError, match="needs the values of recall@10_pct"):
+        RULES[TWO_METRICS](history(SIX), True, **params)
+
+
+def test_random_model_group_is_fixed_and_any_group():
+    frame = history(SIX)
+    picks = {RULES["random_model_group"](frame, True) for _ in range(3)}
+    assert len(picks) == 1 and picks <= set(SIX)
+    assert tied(frame, "random_model_group", {}, True) == sorted(SIX)
+
+
+def test_tied_names_the_groups_audition_picks_among():
+    frame = history({"b": [0.5, 0.7], "a": [0.6, 0.7], "c": [0.9, 0.6]})
+    assert tied(frame, "best_current_value", {}, True) == ["a", "b"]
+    assert pick(frame, "best_current_value", {}, True) == "a"
+    # One split: no spread; Audition picks any group, prodline the best mean.
+    first = frame[frame["split_time"] == SPLITS[0]]
+    assert tied(first, "lowest_metric_variance", {}, True) == ["a", "b", "c"]
+    assert pick(first, "lowest_metric_variance", {}, True) == "c"
+
+
+def test_n_is_accepted_and_the_challenger_is_the_first():
+    assert RULES["best_average_value"](history(SIX), True, n=3) == "B"
+    assert rule_problems("best_average_value", {"n": 0}) == [
+        "n for best_average_value must be a whole number >= 1; got 0"]
+
+
+def test_filter_limit_is_strict_and_ignores_float_noise():
+    # Distances .05 and .0500000000000000444 (.55 - .5): both exactly at the limit, both dropped.
+    frame = history({"x": [0.5, 0.55], "y": [0.45, 0.5]})
+    assert filter_groups(frame, 0.05, None, True) == ["x"]
+    assert filter_groups(frame, 0.0500001, None, True) == ["x", "y"]
+
+
+def test_agg_type_worst_best_mean():
+    rows = [("g", SPLITS[0], "m1", 0.2), ("g", SPLITS[0], "m2", 0.6), ("h", SPLITS[0], "m3", 0.5)]
+    frame = pd.DataFrame(rows, columns=["model_group_id", "split_time", "model_id", "value"])
+    worst = aggregate(frame, "worst", True).set_index("model_group_id")["value"]
+    assert worst.to_dict() == {"g": 0.2, "h": 0.5}
+    assert aggregate(frame, "worst", False).set_index("model_group_id")["value"]["g"] == 0.6
+    best = aggregate(frame, "best", True).set_index("model_group_id")
+    assert best.loc["g", "value"] == 0.6 and best.loc["g", "model_id"] == "m2"
+    assert aggregate(frame, "mean", True).set_index("model_group_id")["value"]["g"] == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="agg_type must be one of worst, best, mean; got 'median'"):
+        aggregate(frame, "median", True)
+
+
+def test_a_group_lacking_a_split_neither_chosen_nor_the_best():
+    # z is best at s1 but has no s2: left out, so y (.8) is the best at s1 and x is .1 from it.
+    frame = history({"x": [0.7, 0.6], "y": [0.8, 0.5], "z": [0.99, None]})
+    chosen = select(frame, "best_current_value", {}, 0.15, None, True)
+    assert (chosen.model_group_id, chosen.kept, chosen.dropped) == ("x", ("x", "y"), ("z",))
+
+
+def test_judged_rules_in_the_regret_table_by_audition_names():
+    judged = [("most_frequent_best_dist", {"dist_from_best_case": 0.1}),
+              ("best_avg_recency_weight", {"curr_weight": 5.0, "decay_type": "exponential"})]
+    table = rule_regrets(history(SIX), True, judged=judged)
+    assert list(table["rule"])[-2:] == ["most_frequent_best_dist_0.1",
+                                        "best_avg_recency_weight_5.0_exponential"]
+
+
+# --- The selection section: Triage's metric names and Audition's config shape -------------------------
+
+
+def _selection(**section):
+    from prodline.config.production import SelectionConfig
+
+    return SelectionConfig.model_validate(section)
+
+
+def _refusal(**section) -> list[tuple]:
+    from pydantic import ValidationError
+
+    from prodline.config.base import Located
+
+    with pytest.raises(ValidationError) as e_info:
+        _selection(**section)
+    found = []
+    for error in e_info.value.errors():
+        located = (error.get("ctx") or {}).get("error")
+        if isinstance(located, Located):
+            found += located.problems
+        else:
+            found.append((error["loc"], error["msg"].removeprefix("Value error, ")))
+    return found
+
+
+def test_triage_metric_names():
+    assert _selection(metric="roc_auc").parameter == ""  # no cutoff: the default 10_pct does not apply
+    assert _selection(metric="average precision score", parameter="").name == "average precision score"
+    assert _selection(metric="fpr@", parameter="5_pct").greater_is_better is False
+    assert _refusal(metric="roc_auc", parameter="10_pct") == [
+        (("parameter",), "roc_auc takes no parameter: write parameter: ''")]
+
+
+@pytest.mark.parametrize(("old", "new"),
+                         [("auc_roc", "roc_auc"), ("average_precision", "average precision score")])
+def test_old_metric_names_point_at_triage_names(old, new):
+    [(_, message)] = _refusal(metric=old, parameter="")
+    assert message == f"{old!r} is now called {new!r}, as in Triage: write metric: {new}"
+
+
+AUDITION = {
+    "filter": {"metric": "precision@", "parameter": "50_abs", "max_from_best": 0.3,
+               "threshold_value": 0.1, "distance_table": "distance_table", "models_table": "models",
+               "agg_type": "mean"},
+    "rules": [
+        {"shared_parameters": [{"metric": "precision@", "parameter": "50_abs"}],
+         "selection_rules": [{"name": "best_current_value", "n": 3},
+                             {"name": "most_frequent_best_dist", "dist_from_best_case": [0.05, 0.1]}]},
+        {"shared_parameters": [{"metric1": "precision@", "parameter1": "50_abs"}],
+         "selection_rules": [{"name": "best_average_two_metrics", "metric2": "recall@",
+                              "parameter2": "50_abs"}]},
+    ],
+}
+
+
+def test_audition_config_is_the_selection_section():
+    cfg = _selection(**AUDITION)
+    assert (cfg.metric, cfg.parameter, cfg.max_from_best, cfg.threshold, cfg.agg_type) == (
+        "precision@", "50_abs", 0.3, 0.1, "mean")
+    assert (cfg.rule, cfg.params) == ("best_current_value", {"n": 3})
+    assert cfg.judged == [
+        {"name": "most_frequent_best_dist", "dist_from_best_case": 0.05},
+        {"name": "most_frequent_best_dist", "dist_from_best_case": 0.1},
+        {"name": "best_average_two_metrics", "metric2": "recall@", "parameter2": "50_abs",
+         "metric1": "precision@", "parameter1": "50_abs"},
+    ]
+    assert _selection(threshold_value=0.2).threshold == 0.2
+
+
+def test_audition_config_refusals_name_the_key():
+    section = {**AUDITION, "model_groups": {"query": "SELECT 1"}, "time_stamps": {"query": "SELECT 1"}}
+    problems = dict(_refusal(**section))
+    assert "prodline chooses among the model groups of its grid" in problems[("model_groups",)]
+    assert "prodline judges every split it has evaluated" in problems[("time_stamps",)]
+    other = {**AUDITION, "rules": [{"shared_parameters": [{"metric": "recall@", "parameter": "50_abs"}],
+                                    "selection_rules": [{"name": "best_current_value"}]}]}
+    assert _refusal(**other) == [(("rules", 0, "shared_parameters", 0),
+                                  "recall@50_abs differs from the filter's metric precision@50_abs: "
+                                  "prodline selects and judges on one metric")]
+    assert _refusal(filter={"metric": "precision@", "max_below_best": 0.1}) == [
+        (("filter", "max_below_best"), "unknown key (Audition's filter has metric, parameter, "
+                                       "max_from_best, threshold_value, agg_type, distance_table, "
+                                       "models_table)")]
+    assert _refusal(**{**AUDITION, "rule": "best_average_value"}) == [
+        (("rules",), "given twice: rules and selection.rule/params")]
+    assert _refusal(judged=[{"name": "best_avg_var_penalized"}]) == [
+        (("judged", 0), "rule best_avg_var_penalized needs stdev_penalty")]
+    assert _refusal(rule=TWO_METRICS, params={"metric2": "fpr@", "parameter2": "5_pct"}) == [
+        (("rule",), "metric2 'fpr@' and 'precision@' are better in opposite directions")]
+    [(loc, message)] = _refusal(max_from_best=0)
+    assert loc == ("max_from_best",) and "greater than 0" in message

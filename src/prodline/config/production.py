@@ -17,20 +17,52 @@ def _cutoff(text: str) -> str:
 
 Cutoff = Annotated[str, AfterValidator(_cutoff)]
 
-Metric = Literal["precision@", "recall@", "auc_roc", "average_precision"]
+# Triage's metric names (catwalk's ModelEvaluator.available_metrics), as the evaluations are named.
+Metric = Literal["precision@", "recall@", "fbeta@", "f1", "accuracy", "roc_auc", "average precision score",
+                 "true positives@", "true negatives@", "false positives@", "false negatives@", "fpr@"]
 Severity = Literal["ERROR", "WARN"]
+AggType = Literal["worst", "best", "mean"]
 
 
 class SelectionConfig(Strict):
-    """Triage's Audition: drop model groups that ever fall more than `max_from_best` below the best
-    (or under `threshold`), then let `rule` pick among the rest on `metric` at `parameter`."""
+    """Triage's Audition: drop model groups that ever fall `max_from_best` or more from the best (or
+    worse than `threshold`), then let `rule` pick among the rest on `metric` at `parameter`; every
+    rule in `judged` (and the default set) is shown beside it with its regret.
+
+    Audition's own config (`filter:` and `rules:`, as in Triage's audition.yaml) is accepted here as
+    another spelling of the same section: see `_from_audition`."""
 
     metric: Metric = "precision@"
     parameter: str = "10_pct"
     rule: str = "best_current_value"
     params: dict[str, Any] = {}
-    max_from_best: float = Field(default=1.0, ge=0, le=1)  # metrics lie in 0..1
-    threshold: float | None = Field(default=None, ge=0, le=1)
+    # Audition's filter: strictly less than max_from_best from the best at every split.
+    max_from_best: float = Field(default=1.0, gt=0)
+    threshold: float | None = None  # Audition's threshold_value: no worse than this at every split
+    agg_type: AggType = "worst"  # several models of one group at one split (seeds): Audition's agg_type
+    # More rules to judge by their regret (Audition's selection_rules entries: name plus parameters).
+    judged: list[dict[str, Any]] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_audition(cls, data: Any) -> Any:
+        """Audition's config shape and names, translated to this section's; what prodline cannot
+        honour is refused with the reason."""
+        if not isinstance(data, dict):
+            return data
+        from prodline.config.audition import from_audition
+
+        return from_audition(data)
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _renamed(cls, value: Any) -> Any:
+        from prodline.pipeline.selection.metrics import RENAMED
+
+        if value in RENAMED:
+            raise ValueError(f"{value!r} is now called {RENAMED[value]!r}, as in Triage: write metric: "
+                             f"{RENAMED[value]}")
+        return value
 
     @field_validator("parameter")
     @classmethod
@@ -43,18 +75,32 @@ class SelectionConfig(Strict):
 
     @model_validator(mode="after")
     def _rule_known(self) -> "SelectionConfig":
+        from prodline.pipeline.selection.metrics import WITHOUT_CUTOFF
         from prodline.pipeline.selection.rules import rule_problems
 
-        if problems := rule_problems(self.rule, self.params):
-            raise Located([(("rule",), p) for p in problems])
-        if self.metric in ("auc_roc", "average_precision") and self.parameter:
-            raise Located([(("parameter",), f"{self.metric} takes no parameter: write parameter: ''")])
+        problems = [(("rule",), p) for p in rule_problems(self.rule, self.params, self.metric)]
+        for i, entry in enumerate(self.judged):
+            name, params = entry.get("name"), {k: v for k, v in entry.items() if k != "name"}
+            if not isinstance(name, str):
+                problems.append((("judged", i), "each judged rule needs its name"))
+            else:
+                problems += [(("judged", i), p) for p in rule_problems(name, params, self.metric)]
+        if self.metric in WITHOUT_CUTOFF and self.parameter:
+            problems.append((("parameter",), f"{self.metric} takes no parameter: write parameter: ''"))
+        if problems:
+            raise Located(problems)
         return self
 
     @property
     def name(self) -> str:
         """The metric as the UI and MLflow show it, e.g. `precision@10_pct`."""
         return f"{self.metric}{self.parameter}"
+
+    @property
+    def greater_is_better(self) -> bool:
+        from prodline.pipeline.selection.metrics import greater_is_better
+
+        return greater_is_better(self.metric)
 
 
 class StabilityConfig(Strict):

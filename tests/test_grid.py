@@ -44,10 +44,11 @@ def test_strategies_together_give_each_set_once_and_none_empty():
 
 def test_groups_sharing_a_table_are_united():
     """Triage's dict.update would keep only the 3y columns of the table in the merged set."""
-    table = {"t_aggregation_imputed": ["t_entity_id_1y_x_sum", "t_entity_id_3y_x_sum", "t_entity_id_3y_x_max"]}
+    columns = ["t_entity_id_1y_x_sum", "t_entity_id_3y_x_sum", "t_entity_id_3y_x_max"]
+    table = {"t_aggregation_imputed": columns}
     groups = feature_groups({"interval": ["1y", "3y"]}, table)
     assert feature_mixes(groups, ["all"]) == [FeatureGroup(
-        ("interval: 1y", "interval: 3y"), (("t_aggregation_imputed", tuple(table["t_aggregation_imputed"])),))]
+        ("interval: 1y", "interval: 3y"), (("t_aggregation_imputed", tuple(columns)),))]
     metric = feature_groups({"metric": ["sum"], "all": [True]}, table)
     assert [g.names for g in metric] == [("all: True",), ("metric: sum",)]  # keys sorted, as Triage
     with pytest.raises(ValueError, match="finds no feature"):
@@ -75,8 +76,9 @@ def test_expand_seeds_estimators_that_take_one_and_adds_baselines():
 
 
 def test_model_group_id_is_stable_and_ignores_feature_order():
-    meta = {"feature_names": ["x", "y"], "label_timespan": "1y", "label_name": "l", "as_of_date_frequency": "1m",
-            "max_training_history": "2y", "state": "active", "cohort_name": None, "feature_groups": ["all: True"],
+    meta = {"feature_names": ["x", "y"], "label_timespan": "1y", "label_name": "l",
+            "as_of_date_frequency": "1m", "max_training_history": "2y", "state": "active",
+            "cohort_name": None, "feature_groups": ["all: True"],
             "team": "east"}
     tree = "sklearn.tree.DecisionTreeClassifier"
     one = group_id(group_arguments([], tree, {"max_depth": 3}, meta))
@@ -86,7 +88,8 @@ def test_model_group_id_is_stable_and_ignores_feature_order():
     assert one == group_id(group_arguments([], tree, {"max_depth": 3}, {**meta, "team": "west"}))
     # Only what the keys name: here the user's `team`, so the class and parameters no longer count.
     by_team = group_arguments(["team"], tree, {"max_depth": 3}, meta)
-    assert by_team == {"class_path": "", "parameters": {}, "feature_names": [], "model_config": {"team": "east"}}
+    assert by_team == {"class_path": "", "parameters": {}, "feature_names": [],
+                       "model_config": {"team": "east"}}
 
 
 def test_a_preset_is_merged_as_triage_merges_it():

@@ -43,7 +43,8 @@ def models_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
                 split = matrices.split(key)
                 metadata = matrix_metadata(splits[key], split.index["train"], config.label.name,
                                            getattr(config.cohort, "name", None),
-                                           getattr(config.temporal, "feature_start_time", None), grid.user_metadata)
+                                           getattr(config.temporal, "feature_start_time", None),
+                                           grid.user_metadata)
                 specs = grid_for(grid, tables, split.features, metadata)
                 legends = {uuid: matrices.legend(uuid) for uuid, _, _ in split.tests}
                 train_split(specs, key, split, legends, logger.submit, context.log.info)

@@ -17,9 +17,25 @@ from pydantic import Field, field_validator, model_validator
 
 from prodline.config.base import Located, Strict
 
-MAX_MODELS = 1000  # per split and feature set
+# Per split and feature set; Triage's large preset makes 3,243 (checked in about a second).
+MAX_MODELS = 5000
 Strategy = Literal["all", "leave-one-in", "leave-one-out", "all-combinations"]
 GroupBy = Literal["tables", "prefix", "interval", "metric", "all"]
+
+
+# Parameters scikit-learn has since removed, whose only value is now its behaviour: Triage's medium,
+# large and texas presets give AdaBoost `algorithm: [SAMME]` (deprecated in 1.6, removed in 1.8, where
+# SAMME is what AdaBoost does). Dropped when that is all they say; any other value is refused.
+RETIRED = {"sklearn.ensemble.AdaBoostClassifier": {"algorithm": "SAMME"}}
+
+
+def _without_retired(path: str, params: Any) -> Any:
+    if not isinstance(params, dict):
+        return params
+    retired = RETIRED.get(path, {})
+    return {name: values for name, values in params.items()
+            if not (name in retired and all(v == retired[name] for v in
+                                            (values if isinstance(values, list) else [values])))}
 
 
 class IndividualImportanceConfig(Strict):
@@ -56,7 +72,9 @@ class GridConfig(Strict):
     @classmethod
     def _params_or_nothing(cls, value: Any) -> Any:
         # `sklearn.naive_bayes.GaussianNB:` with no parameters reads as None in YAML.
-        return {k: ({} if v is None else v) for k, v in value.items()} if isinstance(value, dict) else value
+        if not isinstance(value, dict):
+            return value
+        return {k: _without_retired(k, {} if v is None else v) for k, v in value.items()}
 
     @field_validator("feature_group_definition", mode="before")
     @classmethod

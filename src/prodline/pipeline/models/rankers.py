@@ -5,6 +5,8 @@ They read features by name, so they are fitted and scored on a DataFrame (`takes
 Triage's, their parameters are kept as given, so scikit-learn's `get_params` and `clone` work.
 """
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -26,7 +28,7 @@ class PercentileRankOneFeature(ClassifierMixin, BaseEstimator):
     it with `low_value_high_score`. Triage's score is in the second column and 0 in the first."""
 
     takes_frame = True
-    _parameter_constraints: dict = {}  # checked in __init__, as Triage does
+    _parameter_constraints: ClassVar[dict] = {}  # checked in __init__, as Triage does
 
     def __init__(self, feature, low_value_high_score=None, descend=None, random_state=42):
         if descend is not None and low_value_high_score is not None:
@@ -65,7 +67,7 @@ class BaselineRankMultiFeature(ClassifierMixin, BaseEstimator):
     row), every score here is 0."""
 
     takes_frame = True
-    _parameter_constraints: dict = {}  # checked in __init__, as Triage does
+    _parameter_constraints: ClassVar[dict] = {}  # checked in __init__, as Triage does
     REQUIRED_KEYS = frozenset(["feature", "low_value_high_score"])
 
     def __init__(self, rules, random_state=42):

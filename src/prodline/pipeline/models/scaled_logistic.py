@@ -4,6 +4,8 @@ one-vs-rest logistic regression (saga by default). Kept here so that a Triage gr
 without Triage, and so that it is an ordinary scikit-learn estimator (Triage builds its pipeline
 in __init__, so `set_params` and `clone` never reach the regression; here it is built in `fit`)."""
 
+from typing import ClassVar
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.linear_model import LogisticRegression
@@ -35,7 +37,7 @@ class ScaledLogisticRegression(ClassifierMixin, BaseEstimator):
     """Min-max scaling, the cut-off and a logistic regression; Triage's parameters and defaults."""
 
     # scikit-learn checks the regression's parameters before any data (grid_problems relies on it)
-    _parameter_constraints: dict = dict(LogisticRegression._parameter_constraints)
+    _parameter_constraints: ClassVar[dict] = dict(LogisticRegression._parameter_constraints)
 
     def __init__(self, penalty="l2", dual=False, tol=1e-4, C=1.0, fit_intercept=True, intercept_scaling=1,
                  class_weight=None, random_state=None, solver="saga", max_iter=100, verbose=0,

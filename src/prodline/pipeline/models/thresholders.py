@@ -6,6 +6,8 @@ A rule is `"feature > 5"` (an integer threshold, as Triage parses it) or
 config itself; here the rules are kept as given and read when scoring.
 """
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -46,7 +48,7 @@ def parsed(rule) -> dict:
 
 class SimpleThresholder(ClassifierMixin, BaseEstimator):
     takes_frame = True
-    _parameter_constraints: dict = {}  # checked in __init__, as Triage does
+    _parameter_constraints: ClassVar[dict] = {}  # checked in __init__, as Triage does
 
     def __init__(self, rules, logical_operator="or", random_state=42):
         if logical_operator not in COMBINATIONS:

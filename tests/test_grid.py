@@ -205,3 +205,35 @@ def test_a_grid_needs_splits_and_features(tmp_path):
         load_config(path)
     assert caught.value.problems == ["grid (line 9): needs the temporal section (the splits to train on)",
                                      "grid (line 9): needs the features section (what the models learn from)"]
+
+
+TRIAGE = "triage.component.catwalk"
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    (f"{TRIAGE}.baselines.rankers.PercentileRankOneFeature", {"feature": "b_1"}),
+    (f"{TRIAGE}.baselines.rankers.BaselineRankMultiFeature",
+     {"rules": [{"feature": "c_1", "low_value_high_score": True},
+                {"feature": "a_2", "low_value_high_score": False}]}),
+    (f"{TRIAGE}.baselines.thresholders.SimpleThresholder",
+     {"rules": ["a_1 > 0", {"feature_name": "b_1", "operator": "<=", "threshold": 0.5}],
+      "logical_operator": "and"}),
+    (f"{TRIAGE}.estimators.classifiers.ScaledLogisticRegression", {"C": 0.5, "penalty": "l1"})])
+def test_triage_s_classes_train_score_and_store_like_any_model(path, params):
+    """Fitted from the matrix's arrays (by name where they read features by name), scored, and
+    stored with skops, as the models asset and the model store do."""
+    import skops.io
+
+    from prodline.pipeline.models.grid import ModelSpec
+    from prodline.pipeline.models.training import fit, scores
+
+    rng = np.random.default_rng(0)
+    features = ["a_1", "a_2", "b_1", "c_1"]
+    X, y = rng.random((60, 4)), rng.integers(0, 2, 60).astype(float)
+    spec = ModelSpec(path, params, ("all: True",), tuple(features))
+    fitted = fit(spec, X, y, features)
+    predicted = scores(fitted, X, features)
+    assert predicted.shape == (60,) and np.isfinite(predicted).all()
+    data = skops.io.dumps(fitted.model)
+    loaded = skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
+    assert np.array_equal(scores(type(fitted)(spec, loaded, 0.0, 60), X, features), predicted)

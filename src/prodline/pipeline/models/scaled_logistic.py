@@ -4,6 +4,7 @@ one-vs-rest logistic regression (saga by default). Kept here so that a Triage gr
 without Triage, and so that it is an ordinary scikit-learn estimator (Triage builds its pipeline
 in __init__, so `set_params` and `clone` never reach the regression; here it is built in `fit`)."""
 
+import inspect
 from typing import ClassVar
 
 import numpy as np
@@ -13,6 +14,16 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils import check_array
+
+# scikit-learn 1.8 deprecated `penalty` (l1_ratio says it) and made `n_jobs` do nothing; Triage's
+# estimator, written for 1.6, passes both. The same regression is asked for in the new words.
+_PENALTY_RETIRED = inspect.signature(LogisticRegression).parameters["penalty"].default == "deprecated"
+
+
+def _penalty(penalty) -> dict:
+    if _PENALTY_RETIRED and penalty in ("l1", "l2"):
+        return {"l1_ratio": 1.0 if penalty == "l1" else 0.0}
+    return {"penalty": penalty}
 
 
 class CutOff(TransformerMixin, BaseEstimator):
@@ -58,10 +69,11 @@ class ScaledLogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _regression(self) -> LogisticRegression:
         return LogisticRegression(
-            penalty=self.penalty, dual=self.dual, tol=self.tol, C=self.C, fit_intercept=self.fit_intercept,
+            **_penalty(self.penalty), dual=self.dual, tol=self.tol, C=self.C,
+            fit_intercept=self.fit_intercept,
             intercept_scaling=self.intercept_scaling, class_weight=self.class_weight,
             random_state=self.random_state, solver=self.solver, max_iter=self.max_iter, verbose=self.verbose,
-            warm_start=self.warm_start, n_jobs=self.n_jobs)
+            warm_start=self.warm_start, **({} if _PENALTY_RETIRED else {"n_jobs": self.n_jobs}))
 
     def fit(self, X, y=None):
         self.pipeline_ = Pipeline([("minmax_scaler", MinMaxScaler()), ("dsapp_cutoff", CutOff()),

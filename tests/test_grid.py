@@ -75,6 +75,12 @@ def test_expand_seeds_estimators_that_take_one_and_adds_baselines():
     assert lr[0].build().get_params()["C"] == 0.1
 
 
+def test_a_value_listed_twice_is_one_model():
+    grid = GridConfig.model_validate({"models": {"sklearn.tree.DecisionTreeClassifier":
+                                                 {"max_depth": [3, 3]}}})
+    assert len(expand(grid.models, GROUPS, ["all"], 0)) == 2 + 1
+
+
 def test_model_group_id_is_stable_and_ignores_feature_order():
     meta = {"feature_names": ["x", "y"], "label_timespan": "1y", "label_name": "l",
             "as_of_date_frequency": "1m", "max_training_history": "2y", "state": "active",

@@ -161,7 +161,12 @@ def expand(models: dict[str, dict[str, Any]], groups: list[FeatureGroup], strate
             cls = load_class(path)
             specs += [ModelSpec(path, seeded(cls, combo, seed), mix.names, mix.features, **extra)
                       for combo in combinations(params)]
-    return specs
+    # A value listed twice (Triage's example gives `n_estimators: [100, 100]`) is one model, as
+    # Triage reuses a model of the same hash; twice, it would be two rows of one group and split.
+    unique: dict[tuple, ModelSpec] = {}
+    for spec in specs:
+        unique.setdefault((spec.class_path, repr(spec.params), spec.feature_groups, spec.features), spec)
+    return list(unique.values())
 
 
 def short_name(class_path: str) -> str:

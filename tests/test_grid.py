@@ -81,6 +81,14 @@ def test_a_value_listed_twice_is_one_model():
     assert len(expand(grid.models, GROUPS, ["all"], 0)) == 2 + 1
 
 
+def test_model_group_keys_that_merge_models_of_one_split_are_refused():
+    models = {"sklearn.tree.DecisionTreeClassifier": {"max_depth": [3, 4]}}
+    with pytest.raises(ValueError, match=r"\['label_name', 'feature_groups'\] put 4 models of one split"):
+        expand(models, GROUPS, ["all"], 0, ("label_name", "feature_groups"), {"label_name": "l"})
+    keys = ("class_path", "parameters", "feature_groups")
+    assert len(expand(models, GROUPS, ["all", "leave-one-in"], 0, keys, {})) == 2 + 2 * 4
+
+
 def test_model_group_id_is_stable_and_ignores_feature_order():
     meta = {"feature_names": ["x", "y"], "label_timespan": "1y", "label_name": "l",
             "as_of_date_frequency": "1m", "max_training_history": "2y", "state": "active",

@@ -166,7 +166,17 @@ def expand(models: dict[str, dict[str, Any]], groups: list[FeatureGroup], strate
     unique: dict[tuple, ModelSpec] = {}
     for spec in specs:
         unique.setdefault((spec.class_path, repr(spec.params), spec.feature_groups, spec.features), spec)
-    return list(unique.values())
+    specs = list(unique.values())
+    groups: dict[str, list[ModelSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.group_id, []).append(spec)
+    if shared := next((g for g in groups.values() if len(g) > 1), None):
+        # Triage allows it; prodline's selection compares one model per group and split.
+        raise ValueError(
+            f"model_group_keys {list(group_keys)} put {len(shared)} models of one split in one model group "
+            f"({', '.join(sorted({short_name(s.class_path) for s in shared}))}): prodline compares one model "
+            "per group and split; add class_path, parameters and feature_groups (or leave the keys out)")
+    return specs
 
 
 def short_name(class_path: str) -> str:

@@ -37,19 +37,19 @@ def build_demo(home: Path, rebuild: bool) -> None:
 
 def bare(config) -> tuple[float, int]:
     """What a data scientist's script does: every grid model fitted, scored and measured."""
-    from prodline.pipeline.as_of.feature_columns import group_columns
     from prodline.pipeline.evaluations.metrics import evaluate
     from prodline.pipeline.matrices.building import current_splits
+    from prodline.pipeline.matrices.feature_groups import feature_dictionary
     from prodline.pipeline.models.grid import grid_for
     from prodline.pipeline.models.training import fit, scores
     from prodline.stores import open_matrix_store, open_warehouse
 
     cutoffs, grid, warehouse = config.scoring.specs(), config.grid, open_warehouse(config)
-    groups = group_columns(config.features, list(config.feature_groups), warehouse)
+    tables = feature_dictionary(warehouse, [f.prefix for f in config.features])
     began, models = time.perf_counter(), 0
     for key in (s.key for s in current_splits(config, warehouse)):
         split = open_matrix_store(config).split(key)
-        for spec in grid_for(grid.models, groups, grid.feature_group_strategies, grid.seed, split.features):
+        for spec in grid_for(grid, tables, split.features):
             fitted = fit(spec, split.X, split.y, split.features)
             for _, X_test, y_test in split.tests:
                 evaluate(scores(fitted, X_test, split.features), y_test, cutoffs)

@@ -203,6 +203,8 @@ TEMPORAL = {"feature_start_time": "2024-01-01", "feature_end_time": "2024-08-01"
             "test_as_of_date_frequencies": "1 month", "test_durations": "0 days",
             "test_label_timespans": "2 months"}
 GRID = {"seed": 5, "feature_group_strategies": ["all", "leave-one-out"],
+        "feature_group_definition": {"prefix": ["reg", "itv", "ext"]},
+        "user_metadata": {"team": "tests"}, "individual_importance": {"n_ranks": 3},
         "models": {"sklearn.linear_model.LogisticRegression": {"C": [0.5], "max_iter": 500},
                    "sklearn.tree.DecisionTreeClassifier": {"max_depth": [2, 4]}}}
 SELECTION = {

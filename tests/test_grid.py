@@ -8,10 +8,15 @@ import pytest
 
 from prodline.config import ConfigError, load_config
 from prodline.config.grid import GridConfig
+from prodline.pipeline.matrices.feature_groups import FeatureGroup, feature_groups, feature_mixes
 from prodline.pipeline.models.baselines import BestSingleFeature, RandomRanker
-from prodline.pipeline.models.grid import combinations, expand, feature_sets, model_group_id
+from prodline.pipeline.models.grid import combinations, expand, load_class
+from prodline.pipeline.models.grouping import group_arguments, group_id
+from prodline.pipeline.models.scaled_logistic import ScaledLogisticRegression
 
-GROUPS = {"prefix:a": ["a_1", "a_2"], "prefix:b": ["b_1"], "prefix:c": ["c_1"]}
+TABLES = {"a_aggregation_imputed": ["a_1", "a_2"], "b_aggregation_imputed": ["b_1"],
+          "c_aggregation_imputed": ["c_1"]}
+GROUPS = feature_groups({"prefix": ["a", "b", "c"]}, TABLES)
 
 
 def test_combinations_multiply_out_in_order():
@@ -22,19 +27,32 @@ def test_combinations_multiply_out_in_order():
 
 
 @pytest.mark.parametrize(("strategy", "sets"), [
-    ("all", [("prefix:a", "prefix:b", "prefix:c")]),
-    ("leave-one-in", [("prefix:a",), ("prefix:b",), ("prefix:c",)]),
-    ("leave-one-out", [("prefix:b", "prefix:c"), ("prefix:a", "prefix:c"), ("prefix:a", "prefix:b")]),
-    ("all-combinations", [("prefix:a",), ("prefix:b",), ("prefix:c",), ("prefix:a", "prefix:b"),
-                          ("prefix:a", "prefix:c"), ("prefix:b", "prefix:c"),
-                          ("prefix:a", "prefix:b", "prefix:c")])])
+    ("all", [("prefix: a", "prefix: b", "prefix: c")]),
+    ("leave-one-in", [("prefix: a",), ("prefix: b",), ("prefix: c",)]),
+    ("leave-one-out", [("prefix: b", "prefix: c"), ("prefix: a", "prefix: c"), ("prefix: a", "prefix: b")]),
+    ("all-combinations", [("prefix: a",), ("prefix: b",), ("prefix: c",), ("prefix: a", "prefix: b"),
+                          ("prefix: a", "prefix: c"), ("prefix: b", "prefix: c"),
+                          ("prefix: a", "prefix: b", "prefix: c")])])
 def test_feature_group_strategies(strategy, sets):
-    assert feature_sets(GROUPS, [strategy]) == sets
+    assert [m.names for m in feature_mixes(GROUPS, [strategy])] == sets
 
 
-def test_strategies_together_give_each_set_once():
-    assert len(feature_sets(GROUPS, ["all", "leave-one-in", "all-combinations"])) == 7
-    assert feature_sets({"only": ["x"]}, ["leave-one-out"]) == []
+def test_strategies_together_give_each_set_once_and_none_empty():
+    assert len(feature_mixes(GROUPS, ["all", "leave-one-in", "all-combinations"])) == 7
+    assert feature_mixes(GROUPS[:1], ["leave-one-out"]) == []
+
+
+def test_groups_sharing_a_table_are_united():
+    """Triage's dict.update would keep only the 3y columns of the table in the merged set."""
+    columns = ["t_entity_id_1y_x_sum", "t_entity_id_3y_x_sum", "t_entity_id_3y_x_max"]
+    table = {"t_aggregation_imputed": columns}
+    groups = feature_groups({"interval": ["1y", "3y"]}, table)
+    assert feature_mixes(groups, ["all"]) == [FeatureGroup(
+        ("interval: 1y", "interval: 3y"), (("t_aggregation_imputed", tuple(columns)),))]
+    metric = feature_groups({"metric": ["sum"], "all": [True]}, table)
+    assert [g.names for g in metric] == [("all: True",), ("metric: sum",)]  # keys sorted, as Triage
+    with pytest.raises(ValueError, match="finds no feature"):
+        feature_groups({"prefix": ["zzz"]}, table)
 
 
 def test_expand_seeds_estimators_that_take_one_and_adds_baselines():
@@ -57,10 +75,51 @@ def test_expand_seeds_estimators_that_take_one_and_adds_baselines():
     assert lr[0].build().get_params()["C"] == 0.1
 
 
+def test_a_value_listed_twice_is_one_model():
+    grid = GridConfig.model_validate({"models": {"sklearn.tree.DecisionTreeClassifier":
+                                                 {"max_depth": [3, 3]}}})
+    assert len(expand(grid.models, GROUPS, ["all"], 0)) == 2 + 1
+
+
+def test_model_group_keys_that_merge_models_of_one_split_are_refused():
+    models = {"sklearn.tree.DecisionTreeClassifier": {"max_depth": [3, 4]}}
+    with pytest.raises(ValueError, match=r"\['label_name', 'feature_groups'\] put 4 models of one split"):
+        expand(models, GROUPS, ["all"], 0, ("label_name", "feature_groups"), {"label_name": "l"})
+    keys = ("class_path", "parameters", "feature_groups")
+    assert len(expand(models, GROUPS, ["all", "leave-one-in"], 0, keys, {})) == 2 + 2 * 4
+
+
 def test_model_group_id_is_stable_and_ignores_feature_order():
-    one = model_group_id("sklearn.tree.DecisionTreeClassifier", {"max_depth": 3}, ("x", "y"))
-    assert one == model_group_id("sklearn.tree.DecisionTreeClassifier", {"max_depth": 3}, ("y", "x"))
-    assert one != model_group_id("sklearn.tree.DecisionTreeClassifier", {"max_depth": 4}, ("x", "y"))
+    meta = {"feature_names": ["x", "y"], "label_timespan": "1y", "label_name": "l",
+            "as_of_date_frequency": "1m", "max_training_history": "2y", "state": "active",
+            "cohort_name": None, "feature_groups": ["all: True"],
+            "team": "east"}
+    tree = "sklearn.tree.DecisionTreeClassifier"
+    one = group_id(group_arguments([], tree, {"max_depth": 3}, meta))
+    assert one == group_id(group_arguments([], tree, {"max_depth": 3}, {**meta, "feature_names": ["y", "x"]}))
+    assert one != group_id(group_arguments([], tree, {"max_depth": 4}, meta))
+    assert one != group_id(group_arguments([], tree, {"max_depth": 3}, {**meta, "label_timespan": "6m"}))
+    assert one == group_id(group_arguments([], tree, {"max_depth": 3}, {**meta, "team": "west"}))
+    # Only what the keys name: here the user's `team`, so the class and parameters no longer count.
+    by_team = group_arguments(["team"], tree, {"max_depth": 3}, meta)
+    assert by_team == {"class_path": "", "parameters": {}, "feature_names": [],
+                       "model_config": {"team": "east"}}
+
+
+def test_a_preset_is_merged_as_triage_merges_it():
+    grid = GridConfig.model_validate({"model_grid_preset": "small", "models": {
+        "sklearn.tree.DecisionTreeClassifier": {"max_depth": [3], "splitter": ["random"]}}})
+    tree = grid.models["sklearn.tree.DecisionTreeClassifier"]
+    assert tree["max_depth"] == [None, 1, 2, 3, 5, 10, 50, 100]  # None sorts as 0
+    assert tree["splitter"] == ["random"] and tree["criterion"] == ["entropy", "gini"]
+    slr = "triage.component.catwalk.estimators.classifiers.ScaledLogisticRegression"
+    assert grid.models[slr]["penalty"] == ["l1", "l2"]
+    assert load_class(slr) is ScaledLogisticRegression
+    assert GridConfig.model_validate({"model_grid_preset": "quickstart"}).models == {
+        slr: {"C": [1], "solver": ["saga"], "penalty": ["l1"]},
+        "sklearn.tree.DecisionTreeClassifier": {"criterion": ["gini"], "max_depth": [1],
+                                                "min_samples_split": [25], "min_samples_leaf": [0.025]},
+        "sklearn.dummy.DummyClassifier": {"strategy": ["prior"]}}
 
 
 PROJECT = """
@@ -101,6 +160,40 @@ def test_bad_grid_entries_are_refused_when_the_config_loads(tmp_path, models, pr
     assert any(problem in p for p in caught.value.problems), caught.value.problems
 
 
+@pytest.mark.parametrize(("section", "problem"), [
+    ("model_grid_preset: huge", "grid.model_grid_preset (line 11): unknown preset 'huge': Triage's are "
+                                "quickstart, small, medium, large, texas, whatever"),
+    ("model_grid_preset: quickstart\n  models: {sklearn.tree.DecisionTreeClassifier: {max_depth: [deep]}}",
+     "grid.models (line 12): sklearn.tree.DecisionTreeClassifier: max_depth: the values"),
+    ("models: {}", "grid.models (line 11): give at least one model, or a model_grid_preset"),
+    ("model_grid_preset: quickstart\n  model_group_keys: [label_name, team]\n  user_metadata: {tea: 1}",
+     "grid.model_group_keys.1 (line 12): unknown key 'team': Triage's are tea, feature_start_time,"),
+    ("model_grid_preset: quickstart\n  feature_group_definition: {prefix: reg}",
+     "grid.feature_group_definition.prefix (line 12): give a list of values (Triage iterates over it), "
+     "not 'reg'"),
+    ("model_grid_preset: quickstart\n  feature_group_definition: {prefix: [reg, regs]}",
+     "grid.feature_group_definition.prefix (line 12): prefixes 'reg' and 'regs' overlap"),
+    ("model_grid_preset: quickstart\n  feature_group_definition: {table: [x]}",
+     "grid.feature_group_definition.table (line 12): Input should be 'tables', 'prefix'"),
+    ("model_grid_preset: quickstart\n  individual_importance: {methods: [uniform, shap]}",
+     "grid.individual_importance.methods (line 12): 'shap': Triage 6.0.0 computes only uniform "
+     "individual importances"),
+    ("models: {triage.component.catwalk.baselines.rankers.LinearRanker: {}}",
+     "'triage.component.catwalk.baselines.rankers.LinearRanker' is not one of Triage's classes that prodline "
+     "reimplements"),
+    ("models: {triage.component.catwalk.baselines.rankers.PercentileRankOneFeature: {descend: [true]}}",
+     "PercentileRankOneFeature needs the parameter(s) feature"),
+    ("models: {triage.component.catwalk.baselines.thresholders.SimpleThresholder: {rules: [['x >> 1']]}}",
+     "Operator '>>' extracted from rule is not a supported operator"),
+])
+def test_triage_keys_the_grid_cannot_honour_are_refused(tmp_path, section, problem):
+    path = tmp_path / "prodline.yaml"
+    path.write_text(PROJECT.removesuffix("  models:\n") + "  " + section + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert any(problem in p for p in caught.value.problems), caught.value.problems
+
+
 def test_random_ranker_is_seeded():
     X = np.zeros((50, 2))
     one, two = (RandomRanker(random_state=seed).fit(X, np.zeros(50)) for seed in (1, 2))
@@ -126,3 +219,35 @@ def test_a_grid_needs_splits_and_features(tmp_path):
         load_config(path)
     assert caught.value.problems == ["grid (line 9): needs the temporal section (the splits to train on)",
                                      "grid (line 9): needs the features section (what the models learn from)"]
+
+
+TRIAGE = "triage.component.catwalk"
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    (f"{TRIAGE}.baselines.rankers.PercentileRankOneFeature", {"feature": "b_1"}),
+    (f"{TRIAGE}.baselines.rankers.BaselineRankMultiFeature",
+     {"rules": [{"feature": "c_1", "low_value_high_score": True},
+                {"feature": "a_2", "low_value_high_score": False}]}),
+    (f"{TRIAGE}.baselines.thresholders.SimpleThresholder",
+     {"rules": ["a_1 > 0", {"feature_name": "b_1", "operator": "<=", "threshold": 0.5}],
+      "logical_operator": "and"}),
+    (f"{TRIAGE}.estimators.classifiers.ScaledLogisticRegression", {"C": 0.5, "penalty": "l1"})])
+def test_triage_s_classes_train_score_and_store_like_any_model(path, params):
+    """Fitted from the matrix's arrays (by name where they read features by name), scored, and
+    stored with skops, as the models asset and the model store do."""
+    import skops.io
+
+    from prodline.pipeline.models.grid import ModelSpec
+    from prodline.pipeline.models.training import fit, scores
+
+    rng = np.random.default_rng(0)
+    features = ["a_1", "a_2", "b_1", "c_1"]
+    X, y = rng.random((60, 4)), rng.integers(0, 2, 60).astype(float)
+    spec = ModelSpec(path, params, ("all: True",), tuple(features))
+    fitted = fit(spec, X, y, features)
+    predicted = scores(fitted, X, features)
+    assert predicted.shape == (60,) and np.isfinite(predicted).all()
+    data = skops.io.dumps(fitted.model)
+    loaded = skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data))
+    assert np.array_equal(scores(type(fitted)(spec, loaded, 0.0, 60), X, features), predicted)

@@ -1,7 +1,9 @@
 """Matrices, the grid and evaluations end to end through Dagster, with a real MLflow store."""
 
+import json
 import shutil
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -46,6 +48,14 @@ def test_grid_trains_evaluates_and_tracks_every_model(trained):
     run = store.client().get_run(models[-1]["model_id"])
     assert run.data.params["split"] == models[-1]["split"] and "train_matrix" in run.data.params
     assert run.data.tags["model_group_id"] == models[-1]["model_group_id"]
+    # The grid's user_metadata kept with every model, its group's arguments, Triage's uniform importances.
+    assert run.data.tags["user_metadata.team"] == run.data.params["user_metadata.team"] == "tests"
+    assert json.loads(run.data.params["feature_groups"])[0].startswith("prefix: ")
+    folder = store.client().download_artifacts(run.info.run_id, "")
+    group = json.loads((Path(folder) / "model_group.json").read_text())
+    assert group["model_config"]["label_name"] == config.label.name and group["class_path"]
+    uniform = json.loads((Path(folder) / "individual_importances.json").read_text())
+    assert (uniform["method"], uniform["n_ranks"]) == ("uniform", 3) and len(uniform["features"]) <= 3
     assert any(k.startswith("precision_10_pct") for k in run.data.metrics)
     artifacts = {a.path for a in store.client().list_artifacts(run.info.run_id)}
     assert {"model", "features.json", "plots"} <= artifacts

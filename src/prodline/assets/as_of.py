@@ -26,6 +26,7 @@ from prodline.pipeline.as_of.checks import (
 from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select, unripe_labels
 from prodline.pipeline.as_of.feature_select import feature_start, features_select, refuse_nulls
 from prodline.pipeline.errors import StepRefused
+from prodline.pipeline.matrices.feature_groups import feature_table, subsets
 from prodline.pipeline.sql import tables_read
 from prodline.pipeline.tables import COHORT_TABLE, LABELS_TABLE
 from prodline.resources.stores import POOL
@@ -123,7 +124,9 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
             new_column_type=lambda n: "INTEGER" if n.endswith("_imp") else "DOUBLE PRECISION",
             verify=lambda conn: refuse_nulls(conn, table, columns, dates))
         names, flags = [c.name for c in columns], list(columns_of.flag_sources(columns))
-        groups = columns_of.feature_groups(columns, list(config.feature_groups))
+        definition = config.grid.feature_group_definition if config.grid else {"all": [True]}
+        dictionary = {feature_table(feature.prefix): [*names, *flags]}
+        groups = {g.names[0]: list(g.features) for g in subsets(definition, dictionary) if g.features}
         return _written(written, dates, feature_checks(warehouse, table, COHORT_TABLE, names, flags, dates),
                         features=len(names), feature_groups=dg.MetadataValue.json(groups))
 

@@ -9,8 +9,10 @@ from prodline.assets.decorators import single_run_asset
 from prodline.assets.keys import MATRICES, MODELS
 from prodline.assets.metadata import markdown_table
 from prodline.config import ProjectConfig
-from prodline.pipeline.as_of.feature_columns import group_columns
+from prodline.pipeline.matrices.building import current_splits
+from prodline.pipeline.matrices.feature_groups import feature_dictionary
 from prodline.pipeline.models.grid import grid_for, short_name
+from prodline.pipeline.models.grouping import matrix_metadata
 from prodline.pipeline.models.training import train_split
 from prodline.pipeline.tables import MODELS_COLUMNS, write_by_split
 from prodline.resources.stores import POOL
@@ -32,14 +34,18 @@ def models_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     )
     def models(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, matrices = context.resources.warehouse, context.resources.matrix_store
-        groups = group_columns(config.features, list(config.feature_groups), warehouse)
+        tables = feature_dictionary(warehouse, [f.prefix for f in config.features])
+        splits = {s.key: s for s in current_splits(config, warehouse)}
         began = time.perf_counter()
         # Each model is logged by a low-priority process while the next one trains (model_logging).
-        with ModelLogger(context.resources.model_store, matrices) as logger:
+        with ModelLogger(context.resources.model_store, matrices, grid) as logger:
             for key in context.partition_keys:
                 split = matrices.split(key)
-                specs = grid_for(grid.models, groups, grid.feature_group_strategies, grid.seed,
-                                 split.features)
+                metadata = matrix_metadata(splits[key], split.index["train"], config.label.name,
+                                           getattr(config.cohort, "name", None),
+                                           getattr(config.temporal, "feature_start_time", None),
+                                           grid.user_metadata)
+                specs = grid_for(grid, tables, split.features, metadata)
                 legends = {uuid: matrices.legend(uuid) for uuid, _, _ in split.tests}
                 train_split(specs, key, split, legends, logger.submit, context.log.info)
             rows = logger.rows()  # the first failure, if any, fails the step

@@ -14,10 +14,9 @@ from prodline.config.features import (
     AsOfConfig,
     CohortConfig,
     FeatureConfig,
-    FeatureGroupBy,
     LabelConfig,
 )
-from prodline.config.grid import GridConfig
+from prodline.config.grid import GridConfig, feature_group_problems
 from prodline.config.production import MonitoringConfig, PromotionConfig, SelectionConfig
 from prodline.config.scoring import ScoringConfig
 from prodline.config.serving import ServingConfig
@@ -54,7 +53,6 @@ class ProjectConfig(Strict):
     cohort: CohortConfig | None = None
     label: LabelConfig | None = None
     features: list[FeatureConfig] = Field([], max_length=MAX_SECTION_ITEMS)
-    feature_groups: list[FeatureGroupBy] = ["prefix"]
     temporal: TemporalConfig | None = None
     grid: GridConfig | None = None
     scoring: ScoringConfig = ScoringConfig()
@@ -76,6 +74,8 @@ class ProjectConfig(Strict):
     def _references(self) -> "ProjectConfig":
         problems = _missing_sections(self) + _transform_inputs(self) + _feature_columns(self)
         problems += _split_dates(self) + _selection_metric(self)
+        if self.grid is not None:
+            problems += feature_group_problems(self.grid, [f.prefix for f in self.features])
         if problems:
             raise Located(problems)
         return self

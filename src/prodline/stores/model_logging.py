@@ -16,6 +16,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 from prodline.pipeline.models.grid import short_name
+from prodline.pipeline.models.individual import uniform
 from prodline.pipeline.models.pictures import importances_svg, precision_recall_svg
 from prodline.pipeline.models.training import Fitted, importances
 from prodline.stores.matrix_store import MatrixStore
@@ -26,8 +27,13 @@ class ModelLogger:
     """`with ModelLogger(store, matrix_store) as logger: logger.submit(...)`, then `logger.rows()`:
     one row of `results.models` per model, in the order submitted; the first failure raises there."""
 
-    def __init__(self, store: ModelStore, matrix_store: MatrixStore):
+    def __init__(self, store: ModelStore, matrix_store: MatrixStore, grid=None):
         self._settings, self._pending = store.settings(), []
+        # What every model keeps from the grid section: the user's metadata, individual importances.
+        importance = getattr(grid, "individual_importance", None)
+        uniform = importance is not None and "uniform" in importance.methods
+        self._kept = {"user_metadata": dict(getattr(grid, "user_metadata", None) or {}),
+                      "n_ranks": importance.n_ranks if uniform else None}
         self._matrix_settings = matrix_store.model_dump()
         # A fresh interpreter: forking a process that runs Dagster's and DuckDB's threads could copy
         # a lock some thread holds. Its imports (~2 s) overlap the first fit.
@@ -42,7 +48,8 @@ class ModelLogger:
 
     def submit(self, fitted: Fitted, key: str, index: dict, predicted: dict, curves: list) -> None:
         self._pending.append(self._pool.submit(
-            log_model_run, self._settings, fitted, key, index, predicted, curves, self._matrix_settings))
+            log_model_run, self._settings, fitted, key, index, predicted, curves, self._matrix_settings,
+            **self._kept))
 
     def rows(self) -> list[dict]:
         return [f.result() for f in self._pending]
@@ -79,14 +86,26 @@ def _store(settings: dict) -> ModelStore:
 
 
 def log_model_run(settings: dict, fitted: Fitted, key: str, index: dict, predicted: dict, curves: list,
-                  matrix_settings: dict) -> dict:
+                  matrix_settings: dict, user_metadata: dict | None = None,
+                  n_ranks: int | None = None) -> dict:
     """Log one trained model as an MLflow run, with its pictures, and keep its test scores (Parquet,
     by run id), which the evaluations read instead of loading every model back. The precision and
     recall curves depend only on those scores and the test labels, so they are drawn here rather
-    than in the evaluations, which would wait for them. Returns its row of `results.models`."""
+    than in the evaluations, which would wait for them. The user's metadata is kept as tags and
+    params (`user_metadata.<key>`), the model group's arguments as `model_group.json`, and Triage's
+    uniform individual importances, when asked for, as `individual_importances.json`.
+    Returns its row of `results.models`."""
     spec, short = fitted.spec, short_name(fitted.spec.class_path)
+    user = {f"user_metadata.{k}": v for k, v in (user_metadata or {}).items()}
+    documents = {"features.json": list(spec.features),
+                 "feature_importances.json": importances(fitted.model, list(spec.features)),
+                 "model_group.json": spec.group_arguments}
+    if n_ranks is not None:
+        documents["individual_importances.json"] = {
+            "method": "uniform", "n_ranks": n_ranks,
+            "features": uniform(fitted.model, list(spec.features), n_ranks)}
     title = f"{short}, split {key}"
-    weights = importances(fitted.model, list(spec.features))
+    weights = documents["feature_importances.json"]
     images = {"precision_recall.svg": precision_recall_svg(curves, title)}
     if weights:
         images["feature_importances.svg"] = importances_svg(weights, title)
@@ -97,13 +116,15 @@ def log_model_run(settings: dict, fitted: Fitted, key: str, index: dict, predict
             "class_path": spec.class_path,
             **spec.params,
             "feature_groups": list(spec.feature_groups),
+            **user,
             "split": key,
             "train_matrix": index["train"],
             "test_matrices": index["tests"],
         },
         metrics={"train_rows": fitted.rows, "train_seconds": fitted.seconds},
-        tags={"model_group_id": spec.group_id, "split": key, "prodline.baseline": str(spec.is_baseline)},
-        documents={"features.json": list(spec.features), "feature_importances.json": weights},
+        tags={"model_group_id": spec.group_id, "split": key, "prodline.baseline": str(spec.is_baseline),
+              **{k: str(v) for k, v in user.items()}},
+        documents=documents,
         images=images,
     )
     MatrixStore(**matrix_settings).write_scores(logged.run_id, predicted)
@@ -122,3 +143,4 @@ def log_model_run(settings: dict, fitted: Fitted, key: str, index: dict, predict
         "baseline": spec.is_baseline,
         "trained_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
     }
+

@@ -29,16 +29,28 @@ def columns_of(spec: ModelSpec, features: list[str]) -> list[int]:
     return positions(list(spec.features), features, f"model group {spec.group_id}")
 
 
+def named(model, X: np.ndarray, names: list[str]):
+    """The columns as a DataFrame for a model that reads features by name (Triage's baselines)."""
+    if getattr(model, "takes_frame", False):
+        import pandas as pd
+
+        return pd.DataFrame(X, columns=names, copy=False)
+    return X
+
+
 def fit(spec: ModelSpec, X: np.ndarray, y: np.ndarray, features: list[str]) -> Fitted:
     """Train on the labeled rows (a training matrix has no others unless its rule keeps them)."""
     known = ~np.isnan(y)
     began = time.perf_counter()
-    model = spec.build().fit(X[known][:, columns_of(spec, features)], y[known].astype(int))
+    model = spec.build()
+    model = model.fit(named(model, X[known][:, columns_of(spec, features)], list(spec.features)),
+                      y[known].astype(int))
     return Fitted(spec, model, time.perf_counter() - began, int(known.sum()))
 
 
 def scores(fitted: Fitted, X: np.ndarray, features: list[str]) -> np.ndarray:
-    return fitted.model.predict_proba(X[:, columns_of(fitted.spec, features)])[:, 1]
+    used = X[:, columns_of(fitted.spec, features)]
+    return fitted.model.predict_proba(named(fitted.model, used, list(fitted.spec.features)))[:, 1]
 
 
 def importances(model, features: list[str]) -> dict[str, float]:
@@ -72,4 +84,4 @@ def score_matrix(model, model_features: list[str], matrix) -> np.ndarray:
     used = positions(model_features, matrix.features, "the model")
     if not len(matrix.X):
         return np.empty(0)
-    return model.predict_proba(matrix.X[:, used])[:, 1]
+    return model.predict_proba(named(model, matrix.X[:, used], model_features))[:, 1]

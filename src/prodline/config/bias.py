@@ -121,3 +121,19 @@ class BiasAuditConfig(Strict):
         if self.from_obj_table is not None:
             return self.from_obj_table
         return f"({self.from_obj_query.strip().rstrip(';')}) bias_from_obj"
+
+
+def bias_problems(config) -> list[tuple[tuple, str]]:
+    """The promotion gate can only judge disparities the audit computes (a check across sections,
+    called by ProjectConfig)."""
+    wanted = None if config.promotion is None else config.promotion.disparities
+    if wanted is None:
+        return []
+    where = ("promotion", "disparities")
+    if config.bias_audit is None:
+        return [(where, "needs the bias_audit section (who belongs to which group)")]
+    known = config.bias_audit.thresholds.parameters()
+    if wanted.parameter not in known:
+        return [((*where, "parameter"), f"{wanted.parameter!r} is not a bias_audit cutoff "
+                 f"(the audit gives {', '.join(known)})")]
+    return []

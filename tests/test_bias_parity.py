@@ -135,12 +135,14 @@ def test_prodline_gives_what_the_evaluator_means_to_compute(compared):
             for key, row in mine.items():
                 assert differing(row, theirs[key], NUMBERS + TEXTS) == [], (key, case["ref_groups_method"])
                 cells += len(NUMBERS + TEXTS)
+    print({"cells_equal_to_the_intent": cells})
     assert cells > 20_000
 
 
 def test_against_what_triage_stores_only_the_documented_differences(compared):
     cases, answers = compared
-    counts = {"refused_unlabeled": 0, "tie_cells": 0, "ppr_cells": 0, "equal_cells": 0}
+    counts = {"refused_unlabeled": 0, "tie_cells": 0, "tie_cutoffs": set(), "tie_cutoffs_differing": set(),
+              "ppr_cells": 0, "equal_cells": 0}
     for case, answer in zip(cases, answers, strict=True):
         for tie_breaker in ("worst", "best"):
             stored = answer[f"triage_{tie_breaker}"]
@@ -157,7 +159,11 @@ def test_against_what_triage_stores_only_the_documented_differences(compared):
             expected_ppr = ppr_as_triage_stores(mine_rows) if several_min else {}
             for key, row in mine.items():
                 if key[0] in ties:  # the unstable re-sort: anything at this cutoff may differ
-                    counts["tie_cells"] += len(differing(row, theirs[key], NUMBERS + TEXTS))
+                    found = len(differing(row, theirs[key], NUMBERS + TEXTS))
+                    counts["tie_cells"] += found
+                    counts["tie_cutoffs"].add((id(case), tie_breaker, key[0]))
+                    if found:
+                        counts["tie_cutoffs_differing"].add((id(case), tie_breaker, key[0]))
                     continue
                 columns = NUMBERS + TEXTS
                 if several_min and ties:  # the ppr reference comes from a cutoff with a reordered tie
@@ -170,5 +176,5 @@ def test_against_what_triage_stores_only_the_documented_differences(compared):
                     columns = [c for c in columns if c not in ("ppr_disparity", "ppr_ref_group_value")]
                 assert differing(row, theirs[key], columns) == [], (key, case["ref_groups_method"])
                 counts["equal_cells"] += len(columns)
-    print(counts)
+    print({k: len(v) if isinstance(v, set) else v for k, v in counts.items()})
     assert counts["refused_unlabeled"] and counts["equal_cells"] > 5_000

@@ -6,6 +6,7 @@ returns metadata."""
 import dagster as dg
 
 from prodline.assets.as_of import as_of_assets
+from prodline.assets.bias import bias_audit_asset
 from prodline.assets.challenger import challenger_asset
 from prodline.assets.champion import champion_asset
 from prodline.assets.evaluations import evaluations_asset
@@ -25,8 +26,9 @@ def modeling_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
     if config.temporal is None or config.grid is None:
         return []
     splits, partitions = split_partitions(config)
+    audit = [] if config.bias_audit is None else [bias_audit_asset(config, partitions)]
     return [matrices_asset(config, splits, partitions), models_asset(config, partitions),
-            evaluations_asset(config, partitions)]
+            evaluations_asset(config, partitions), *audit]
 
 
 def promotion_assets(config: ProjectConfig) -> list:

@@ -26,6 +26,6 @@ def feature_key(prefix: str) -> dg.AssetKey:
 
 
 MATRICES, MODELS = dg.AssetKey(["matrices"]), dg.AssetKey(["models"])
-EVALUATIONS = dg.AssetKey(["evaluations"])
+EVALUATIONS, BIAS_AUDIT = dg.AssetKey(["evaluations"]), dg.AssetKey(["bias_audit"])
 CHALLENGER, CHAMPION = dg.AssetKey(["challenger_model"]), dg.AssetKey(["champion_model"])
 PREDICTIONS, MONITORING = dg.AssetKey(["predictions"]), dg.AssetKey(["monitoring"])

@@ -136,6 +136,29 @@ class FairnessConfig(Strict):
         return self
 
 
+AuditMetric = Literal["ppr", "pprev", "precision", "fdr", "for", "fpr", "fnr", "tpr", "tnr", "npv"]
+
+
+class DisparityConfig(Strict):
+    """Aequitas's disparities (a group's metric over its reference group's, the reference chosen by
+    bias_audit.ref_groups_method) of the challenger on the newest test matrix, computed as the
+    bias_audit section says, must lie within `bounds` for every group of at least `min_group_size`
+    rows. `parameter` is one of the audit's cutoffs as Aequitas names it (`100_abs`, `0.01_pct`)."""
+
+    metrics: list[AuditMetric] = Field(["tpr"], min_length=1)
+    parameter: str
+    tie_breaker: Literal["worst", "best"] = "worst"
+    bounds: tuple[float, float] = (0.8, 1.25)
+    min_group_size: int = Field(default=30, ge=1, le=10**9)
+    severity: Severity = "ERROR"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "DisparityConfig":
+        if not 0 < self.bounds[0] <= 1 <= self.bounds[1]:
+            raise Located([(("bounds",), f"bounds {list(self.bounds)} must hold 1 (0 < low <= 1 <= high)")])
+        return self
+
+
 class SanityConfig(Strict):
     # A metric above max_value smells of a label leaking into a feature.
     max_value: float = Field(default=0.99, gt=0, le=1)
@@ -151,6 +174,7 @@ class PromotionConfig(Strict):
     margin: float = Field(default=0.0, ge=-1, le=1)
     stability: StabilityConfig = StabilityConfig()
     fairness: FairnessConfig | None = None
+    disparities: DisparityConfig | None = None  # judged on the bias_audit section's figures
     sanity: SanityConfig = SanityConfig()
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from prodline.config.alerts import AlertsConfig
 from prodline.config.base import Identifier, Located, Strict
+from prodline.config.bias import BiasAuditConfig, bias_problems
 from prodline.config.cutoffs import Threshold
 from prodline.config.features import (
     AsOfConfig,
@@ -56,6 +57,7 @@ class ProjectConfig(Strict):
     temporal: TemporalConfig | None = None
     grid: GridConfig | None = None
     scoring: ScoringConfig = ScoringConfig()
+    bias_audit: BiasAuditConfig | None = None  # Triage's bias_audit_config
     selection: SelectionConfig | None = None
     promotion: PromotionConfig | None = None
     monitoring: MonitoringConfig | None = None
@@ -76,6 +78,7 @@ class ProjectConfig(Strict):
         problems += _split_dates(self) + _selection_metric(self)
         if self.grid is not None:
             problems += feature_group_problems(self.grid, [f.prefix for f in self.features])
+        problems += bias_problems(self)
         if problems:
             raise Located(problems)
         return self

@@ -11,10 +11,14 @@ import pandas as pd
 from prodline.config import ProjectConfig
 from prodline.config.cutoffs import Threshold
 from prodline.pipeline.as_of.cohort_labels import newest_cohort_date
+from prodline.pipeline.bias.attributes import matrix_attributes
+from prodline.pipeline.bias.audit import ReferenceMissing
+from prodline.pipeline.bias.audit import audit as bias_audit
 from prodline.pipeline.champion.records import model_name
 from prodline.pipeline.evaluations.history import baseline_values
 from prodline.pipeline.evaluations.metrics import evaluate
 from prodline.pipeline.gate import criteria as gate
+from prodline.pipeline.gate.disparity import disparities_within_bounds
 from prodline.pipeline.matrices.files import Matrix
 from prodline.pipeline.models.training import positions, score_matrix
 from prodline.pipeline.sql import per_date_select
@@ -25,6 +29,7 @@ CHECKS = {  # check name -> the criterion it reports
     "top_list_is_stable": "list_stability",
     "recall_is_fair_across_groups": "fairness",
     "recall_gaps_are_watched": "fairness_watch",
+    "disparities_are_within_bounds": "disparity",
     "challenger_is_plausible": "sanity",
 }
 DESCRIPTIONS = {
@@ -36,6 +41,9 @@ DESCRIPTIONS = {
     "reference group, lies within the configured bounds.",
     "recall_gaps_are_watched": "The same fairness judgement for the attributes in fairness.warn_only: "
     "known gaps, shown on every challenger without blocking it.",
+    "disparities_are_within_bounds": "Aequitas's disparities of the configured metrics (the bias audit's "
+    "figures for the challenger on the newest test matrix) lie within the configured bounds for every "
+    "group large enough to judge.",
     "challenger_is_plausible": "The metric is not too good to be true, there are enough rows and positives, "
     "and no feature is entirely null.",
 }
@@ -51,6 +59,10 @@ def gate_checks(config: ProjectConfig) -> dict[str, bool]:
         del checks["recall_gaps_are_watched"]
     else:
         checks["recall_gaps_are_watched"] = False
+    if config.promotion.disparities is None:
+        del checks["disparities_are_within_bounds"]
+    else:
+        checks["disparities_are_within_bounds"] = config.promotion.disparities.severity == "ERROR"
     return checks
 
 
@@ -83,6 +95,8 @@ def judge(config: ProjectConfig, warehouse, store, matrices, challenger) -> list
     )
     stability = _stability(config, warehouse, matrices, ours_model, theirs_model)
     fairness = _fairness(config, warehouse, ours, test)
+    if promotion.disparities is not None:
+        fairness.append(_disparities(config, warehouse, ours, test))
     labeled = ~np.isnan(test.y)
     used = positions(ours_model.features, test.features, "the challenger")
     empty = gate.empty_columns(matrices.train_matrix(split).X[:, used], ours_model.features)
@@ -97,6 +111,20 @@ def judge(config: ProjectConfig, warehouse, store, matrices, challenger) -> list
         empty,
     )
     return [performance, stability, *fairness, sanity]
+
+
+def _disparities(config, warehouse, scores: np.ndarray, test: Matrix) -> Verdict:
+    """The bias audit of the challenger's scores on the test matrix (the figures the bias_audit asset
+    stores for it), judged against the bounds."""
+    wanted, audit = config.promotion.disparities, config.bias_audit
+    attributes = matrix_attributes(warehouse, audit, test.keys.to_pandas())
+    try:
+        rows = bias_audit(scores, test.y, attributes, [wanted.parameter], audit.ref_groups_method,
+                          audit.ref_groups, (wanted.tie_breaker,))
+    except ReferenceMissing as err:
+        return Verdict("disparity", False, wanted.severity, str(err))
+    return disparities_within_bounds(rows, list(wanted.metrics), wanted.parameter, wanted.bounds,
+                                     wanted.min_group_size, wanted.severity)
 
 
 class _Scorer:

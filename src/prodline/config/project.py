@@ -254,8 +254,8 @@ def load_config(path: str | os.PathLike | None = None) -> ProjectConfig:
         )
     except ValidationError as err:
         problems += [p for e in err.errors() for p in _describe(e, renames)]
-    if problems:
-        raise ConfigError(path, problems)
+    if problems:  # a list given as both training and test timespans is one problem, not two
+        raise ConfigError(path, list(dict.fromkeys(problems)))
     return config
 
 

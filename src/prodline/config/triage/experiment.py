@@ -31,7 +31,7 @@ def read_experiment(value: Any, own: Origin, base_dir: Path) -> tuple[dict, Orig
     try:
         data, lines = read_yaml(path)
     except Unreadable as err:
-        return {}, nothing, [f"{here}: {value}: {p}" for p in err.problems]
+        return {}, nothing, [f"{value}: {p}" for p in err.problems]
     origin = Origin(value, lines)
     if not isinstance(data, dict):
         return {}, origin, [f"{here}: {value} must hold a mapping of Triage's keys (config_version, "
@@ -39,4 +39,7 @@ def read_experiment(value: Any, own: Origin, base_dir: Path) -> tuple[dict, Orig
     if EXPERIMENT_KEY in data:
         return {}, origin, [f"{origin.where((EXPERIMENT_KEY,))}: an experiment file cannot include "
                             "another"]
+    if "config_version" not in data:  # Triage refuses such a file too
+        return data, origin, [f"{origin.where(('config_version',))}: required in a Triage experiment "
+                              "config (Triage refuses one without it); prodline reads 'v8'"]
     return data, origin, []

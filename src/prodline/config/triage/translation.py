@@ -37,7 +37,8 @@ def translate(raw: dict, own: Origin, base_dir: Path,
             native[key] = value
             if origin is not own:
                 renames.move((key,), (key,), origin)
-    for key, (value, origin) in keys.items():
+    # model_comment last: it joins user_metadata, wherever that was written.
+    for key, (value, origin) in sorted(keys.items(), key=lambda item: item[0] == "model_comment"):
         if key == "config_version":
             if value != CONFIG_VERSION:
                 problems.append(f"{origin.where((key,))}: {value!r} is not supported: prodline reads "

@@ -95,7 +95,8 @@ class CohortConfig(_Sql):
     Without a cohort section the cohort is the entities of the label query (Triage's rule), made by
     `of_label`: that cohort looks ahead as far as the label does."""
 
-    name: str = Field("default", min_length=1, max_length=MAX_IDENTIFIER)
+    # Triage's rule for the name (string_is_tablesafe): lowercase letters, digits, underscores.
+    name: str = Field("default", pattern=r"^[a-z0-9_]+$", max_length=MAX_IDENTIFIER)
     description: str = ""
     _looks_ahead: Interval | None = PrivateAttr(None)
 

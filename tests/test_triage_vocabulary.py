@@ -13,13 +13,16 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from conftest import GOOD_SOURCE, problems_of, write_yaml
+from conftest import AS_OF_LAST, GOOD_SOURCE, START, make_project, problems_of, write_yaml
+from prodline.assets.keys import COHORT, LABELS
 from prodline.config import ConfigError, Interval, ProjectConfig, load_config
 from prodline.config.features import CohortConfig, LabelConfig
 from prodline.config.temporal import TemporalConfig
 from prodline.config.triage import Origin, translate
 from prodline.config.triage.temporal import warehouse_bounds
 from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select
+from prodline.resources import warehouse_of
+from prodline.runs import as_of_plan, run_range
 from prodline.stores.warehouse import Warehouse
 
 TRIAGE_DATA = Path(__file__).parent / "data" / "triage"
@@ -435,3 +438,26 @@ def test_dirtyducks_configs_load_or_are_refused_precisely(tmp_path, path, events
             err.problems
         return
     assert config.grid.seed == yaml.safe_load(path.read_text())["random_seed"]
+
+
+def test_a_cohort_of_labels_is_built_once_labels_are_ripe(tmp_path, monkeypatch, instance):
+    """No cohort configured, through Dagster: the cohort of each date is exactly who has a label, and
+    a date whose labels have not matured is refused for the cohort too (it reads the label's window)."""
+    config = make_project(tmp_path, monkeypatch, cohort=None, features=[])
+    assert config.cohort.name == "all_entities"
+    for job in ("ingest_raw", "run_transforms"):
+        assert run_range(config, instance, job, START, AS_OF_LAST).success
+    dates, mature = as_of_plan(config, AS_OF_LAST)
+    assert run_range(config, instance, "build_as_of", mature[0], mature[-1], [COHORT, LABELS]).success
+    warehouse = warehouse_of(config, literal=True)
+    cohort = warehouse.rows("SELECT as_of_date, entity_id FROM features.cohort")
+    labels = warehouse.rows(f"SELECT as_of_date, entity_id, {config.label.name} AS y FROM features.labels")
+    assert cohort and sorted((r["as_of_date"], r["entity_id"]) for r in cohort) == sorted(
+        (r["as_of_date"], r["entity_id"]) for r in labels)
+    assert all(r["y"] is not None for r in labels)
+    unripe = dates[-1]
+    result = run_range(config, instance, "build_as_of", unripe, unripe, [COHORT])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.message
+    assert "The cohort is the label's entities (no cohort is configured)" in message, message

@@ -461,3 +461,21 @@ def test_a_cohort_of_labels_is_built_once_labels_are_ripe(tmp_path, monkeypatch,
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.event_specific_data.error.message
     assert "The cohort is the label's entities (no cohort is configured)" in message, message
+
+
+def test_missing_times_are_one_problem_where_the_temporal_config_is_written(tmp_path, monkeypatch):
+    monkeypatch.delenv("PRODLINE_WAREHOUSE_URL", raising=False)
+    problems = refused(with_experiment(tmp_path, {"config_version": "v8",
+                                                  "temporal_config": {"label_timespans": ["1month"]},
+                                                  "label_config": EXAMPLE["label_config"]}))
+    assert problems == ["experiment.yaml: temporal_config (line 2): feature_start_time, feature_end_time, "
+                        "label_start_time, label_end_time missing: Triage takes them from the earliest and "
+                        "latest knowledge_date_column of the feature aggregations' from_objs, and there are "
+                        "none to read: give the dates"]
+
+
+def test_model_comment_beside_a_model_comment_in_user_metadata_is_refused(tmp_path):
+    text = ("name: p\nmodel_comment: a\nstart_date: 2024-01-01\nuser_metadata: {model_comment: b}\n"
+            + GOOD_SOURCE)
+    assert any(p.startswith("model_comment (line 2): given beside user_metadata.model_comment (line 4)")
+               for p in problems_of(tmp_path, text))

@@ -271,7 +271,10 @@ def _describe(error: Any, renames: Renames) -> list[str]:
     loc = tuple(p for p in error["loc"] if p != "[key]")
     located = (error.get("ctx") or {}).get("error")
     if isinstance(located, Located):
-        return [renames.where((*loc, *at)) + f": {message}" for at, message in located.problems]
+        return [renames.where((*loc, *at)) + f": {message}" for at, message in located.problems
+                if not renames.told((*loc, *at))]
+    if renames.told(loc):
+        return []
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"

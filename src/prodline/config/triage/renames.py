@@ -24,6 +24,11 @@ class Renames:
     def __init__(self, own: Origin):
         self.own = own
         self._moves: dict[tuple, tuple[tuple, Origin]] = {}
+        # Native paths whose problem the translation reported already (validation would repeat it).
+        self.reported: set[tuple] = set()
+
+    def told(self, path: tuple) -> bool:
+        return any(path[:n] in self.reported for n in range(1, len(path) + 1))
 
     def move(self, native: tuple, written: tuple, origin: Origin) -> None:
         self._moves[native] = (written, origin)

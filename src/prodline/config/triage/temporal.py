@@ -51,6 +51,7 @@ def fill_temporal(section: dict, native: tuple, written: tuple, origin: Origin, 
     if not missing:
         return problems
     where = origin.where(written)
+    renames.reported.update((*native, k) for k in missing)
     why = (f"{', '.join(missing)} missing: Triage takes them from the earliest and latest "
            "knowledge_date_column of the feature aggregations' from_objs")
     if not isinstance(aggregations, list) or not aggregations or not all(
@@ -66,6 +67,7 @@ def fill_temporal(section: dict, native: tuple, written: tuple, origin: Origin, 
         return [*problems, f"{where}: {why}, which could not be read now ({err}): give the dates"]
     filled = {"feature_start_time": first, "label_start_time": first,
               "feature_end_time": last, "label_end_time": last}
+    renames.reported.difference_update((*native, k) for k in missing)
     for key in missing:
         section[key] = filled[key]
         renames.move((*native, key), written, origin)

@@ -48,10 +48,10 @@ def translate(raw: dict, own: Origin, base_dir: Path,
             problems.append(f"{origin.where((key,))}: {REFUSED[key]}")
         elif key in NATIVE or key == "model_comment":
             path = NATIVE.get(key, MODEL_COMMENT)
-            if (clash := _given(native, path)) is not None:
+            if (clash := _given(native, path)) == path:
                 problems.append(f"{origin.where((key,))}: given beside {renames.where(clash)}, which is "
                                 "the same setting: keep one")
-            elif _put(native, path, value):
+            elif clash is None and _put(native, path, value):
                 renames.move(path, (key,), origin)
     problems += _temporal(native, keys, renames, bounds)
     problems += _label_timespan(native, keys, renames)
@@ -59,7 +59,8 @@ def translate(raw: dict, own: Origin, base_dir: Path,
 
 
 def _given(config: dict, path: tuple) -> tuple | None:
-    """The path, or the shortest part of it that is set and is not a mapping, if it is set."""
+    """The path if it is set; the shortest part of it that is set and is not a mapping (which
+    validation reports), if there is one; else None."""
     here: Any = config
     for n, key in enumerate(path):
         if not isinstance(here, dict) or key not in here:

@@ -117,7 +117,6 @@ def test_the_whole_example_loads_once_its_label_timespans_agree(tmp_path):
     assert config.grid.user_metadata["matchdatetime"] == "2019-01-01"
     assert set(config.grid.models) == set(EXAMPLE["grid_config"])
     assert [f.prefix for f in config.features] == ["prefix"]
-    assert config.grid.feature_group_definition == EXAMPLE["feature_group_definition"]
     assert config.grid.feature_group_strategies == ["all"]
 
 

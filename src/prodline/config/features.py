@@ -95,10 +95,17 @@ class CohortConfig(_Sql):
     Without a cohort section the cohort is the entities of the label query (Triage's rule), made by
     `of_label`: that cohort looks ahead as far as the label does."""
 
-    # Triage's rule for the name (string_is_tablesafe): lowercase letters, digits, underscores.
-    name: str = Field("default", pattern=r"^[a-z0-9_]+$", max_length=MAX_IDENTIFIER)
+    name: str = Field("default", max_length=MAX_IDENTIFIER)
     description: str = ""
     _looks_ahead: Interval | None = PrivateAttr(None)
+
+    @field_validator("name")
+    @classmethod
+    def _tablesafe(cls, value: str) -> str:
+        # Triage's rule (string_is_tablesafe): the name becomes part of table names.
+        if not re.fullmatch(r"[a-z0-9_]+", value):
+            raise ValueError(f"{value!r}: use lowercase letters, digits and underscores (Triage's rule)")
+        return value
 
     @classmethod
     def of_label(cls, label: "LabelConfig") -> "CohortConfig":

@@ -101,7 +101,9 @@ class ProjectConfig(Strict):
 
 def _missing_sections(config: ProjectConfig) -> list[tuple[tuple, str]]:
     problems = []
-    uses_dates = [k for k in ("cohort", "label") if getattr(config, k) is not None]
+    # (A cohort made of the label's entities is the label's: its problems are the label's.)
+    uses_dates = ["cohort"] if config.cohort is not None and config.cohort.looks_ahead is None else []
+    uses_dates += ["label"] if config.label is not None else []
     uses_dates += ["features"] if config.features else []
     uses_dates += ["temporal"] if config.temporal is not None else []
     for key in uses_dates:

@@ -140,8 +140,8 @@ def test_project_splits_use_computed_labels_and_as_of_dates(tmp_path):
     assert load_config(write(tmp_path, PROJECT)).temporal.mode == "research"
     wrong_span = PROJECT.replace("test_label_timespans: 6 months", "test_label_timespans: [6 months, 1 year]")
     assert config_problems(tmp_path, wrong_span) == [
-        "temporal.test_label_timespans.1 (line 26): '1 year' differs from label.timespan '6 months': "
-        "labels are computed for that timespan only"]
+        "temporal.test_label_timespans.1 (line 26): '1 year' differs from the label timespan '6 months': "
+        "prodline computes labels for one timespan only"]
     weekly = PROJECT.replace("training_as_of_date_frequencies: 1 month",
                              "training_as_of_date_frequencies: 2 weeks")
     assert config_problems(tmp_path, weekly)[0] == (

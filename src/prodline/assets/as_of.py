@@ -61,15 +61,22 @@ def _written(written: int, dates: list, verdicts: list, **metadata) -> dg.Materi
 
 def _cohort_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     sql = config.cohort.sql()
+    # A cohort made of the label's entities (no cohort configured, as in Triage) reads ahead as the
+    # label does.
+    ahead = config.cohort.looks_ahead
+    reads = PERIOD_BEFORE if ahead is None else label_window(config, ahead)
 
     @_asset(key=COHORT, partitions_def=partitions, code_version=_version(sql),
             automation_condition=dg.AutomationCondition.eager(),
             description=config.cohort.description or "Who is ranked on each as-of date.",
-            deps=[dg.AssetDep(table_key(t), partition_mapping=PERIOD_BEFORE) for t in tables_read(sql)],
+            deps=[dg.AssetDep(table_key(t), partition_mapping=reads) for t in tables_read(sql)],
             check_specs=check_specs(COHORT, COHORT_CHECKS),
             metadata={"dagster/table_name": COHORT_TABLE})
     def cohort(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, dates = context.resources.warehouse, dates_of(context)
+        if ahead is not None and (immature := unripe_labels(warehouse, tables_read(sql), ahead, dates)):
+            raise StepRefused("The cohort is the label's entities (no cohort is configured): "
+                              + immature + "\nNothing was written.")
         written = warehouse.replace_window_from("features", "cohort", cohort_select(sql, dates),
                                                 "as_of_date", min(dates), max(dates))
         return _written(written, dates, cohort_checks(warehouse, COHORT_TABLE, dates))

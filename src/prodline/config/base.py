@@ -111,6 +111,27 @@ def check_placeholders(sql: str, required: set[str], allowed: set[str]) -> str:
     return sql
 
 
+# Triage's spelling: the placeholder inside quotes, filled in as text by Python's str.format (the
+# date as '2015-01-01', the timespan as '6month'), e.g. `'{as_of_date}'::date`,
+# `interval '{label_timespan}'`. A typed literal (`date '{as_of_date}'`) becomes a cast.
+_TYPED_DATE = re.compile(r"\b(date|timestamp)\s+'\{as_of_date\}'", re.IGNORECASE)
+
+
+def bind_as_of_date(sql: str, value: str) -> str:
+    """`sql` with its as-of date placeholders bound to the SQL date expression `value`, in either
+    spelling: prodline's `{as_of_date}` (a date value) or Triage's `'{as_of_date}'` (quoted)."""
+    sql = _TYPED_DATE.sub(lambda m: f"CAST({value} AS {m[1].upper()})", sql)
+    return sql.replace("'{as_of_date}'", value).replace("{as_of_date}", value)
+
+
+def bind_label_timespan(sql: str, span: str) -> str:
+    """`sql` with its label timespan bound: Triage's `'{label_timespan}'` becomes the interval's text
+    (`'6 months'`, as Triage's `interval '{label_timespan}'` reads it), prodline's unquoted
+    `{label_timespan}` an interval value."""
+    text = "'" + span.replace("'", "''") + "'"
+    return sql.replace("'{label_timespan}'", text).replace("{label_timespan}", f"INTERVAL {text}")
+
+
 class Located(ValueError):
     """Problems found by a check across sections, each with its own key path."""
 

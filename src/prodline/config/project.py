@@ -24,11 +24,14 @@ from prodline.config.serving import ServingConfig
 from prodline.config.sources import SourceConfig, StorageConfig
 from prodline.config.temporal import TemporalConfig
 from prodline.config.transforms import TransformConfig
+from prodline.config.triage import Origin, Renames, translate
+from prodline.config.triage.temporal import warehouse_bounds
 from prodline.config.yaml_reading import Unreadable, read_yaml
 
 DEMO_CONFIG = Path(__file__).resolve().parents[3] / "examples" / "unemployment" / "prodline.yaml"
 CONFIG_ENV = "PRODLINE_CONFIG"
 HOME_ENV = "PRODLINE_HOME"
+WAREHOUSE_ENV = "PRODLINE_WAREHOUSE_URL"  # also home.WAREHOUSE_ENV (home imports the config)
 # Far more than a project needs, and few enough that validation stays quick (and the graph small).
 MAX_SECTION_ITEMS = 500
 
@@ -73,6 +76,14 @@ class ProjectConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _cohort_of_label(self) -> "ProjectConfig":
+        # Triage's rule: without a cohort, the cohort is the entities of the label query. (Set on a
+        # frozen model while it is being validated, the one moment it may change.)
+        if self.cohort is None and self.label is not None:
+            object.__setattr__(self, "cohort", CohortConfig.of_label(self.label))
+        return self
+
+    @model_validator(mode="after")
     def _references(self) -> "ProjectConfig":
         problems = _missing_sections(self) + _transform_inputs(self) + _feature_columns(self)
         problems += _split_dates(self) + _selection_metric(self)
@@ -93,7 +104,9 @@ class ProjectConfig(Strict):
 
 def _missing_sections(config: ProjectConfig) -> list[tuple[tuple, str]]:
     problems = []
-    uses_dates = [k for k in ("cohort", "label") if getattr(config, k) is not None]
+    # (A cohort made of the label's entities is the label's: its problems are the label's.)
+    uses_dates = ["cohort"] if config.cohort is not None and config.cohort.looks_ahead is None else []
+    uses_dates += ["label"] if config.label is not None else []
     uses_dates += ["features"] if config.features else []
     uses_dates += ["temporal"] if config.temporal is not None else []
     for key in uses_dates:
@@ -140,8 +153,8 @@ def _split_dates(config: ProjectConfig) -> list[tuple[tuple, str]]:
     temporal = config.temporal
     if temporal is None or config.label is None or config.as_of is None:
         return []
-    problems = [((("temporal", field, i)), f"{span!r} differs from label.timespan {config.label.timespan!r}: "
-                 "labels are computed for that timespan only")
+    problems = [((("temporal", field, i)), f"{span!r} differs from the label timespan "
+                 f"{config.label.timespan!r}: prodline computes labels for one timespan only")
                 for field in ("training_label_timespans", "test_label_timespans")
                 for i, span in enumerate(getattr(temporal, field)) if span != config.label.interval]
     if problems or temporal.open_ended:  # open-ended splits are known once labels exist
@@ -245,19 +258,34 @@ def load_config(path: str | os.PathLike | None = None) -> ProjectConfig:
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping of keys (name, sources, ...)"])
     raw.pop("base_dir", None)
+    raw, renames, problems = translate(raw, Origin("", lines), path.parent, _data_bounds(raw))
     try:
-        return ProjectConfig.model_validate(
+        config = ProjectConfig.model_validate(
             {**raw, "base_dir": path.parent}, context={"base_dir": path.parent}
         )
     except ValidationError as err:
-        raise ConfigError(path, [p for e in err.errors() for p in _describe(e, lines)]) from None
+        problems += [p for e in err.errors() for p in _describe(e, renames)]
+    if problems:  # a list given as both training and test timespans is one problem, not two
+        raise ConfigError(path, list(dict.fromkeys(problems)))
+    return config
 
 
-def _describe(error: Any, lines: dict[tuple, int]) -> list[str]:
+def _data_bounds(raw: dict):
+    """Where Triage's default start and end times can be read: the warehouse, if one is named."""
+    storage = raw.get("storage")
+    named = storage.get("warehouse_url") if isinstance(storage, dict) else None
+    url = os.environ.get(WAREHOUSE_ENV) or named
+    return warehouse_bounds(url) if isinstance(url, str) and url else None
+
+
+def _describe(error: Any, renames: Renames) -> list[str]:
     loc = tuple(p for p in error["loc"] if p != "[key]")
     located = (error.get("ctx") or {}).get("error")
     if isinstance(located, Located):
-        return [_where((*loc, *at), lines) + f": {message}" for at, message in located.problems]
+        return [renames.where((*loc, *at)) + f": {message}" for at, message in located.problems
+                if not renames.told((*loc, *at))]
+    if renames.told(loc):
+        return []
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
@@ -265,10 +293,4 @@ def _describe(error: Any, lines: dict[tuple, int]) -> list[str]:
         message = "required key is missing"
     elif error["type"] == "too_long":
         message = f"too many: at most {error['ctx']['max_length']} are allowed"
-    return [f"{_where(loc, lines)}: {message}"]
-
-
-def _where(loc: tuple, lines: dict[tuple, int]) -> str:
-    where = ".".join(str(p) for p in loc) or "(top level)"
-    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
-    return where + (f" (line {line})" if line is not None else "")
+    return [f"{renames.where(loc)}: {message}"]

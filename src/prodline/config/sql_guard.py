@@ -15,7 +15,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from prodline.config.base import Located
+from prodline.config.base import Located, bind_as_of_date, bind_label_timespan
 
 WAREHOUSE_DIALECTS = ("duckdb", "postgres")
 # A source database may be any server SQLAlchemy reaches.
@@ -47,7 +47,9 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns on stderr for e
 
 
 def bind_placeholders(sql: str) -> str:
-    """The SQL with each `{placeholder}` replaced by a literal of its kind (dates, else)."""
+    """The SQL with each `{placeholder}` replaced by a literal of its kind (dates, else), in
+    prodline's spelling or Triage's quoted one (`'{as_of_date}'`, `interval '{label_timespan}'`)."""
+    sql = bind_label_timespan(bind_as_of_date(sql, "DATE '2000-01-01'"), "1 day")
     return _PLACEHOLDER.sub(lambda m: _LITERALS.get(m.group(1), "DATE '2000-01-01'"), sql)
 
 

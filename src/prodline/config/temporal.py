@@ -2,6 +2,8 @@
 
 Every list multiplies out (each training label timespan with each test duration, and so on), as
 in Triage. Intervals are `3 months`, `1 year`, `2 weeks`, `30 days` (or `30d`, `2w`, `1y`).
+Triage's shorthand `label_timespans` (both label timespans at once) and its defaults for the start
+and end times (from the data) are filled in before validation, by config.triage.temporal.
 """
 
 import datetime as dt
@@ -52,12 +54,14 @@ class TemporalConfig(Strict):
     feature_end_time: dt.date | None = None  # production mode may leave both ends to the data:
     label_start_time: dt.date
     label_end_time: dt.date | None = None  # a split appears once its labels have matured
-    model_update_frequency: Step
-    training_as_of_date_frequencies: Steps
-    max_training_histories: Spans
+    # Triage's defaults (experiments/defaults.py, fill_timechop_config_missing): one split of one
+    # as-of date per matrix. The label timespans have none (`label_timespans` sets both).
+    model_update_frequency: Step = Field("100y", validate_default=True)
+    training_as_of_date_frequencies: Steps = Field("100y", validate_default=True)
+    max_training_histories: Spans = Field("0d", validate_default=True)
     training_label_timespans: Steps
-    test_as_of_date_frequencies: Steps
-    test_durations: Spans
+    test_as_of_date_frequencies: Steps = Field("100y", validate_default=True)
+    test_durations: Spans = Field("0d", validate_default=True)
     test_label_timespans: Steps
     mode: Literal["research", "production"] = "research"
     split_anchor: dt.date | None = None  # production mode; default: the later of the start times

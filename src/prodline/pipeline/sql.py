@@ -8,6 +8,7 @@ import datetime as dt
 import re
 
 from prodline.config import Interval
+from prodline.config.base import bind_as_of_date, bind_label_timespan
 
 # SQL identifiers are case-insensitive: `FROM RAW.Events` reads raw.events.
 TABLE_REFERENCE = re.compile(r"\b(raw|transforms)\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
@@ -28,10 +29,11 @@ def dates_relation(dates: list[dt.date]) -> str:
 
 
 def per_date(sql: str, label_timespan: Interval | None = None) -> str:
-    """A user's per-date SQL, with {as_of_date} bound to the as-of dates relation."""
-    sql = sql.replace("{as_of_date}", f"{DATES}.as_of_date")
+    """A user's per-date SQL, with {as_of_date} bound to the as-of dates relation (Triage's quoted
+    '{as_of_date}' too: see config.base.bind_as_of_date)."""
+    sql = bind_as_of_date(sql, f"{DATES}.as_of_date")
     if label_timespan is not None:
-        sql = sql.replace("{label_timespan}", f"INTERVAL '{label_timespan}'")
+        sql = bind_label_timespan(sql, str(label_timespan))
     return sql.strip().rstrip(";")
 
 

@@ -1,0 +1,109 @@
+"""Triage's top-level keys moved into prodline's sections, before validation.
+
+A key is moved verbatim (its inner keys are the native section's business) and the move is recorded,
+so that a problem found later is reported under the key the user wrote. Writing one section in both
+spellings (`label` and `label_config`), a key in both prodline.yaml and its experiment file, a
+config_version other than Triage 6.0.0's, or a key prodline cannot honour is refused here.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from prodline.config.triage.experiment import EXPERIMENT_KEY, read_experiment
+from prodline.config.triage.renames import Origin, Renames
+from prodline.config.triage.temporal import TIMESPANS, Bounds, fill_temporal
+from prodline.config.triage.vocabulary import CONFIG_VERSION, MODEL_COMMENT, NATIVE, REFUSED
+
+_TRIAGE_ONLY = {*NATIVE, *REFUSED, "config_version", "model_comment"}
+
+
+def translate(raw: dict, own: Origin, base_dir: Path,
+              bounds: Bounds | None = None) -> tuple[dict, Renames, list[str]]:
+    """(the config in native sections, the renames back to what was written, the problems)."""
+    renames, problems = Renames(own), []
+    keys = {k: (v, own) for k, v in raw.items() if k != EXPERIMENT_KEY}
+    if EXPERIMENT_KEY in raw:
+        included, origin, trouble = read_experiment(raw[EXPERIMENT_KEY], own, base_dir)
+        problems += trouble
+        for key, value in included.items():
+            if key in keys:
+                problems.append(f"{origin.where((key,))}: also given in this file "
+                                f"({own.where((key,))}); keep one")
+            else:
+                keys[key] = (value, origin)
+    native = {}
+    for key, (value, origin) in keys.items():
+        if key not in _TRIAGE_ONLY:
+            native[key] = value
+            if origin is not own:
+                renames.move((key,), (key,), origin)
+    # model_comment last: it joins user_metadata, wherever that was written.
+    for key, (value, origin) in sorted(keys.items(), key=lambda item: item[0] == "model_comment"):
+        if key == "config_version":
+            if value != CONFIG_VERSION:
+                problems.append(f"{origin.where((key,))}: {value!r} is not supported: prodline reads "
+                                f"Triage's config version {CONFIG_VERSION!r} (Triage 6.0.0); upgrade the "
+                                "config as Triage's changelog says")
+        elif key in REFUSED:
+            problems.append(f"{origin.where((key,))}: {REFUSED[key]}")
+        elif key in NATIVE or key == "model_comment":
+            path = NATIVE.get(key, MODEL_COMMENT)
+            if (clash := _given(native, path)) == path:
+                problems.append(f"{origin.where((key,))}: given beside {renames.where(clash)}, which is "
+                                "the same setting: keep one")
+            elif clash is None and _put(native, path, value):
+                renames.move(path, (key,), origin)
+    problems += _temporal(native, keys, renames, bounds)
+    problems += _label_timespan(native, keys, renames)
+    return native, renames, problems
+
+
+def _given(config: dict, path: tuple) -> tuple | None:
+    """The path if it is set; the shortest part of it that is set and is not a mapping (which
+    validation reports), if there is one; else None."""
+    here: Any = config
+    for n, key in enumerate(path):
+        if not isinstance(here, dict) or key not in here:
+            return None
+        here = here[key]
+        if n < len(path) - 1 and not isinstance(here, dict):
+            return path[:n + 1]
+    return path
+
+
+def _put(config: dict, path: tuple, value: Any) -> bool:
+    for key in path[:-1]:
+        config = config.setdefault(key, {})
+        if not isinstance(config, dict):  # `grid: 5`: pydantic says what is wrong with it
+            return False
+    config[path[-1]] = value
+    return True
+
+
+def _temporal(native: dict, keys: dict, renames: Renames, bounds: Bounds | None) -> list[str]:
+    section = native.get("temporal")
+    if not isinstance(section, dict):
+        return []
+    section = native["temporal"] = dict(section)
+    written, origin = renames.written(("temporal",))
+    aggregations = native.get("features")
+    return fill_temporal(section, ("temporal",), written, origin, renames, aggregations, bounds)
+
+
+def _label_timespan(native: dict, keys: dict, renames: Renames) -> list[str]:
+    """Triage's label_config has no timespan: it comes from the temporal config's label timespans
+    (prodline computes labels for one: the first; a different one is refused by the split check)."""
+    if "label_config" not in keys or not isinstance(native.get("label"), dict):
+        return []
+    label = native["label"] = dict(native["label"])
+    if "timespan" in label:
+        return []
+    temporal = native.get("temporal")
+    spans = temporal.get(TIMESPANS[0]) if isinstance(temporal, dict) else None
+    first = spans[0] if isinstance(spans, list) and spans else spans
+    if not isinstance(first, str | int):
+        return [f"{renames.where(('label',))}: the label timespan comes from temporal_config's "
+                "label_timespans (or training_label_timespans), which is not given"]
+    label["timespan"] = first
+    renames.move(("label", "timespan"), *renames.written(("temporal", TIMESPANS[0], 0)))
+    return []

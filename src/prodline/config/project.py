@@ -131,19 +131,25 @@ def _missing_sections(config: ProjectConfig) -> list[tuple[tuple, str]]:
 
 
 def _selection_metric(config: ProjectConfig) -> list[tuple[tuple, str]]:
-    """Selection can only use a cutoff the evaluations compute."""
+    """Selection can only use a metric the evaluations compute, named as they name it."""
     selection = config.selection
-    if selection is None or selection.metric not in ("precision@", "recall@"):
+    if selection is None:
         return []
-    known = [t.parameter for t in config.scoring.thresholds()]
-    try:
-        parameter = Threshold.parse(selection.parameter).parameter
-    except ValueError as err:
-        return [(("selection", "parameter"), str(err))]
-    if parameter not in known:
-        return [(("selection", "parameter"), f"{selection.parameter!r} is not a scoring cutoff "
-                 f"(scoring gives {', '.join(known)})")]
-    return []
+    computed = {(s.metric, s.parameter) for s in config.scoring.specs()}
+    if (selection.metric, selection.parameter) in computed:
+        return []
+    same_metric = sorted(p for m, p in computed if m == selection.metric)
+    if not same_metric:
+        listed = ", ".join(sorted({m for m, _ in computed}))
+        return [(("selection", "metric"), f"{selection.metric!r} is not among the scoring metrics "
+                 f"(scoring computes {listed})")]
+    if selection.metric in ("precision@", "recall@") and selection.parameter:
+        try:
+            Threshold.parse(selection.parameter)
+        except ValueError as err:
+            return [(("selection", "parameter"), str(err))]
+    return [(("selection", "parameter"), f"{selection.parameter!r} is not a cutoff scoring computes "
+             f"for {selection.metric} (scoring gives {', '.join(repr(p) for p in same_metric)})")]
 
 
 def _split_dates(config: ProjectConfig) -> list[tuple[tuple, str]]:

@@ -17,9 +17,11 @@ def beats_champion(
     baselines: dict[str, float | None],
     margin: float,
     metric: str,
+    greater_is_better: bool = True,
 ) -> Verdict:
     """The challenger must reach the champion's value plus `margin` on the same test matrix; with no
-    champion yet, it must beat every baseline (a random list, the best single feature)."""
+    champion yet, it must beat every baseline (a random list, the best single feature). For a metric
+    that is better lower (`fpr@`, false positives), "plus" is minus and "beat" is "stay under"."""
     evidence = {
         "metric": metric,
         "challenger": challenger,
@@ -30,15 +32,15 @@ def beats_champion(
     if challenger is None:
         return Verdict("performance", False, "ERROR", f"the challenger has no {metric} value", evidence)
     if champion is not None:
-        needed = champion + margin
-        passed = challenger >= needed - 1e-12
+        needed = champion + margin if greater_is_better else champion - margin
+        passed = (challenger >= needed - 1e-12) if greater_is_better else (challenger <= needed + 1e-12)
         relation = "reaches" if passed else "falls short of"
         return Verdict(
             "performance",
             passed,
             "ERROR",
             f"challenger {metric} {challenger:.4f} {relation} champion {champion:.4f} "
-            f"{margin:+.4f} = {needed:.4f}",
+            f"{margin if greater_is_better else -margin:+.4f} = {needed:.4f}",
             evidence,
         )
     known = {k: v for k, v in baselines.items() if v is not None}
@@ -46,8 +48,8 @@ def beats_champion(
         return Verdict(
             "performance", False, "ERROR", "no champion and no baseline value to compare with", evidence
         )
-    best_name, best = max(known.items(), key=lambda kv: kv[1])
-    passed = challenger > best
+    best_name, best = (max if greater_is_better else min)(known.items(), key=lambda kv: kv[1])
+    passed = challenger > best if greater_is_better else challenger < best
     relation = "beats" if passed else "does not beat"
     return Verdict(
         "performance",
@@ -183,7 +185,7 @@ def recall_is_fair(
 def is_plausible(
     value: float | None,
     metric: str,
-    max_value: float,
+    max_value: float | None,
     labeled_rows: int,
     positives: int,
     min_rows: int,
@@ -191,9 +193,10 @@ def is_plausible(
     empty_features: list[str],
 ) -> Verdict:
     """Guards against what makes a good number meaningless: a value too good to be true (a label
-    leaking into a feature), too few rows or positives to judge, a feature that is never filled."""
+    leaking into a feature), too few rows or positives to judge, a feature that is never filled.
+    `max_value` is None for a metric with no "too good" (a count, or one that is better lower)."""
     problems = []
-    if value is not None and value > max_value:
+    if value is not None and max_value is not None and value > max_value:
         problems.append(f"{metric} {value:.4f} is above {max_value:g}: look for a leak of the label")
     if labeled_rows < min_rows:
         problems.append(f"{labeled_rows} labeled test rows, fewer than {min_rows}")

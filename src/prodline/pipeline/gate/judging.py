@@ -10,6 +10,7 @@ import pandas as pd
 
 from prodline.config import ProjectConfig
 from prodline.config.cutoffs import Threshold
+from prodline.config.scoring import MetricSpec
 from prodline.pipeline.as_of.cohort_labels import newest_cohort_date
 from prodline.pipeline.bias.attributes import matrix_attributes
 from prodline.pipeline.bias.audit import ReferenceMissing
@@ -21,6 +22,7 @@ from prodline.pipeline.gate import criteria as gate
 from prodline.pipeline.gate.disparity import disparities_within_bounds
 from prodline.pipeline.matrices.files import Matrix
 from prodline.pipeline.models.training import positions, score_matrix
+from prodline.pipeline.selection.metrics import COUNTS
 from prodline.pipeline.sql import per_date_select
 from prodline.pipeline.verdict import Verdict
 
@@ -80,18 +82,16 @@ def judge(config: ProjectConfig, warehouse, store, matrices, challenger) -> list
     theirs_model = None if champion is None else _Scorer(store, champion.run_id)
     ours = _stored_or_scored(matrices, ours_model, test)
     theirs = None if theirs_model is None else theirs_model.scores(test)
-    threshold = Threshold.parse(selection.parameter) if selection.parameter else None
+    judged_on = MetricSpec.named(selection.metric, selection.parameter)
 
     def value(scores):
-        for e in evaluate(scores, test.y, [threshold] if threshold else []):
-            if e.metric == selection.metric and e.parameter == (threshold.parameter if threshold else ""):
-                return e.mean
-        return None
+        return evaluate(scores, test.y, [judged_on])[0].mean
 
     ours_value = value(ours)
     baselines = baseline_values(warehouse, split, test.uuid, selection)
     performance = gate.beats_champion(
-        ours_value, None if theirs is None else value(theirs), baselines, promotion.margin, selection.name
+        ours_value, None if theirs is None else value(theirs), baselines, promotion.margin, selection.name,
+        selection.greater_is_better,
     )
     stability = _stability(config, warehouse, matrices, ours_model, theirs_model)
     fairness = _fairness(config, warehouse, ours, test)
@@ -100,10 +100,13 @@ def judge(config: ProjectConfig, warehouse, store, matrices, challenger) -> list
     labeled = ~np.isnan(test.y)
     used = positions(ours_model.features, test.features, "the challenger")
     empty = gate.empty_columns(matrices.train_matrix(split).X[:, used], ours_model.features)
+    # A count, or a rate that is better lower, cannot be too good to be true.
+    bounded = selection.greater_is_better and selection.metric not in COUNTS
+    ceiling = promotion.sanity.max_value if bounded else None
     sanity = gate.is_plausible(
         ours_value,
         selection.name,
-        promotion.sanity.max_value,
+        ceiling,
         int(labeled.sum()),
         int(np.nansum(test.y)),
         promotion.sanity.min_rows,

@@ -1,7 +1,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from conftest import GOOD_SOURCE, problems_of, write_yaml
+from conftest import GOOD_SOURCE, SELECTION, problems_of, write_yaml
 from prodline.cli import app
 from prodline.config import DEMO_CONFIG, ConfigError, config_path, load_config
 
@@ -143,3 +143,23 @@ def test_validate_command_prints_every_problem(tmp_path):
     assert "name (line 1)" in result.output and "extra (line 3): unknown key" in result.output
     ok = CliRunner().invoke(app, ["validate", str(DEMO_CONFIG)])
     assert ok.exit_code == 0 and "3 source(s)" in ok.output
+
+
+@pytest.mark.parametrize(("selection", "words"), [
+    ({"metric": "fpr@", "parameter": "10_pct"},
+     "selection.metric (line 2): 'fpr@' is not among the scoring metrics (scoring computes "
+     "average precision score, precision@, recall@, roc_auc)"),
+    ({"metric": "recall@", "parameter": "10.0_pct"},
+     "selection.parameter (line 3): '10.0_pct' is not a cutoff scoring computes for recall@ "
+     "(scoring gives '1_pct', '5_pct', '10_pct')"),
+])
+def test_selection_names_a_metric_scoring_computes(tmp_path, selection, words):
+    from conftest import GRID, TEMPORAL, demo_sections, write_config
+
+    sections = demo_sections(temporal=TEMPORAL, grid=GRID, selection={**SELECTION, **selection},
+                             scoring={"top_n": [], "percentiles": [1, 5, 10]})
+    with pytest.raises(ConfigError) as e_info:
+        load_config(write_config(tmp_path, **sections))
+    where, message = words.split(" (line")[0], words.split("): ")[1]
+    assert [p for p in e_info.value.problems if p.startswith(where) and p.endswith(message)], \
+        e_info.value.problems

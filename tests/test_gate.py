@@ -51,6 +51,26 @@ def test_without_a_champion_the_challenger_must_beat_every_baseline():
     assert not beats_champion(None, 0.5, baselines, 0.0, "p").passed
 
 
+@pytest.mark.parametrize(
+    ("challenger", "champion", "margin", "passed", "words"),
+    [
+        (0.08, 0.10, 0.01, True, "reaches champion 0.1000 -0.0100 = 0.0900"),
+        (0.095, 0.10, 0.01, False, "falls short of champion 0.1000 -0.0100 = 0.0900"),
+    ],
+)
+def test_for_a_metric_better_lower_the_challenger_must_stay_under_the_champion_minus_the_margin(
+        challenger, champion, margin, passed, words):
+    verdict = beats_champion(challenger, champion, {}, margin, "fpr@10_pct", greater_is_better=False)
+    assert verdict.passed is passed and words in verdict.summary
+
+
+def test_for_a_metric_better_lower_the_best_baseline_is_the_lowest():
+    baselines = {"RandomRanker": 0.31, "BestSingleFeature": 0.12}
+    assert beats_champion(0.11, None, baselines, 0.0, "fpr@10_pct", greater_is_better=False).passed
+    refused = beats_champion(0.2, None, baselines, 0.0, "fpr@10_pct", greater_is_better=False)
+    assert "does not beat the best baseline (BestSingleFeature, 0.1200)" in refused.summary
+
+
 def test_list_stability_is_the_share_of_the_champion_top_k_kept():
     champion = np.arange(10, dtype=float)  # top 4: entities 19, 18, 17, 16
     challenger = champion.copy()

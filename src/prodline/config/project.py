@@ -135,10 +135,10 @@ def _selection_metric(config: ProjectConfig) -> list[tuple[tuple, str]]:
     selection = config.selection
     if selection is None:
         return []
-    computed = {(s.metric, s.parameter) for s in config.scoring.specs()}
+    computed = [(s.metric, s.parameter) for s in config.scoring.specs()]
     if (selection.metric, selection.parameter) in computed:
         return []
-    same_metric = sorted(p for m, p in computed if m == selection.metric)
+    same_metric = [p for m, p in computed if m == selection.metric]
     if not same_metric:
         listed = ", ".join(sorted({m for m, _ in computed}))
         return [(("selection", "metric"), f"{selection.metric!r} is not among the scoring metrics "

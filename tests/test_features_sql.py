@@ -171,14 +171,18 @@ def test_imputation_error_refuses_the_write_and_names_the_column(warehouse):
     assert not warehouse.columns("features", "ev")  # rolled back: not even the table remains
 
 
-def test_feature_groups_by_prefix_interval_and_metric():
+def test_triage_feature_groups_find_the_features_by_their_triage_names():
+    from prodline.pipeline.matrices.feature_groups import feature_table, subsets
+
     columns = fsql.feature_columns(feature(), CHOICES)
-    groups = fsql.feature_groups(columns, ["prefix", "interval", "metric"])
-    assert groups["prefix:ev"] == [c.name for c in columns]
-    assert set(groups) >= {"interval:30day", "interval:1y", "interval:all", "metric:stddev", "metric:sum"}
-    assert groups["interval:all"] == [c.name for c in columns if c.name.startswith("ev_entity_id_all_")]
+    names = [c.name for c in columns]
+    definition = {"prefix": ["ev"], "interval": ["30day", "1y", "all"], "metric": ["max", "sum"]}
+    groups = {g.names[0]: list(g.features) for g in subsets(definition, {feature_table("ev"): names})}
+    assert groups["prefix: ev"] == names
+    assert groups["interval: all"] == [n for n in names if n.startswith("ev_entity_id_all_")]
     assert {"ev_entity_id_1y_amount_max", "ev_entity_id_1y_kind_a_max",
-            "ev_entity_id_1y_kind__NULL_max"} <= set(groups["metric:max"])
+            "ev_entity_id_1y_kind__NULL_max"} <= set(groups["metric: max"])
+    assert not [n for n in groups["metric: sum"] if not n.endswith("_sum")]
 
 
 def test_rewriting_a_window_is_idempotent(warehouse):

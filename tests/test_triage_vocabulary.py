@@ -16,7 +16,7 @@ import yaml
 from conftest import AS_OF_LAST, GOOD_SOURCE, START, make_project, problems_of, write_yaml
 from prodline.assets.keys import COHORT, LABELS
 from prodline.config import ConfigError, Interval, ProjectConfig, load_config
-from prodline.config.features import CohortConfig, LabelConfig
+from prodline.config.as_of import CohortConfig, LabelConfig
 from prodline.config.temporal import TemporalConfig
 from prodline.config.triage import Origin, translate
 from prodline.config.triage.temporal import warehouse_bounds

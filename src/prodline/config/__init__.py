@@ -6,16 +6,9 @@ selection, promotion, serving, alerts) add their own sections; until then those 
 like any other unknown key.
 """
 
+from prodline.config.as_of import AsOfConfig, Cadence, CohortConfig, LabelConfig
 from prodline.config.base import ColumnType, Identifier
-from prodline.config.features import (
-    AsOfConfig,
-    Cadence,
-    CohortConfig,
-    FeatureConfig,
-    Imputation,
-    LabelConfig,
-    Metric,
-)
+from prodline.config.features import FeatureConfig, Imputation, Metric
 from prodline.config.intervals import Interval
 from prodline.config.project import (
     CONFIG_ENV,

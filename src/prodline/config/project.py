@@ -8,15 +8,11 @@ from typing import Any
 from pydantic import Field, ValidationError, model_validator
 
 from prodline.config.alerts import AlertsConfig
+from prodline.config.as_of import AsOfConfig, CohortConfig, LabelConfig
 from prodline.config.base import Identifier, Located, Strict
 from prodline.config.bias import BiasAuditConfig, bias_problems
 from prodline.config.cutoffs import Threshold
-from prodline.config.features import (
-    AsOfConfig,
-    CohortConfig,
-    FeatureConfig,
-    LabelConfig,
-)
+from prodline.config.features import FeatureConfig
 from prodline.config.grid import GridConfig, feature_group_problems
 from prodline.config.production import MonitoringConfig, PromotionConfig, SelectionConfig
 from prodline.config.scoring import ScoringConfig

@@ -81,14 +81,6 @@ def flag_sources(columns: list[Feature]) -> dict[str, str]:
     return sources
 
 
-def feature_groups(columns: list[Feature], by: list[str]) -> dict[str, list[str]]:
-    """Named groups of feature columns, one per value of each dimension in `by` (prefix,
-    interval, metric): `prefix:reg`, `interval:1y`, ... Model grids choose among these groups."""
-    groups: dict[str, list[str]] = {}
-    for dimension in by:
-        for column in columns:
-            groups.setdefault(f"{dimension}:{getattr(column, dimension)}", []).append(column.name)
-    return groups
 
 
 def imputed(column: Feature, value: str) -> str:
@@ -141,20 +133,6 @@ def resolve_choices(warehouse, feature: FeatureConfig) -> dict[str, list]:
                 found = sorted(set(found) - {None}, key=str)
             choices[f"{section}.{i}"] = found
     return choices
-
-
-def group_columns(features: list[FeatureConfig], by: list[str], warehouse) -> dict[str, list[str]]:
-    """Named groups (by prefix, interval or metric) of feature columns, each with its `_imp` flag."""
-    groups: dict[str, list[str]] = {}
-    for feature in features:
-        columns = feature_columns(feature, resolve_choices(warehouse, feature))
-        flags = {c.name: c.flag for c in columns if c.flag}
-        for name, members in feature_groups(columns, by).items():
-            names = groups.setdefault(name, [])
-            for member in (m for c in members for m in (c, flags.get(c)) if m):
-                if member not in names:
-                    names.append(member)
-    return groups
 
 
 def metric_of(column: Feature) -> Metric:

@@ -140,11 +140,20 @@ class Warehouse(BaseModel):
 
     def ensure_table(self, schema: str, name: str, columns: list[sa.Column],
                      index: list[str] | None = None) -> sa.Table:
-        """Create the table (and, on PostgreSQL, an index) if missing; return it."""
+        """Create the table (and, on PostgreSQL, an index) if missing; return it. A column the code
+        has and an existing table lacks (a warehouse made by an earlier version) is added, its
+        existing rows taking the column's server default."""
         self.ensure_layers()
         table = sa.Table(name, sa.MetaData(schema=schema), *columns)
         with self.engine.begin() as conn:
             table.create(conn, checkfirst=True)
+            have = self._columns_in(conn, schema, name)
+            for column in (c for c in columns if c.name not in have):
+                kind = column.type.compile(dialect=self.engine.dialect)
+                default = "" if column.server_default is None else \
+                    " DEFAULT '{}'".format(str(column.server_default.arg).replace("'", "''"))
+                conn.execute(sa.text(f"ALTER TABLE {schema}.{name} ADD COLUMN {_quoted(column.name)} "
+                                     f"{kind}{default}"))
             if index and self.backend == "postgresql":
                 conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name}_{'_'.join(index)}_idx "
                                      f"ON {schema}.{name} ({', '.join(index)})"))

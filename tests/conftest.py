@@ -83,23 +83,32 @@ def instance():
         yield inst
 
 
-@pytest.fixture
-def pg_url():
-    """A new, empty PostgreSQL database, dropped afterwards."""
+@contextmanager
+def postgres_database(prefix: str = "prodline_test"):
+    """A new, empty PostgreSQL database with a name of this run's own; its URL; dropped afterwards."""
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"prodline_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f"CREATE DATABASE {name}"))
     except sa.exc.OperationalError as err:
         admin.dispose()
         need_service(f"PostgreSQL at {PG_URL} is not reachable: {err.orig}")
-    yield sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
-    admin.dispose()
+    try:
+        yield sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url():
+    """A new, empty PostgreSQL database, dropped afterwards."""
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

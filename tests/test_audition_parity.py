@@ -21,13 +21,12 @@ Audition's rules and their parameters, under several numpy seeds (Audition break
 import datetime as dt
 import math
 import random
-import uuid
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from conftest import PG_URL, need_service
+from conftest import postgres_database
 from prodline.pipeline.selection import rules
 from prodline.pipeline.selection.metrics import greater_is_better
 
@@ -163,16 +162,8 @@ def _undefined() -> dict:
 def audition(triage):
     """Audition's answers on every case (the last: UNDEFINED), and the data they came from."""
     data = [_generate(i + 1, case) for i, case in enumerate(CASES)] + [_undefined()]
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"prodline_audition_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as err:
-        admin.dispose()
-        need_service(f"PostgreSQL at {PG_URL} is not reachable: {err.orig}")
-    url = sa.make_url(PG_URL).set(database=name)
-    try:
+    with postgres_database("prodline_audition") as text:
+        url = sa.make_url(text)
         _load(url, data)
         payload = {"db_url": url.render_as_string(hide_password=False), "cases": [
             {"model_group_ids": d["groups"], "train_end_times": [t.isoformat() for t in TIMES],
@@ -191,10 +182,6 @@ def audition(triage):
              "rules": [{"shared_parameters": [{"metric": "precision@", "parameter": "10_pct"}],
                         "selection_rules": [{"name": "best_average_value"}]}]})
         answers = triage("audition.py", payload, seconds=300)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
     return data, answers
 
 

@@ -13,14 +13,12 @@ NULL in the run), and it is then 0 everywhere. PostgreSQL and DuckDB give prodli
 
 import datetime as dt
 import random
-import uuid
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from conftest import PG_URL as PG_ADMIN
-from conftest import need_service
+from conftest import postgres_database
 from prodline.config import FeatureConfig
 from prodline.pipeline.as_of.feature_columns import feature_columns, flag_sources, resolve_choices
 from prodline.pipeline.as_of.feature_select import features_select, refuse_nulls
@@ -169,16 +167,7 @@ def prodline_tables(url: str) -> dict[str, tuple[dict, dict]]:
 @pytest.fixture(scope="module")
 def answers(triage, tmp_path_factory):
     """(Triage's tables, prodline's on PostgreSQL, prodline's on DuckDB), on the same data."""
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"prodline_parity_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as err:
-        admin.dispose()
-        need_service(f"PostgreSQL at {PG_ADMIN} is not reachable: {err.orig}")
-    url = sa.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    try:
+    with postgres_database("prodline_parity") as url:
         data = generate(random.Random(SEED))
         fill_postgresql(url, data)
         duck = fill_duckdb(tmp_path_factory.mktemp("parity") / "w.duckdb", data)
@@ -190,12 +179,6 @@ def answers(triage, tmp_path_factory):
                                          "feature_aggregations": [ERROR_RULE], "as_of_dates": DATES,
                                          "state_table": "features.cohort"}, seconds=300)
         yield theirs, prodline_tables(url), prodline_tables(duck), url, refused
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
-        admin.dispose()
 
 
 def close(a, b) -> bool:

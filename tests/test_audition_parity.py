@@ -27,8 +27,8 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import postgres_database
+from prodline.config.metrics import greater_is_better
 from prodline.pipeline.selection import rules
-from prodline.pipeline.selection.metrics import greater_is_better
 
 SEEDS = (0, 1)
 # Irregular gaps, so that recency weights differ from evenly spaced ones.

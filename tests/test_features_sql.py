@@ -172,7 +172,8 @@ def test_imputation_error_refuses_the_write_and_names_the_column(warehouse):
 
 
 def test_triage_feature_groups_find_the_features_by_their_triage_names():
-    from prodline.pipeline.matrices.feature_groups import feature_table, subsets
+    from prodline.config.features import feature_table
+    from prodline.pipeline.matrices.feature_groups import subsets
 
     columns = fsql.feature_columns(feature(), CHOICES)
     names = [c.name for c in columns]

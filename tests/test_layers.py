@@ -26,10 +26,13 @@ MAY_IMPORT = {
 }
 WITHOUT_DAGSTER = {"config", "pipeline", "stores", "home", "serving"}
 # The config checks a project with the library's own rules while it validates: importable model
-# classes with fitting parameters, known selection rules, splits the dates allow. These imports sit
-# inside validators (run after both packages are loaded), the one way up the layers.
+# classes with fitting parameters, model group keys Triage knows, known selection rules, splits the
+# dates allow; and it fills Triage's default start and end times from a named warehouse. These
+# imports sit inside validators (run after the packages are loaded), the one way up the layers.
 VALIDATION = {
     ("prodline.config.grid", "prodline.pipeline.models.grid"),
+    ("prodline.config.grid", "prodline.pipeline.models.grouping"),
+    ("prodline.config.triage.temporal", "prodline.stores.warehouse"),
     ("prodline.config.production", "prodline.pipeline.selection.rules"),
     ("prodline.config.project", "prodline.pipeline.matrices.splits"),
 }

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from prodline.config.grid import GridConfig, feature_group_problems
+from prodline.config.triage.presets import merged_grid, preset_names
 from prodline.pipeline.matrices.feature_groups import STRATEGIES, feature_mixes, subsets
 from prodline.pipeline.models.grid import load_class
 from prodline.pipeline.models.grouping import allowed_keys, group_arguments
 from prodline.pipeline.models.individual import global_importances
-from prodline.pipeline.models.presets import merged_grid, preset_names
 from prodline.pipeline.models.training import named
 
 SLR = "triage.component.catwalk.estimators.classifiers.ScaledLogisticRegression"

@@ -14,6 +14,7 @@ from prodline.assets.decorators import single_run_asset
 from prodline.assets.keys import COHORT, LABELS, feature_key, table_key
 from prodline.assets.partitions import PERIOD_BEFORE, as_of_partitions, dates_of, label_window
 from prodline.config import FeatureConfig, ProjectConfig
+from prodline.config.features import feature_table
 from prodline.pipeline.as_of import feature_columns as columns_of
 from prodline.pipeline.as_of.checks import (
     COHORT_CHECKS,
@@ -26,7 +27,7 @@ from prodline.pipeline.as_of.checks import (
 from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select, unripe_labels
 from prodline.pipeline.as_of.feature_select import feature_start, features_select, refuse_nulls
 from prodline.pipeline.errors import StepRefused
-from prodline.pipeline.matrices.feature_groups import feature_table, subsets
+from prodline.pipeline.matrices.feature_groups import subsets
 from prodline.pipeline.sql import tables_read
 from prodline.pipeline.tables import COHORT_TABLE, LABELS_TABLE
 from prodline.resources.stores import POOL

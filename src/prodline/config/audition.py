@@ -10,6 +10,7 @@ from itertools import product
 from typing import Any
 
 from prodline.config.base import Located
+from prodline.config.metrics import WITHOUT_CUTOFF
 
 # filter key -> selection field
 FILTER_KEYS = {"metric": "metric", "parameter": "parameter", "max_from_best": "max_from_best",
@@ -36,8 +37,6 @@ def from_audition(data: dict) -> dict:
     problems += [((key,), why) for key, why in REFUSED.items() if key in data]
     if "filter" in data:
         problems += _filter(data, data.pop("filter"))
-    from prodline.pipeline.selection.metrics import WITHOUT_CUTOFF
-
     if data.get("metric") in WITHOUT_CUTOFF and "parameter" not in data:
         data["parameter"] = ""  # the default cutoff does not apply to a metric without one
     if "rules" in data:

@@ -119,6 +119,12 @@ def _number(text: str) -> bool:
     return True
 
 
+def feature_table(prefix: str) -> str:
+    """The table of one aggregation's features, named as Triage names it (a grid's feature group
+    definition names these)."""
+    return f"{prefix}_aggregation_imputed"
+
+
 def sql_name(name: str) -> str:
     """A name as Triage writes it into a column name (collate's to_sql_name drops double quotes)."""
     return str(name).replace('"', "")

@@ -16,9 +16,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from prodline.config.base import Located, Strict
+from prodline.config.features import feature_table
+from prodline.config.triage.presets import merged_grid, preset_names
 
 # Per split and feature set; Triage's large preset makes 3,243 (checked in about a second).
 MAX_MODELS = 5000
+IMPORTANCE_METHODS = ("uniform",)  # Triage 6.0.0's individual importance CALCULATE_STRATEGIES
 Strategy = Literal["all", "leave-one-in", "leave-one-out", "all-combinations"]
 GroupBy = Literal["tables", "prefix", "interval", "metric", "all"]
 
@@ -47,11 +50,9 @@ class IndividualImportanceConfig(Strict):
     @field_validator("methods")
     @classmethod
     def _known(cls, methods: list[str]) -> list[str]:
-        from prodline.pipeline.models.individual import METHODS
-
-        if unknown := [m for m in methods if m not in METHODS]:
+        if unknown := [m for m in methods if m not in IMPORTANCE_METHODS]:
             raise ValueError(f"{', '.join(map(repr, unknown))}: Triage 6.0.0 computes only "
-                             f"{', '.join(METHODS)} individual importances, and so does prodline")
+                             f"{', '.join(IMPORTANCE_METHODS)} individual importances, and so does prodline")
         return methods
 
 
@@ -92,8 +93,6 @@ class GridConfig(Strict):
         """The preset merged into `models` before they are checked, as Triage merges it."""
         if not isinstance(data, dict) or data.get("model_grid_preset") is None:
             return data
-        from prodline.pipeline.models.presets import merged_grid, preset_names
-
         preset = data["model_grid_preset"]
         if preset not in preset_names():
             raise Located([(("model_grid_preset",), f"unknown preset {preset!r}: Triage's are "
@@ -145,8 +144,6 @@ class GridConfig(Strict):
 def feature_group_problems(grid: GridConfig, prefixes: list[str]) -> list[tuple[tuple, str]]:
     """A definition's prefixes and tables that no feature aggregation makes (Triage's check), with
     key paths from the project's top (called by the project's cross-section checks)."""
-    from prodline.pipeline.matrices.feature_groups import feature_table
-
     definition, problems = grid.feature_group_definition, []
     tables = [feature_table(p) for p in prefixes]
     for key, known in (("prefix", prefixes), ("tables", tables)):

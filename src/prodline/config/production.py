@@ -7,6 +7,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from prodline.config.base import Identifier, Located, Strict, check_placeholders
 from prodline.config.cutoffs import Threshold
+from prodline.config.metrics import RENAMED, WITHOUT_CUTOFF, greater_is_better
 from prodline.config.sql_guard import refuse_writes
 
 
@@ -57,8 +58,6 @@ class SelectionConfig(Strict):
     @field_validator("metric", mode="before")
     @classmethod
     def _renamed(cls, value: Any) -> Any:
-        from prodline.pipeline.selection.metrics import RENAMED
-
         if value in RENAMED:
             raise ValueError(f"{value!r} is now called {RENAMED[value]!r}, as in Triage: write metric: "
                              f"{RENAMED[value]}")
@@ -75,7 +74,6 @@ class SelectionConfig(Strict):
 
     @model_validator(mode="after")
     def _rule_known(self) -> "SelectionConfig":
-        from prodline.pipeline.selection.metrics import WITHOUT_CUTOFF
         from prodline.pipeline.selection.rules import rule_problems
 
         problems = [(("rule",), p) for p in rule_problems(self.rule, self.params, self.metric)]
@@ -98,8 +96,6 @@ class SelectionConfig(Strict):
 
     @property
     def greater_is_better(self) -> bool:
-        from prodline.pipeline.selection.metrics import greater_is_better
-
         return greater_is_better(self.metric)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from prodline.config import ProjectConfig
 from prodline.config.cutoffs import Threshold
+from prodline.config.metrics import COUNTS
 from prodline.config.scoring import MetricSpec
 from prodline.pipeline.as_of.cohort_labels import newest_cohort_date
 from prodline.pipeline.bias.attributes import matrix_attributes
@@ -22,7 +23,6 @@ from prodline.pipeline.gate import criteria as gate
 from prodline.pipeline.gate.disparity import disparities_within_bounds
 from prodline.pipeline.matrices.files import Matrix
 from prodline.pipeline.models.training import positions, score_matrix
-from prodline.pipeline.selection.metrics import COUNTS
 from prodline.pipeline.sql import per_date_select
 from prodline.pipeline.verdict import Verdict
 

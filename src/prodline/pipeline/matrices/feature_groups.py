@@ -15,11 +15,9 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prodline.config.features import feature_table
+
 Dictionary = dict[str, list[str]]  # feature table -> column names
-
-
-def feature_table(prefix: str) -> str:
-    return f"{prefix}_aggregation_imputed"
 
 
 def feature_dictionary(warehouse, prefixes: list[str]) -> Dictionary:

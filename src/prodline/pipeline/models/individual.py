@@ -10,8 +10,6 @@ ratios exp(coef) of a (scaled) logistic regression, the coefficients of a linear
 
 import numpy as np
 
-METHODS = ("uniform",)  # Triage 6.0.0's CALCULATE_STRATEGIES
-
 
 def global_importances(model) -> np.ndarray | None:
     from sklearn.linear_model import LogisticRegression

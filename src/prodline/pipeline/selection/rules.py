@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prodline.pipeline.selection.metrics import GREATER_IS_BETTER
+from prodline.config.metrics import GREATER_IS_BETTER
 
 COLUMNS = ("model_group_id", "split_time", "model_id", "value")
 DECAY_TYPES = ("linear", "exponential")
@@ -323,7 +323,7 @@ def rule_problems(name: str, params: Params, metric: str | None = None) -> list[
 
 
 def _metric_problems(p: str, value: Any, metric: str | None) -> list[str]:
-    from prodline.pipeline.selection.metrics import RENAMED
+    from prodline.config.metrics import RENAMED
 
     if value in RENAMED:
         return [f"{p} {value!r} is now called {RENAMED[value]!r}, as in Triage"]

@@ -35,6 +35,7 @@ VALIDATION = {
     ("prodline.config.triage.temporal", "prodline.stores.warehouse"),
     ("prodline.config.production", "prodline.pipeline.selection.rules"),
     ("prodline.config.project", "prodline.pipeline.matrices.splits"),
+    ("prodline.config.triage.rule_features", "prodline.pipeline.as_of.feature_columns"),
 }
 
 
@@ -44,7 +45,7 @@ def layer_of(module: str) -> str:
     if top in ("assets", "sensors", "schedules", "jobs", "execution", "instance"):
         return "dagster"
     if top in ("cli", "demo", "runs", "loading", "readiness", "operating", "backfilling", "trial",
-               "__init__"):
+               "importing", "__init__"):
         return "commands"
     return top
 

@@ -20,6 +20,7 @@ from prodline.config.as_of import CohortConfig, LabelConfig
 from prodline.config.temporal import TemporalConfig
 from prodline.config.triage import Origin, translate
 from prodline.config.triage.temporal import warehouse_bounds
+from prodline.config.triage.vocabulary import PRODLINE_SECTIONS
 from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select
 from prodline.resources import warehouse_of
 from prodline.runs import as_of_plan, run_range
@@ -125,8 +126,10 @@ COOL_STUFF = textwrap.dedent("""
 @pytest.mark.skipif(not MERGED, reason="needs the grid, features, scoring and bias sections of issue 17")
 def test_the_whole_example_loads_once_its_label_timespans_agree(tmp_path):
     """Every section of Triage's example config at once (the other sections' settings are checked by
-    their own suites); the example's two label timespans are the one thing refused."""
+    their own suites); the example's two label timespans are the one thing refused, and its baselines'
+    placeholder feature names (feature_one, ...), which no aggregation produces, are given real ones."""
     text = yaml.safe_dump({**EXAMPLE, "temporal_config": ONE_SPAN}, sort_keys=False)
+    text = re.sub(r"\bfeature_(one|two|1|2|3)\b", "prefix_entity_id_1 year_some_flag_max", text)
     with_experiment(tmp_path, re.sub(r"\bcool_stuff\b", "raw.cool_stuff", text))
     (tmp_path / "prodline.yaml").write_text(COOL_STUFF + "experiment: experiment.yaml\n")
     config = load_config(tmp_path / "prodline.yaml")
@@ -527,3 +530,100 @@ def test_model_comment_beside_a_model_comment_in_user_metadata_is_refused(tmp_pa
             + GOOD_SOURCE)
     assert any(p.startswith("model_comment (line 2): given beside user_metadata.model_comment (line 4)")
                for p in problems_of(tmp_path, text))
+
+
+# --- a Triage user's mistakes, in Triage's terms ---------------------------------------------------
+
+def test_prodlines_own_sections_are_the_projects_keys():
+    fields = set(ProjectConfig.model_fields) - {"base_dir"}
+    assert set(PRODLINE_SECTIONS) == fields | {"experiment"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("feature_aggregation: []\n", "feature_aggregation (line 2): not a key of Triage's experiment config "
+                                  "(v8) nor a prodline section; did you mean feature_aggregations? "
+                                  "(Triage would silently ignore it)"),
+    ("grid_confg: {}\n", "grid_confg (line 2): not a key of Triage's experiment config (v8) nor a "
+                         "prodline section; did you mean grid_config?"),
+    ("temporal_config: {label_timespan: 1y}\n", "temporal_config.label_timespan (line 2): not a key "
+                                                "Triage knows here; did you mean label_timespans?"),
+    ("scoring: {testing_metric_group: []}\n", "scoring.testing_metric_group (line 2): not a key Triage "
+                                              "knows here; did you mean testing_metric_groups?"),
+])
+def test_an_unknown_triage_key_names_the_closest_known_one(tmp_path, text, message):
+    problems = problems_of(tmp_path, "name: p\n" + text + "start_date: 2024-01-01\n" + GOOD_SOURCE)
+    assert any(p.startswith(message) for p in problems), problems
+    assert not any(p.endswith("unknown key") for p in problems), problems  # said once, with the hint
+
+
+def test_an_unknown_key_inside_a_feature_aggregation_names_the_closest_known_one(tmp_path):
+    aggregation = {"prefix": "a", "from_obj": "raw.things", "knowledge_date_column": "seen_on",
+                   "intervals": ["all"], "aggregates": [{"quantity": "thing_id", "metrics": ["max"],
+                                                         "imputaton": {"all": {"type": "zero"}}}]}
+    problems = problems_of(tmp_path, "name: p\nstart_date: 2024-01-01\n" + GOOD_SOURCE
+                           + yaml.safe_dump({"feature_aggregations": [aggregation]}))
+    line = line_of(tmp_path / "prodline.yaml", "imputaton")
+    assert [p for p in problems if "imputaton" in p] == [
+        f"feature_aggregations.0.aggregates.0.imputaton (line {line}): not a key Triage knows here; did "
+        "you mean imputation?"]
+
+
+def test_a_v7_config_says_what_changed_in_v8(tmp_path):
+    problems = problems_of(tmp_path, "name: p\nconfig_version: v7\nstart_date: 2024-01-01\n" + GOOD_SOURCE)
+    assert problems == [
+        "config_version (line 2): 'v7' is not supported: prodline reads Triage's config version 'v8' "
+        "(Triage 6.0.0). What changed since v7: in v8, feature_aggregations no longer take `groups`: "
+        "every feature is grouped by entity_id alone (remove each aggregation's `groups` key; "
+        "`groups: [entity_id]` is what v8 does). Make those changes and write config_version: 'v8' "
+        "(Triage's docs/sources/experiments/upgrade-to-v8.md)"]
+    older = problems_of(tmp_path, "name: p\nconfig_version: v5\nstart_date: 2024-01-01\n" + GOOD_SOURCE)
+    assert "What changed since v5: in v6, cohort_config's query is no longer quoted" in older[0]
+    assert "; in v7, random_seed became a required top-level key" in older[0]
+    newer = problems_of(tmp_path, "name: p\nconfig_version: v9\nstart_date: 2024-01-01\n" + GOOD_SOURCE)
+    assert newer[0].endswith("Triage's config versions run up to v8")
+
+
+def test_a_from_obj_that_does_not_parse_names_the_aggregation_and_the_place(tmp_path):
+    aggregation = {"prefix": "a", "from_obj": "(select * from raw.things\n where) as t",
+                   "intervals": ["all"], "knowledge_date_column": "seen_on",
+                   "aggregates": [{"quantity": "thing_id", "metrics": ["max"]}]}
+    problems = problems_of(tmp_path, "name: p\nstart_date: 2024-01-01\n" + GOOD_SOURCE
+                           + yaml.safe_dump({"feature_aggregations": [aggregation]}))
+    said = [p for p in problems if "from_obj" in p]
+    assert len(said) == 1, problems
+    line = line_of(tmp_path / "prodline.yaml", "from_obj")
+    assert said[0].startswith(f"feature_aggregations.0.from_obj (line {line}): Triage reads it as "
+                              "`SELECT ... FROM <from_obj>` (a table, a join or a subquery with an "
+                              "alias), and there it does not parse: ")
+    assert said[0].endswith("WHERE at line 2, column 7 of from_obj (near ')')")
+
+
+def test_a_grid_rule_naming_a_feature_no_aggregation_produces_lists_the_closest(tmp_path):
+    aggregation = {"prefix": "things", "from_obj": "raw.things", "knowledge_date_column": "seen_on",
+                   "intervals": ["1y", "all"],
+                   "aggregates": [{"quantity": {"total": "*"}, "metrics": ["count"]}]}
+    grid = {"triage.component.catwalk.baselines.rankers.BaselineRankMultiFeature":
+            {"rules": [[{"feature": "things_entity_id_all_totl_count", "low_value_high_score": False}]]},
+            "triage.component.catwalk.baselines.thresholders.SimpleThresholder":
+            {"rules": [["things_entity_id_1y_total_count > 0", "thing_entity_id_1y_total_count > 2"]]},
+            "triage.component.catwalk.baselines.rankers.PercentileRankOneFeature":
+            {"feature": ["things_entity_id_all_total_count", "risk_score"]}}
+    problems = problems_of(tmp_path, "name: p\nstart_date: 2024-01-01\n" + GOOD_SOURCE
+                           + yaml.safe_dump({"feature_aggregations": [aggregation], "grid_config": grid}))
+    rules = [p for p in problems if "is not a feature" in p]
+    written = tmp_path / "prodline.yaml"
+    lines = [line_of(written, t)
+             for t in ("things_entity_id_all_totl_count", "thing_entity_id_1y", "- risk_score")]
+    ranker, thresholder, percentile = (f"grid_config.triage.component.catwalk.baselines.{c}" for c in
+                                       ("rankers.BaselineRankMultiFeature", "thresholders.SimpleThresholder",
+                                        "rankers.PercentileRankOneFeature"))
+    assert rules == [  # the grid's classes in the order of the file (yaml.safe_dump sorts them)
+        f"{ranker}.rules.0.0.feature (line {lines[0]}): 'things_entity_id_all_totl_count' is not a feature "
+        "the feature aggregations produce; the closest: things_entity_id_all_total_count, "
+        "things_entity_id_1y_total_count",
+        f"{percentile}.feature.1 (line {lines[2]}): 'risk_score' is not a feature the feature aggregations "
+        "produce; none is close; they are named like things_entity_id_1y_total_count, "
+        "things_entity_id_all_total_count",
+        f"{thresholder}.rules.0.1 (line {lines[1]}): 'thing_entity_id_1y_total_count' is not a feature the "
+        "feature aggregations produce; the closest: things_entity_id_1y_total_count, "
+        "things_entity_id_all_total_count"], problems

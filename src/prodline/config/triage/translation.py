@@ -10,9 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from prodline.config.triage.experiment import EXPERIMENT_KEY, read_experiment
+from prodline.config.triage.from_obj import from_obj_problem
 from prodline.config.triage.renames import Origin, Renames
+from prodline.config.triage.rule_features import rule_feature_problems
 from prodline.config.triage.temporal import TIMESPANS, Bounds, fill_temporal
-from prodline.config.triage.vocabulary import CONFIG_VERSION, MODEL_COMMENT, NATIVE, REFUSED
+from prodline.config.triage.unknown_keys import unknown_inner, unknown_top_level
+from prodline.config.triage.vocabulary import (
+    CONFIG_VERSION,
+    MODEL_COMMENT,
+    NATIVE,
+    PRODLINE_SECTIONS,
+    REFUSED,
+    VERSION_CHANGES,
+)
 
 _TRIAGE_ONLY = {*NATIVE, *REFUSED, "config_version", "model_comment"}
 
@@ -33,7 +43,10 @@ def translate(raw: dict, own: Origin, base_dir: Path,
                 keys[key] = (value, origin)
     native = {}
     for key, (value, origin) in keys.items():
-        if key not in _TRIAGE_ONLY:
+        if key not in _TRIAGE_ONLY and key not in PRODLINE_SECTIONS:
+            renames.reported.add((key,))  # pydantic would only say "unknown key"
+            problems.append(unknown_top_level(key, origin))
+        elif key not in _TRIAGE_ONLY:
             native[key] = value
             if origin is not own:
                 renames.move((key,), (key,), origin)
@@ -41,9 +54,7 @@ def translate(raw: dict, own: Origin, base_dir: Path,
     for key, (value, origin) in sorted(keys.items(), key=lambda item: item[0] == "model_comment"):
         if key == "config_version":
             if value != CONFIG_VERSION:
-                problems.append(f"{origin.where((key,))}: {value!r} is not supported: prodline reads "
-                                f"Triage's config version {CONFIG_VERSION!r} (Triage 6.0.0); upgrade the "
-                                "config as Triage's changelog says")
+                problems.append(f"{origin.where((key,))}: {version_problem(value)}")
         elif key in REFUSED:
             problems.append(f"{origin.where((key,))}: {REFUSED[key]}")
         elif key in NATIVE or key == "model_comment":
@@ -53,9 +64,40 @@ def translate(raw: dict, own: Origin, base_dir: Path,
                                 "the same setting: keep one")
             elif clash is None and _put(native, path, value):
                 renames.move(path, (key,), origin)
+                problems += unknown_inner(value, key, path, origin, renames)
+        if key == "scoring":  # the same name in both: Triage's keys verbatim
+            problems += unknown_inner(value, key, (key,), origin, renames)
+    problems += _from_objs(native, renames)
+    problems += rule_feature_problems(native, renames)
     problems += _temporal(native, keys, renames, bounds)
     problems += _label_timespan(native, keys, renames)
     return native, renames, problems
+
+
+def version_problem(value: Any) -> str:
+    """Why a config version is not read, and what changed since it (Triage's upgrade guides)."""
+    said = (f"{value!r} is not supported: prodline reads Triage's config version {CONFIG_VERSION!r} "
+            "(Triage 6.0.0)")
+    versions = sorted(VERSION_CHANGES, key=lambda v: int(v[1:]))
+    older = str(value).strip()
+    if older not in {f"v{n}" for n in range(1, int(CONFIG_VERSION[1:]))}:
+        return f"{said}; Triage's config versions run up to {CONFIG_VERSION}"
+    changes = [f"in {v}, {VERSION_CHANGES[v]}" for v in versions if int(v[1:]) > int(older[1:])]
+    return (f"{said}. What changed since {older}: " + "; ".join(changes) + f". Make those changes and "
+            f"write config_version: '{CONFIG_VERSION}' (Triage's docs/sources/experiments/"
+            f"upgrade-to-{CONFIG_VERSION}.md)")
+
+
+def _from_objs(native: dict, renames: Renames) -> list[str]:
+    """from_objs that do not parse, said in Triage's terms (the native check would repeat them)."""
+    features = native.get("features")
+    problems = []
+    for i, feature in enumerate(features if isinstance(features, list) else []):
+        where = ("features", i, "from_obj")
+        if isinstance(feature, dict) and (problem := from_obj_problem(feature.get("from_obj"))):
+            renames.reported.add(where)
+            problems.append(f"{renames.where(where)}: {problem}")
+    return problems
 
 
 def _given(config: dict, path: tuple) -> tuple | None:

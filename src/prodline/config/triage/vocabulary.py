@@ -40,3 +40,25 @@ REFUSED: dict[str, str] = {
     "cohort_conifg": "Triage's key is cohort_config (experiment-config.md misspells it; Triage ignores "
                      "the misspelt key, prodline refuses it)",
 }
+
+# Every top-level key of Triage's experiment config (v8) that prodline knows.
+TRIAGE_KEYS = ("config_version", "model_comment", "random_seed", *NATIVE, "scoring", *REFUSED)
+
+# prodline's own top-level keys (ProjectConfig's fields, and `experiment:`), which sit beside
+# Triage's; tests/test_triage_vocabulary.py checks the list against the model.
+PRODLINE_SECTIONS = ("name", "start_date", "end_date", "storage", "sources", "transforms", "as_of",
+                     "cohort", "label", "features", "temporal", "grid", "scoring", "bias_audit",
+                     "selection", "promotion", "monitoring", "serving", "alerts", "experiment")
+
+# What each config version changed, from Triage's upgrade guides (docs/sources/experiments/
+# upgrade-to-v5.md .. upgrade-to-v8.md): an older config is upgraded one version at a time.
+VERSION_CHANGES = {
+    "v8": "feature_aggregations no longer take `groups`: every feature is grouped by entity_id "
+          "alone (remove each aggregation's `groups` key; `groups: [entity_id]` is what v8 does)",
+    "v7": "random_seed became a required top-level key (an integer that seeds every model)",
+    "v6": "cohort_config's query is no longer quoted or cast by Triage: write '{as_of_date}'::date "
+          "where v5 had {as_of_date}, as label_config's query does",
+    "v5": "state_config became cohort_config (its tables under cohort_config.dense_states), "
+          "label_config takes a query with {as_of_date} and {label_timespan}, and model_group_keys "
+          "override Triage's defaults instead of adding to them",
+}

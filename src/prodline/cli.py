@@ -458,3 +458,39 @@ def trial(
         console.print(f"[red]{err}[/red]", highlight=False)
         raise typer.Exit(1) from None
     raise typer.Exit(0 if ran.result.success else 1)
+
+
+@app.command(name="import-triage")
+def import_triage(
+    experiment: Annotated[Path, typer.Argument(help="A Triage experiment config (v8), YAML.")],
+    db: Annotated[str | None, typer.Option(
+        help="The team's PostgreSQL database (postgresql://...): its tables' columns, types and keys "
+             "are read, read-only.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the project (default: a folder named "
+                                                  "after the experiment file, beside it).")] = None,
+    force: Annotated[bool, typer.Option(help="Write into a folder that is not empty.")] = False,
+) -> None:
+    """Write a prodline project (prodline.yaml, its SQL files, a source per table the SQL reads) from a
+    Triage experiment config, validate it, and print what became of every key."""
+    from prodline.importing import import_triage as write_project
+    from prodline.importing.report import table_of
+    from prodline.importing.writing import ImportRefused
+
+    try:
+        done = write_project(experiment, out, db, force)
+    except ImportRefused as err:
+        console.print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(table_of(done.rows, f"{experiment.name} -> {done.folder}"))
+    for problem in done.unplaced:
+        console.print(problem, style="red", highlight=False, markup=False)
+    if done.ok:
+        console.print(f"[green]ok[/green]: {done.folder / 'prodline.yaml'} validates; check it with "
+                      f"`prodline validate {done.folder / 'prodline.yaml'}`", highlight=False)
+        return
+    listing = "\n".join(f"  - {p}" for p in done.problems)
+    console.print(f"[red]{done.folder / 'prodline.yaml'} does not validate yet ({len(done.problems)} "
+                  f"problem(s)); the files stay written: fix them there and run `prodline validate`.[/red]",
+                  highlight=False)
+    console.print(listing, highlight=False, markup=False)
+    raise typer.Exit(1)

@@ -1,0 +1,76 @@
+"""A PostgreSQL database's catalog, read-only: the columns and types of a table
+(information_schema), its primary key (pg_index), and PostgreSQL's types as prodline's ColumnType."""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from prodline.config.base import ColumnType
+
+# PostgreSQL's information_schema data_type -> prodline's column type.
+PG_TYPES = {
+    "smallint": ColumnType.integer, "integer": ColumnType.integer, "bigint": ColumnType.integer,
+    "real": ColumnType.float, "double precision": ColumnType.float, "numeric": ColumnType.float,
+    "text": ColumnType.string, "character varying": ColumnType.string, "character": ColumnType.string,
+    "boolean": ColumnType.boolean, "date": ColumnType.date,
+    "timestamp without time zone": ColumnType.timestamp, "timestamp with time zone": ColumnType.timestamp,
+}
+
+_COLUMNS = sa.text("SELECT column_name, data_type, udt_name FROM information_schema.columns "
+                   "WHERE table_schema = :schema AND table_name = :name ORDER BY ordinal_position")
+_PRIMARY_KEY = sa.text(
+    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+    "AND a.attnum = ANY(i.indkey) WHERE i.indisprimary "
+    "AND i.indrelid = to_regclass(format('%I.%I', CAST(:schema AS text), CAST(:name AS text))) "
+    "ORDER BY array_position(CAST(i.indkey AS int2[]), a.attnum)")
+
+
+class CatalogError(Exception):
+    """The database cannot be read; the message says why."""
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """A table as the database holds it: columns with PostgreSQL's type names, the primary key."""
+
+    columns: dict[str, str]
+    primary_key: list[str]
+
+
+def column_type(pg_type: str) -> tuple[ColumnType, str | None]:
+    """prodline's type for a PostgreSQL type, and a note when prodline has no name for it."""
+    if pg_type in PG_TYPES:
+        return PG_TYPES[pg_type], None
+    return ColumnType.string, f"{pg_type} has no prodline type: declared string"
+
+
+def engine_url(url: str) -> str:
+    """A PostgreSQL URL SQLAlchemy reads (postgresql:// is psycopg2's); others are refused."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in ("postgresql", "postgresql+psycopg2", "postgres"):
+        raise CatalogError(f"--db: give a PostgreSQL URL (postgresql://user@host/db), not {scheme or url!r}")
+    return "postgresql" + url[len(scheme):] if scheme == "postgres" else url
+
+
+def read_tables(url: str, tables: list[tuple[str, str]]) -> dict[tuple[str, str], TableShape | None]:
+    """Each (schema, name) -> its shape, or None where the database has no such table. Read in a
+    read-only transaction: the importer never writes to the team's database."""
+    engine = sa.create_engine(engine_url(url),
+                              connect_args={"options": "-c default_transaction_read_only=on"})
+    try:
+        with engine.connect() as conn:
+            shapes = {}
+            for schema, name in tables:
+                found = conn.execute(_COLUMNS, {"schema": schema, "name": name}).all()
+                if not found:
+                    shapes[(schema, name)] = None
+                    continue
+                columns = {row.column_name: row.data_type for row in found}
+                key = [row.attname for row in conn.execute(_PRIMARY_KEY, {"schema": schema, "name": name})]
+                shapes[(schema, name)] = TableShape(columns, key)
+            return shapes
+    except sa.exc.SQLAlchemyError as err:
+        first = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise CatalogError(f"--db: the database could not be read: {first}") from None
+    finally:
+        engine.dispose()

@@ -45,17 +45,19 @@ def column_type(pg_type: str) -> tuple[ColumnType, str | None]:
 
 
 def engine_url(url: str) -> str:
-    """A PostgreSQL URL SQLAlchemy reads (postgresql:// is psycopg2's); others are refused."""
+    """A PostgreSQL URL with prodline's driver (psycopg2: SQLAlchemy 2.1 reads a bare postgresql://
+    as psycopg 3, which is not installed); others are refused."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in ("postgresql", "postgresql+psycopg2", "postgres"):
         raise CatalogError(f"--db: give a PostgreSQL URL (postgresql://user@host/db), not {scheme or url!r}")
-    return "postgresql" + url[len(scheme):] if scheme == "postgres" else url
+    return "postgresql+psycopg2" + url[len(scheme):]
 
 
 def read_tables(url: str, tables: list[tuple[str, str]]) -> dict[tuple[str, str], TableShape | None]:
-    """Each (schema, name) -> its shape, or None where the database has no such table. Read in a
-    read-only transaction: the importer never writes to the team's database."""
-    engine = sa.create_engine(engine_url(url),
+    """Each (schema, name) -> its shape, or None where the database has no such table (`url` as
+    `engine_url` gives it). Read in a read-only transaction: the importer never writes to the team's
+    database."""
+    engine = sa.create_engine(url,
                               connect_args={"options": "-c default_transaction_read_only=on"})
     try:
         with engine.connect() as conn:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prodline.config.yaml_reading import Unreadable, read_yaml
-from prodline.importing.catalog import CatalogError, read_tables
+from prodline.importing.catalog import CatalogError, engine_url, read_tables
 from prodline.importing.drafting import draft
 from prodline.importing.report import Row, attach
 from prodline.importing.sources import OWN_SCHEMAS, declare
@@ -33,6 +33,10 @@ def import_triage(experiment: Path, out: Path | None = None, db: str | None = No
     it) and validate it. Raises ImportRefused when it cannot start."""
     experiment = experiment.resolve()
     raw = _read(experiment)
+    try:
+        db = None if db is None else engine_url(db)
+    except CatalogError as err:
+        raise ImportRefused(str(err)) from None
     folder = (out or experiment.parent / experiment.stem).resolve()
     prepare(folder, force)
     reads = reads_of(raw, experiment.parent)

@@ -29,6 +29,7 @@ DEMO_CONFIG = Path(__file__).resolve().parents[3] / "examples" / "unemployment" 
 CONFIG_ENV = "PRODLINE_CONFIG"
 HOME_ENV = "PRODLINE_HOME"
 WAREHOUSE_ENV = "PRODLINE_WAREHOUSE_URL"  # also home.WAREHOUSE_ENV (home imports the config)
+OUTPUTS = tuple(s for s in OWN_SCHEMAS if s not in ("raw", "transforms"))  # what prodline computes
 # Far more than a project needs, and few enough that validation stays quick (and the graph small).
 MAX_SECTION_ITEMS = 500
 
@@ -305,7 +306,7 @@ def _query_tables(config: ProjectConfig) -> list[tuple[tuple, str]]:
                     for j, c in enumerate(getattr(feature, kind)) if c.choice_query]
     # prodline's own outputs (features.cohort, say) may be read; they are no source's.
     return [(where, problem) for where, sql in queries for t in tables_read(sql)
-            if t.split(".")[0] not in OWN_SCHEMAS and (problem := _unknown_table(config, t)) is not None]
+            if t.split(".")[0] not in OUTPUTS and (problem := _unknown_table(config, t)) is not None]
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:

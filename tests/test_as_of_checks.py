@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 
+from prodline.config import load_config
 from prodline.pipeline.as_of.checks import (
     COHORT_CHECKS,
     FEATURE_CHECKS,
@@ -12,7 +13,6 @@ from prodline.pipeline.as_of.checks import (
     feature_checks,
     label_checks,
 )
-from prodline.pipeline.sql import tables_read
 from prodline.stores.warehouse import Warehouse as WarehouseResource
 
 JAN, FEB, MAR = dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)
@@ -224,7 +224,12 @@ def test_features_without_flag_columns(warehouse):
 # --- the tables a query reads
 
 
-def test_tables_read_in_order_of_first_mention():
+@pytest.fixture(scope="module")
+def demo_config():
+    return load_config()
+
+
+def test_tables_read_names_each_raw_and_transform_table_once(demo_config):
     sql = """
         SELECT r.person_id AS entity_id
         FROM transforms.spell_ends AS s
@@ -233,7 +238,7 @@ def test_tables_read_in_order_of_first_mention():
         WHERE r.person_id IN (SELECT entity_id FROM features.cohort) AND r.registered_on < {as_of_date}
           AND EXISTS (SELECT 1 FROM raw.registrations)
     """
-    assert tables_read(sql) == ["transforms.spell_ends", "raw.registrations", "raw.exits"]
+    assert demo_config.tables_read(sql) == ["raw.exits", "raw.registrations", "transforms.spell_ends"]
 
 
 @pytest.mark.parametrize(("sql", "expected"), [
@@ -242,10 +247,12 @@ def test_tables_read_in_order_of_first_mention():
     ("SELECT * FROM myraw.events", []),           # another schema ending in "raw"
     ("SELECT * FROM raw.events_2024", ["raw.events_2024"]),
     ("SELECT * FROM raw.events,transforms.t2", ["raw.events", "transforms.t2"]),
+    ("SELECT 'raw.exits' AS s -- FROM raw.registrations", []),  # a string and a comment read nothing
+    ("WITH raw_rows AS (SELECT * FROM raw.exits) SELECT * FROM raw_rows", ["raw.exits"]),
 ])
-def test_tables_read_cases(sql, expected):
-    assert tables_read(sql) == expected
+def test_tables_read_cases(demo_config, sql, expected):
+    assert demo_config.tables_read(sql) == expected
 
 
-def test_tables_read_ignores_case_like_sql_does():
-    assert tables_read("SELECT * FROM RAW.Events") == ["raw.events"]
+def test_tables_read_ignores_case_like_sql_does(demo_config):
+    assert demo_config.tables_read("SELECT * FROM RAW.Events") == ["raw.events"]

@@ -451,10 +451,16 @@ DIRTYDUCK_SOURCE = textwrap.dedent("""
     as_of: {start: 1990-01-01, cadence: daily}
     sources:
       events:
+        arrival: warehouse
+        table: semantic.events
         primary_key: [event_id]
         date_column: date
         columns: {event_id: integer, entity_id: integer, date: date, result: string, risk: string,
-                  type: string, start_time: date}
+                  type: string}
+      entities:
+        arrival: warehouse
+        table: semantic.entities
+        date_column: start_time
     experiment: experiment.yaml
 """)
 
@@ -462,17 +468,18 @@ DIRTYDUCK_SOURCE = textwrap.dedent("""
 @pytest.mark.skipif(not MERGED, reason="needs the grid, features, scoring and bias sections of issue 17")
 @pytest.mark.parametrize("path", DIRTYDUCK, ids=[p.stem for p in DIRTYDUCK])
 def test_dirtyducks_configs_load_or_are_refused_precisely(tmp_path, path, pg_url, monkeypatch):
-    """The tutorial's configs, their semantic.events as the source raw.events: each loads, the
-    duckling's times read from the warehouse as Triage reads them; one is refused for a model class
-    given twice in its grid (YAML, and so Triage, silently keeps the second)."""
+    """The tutorial's configs as written, their semantic.events and semantic.entities observed in
+    place: each loads, the duckling's times read from the warehouse as Triage reads them; one is
+    refused for a model class given twice in its grid (YAML, and so Triage, silently keeps the
+    second)."""
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE SCHEMA raw")
-        conn.exec_driver_sql("CREATE TABLE raw.events AS SELECT DATE '2014-01-03' + 7 * i AS date "
+        conn.exec_driver_sql("CREATE SCHEMA semantic")
+        conn.exec_driver_sql("CREATE TABLE semantic.events AS SELECT DATE '2014-01-03' + 7 * i AS date "
                              "FROM generate_series(0, 100) AS i")
     engine.dispose()
     monkeypatch.setenv("PRODLINE_WAREHOUSE_URL", pg_url)
-    (tmp_path / "experiment.yaml").write_text(path.read_text().replace("semantic.events", "raw.events"))
+    (tmp_path / "experiment.yaml").write_text(path.read_text())
     prodline_yaml = write_yaml(tmp_path, DIRTYDUCK_SOURCE)
     if path.stem == "inspections_label_failed_02":
         key = "triage.component.catwalk.estimators.classifiers.ScaledLogisticRegression"

@@ -12,6 +12,7 @@ from prodline.schedules import daily_source_ingest, retrain_schedule
 from prodline.sensors import landing_sensor, matured_labels_sensor, retrain_when_below_sensor, split_sensor
 from prodline.sensors.alerts import alert_sensors
 from prodline.sensors.dead_runs import dead_runs_sensor
+from prodline.sensors.observed_tables import observed_tables_sensor
 from prodline.stores.model_logging import refuse_while_starting_up
 
 
@@ -20,6 +21,8 @@ def build_definitions(config: ProjectConfig) -> dg.Definitions:
     jobs = ingest_jobs(config)
     sensors = [landing_sensor(config, jobs["ingest_landing_files"])] \
         if "ingest_landing_files" in jobs else []
+    if "observe_warehouse_tables" in jobs:
+        sensors.append(observed_tables_sensor(config, jobs["observe_warehouse_tables"]))
     if "train_models" in jobs and config.temporal.open_ended:
         sensors.append(split_sensor(jobs["train_models"], config))
     if "build_as_of" in jobs and config.label is not None:

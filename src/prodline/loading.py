@@ -81,7 +81,8 @@ def load_and_report(cfg: ProjectConfig, first: dt.date, last: dt.date, sources,
         table.add_column(column, justify="left" if column == "source" else "right")
     for name in sources or cfg.sources:
         key = f"raw/{name}"
-        rows = warehouse.scalar(f"SELECT count(*) FROM raw.{name}") if warehouse.columns("raw", name) else 0
+        held = cfg.physical(f"raw.{name}")  # an observed source's own table
+        rows = warehouse.scalar(f"SELECT count(*) FROM {held}") if warehouse.columns(*held.split(".")) else 0
         table.add_row(name, f"{rows:,}", str(checks[(key, True)]), str(checks[(key, False)]))
     console.print(table)
     print_failures(result)

@@ -8,7 +8,6 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from prodline.config import ProjectConfig
-from prodline.pipeline.sql import tables_read
 from prodline.pipeline.tables import LABELS_TABLE, has_table
 from prodline.stores import model_store_settings, open_warehouse
 from prodline.stores.warehouse import Warehouse
@@ -30,12 +29,17 @@ def warehouse_for_reading(config: ProjectConfig) -> tuple[Warehouse | None, str 
     return warehouse, None
 
 
-def missing_tables(config: ProjectConfig, warehouse: Warehouse, sql: str) -> str | None:
-    """Which raw and transform tables that `sql` reads do not exist yet, and what builds them."""
-    absent = [t for t in tables_read(sql) if not has_table(warehouse, t)]
-    raw = [t for t in absent if t.startswith("raw.")]
-    built = [t for t in absent if not t.startswith("raw.")]
+def missing_tables(config: ProjectConfig, warehouse: Warehouse, queries: list[str]) -> str | None:
+    """Which raw and transform tables the queries read do not exist yet, and what builds them."""
+    read = sorted({t for sql in queries for t in config.tables_read(sql)})
+    absent = [t for t in read if not has_table(warehouse, config.physical(t))]
+    observed = [config.physical(t) for t in absent if config.physical(t) != t]
+    raw = [t for t in absent if t.startswith("raw.") and config.physical(t) == t]
+    built = [t for t in absent if t.startswith("transforms.")]
     problems = []
+    if observed:
+        problems.append(f"{', '.join(observed)} not in the warehouse: the team's own ETL fills it "
+                        "(prodline observes it where it is)")
     if raw:
         problems.append(f"{', '.join(raw)} not loaded yet: {load_first(config)}")
     if built:
@@ -44,16 +48,16 @@ def missing_tables(config: ProjectConfig, warehouse: Warehouse, sql: str) -> str
     return "; ".join(problems) or None
 
 
-def as_of_sql(config: ProjectConfig, prefix: str | None = None) -> str:
-    """Every SQL `prodline features` runs: cohort, label, the features' tables and choice queries."""
+def as_of_sql(config: ProjectConfig, prefix: str | None = None) -> list[str]:
+    """Every query `prodline features` runs: cohort, label, the features' tables and choice queries."""
     parts = [config.cohort.sql()] if config.cohort is not None else []
     parts += [config.label.sql()] if config.label is not None else []
     for feature in config.features:
         if prefix in (None, feature.prefix):
-            parts.append(feature.from_obj)
+            parts.append(f"SELECT * FROM {feature.from_obj}")
             parts += [c.choice_query for c in feature.categoricals + feature.array_categoricals
                       if c.choice_query]
-    return "\n".join(parts)
+    return parts
 
 
 def labels_missing(config: ProjectConfig, warehouse: Warehouse) -> str | None:

@@ -28,7 +28,6 @@ from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select, 
 from prodline.pipeline.as_of.feature_select import feature_start, features_select, refuse_nulls
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.feature_groups import subsets
-from prodline.pipeline.sql import tables_read
 from prodline.pipeline.tables import COHORT_TABLE, LABELS_TABLE
 from prodline.resources.stores import POOL
 
@@ -66,16 +65,17 @@ def _cohort_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     # label does.
     ahead = config.cohort.looks_ahead
     reads = PERIOD_BEFORE if ahead is None else label_window(config, ahead)
+    tables = config.dated(config.tables_read(sql))
 
     @_asset(key=COHORT, partitions_def=partitions, code_version=_version(sql),
             automation_condition=dg.AutomationCondition.eager(),
             description=config.cohort.description or "Who is ranked on each as-of date.",
-            deps=[dg.AssetDep(table_key(t), partition_mapping=reads) for t in tables_read(sql)],
+            deps=[dg.AssetDep(table_key(t), partition_mapping=reads) for t in tables],
             check_specs=check_specs(COHORT, COHORT_CHECKS),
             metadata={"dagster/table_name": COHORT_TABLE})
     def cohort(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, dates = context.resources.warehouse, dates_of(context)
-        if ahead is not None and (immature := unripe_labels(warehouse, tables_read(sql), ahead, dates)):
+        if ahead is not None and (immature := unripe_labels(warehouse, tables, ahead, dates)):
             raise StepRefused("The cohort is the label's entities (no cohort is configured): "
                               + immature + "\nNothing was written.")
         written = warehouse.replace_window_from("features", "cohort", cohort_select(sql, dates),
@@ -88,7 +88,7 @@ def _cohort_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
 def _labels_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     label = config.label
     sql, span = label.sql(), label.interval
-    reads = tables_read(sql)
+    reads = config.tables_read(sql)
 
     @_asset(key=LABELS, partitions_def=partitions, code_version=_version(sql, span, label.name),
             description=(label.description or "The outcome for each cohort member.")
@@ -99,7 +99,7 @@ def _labels_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
             metadata={"dagster/table_name": LABELS_TABLE, "label_timespan": str(span)})
     def labels(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, dates = context.resources.warehouse, dates_of(context)
-        if immature := unripe_labels(warehouse, reads, span, dates):
+        if immature := unripe_labels(warehouse, config.dated(reads), span, dates):
             raise StepRefused(immature + "\nNothing was written.")
         select = labels_select(sql, span, label.name, COHORT_TABLE, dates)
         written = warehouse.replace_window_from("features", "labels", select, "as_of_date",
@@ -117,7 +117,7 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
             automation_condition=dg.AutomationCondition.eager(),
             description=feature.description or f"Features aggregated from {feature.from_obj}.",
             deps=[COHORT, *(dg.AssetDep(table_key(t), partition_mapping=PERIOD_BEFORE)
-                            for t in feature.tables)],
+                            for t in config.tables_read(f"SELECT * FROM {feature.from_obj}"))],
             check_specs=check_specs(key, FEATURE_CHECKS),
             metadata={"dagster/table_name": table, "from_obj": feature.from_obj,
                       "intervals": [str(i) for i in feature.interval_list]})

@@ -17,7 +17,6 @@ from prodline.config.base import (
 )
 from prodline.config.intervals import Interval
 from prodline.config.sql_guard import expression_problem, query_problem, refuse_writes, tables_read
-from prodline.config.transforms import table_reference
 
 
 class Metric(StrEnum):
@@ -208,7 +207,7 @@ class Categorical(Strict):
 
 
 MAX_FEATURES = 10_000  # columns of one feature table; matrices hold every one of them
-_TABLE = re.compile(r"^\s*(raw|transforms)\.([a-z_][a-z0-9_]*)\s*$")
+_TABLE = re.compile(r"^\s*([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s*$")  # one schema.table
 
 
 def choice_name(choice: Any) -> str:
@@ -239,11 +238,11 @@ class FeatureConfig(Strict):
     @field_validator("from_obj")
     @classmethod
     def _from_obj(cls, value: str) -> str:
-        if _TABLE.match(value):
-            return table_reference(value.strip())
+        if _TABLE.match(value):  # which tables exist is the project's check
+            return value.strip()
         # Triage's from_obj may be any FROM clause: a join, a subquery with an alias.
         if (problem := query_problem(f"SELECT * FROM {value}")) is not None:
-            raise ValueError(f"from_obj is neither raw.<source>, transforms.<name> nor a read-only FROM "
+            raise ValueError(f"from_obj is neither one table (schema.name) nor a read-only FROM "
                              f"clause: {problem}")
         return value
 
@@ -313,12 +312,14 @@ class FeatureConfig(Strict):
 
     @property
     def table(self) -> str | None:
-        """`raw.<source>` or `transforms.<name>` when from_obj is one table; None for an expression."""
+        """The table when from_obj is one (raw.<source>, transforms.<name>, or a table observed in
+        place, such as semantic.events); None for an expression."""
         return self.from_obj.strip() if _TABLE.match(self.from_obj) else None
 
     @property
     def tables(self) -> list[str]:
-        """The warehouse tables (raw.*, transforms.*) that from_obj reads."""
+        """The schema-qualified tables from_obj reads, as written (ProjectConfig.reference maps an
+        observed one to its source)."""
         if self.table is not None:
             return [self.table]
         return tables_read(f"SELECT * FROM {self.from_obj}")

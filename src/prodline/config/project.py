@@ -17,7 +17,8 @@ from prodline.config.grid import GridConfig, feature_group_problems
 from prodline.config.production import MonitoringConfig, PromotionConfig, SelectionConfig
 from prodline.config.scoring import ScoringConfig
 from prodline.config.serving import ServingConfig
-from prodline.config.sources import SourceConfig, StorageConfig
+from prodline.config.sources import OWN_SCHEMAS, SourceConfig, StorageConfig
+from prodline.config.sql_guard import tables_read
 from prodline.config.temporal import TemporalConfig
 from prodline.config.transforms import TransformConfig
 from prodline.config.triage import Origin, Renames, translate
@@ -28,6 +29,7 @@ DEMO_CONFIG = Path(__file__).resolve().parents[3] / "examples" / "unemployment" 
 CONFIG_ENV = "PRODLINE_CONFIG"
 HOME_ENV = "PRODLINE_HOME"
 WAREHOUSE_ENV = "PRODLINE_WAREHOUSE_URL"  # also home.WAREHOUSE_ENV (home imports the config)
+OUTPUTS = tuple(s for s in OWN_SCHEMAS if s not in ("raw", "transforms"))  # what prodline computes
 # Far more than a project needs, and few enough that validation stays quick (and the graph small).
 MAX_SECTION_ITEMS = 500
 
@@ -82,6 +84,7 @@ class ProjectConfig(Strict):
     @model_validator(mode="after")
     def _references(self) -> "ProjectConfig":
         problems = _missing_sections(self) + _transform_inputs(self) + _feature_columns(self)
+        problems += _query_tables(self) + _observed_once(self)
         problems += _split_dates(self) + _selection_metric(self)
         if self.grid is not None:
             problems += feature_group_problems(self.grid, [f.prefix for f in self.features])
@@ -91,11 +94,47 @@ class ProjectConfig(Strict):
         return self
 
     def table_columns(self, reference: str) -> dict[str, str] | None:
-        """Columns of raw.<source> as configured; None for a transform (known at run time)."""
-        schema, name = reference.split(".")
-        if schema != "raw":
+        """Columns of raw.<source> as configured; None for a transform or an observed table whose
+        columns are not declared (known at run time)."""
+        schema, name = self.reference(reference).split(".")
+        if schema != "raw" or not self.sources[name].columns:
             return None
         return {c: col.type.value for c, col in self.sources[name].columns.items()}
+
+    @property
+    def observed_tables(self) -> dict[str, str]:
+        """Each table observed in place (semantic.events) -> its source's reference (raw.events)."""
+        return {s.table: f"raw.{n}" for n, s in self.sources.items() if s.observed}
+
+    def reference(self, table: str) -> str:
+        """A table a query names, as prodline refers to it: `raw.<source>` for an observed table."""
+        table = table.strip().lower()
+        return self.observed_tables.get(table, table)
+
+    def physical(self, reference: str) -> str:
+        """The table that holds a reference's rows: for an observed source, the team's own table."""
+        schema, name = reference.split(".")
+        source = self.sources.get(name) if schema == "raw" else None
+        return source.table if source is not None and source.observed else reference
+
+    def day_column(self, reference: str) -> str:
+        """The column that dates a table's rows into partitions (an expression for observed ones)."""
+        schema, name = reference.split(".")
+        source = self.sources.get(name) if schema == "raw" else None
+        if source is not None and source.observed:
+            return f"CAST({source.date_column} AS DATE)"
+        return "_datestamp"
+
+    def dated(self, references: list[str]) -> dict[str, tuple[str, str]]:
+        """Each reference -> (the table to read, the column that dates its rows)."""
+        return {r: (self.physical(r), self.day_column(r)) for r in references}
+
+    def tables_read(self, sql: str) -> list[str]:
+        """The raw and transform tables a query reads, as references (parsed with sqlglot); an
+        observed table counts as its source. Tables prodline does not know are left out here (the
+        config's checks report them)."""
+        found = {self.reference(t) for t in tables_read(sql)}
+        return sorted(t for t in found if t.split(".")[0] in ("raw", "transforms"))
 
 
 def _missing_sections(config: ProjectConfig) -> list[tuple[tuple, str]]:
@@ -123,6 +162,16 @@ def _missing_sections(config: ProjectConfig) -> list[tuple[tuple, str]]:
     for key, (needed, why) in needs.items():
         if getattr(config, key) is not None and getattr(config, needed) is None:
             problems.append(((key,), f"needs the {needed} section ({why})"))
+    return problems
+
+
+def _observed_once(config: ProjectConfig) -> list[tuple[tuple, str]]:
+    seen, problems = {}, []
+    for name, source in config.sources.items():
+        if source.observed and source.table in seen:
+            problems.append((("sources", name, "table"), f"{source.table} is also observed by source "
+                             f"{seen[source.table]!r}: one source per table"))
+        seen.setdefault(source.table, name)
     return problems
 
 
@@ -231,13 +280,33 @@ def _feature_columns(config: ProjectConfig) -> list[tuple[tuple, str]]:
     return problems
 
 
-def _unknown_table(config: ProjectConfig, reference: str) -> str | None:
+def _unknown_table(config: ProjectConfig, table: str) -> str | None:
+    reference = config.reference(table)
     schema, name = reference.split(".")
+    if schema not in ("raw", "transforms"):
+        return (f"{table} is not a table prodline knows: declare it under sources (arrival: warehouse, "
+                f"table: {table}) if the team's ETL fills it, or read raw.<source> / transforms.<name>")
     known = config.sources if schema == "raw" else config.transforms
     if name not in known:
         kind = "source" if schema == "raw" else "transform"
         return f"{reference} is not a configured {kind} (known: {', '.join(known) or 'none'})"
+    if schema == "raw" and known[name].observed and table.strip().lower() == reference:
+        return f"{reference} is observed where it is: read {known[name].table}"
     return None
+
+
+def _query_tables(config: ProjectConfig) -> list[tuple[tuple, str]]:
+    """Every table the cohort, label and choice queries read is one prodline knows."""
+    own_cohort = config.cohort is not None and config.cohort.looks_ahead is None  # else the label's
+    queries = [(("cohort", "query"), config.cohort.sql())] if own_cohort else []
+    queries += [(("label", "query"), config.label.sql())] if config.label is not None else []
+    for i, feature in enumerate(config.features):
+        queries += [(("features", i, kind, j, "choice_query"), c.choice_query)
+                    for kind in ("categoricals", "array_categoricals")
+                    for j, c in enumerate(getattr(feature, kind)) if c.choice_query]
+    # prodline's own outputs (features.cohort, say) may be read; they are no source's.
+    return [(where, problem) for where, sql in queries for t in tables_read(sql)
+            if t.split(".")[0] not in OUTPUTS and (problem := _unknown_table(config, t)) is not None]
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:

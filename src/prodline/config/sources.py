@@ -3,9 +3,17 @@
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from prodline.config.base import ColumnType, Identifier, ProjectPath, Strict, env_name, resolve_file
+from prodline.config.base import (
+    ColumnType,
+    Identifier,
+    ProjectPath,
+    Strict,
+    env_name,
+    resolve_file,
+    sql_identifier,
+)
 from prodline.config.sql_guard import SOURCE_DIALECTS, refuse_writes
 
 MAX_COLUMNS = 1000
@@ -29,16 +37,39 @@ class Column(Strict):
         return {"type": value} if isinstance(value, str) else value
 
 
+# prodline's own schemas in the warehouse: a team's table observed in place lives elsewhere.
+OWN_SCHEMAS = ("raw", "transforms", "features", "results", "production")
+
+
+def warehouse_table(value: Any) -> str:
+    """`schema.name`, as a team's SQL names a table its own ETL fills."""
+    parts = value.split(".") if isinstance(value, str) else []
+    if len(parts) != 2:
+        raise ValueError(f"{value!r} is not schema.table (for example semantic.events)")
+    for part in parts:
+        sql_identifier(part)
+    if parts[0] in OWN_SCHEMAS:
+        raise ValueError(f"{value!r} is in prodline's own schema {parts[0]!r}: name the team's table")
+    return value
+
+
 class SourceConfig(Strict):
-    """A raw table and how its rows arrive, one partition per datestamp."""
+    """A raw table and how its rows arrive, one partition per datestamp.
+
+    `arrival: files` and `query` copy each day's rows into raw.<source>. `arrival: warehouse`
+    observes a table the team's own ETL already fills (`table: semantic.events`): nothing is
+    copied; each day is the rows whose date_column falls on it, checked and fingerprinted so that a
+    change flows downstream. Its columns and primary key are optional (declared ones are checked).
+    """
 
     description: str = ""
-    columns: dict[Identifier, Column] = Field(min_length=1, max_length=MAX_COLUMNS)
-    primary_key: list[Identifier] = Field(min_length=1, max_length=MAX_COLUMNS)
+    columns: dict[Identifier, Column] = Field({}, max_length=MAX_COLUMNS)
+    primary_key: list[Identifier] = Field([], max_length=MAX_COLUMNS)
     date_column: Identifier
     late_days: int = Field(0, ge=0, le=3660, description="rows may be dated up to this many days early")
     rows_every_day: bool = False
-    arrival: Literal["files", "query"] = "files"
+    arrival: Literal["files", "query", "warehouse"] = "files"
+    table: Annotated[str, AfterValidator(warehouse_table)] | None = None
     query: str | None = None
     query_file: Path | None = None
 
@@ -53,7 +84,10 @@ class SourceConfig(Strict):
     @field_validator("primary_key")
     @classmethod
     def _key_is_columns(cls, key: list[str], info: ValidationInfo) -> list[str]:
-        missing = [k for k in key if k not in info.data.get("columns", {k: None})]
+        columns = info.data.get("columns")
+        if not columns:  # none declared (a warehouse table), or refused already
+            return key
+        missing = [k for k in key if k not in columns]
         if missing:
             raise ValueError(f"{', '.join(missing)} not among the source's columns")
         return key
@@ -62,7 +96,7 @@ class SourceConfig(Strict):
     @classmethod
     def _date_is_column(cls, name: str, info: ValidationInfo) -> str:
         columns = info.data.get("columns")
-        if columns is None:
+        if not columns:
             return name
         if name not in columns:
             raise ValueError(f"{name!r} is not among the source's columns")
@@ -74,6 +108,14 @@ class SourceConfig(Strict):
 
     @model_validator(mode="after")
     def _query_matches_arrival(self) -> "SourceConfig":
+        if self.arrival == "warehouse":
+            return self._observed()
+        if self.table is not None:
+            raise ValueError("table is for arrival: warehouse (a table observed where it is)")
+        if not self.columns:
+            raise ValueError("columns: declare at least one (files and queries are checked against them)")
+        if not self.primary_key:
+            raise ValueError("primary_key: name the column(s) that identify a row")
         has_query = self.query is not None or self.query_file is not None
         if self.query is not None and self.query_file is not None:
             raise ValueError("give either query or query_file, not both")
@@ -85,6 +127,18 @@ class SourceConfig(Strict):
             refuse_writes(self.query_text(), "query" if self.query is not None else "query_file",
                           self.query_file, SOURCE_DIALECTS)
         return self
+
+    def _observed(self) -> "SourceConfig":
+        if self.table is None:
+            raise ValueError("arrival: warehouse needs table: the schema.table the team's ETL fills")
+        if self.query is not None or self.query_file is not None:
+            raise ValueError("query/query_file are only used with arrival: query")
+        return self
+
+    @property
+    def observed(self) -> bool:
+        """A table observed in place (arrival: warehouse), not copied into raw.<source>."""
+        return self.arrival == "warehouse"
 
     @property
     def required_columns(self) -> list[str]:

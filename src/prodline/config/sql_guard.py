@@ -142,14 +142,14 @@ def _parse_message(err: Exception) -> str:
 
 
 def tables_read(sql: str) -> list[str]:
-    """The `raw.*` and `transforms.*` tables a read-only query names (for a feature's from_obj given
-    as an expression: the assets it depends on)."""
+    """Every schema-qualified table a read-only query names (lowercase, in the parser's order; a
+    CTE's name is unqualified, so it is not among them). The project maps them to the assets that
+    write or observe them (ProjectConfig.tables_read)."""
     for dialect in WAREHOUSE_DIALECTS:
         try:
             statements = [s for s in sqlglot.parse(bind_placeholders(sql), dialect=dialect) if s is not None]
         except (ParseError, sqlglot.errors.TokenError):
             continue
-        found = {f"{t.db}.{t.name}" for s in statements for t in s.find_all(exp.Table)
-                 if t.db in ("raw", "transforms")}
-        return sorted(found)
+        found = [f"{t.db}.{t.name}".lower() for s in statements for t in s.find_all(exp.Table) if t.db]
+        return list(dict.fromkeys(found))
     return []

@@ -42,5 +42,6 @@ def ingest_jobs(config: ProjectConfig) -> dict[str, dg.JobDefinition]:
         if keys:
             jobs[mode.job] = dg.define_asset_job(
                 mode.job, selection=dg.AssetSelection.assets(*keys),
-                description=f"Load the raw tables that arrive as {arrival}.")
+                description="Observe the team's own tables in the warehouse for a day or range."
+                if arrival == "warehouse" else f"Load the raw tables that arrive as {arrival}.")
     return jobs

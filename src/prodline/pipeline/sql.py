@@ -5,13 +5,10 @@ with a lateral join, one statement computes every date of a range.
 """
 
 import datetime as dt
-import re
 
 from prodline.config import Interval
 from prodline.config.base import bind_as_of_date, bind_label_timespan
 
-# SQL identifiers are case-insensitive: `FROM RAW.Events` reads raw.events.
-TABLE_REFERENCE = re.compile(r"\b(raw|transforms)\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
 DATES = "_asof"  # alias of the as-of dates relation inside generated SQL
 
 
@@ -42,9 +39,3 @@ def per_date_select(sql: str, dates: list[dt.date]) -> str:
     return (f"SELECT CAST({DATES}.as_of_date AS DATE) AS as_of_date, q.*\n"
             f"FROM {dates_relation(dates)}\n"
             f"CROSS JOIN LATERAL ({per_date(sql)}) AS q")
-
-
-def tables_read(sql: str) -> list[str]:
-    """The raw and transform tables a piece of SQL names, in order of first mention."""
-    found = [f"{schema}.{name}".lower() for schema, name in TABLE_REFERENCE.findall(sql)]
-    return list(dict.fromkeys(found))

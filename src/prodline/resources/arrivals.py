@@ -17,6 +17,8 @@ class ArrivalMode:
 ARRIVALS = {
     "files": ArrivalMode("landing_zone", "file", "ingest_landing_files", quarantines=True),
     "query": ArrivalMode("source_database", "database", "ingest_source_database", quarantines=False),
+    # A table the team's ETL fills, observed where it is (nothing is read out of it but counts).
+    "warehouse": ArrivalMode("warehouse", "warehouse", "observe_warehouse_tables", quarantines=False),
 }
 
 

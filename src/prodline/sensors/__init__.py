@@ -12,7 +12,6 @@ from prodline.pipeline.as_of.cohort_labels import ripe_dates
 from prodline.pipeline.matrices.building import current_splits
 from prodline.pipeline.monitoring.realized_lists import shortfalls_since
 from prodline.pipeline.raw import arrivals, landing
-from prodline.pipeline.sql import tables_read
 from prodline.resources.arrivals import arrival_of
 from prodline.resources.stores import LandingZoneResource, WarehouseResource
 
@@ -79,7 +78,7 @@ def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.Se
     so no eager condition sees them: this sensor asks for each date's labels once every table the
     label reads is loaded far enough (see `labels_need_through`), one run for all of them."""
 
-    reads, span = tables_read(config.label.sql()), config.label.interval
+    reads, span = config.dated(config.tables_read(config.label.sql())), config.label.interval
 
     @dg.sensor(name="matured_labels", job=job, minimum_interval_seconds=300,
                default_status=dg.DefaultSensorStatus.RUNNING,

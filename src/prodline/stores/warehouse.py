@@ -28,7 +28,9 @@ import sqlalchemy as sa
 from pydantic import BaseModel, PrivateAttr
 from sqlalchemy.pool import NullPool
 
-LAYERS = ("raw", "transforms", "features", "results", "production")
+from prodline.config.sources import OWN_SCHEMAS
+
+LAYERS = OWN_SCHEMAS  # prodline's schemas, created on first use
 RESULT = "_prodline_result"  # the temporary table a read-only computation fills
 _READ_ONLY_SESSION = "SET default_transaction_read_only = on"
 
@@ -285,6 +287,16 @@ class Warehouse(BaseModel):
     def rows(self, sql: str, **params) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
+
+    def day_fingerprints(self, table: str, day: str, start: dt.date, end: dt.date) -> dict[dt.date, str]:
+        """For each day from start to end that has rows in `table` (dated by the expression `day`):
+        its row count and a sum of row hashes, which changes when any row of that day is added,
+        removed or edited, whatever the order rows are stored in. One grouped query."""
+        row_hash = "hashtextextended(t::text, 0)" if self.backend == "postgresql" else "hash(t)"
+        found = self.read(f"SELECT {day} AS day, count(*) AS n, CAST(sum({row_hash}) AS VARCHAR) AS h "
+                          f"FROM {table} AS t WHERE {day} BETWEEN :start AND :end GROUP BY 1",
+                          start=start, end=end)
+        return {r["day"]: f"{r['n']}:{r['h']}" for r in found}
 
     def columns(self, schema: str, name: str) -> dict[str, str]:
         """Column name to SQL type name (lowercase), as information_schema has them."""

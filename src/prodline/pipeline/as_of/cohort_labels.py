@@ -36,18 +36,22 @@ def labels_need_through(span: Interval, day: dt.date) -> dt.date:
     return span.after(day) - dt.timedelta(days=1)
 
 
-def loaded_through(warehouse, reads: list[str]) -> dict[str, dt.date | None]:
-    return {t: warehouse.scalar(f"SELECT max(_datestamp) FROM {t}") for t in reads}
+Dated = dict[str, tuple[str, str]]  # table as named -> (table that holds it, the column that dates rows)
 
 
-def ripe_dates(warehouse, reads: list[str], span: Interval, dates: list[dt.date]) -> list[dt.date]:
+def loaded_through(warehouse, reads: Dated) -> dict[str, dt.date | None]:
+    """The newest day of each table (an observed table's newest date_column day)."""
+    return {t: warehouse.scalar(f"SELECT max({day}) FROM {table}") for t, (table, day) in reads.items()}
+
+
+def ripe_dates(warehouse, reads: Dated, span: Interval, dates: list[dt.date]) -> list[dt.date]:
     """The dates whose labels can be built now (one query per table, whatever the number of dates)."""
     loaded = loaded_through(warehouse, reads)
     return [d for d in dates
             if all(loaded[t] is not None and loaded[t] >= labels_need_through(span, d) for t in reads)]
 
 
-def unripe_labels(warehouse, reads: list[str], span: Interval, dates: list[dt.date]) -> str | None:
+def unripe_labels(warehouse, reads: Dated, span: Interval, dates: list[dt.date]) -> str | None:
     """Why some dates cannot be labelled yet, or None (see `labels_need_through`)."""
     loaded = loaded_through(warehouse, reads)
     lines = []

@@ -162,11 +162,13 @@ def _bucketed(feature: FeatureConfig, parts: dict[str, str], cuts: list[dt.date]
         means = ", ".join(f"COALESCE(CAST(percentile_disc(0.5) WITHIN GROUP (ORDER BY {_quantity(e)}) "
                           f"AS {DOUBLE}), 0) AS {k}" for k, e in spread)
         shift = f"\nCROSS JOIN (SELECT {means} FROM {feature.from_sql} WHERE {where}) AS sh"
+    # One cut (a single date, `all` only): every event is before it, in bucket 0; no calendar.
+    bucket = "COALESCE(cal.b, 0)" if calendar else "0"
+    join = f"LEFT JOIN (VALUES {calendar}) AS cal(day, b) ON cal.day = {kd}\n" if calendar else ""
     return (f"bucketed AS MATERIALIZED (\nSELECT e.{feature.entity_column} AS entity_id, "
-        "COALESCE(cal.b, 0) AS b,\n       "
+        f"{bucket} AS b,\n       "
         + ",\n       ".join(f"{sql} AS {name}" for name, sql in parts.items())
-        + f"\nFROM {feature.from_sql}{shift}\n"
-        f"LEFT JOIN (VALUES {calendar}) AS cal(day, b) ON cal.day = {kd}\n"
+        + f"\nFROM {feature.from_sql}{shift}\n{join}"
         f"WHERE {where}\nGROUP BY 1, 2\n)")
 
 

@@ -13,7 +13,6 @@ from prodline.config import FeatureConfig, ProjectConfig
 from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select, unripe_labels
 from prodline.pipeline.as_of.feature_columns import feature_columns, quoted, resolve_choices
 from prodline.pipeline.as_of.feature_select import feature_start, features_select
-from prodline.pipeline.sql import tables_read
 
 
 @dataclass
@@ -54,7 +53,8 @@ def preview(config: ProjectConfig, warehouse, as_of: dt.date, entity: str | None
 
 def _label(config, warehouse, cohort, as_of, entity, result: Preview) -> None:
     label = config.label
-    result.label_note = unripe_labels(warehouse, tables_read(label.sql()), label.interval, [as_of]) or ""
+    reads = config.dated(config.tables_read(label.sql()))
+    result.label_note = unripe_labels(warehouse, reads, label.interval, [as_of]) or ""
     select = labels_select(label.sql(), label.interval, label.name, cohort, [as_of])
     if entity is None:
         counts = warehouse.read(f"SELECT {label.name} AS value, count(*) AS n FROM ({select}) AS l "

@@ -1,0 +1,63 @@
+"""The sensor that watches tables a team's own ETL fills (sources with arrival: warehouse).
+
+Each tick reads every observed table's day fingerprints in one grouped query per table, and asks
+for the days never observed or whose rows changed since the last tick, joined into ranges (one run
+per range). A new observation is a new materialization of that day, so what reads it is refreshed
+by automation. The cursor keeps a short fingerprint per day.
+"""
+
+import datetime as dt
+import json
+
+import dagster as dg
+
+from prodline.assets.keys import raw_key
+from prodline.config import ProjectConfig
+from prodline.pipeline.raw.batches import days_between
+from prodline.pipeline.raw.checks import day_of
+from prodline.pipeline.raw.observing import days_to_observe, ranges, short
+from prodline.resources.stores import WarehouseResource
+
+MAX_RUNS_PER_TICK = 20  # a table rewritten day by day asks for its ranges over a few ticks
+
+
+def observed_tables_sensor(config: ProjectConfig, job: dg.JobDefinition) -> dg.SensorDefinition:
+    sources = {n: s for n, s in config.sources.items() if s.observed}
+
+    @dg.sensor(name="observed_tables_changed", job=job, minimum_interval_seconds=300,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Observes the days of the team's own tables (arrival: warehouse) that are "
+                           "new or whose rows changed, so that what reads them is refreshed.")
+    def observed_tables_changed(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+        first, last = config.start_date, config.end_date or dt.datetime.now(dt.UTC).date()
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        requests = []
+        for name, source in sources.items():
+            schema, table = source.table.split(".")
+            if not warehouse.columns(schema, table):
+                context.log.warning(f"{source.table} is not in the warehouse yet (source {name})")
+                continue
+            now = {d.isoformat(): short(f) for d, f in
+                   warehouse.day_fingerprints(source.table, day_of(source), first, last).items()}
+            observed = set(context.instance.get_materialized_partitions(raw_key(name)))
+            # First sight of a table: days already observed are taken as they are now.
+            seen = cursor.get(name, {d: f for d, f in now.items() if d in observed})
+            for start, end in ranges(days_to_observe(seen, now, observed, first, last)):
+                if len(requests) == MAX_RUNS_PER_TICK:
+                    break  # the rest keep their old fingerprints, so the next tick asks for them
+                days = [d.isoformat() for d in days_between(start, end)]
+                seen = {d: f for d, f in seen.items() if d not in days}
+                seen |= {d: now[d] for d in days if d in now}
+                version = short(json.dumps([now.get(d) for d in days]))
+                requests.append(dg.RunRequest(
+                    run_key=f"{name}:{start}:{end}:{version}", asset_selection=[raw_key(name)],
+                    tags={"dagster/asset_partition_range_start": start.isoformat(),
+                          "dagster/asset_partition_range_end": end.isoformat(),
+                          "prodline/trigger": "observed table changed"}))
+            cursor[name] = seen
+        context.update_cursor(json.dumps(cursor))
+        if not requests:
+            return dg.SkipReason(f"no new or changed days in {', '.join(s.table for s in sources.values())}")
+        return requests
+
+    return observed_tables_changed

@@ -6,15 +6,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from prodline.config.base import ColumnType
-
-# PostgreSQL's information_schema data_type -> prodline's column type.
-PG_TYPES = {
-    "smallint": ColumnType.integer, "integer": ColumnType.integer, "bigint": ColumnType.integer,
-    "real": ColumnType.float, "double precision": ColumnType.float, "numeric": ColumnType.float,
-    "text": ColumnType.string, "character varying": ColumnType.string, "character": ColumnType.string,
-    "boolean": ColumnType.boolean, "date": ColumnType.date,
-    "timestamp without time zone": ColumnType.timestamp, "timestamp with time zone": ColumnType.timestamp,
-}
+from prodline.pipeline.raw.schema import type_of_sql
 
 _COLUMNS = sa.text("SELECT column_name, data_type, udt_name FROM information_schema.columns "
                    "WHERE table_schema = :schema AND table_name = :name ORDER BY ordinal_position")
@@ -37,11 +29,10 @@ class TableShape:
     primary_key: list[str]
 
 
-def column_type(pg_type: str) -> tuple[ColumnType, str | None]:
-    """prodline's type for a PostgreSQL type, and a note when prodline has no name for it."""
-    if pg_type in PG_TYPES:
-        return PG_TYPES[pg_type], None
-    return ColumnType.string, f"{pg_type} has no prodline type: declared string"
+def column_type(pg_type: str) -> ColumnType | None:
+    """prodline's type for a PostgreSQL type (information_schema's data_type), as the source's
+    columns check reads it; None where prodline has no name for it (jsonb, arrays, uuid ...)."""
+    return type_of_sql(pg_type)
 
 
 def engine_url(url: str) -> str:

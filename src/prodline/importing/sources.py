@@ -5,12 +5,10 @@ aggregations use, with columns and primary key when the database was read."""
 from dataclasses import dataclass
 
 from prodline.config.base import sql_identifier
+from prodline.config.sources import OWN_SCHEMAS
 from prodline.importing.catalog import TableShape, column_type
 from prodline.importing.report import Row
 
-# prodline's own schemas in the warehouse (config/sources.py OWN_SCHEMAS on main): a table there is
-# prodline's, not the team's.
-OWN_SCHEMAS = ("raw", "transforms", "features", "results", "production")
 # Names a dating column often has, in the order they are preferred.
 DATE_NAMES = ("start_time", "date", "knowledge_date", "knowledge_date_column", "event_date")
 DATE_TYPES = ("date", "timestamp without time zone", "timestamp with time zone")
@@ -125,10 +123,12 @@ def _columns(shape: TableShape) -> tuple[dict[str, str], list[str], list[str]]:
         if not _safe(name):
             notes.append(f"column {name!r} left out: not a plain lowercase SQL name prodline can declare")
             continue
-        kind, note = column_type(pg_type)
+        kind = column_type(pg_type)
+        if kind is None:  # declared as string, the blocking columns check would refuse the table
+            notes.append(f"column {name} ({pg_type}) left out: prodline has no type for {pg_type}, and "
+                         "a declared column is checked (as string it would fail); it is read as it is")
+            continue
         columns[name] = kind.value
-        if note:
-            notes.append(f"{name}: {note}")
     key = shape.primary_key if all(k in columns for k in shape.primary_key) else []
     if shape.primary_key and not key:
         notes.append(f"primary key ({', '.join(shape.primary_key)}) not declared: a column of it is left out")

@@ -15,7 +15,9 @@ from prodline.importing.sources import Reads
 
 def tables_read(sql: str) -> list[tuple[str, str]] | None:
     """(schema, name) of every table `sql` reads, in order ('' for no schema); a CTE's own name is
-    not a table. None when no warehouse dialect parses it (validation says why)."""
+    not a table. None when no warehouse dialect parses it (validation says why). Unlike
+    `config.sql_guard.tables_read`, a table named without its schema is kept: the import says to
+    qualify it, where the project can only leave it out."""
     for dialect in WAREHOUSE_DIALECTS:
         try:
             statements = [s for s in sqlglot.parse(bind_placeholders(sql), dialect=dialect) if s is not None]

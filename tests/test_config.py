@@ -14,7 +14,8 @@ def test_demo_config_loads():
 
 def test_unknown_key_is_named_with_its_path_and_line(tmp_path):
     problems = problems_of(tmp_path, "name: p\nstart_date: 2024-01-01\ncohortt: x\n" + GOOD_SOURCE)
-    assert problems == ["cohortt (line 3): unknown key"]
+    assert problems == ["cohortt (line 3): not a key of Triage's experiment config (v8) nor a prodline "
+                        "section; did you mean cohort? (Triage would silently ignore it)"]
 
 
 def test_wrong_type_names_the_key(tmp_path):
@@ -140,7 +141,7 @@ def test_validate_command_prints_every_problem(tmp_path):
     result = CliRunner().invoke(app, ["validate", str(bad)])
     assert result.exit_code == 1
     assert "2 problem(s)" in result.output
-    assert "name (line 1)" in result.output and "extra (line 3): unknown key" in result.output
+    assert "name (line 1)" in result.output and "extra (line 3): not a key of Triage's" in result.output
     ok = CliRunner().invoke(app, ["validate", str(DEMO_CONFIG)])
     assert ok.exit_code == 0 and "3 source(s)" in ok.output
 

@@ -91,6 +91,8 @@ def version_problem(value: Any) -> str:
 def _from_objs(native: dict, renames: Renames) -> list[str]:
     """from_objs that do not parse, said in Triage's terms (the native check would repeat them)."""
     features = native.get("features")
+    if renames.written(("features",))[0] != ("feature_aggregations",):
+        return []  # prodline's own features section: its check says it in prodline's terms
     problems = []
     for i, feature in enumerate(features if isinstance(features, list) else []):
         where = ("features", i, "from_obj")

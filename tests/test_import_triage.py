@@ -252,3 +252,25 @@ def test_mistakes_are_said_in_triages_terms_in_the_report(tmp_path):
     every_key_reported(done, experiment)
     assert not done.ok  # and the written project says the same, in its own keys
     assert any(p.startswith("features.0.from_obj") for p in done.problems)
+
+
+def test_triages_example_finds_its_sql_where_triage_does_and_says_what_to_qualify(tmp_path, monkeypatch):
+    """Triage's example/config/experiment.yaml names example/cohort/past_events.sql relative to the
+    working directory (the repository's root); its tables have no schema."""
+    for sql, where in (("past_events.sql", "example/cohort"), ("events.sql", "example/label"),
+                       ("experiment.yaml", "example/config")):
+        (tmp_path / where).mkdir(parents=True, exist_ok=True)
+        shutil.copy(TRIAGE_DATA / sql, tmp_path / where / sql)
+    monkeypatch.chdir(tmp_path)
+    experiment = Path("example/config/experiment.yaml")
+    done = import_triage(experiment, tmp_path / "out")
+    assert (tmp_path / "out" / "cohort.sql").read_text() == (TRIAGE_DATA / "past_events.sql").read_text()
+    assert written(tmp_path / "out")["label"]["query_file"] == "label.sql"
+    assert row(done, "(table) cool_stuff").refused == [
+        "cool_stuff: read by feature_aggregations[0].from_obj, "
+        "feature_aggregations[0].categoricals[1].choice_query without a schema; prodline observes "
+        "schema.table: name its schema in the SQL (public.x) and import again"]
+    assert row(done, "sources.semantic_demographics").became.startswith("observes semantic.demographics")
+    # The example's two label timespans (1month, 7day): prodline computes labels for one.
+    assert any("differs from the label timespan" in r for r in row(done, "temporal_config").refused)
+    every_key_reported(done, experiment)

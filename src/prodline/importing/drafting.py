@@ -126,7 +126,7 @@ def _key_rows(raw: dict, project: Draft, base: Path) -> list[Row]:
             rows += [Row(f"feature_aggregations[{i}]", f"features[{i}]: asset features_{a.get('prefix')}")
                      for i, a in enumerate(value) if isinstance(a, dict)]
         if key == "grid_config" and isinstance(value, dict):
-            rows += [Row(f"grid_config.{c}", f"grid.models.{c}") for c in value]
+            rows += [Row(f"grid_config.{c}", "grid.models, the same class") for c in value]
         if key == "temporal_config" and isinstance(value, dict) and "label_timespans" in value:
             rows[-1].notes.append("label_timespans: written as training_label_timespans and "
                                   "test_label_timespans (what it sets)")
@@ -143,9 +143,9 @@ def _sql_file(key: str, value: Any, native: dict, project: Draft, base: Path) ->
     if sql is None and isinstance(moved.get("filepath"), str):
         sql = read_sql_file(base, moved["filepath"])
         if sql is None:
-            row.refused.append(f"{key}.filepath: {moved['filepath']} not found beside the experiment "
-                               "file (Triage reads it from the working directory): copy it into the "
-                               "project and name it in query_file")
+            row.refused.append(f"{key}.filepath: {moved['filepath']} is neither beside the experiment "
+                               "file nor in the working directory (where Triage reads it from): copy it "
+                               f"into the project as {name}")
             return row
     if sql is None:
         return row

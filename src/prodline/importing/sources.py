@@ -32,7 +32,7 @@ def declare(reads: Reads, shapes: dict[Table, TableShape | None] | None) -> tupl
     names = _names(list(reads.tables))
     sources, rows = {}, []
     for table, keys in reads.tables.items():
-        qualified = ".".join(table)
+        qualified = ".".join(table) if table[0] else table[1]
         row = Row(key=f"(table) {qualified}", became="")
         rows.append(row)
         if not table[0]:

@@ -38,7 +38,7 @@ def queries(config: dict, base_dir: Path) -> Iterator[tuple[str, str]]:
         if isinstance(section, dict):
             if isinstance(section.get("query"), str):
                 yield f"{key}.query", section["query"]
-            elif isinstance(section.get("filepath"), str) and (text := _read(base_dir, section["filepath"])):
+            elif isinstance(name := section.get("filepath"), str) and (text := read_sql_file(base_dir, name)):
                 yield f"{key}.filepath", text
     for i, aggregation in enumerate(_list(config.get("feature_aggregations"))):
         if isinstance(from_obj := aggregation.get("from_obj"), str):
@@ -82,14 +82,18 @@ def reads_of(config: dict, base_dir: Path) -> Reads:
     return Reads(tables, knowledge)
 
 
+def sql_file(base_dir: Path, name: str) -> Path | None:
+    """A cohort or label filepath: beside the experiment file, else in the working directory (where
+    Triage reads it from); None when neither has it."""
+    for folder in (base_dir, Path.cwd()):
+        if (folder / name).is_file():
+            return (folder / name).resolve()
+    return None
+
+
 def read_sql_file(base_dir: Path, name: str) -> str | None:
-    """A filepath's SQL, relative to the experiment's folder (Triage: the working directory)."""
-    return _read(base_dir, name)
-
-
-def _read(base_dir: Path, name: str) -> str | None:
-    path = (base_dir / name).resolve()
-    return path.read_text() if path.is_file() else None
+    path = sql_file(base_dir, name)
+    return path.read_text() if path is not None else None
 
 
 def _list(value: Any) -> list[dict]:

@@ -16,6 +16,7 @@ from conftest import postgres_database
 from prodline import cli
 from prodline.config.sources import SourceConfig
 from prodline.importing import import_triage
+from prodline.importing.sql_tables import tables_read
 from prodline.importing.writing import ImportRefused
 
 TRIAGE_DATA = Path(__file__).parent / "data" / "triage"
@@ -274,3 +275,21 @@ def test_triages_example_finds_its_sql_where_triage_does_and_says_what_to_qualif
     # The example's two label timespans (1month, 7day): prodline computes labels for one.
     assert any("differs from the label timespan" in r for r in row(done, "temporal_config").refused)
     every_key_reported(done, experiment)
+
+
+def test_tables_are_found_by_parsing_not_by_pattern():
+    sql = """WITH recent AS (SELECT * FROM semantic.events WHERE date < '{as_of_date}'::date)
+             SELECT r.entity_id FROM recent AS r JOIN Semantic.Entities AS e USING (entity_id)
+             WHERE r.type IN (SELECT type FROM lookups) AND r.result <> 'from semantic.fake'"""
+    assert set(tables_read(sql)) == {("semantic", "events"), ("semantic", "entities"), ("", "lookups")}
+    assert tables_read("SELECT FROM WHERE (") is None
+
+
+def test_a_password_is_not_written(tmp_path, dirtyduck_db, monkeypatch):
+    monkeypatch.delenv("PRODLINE_WAREHOUSE_URL", raising=False)
+    with_password = sa.make_url(dirtyduck_db).set(password="s3cret").render_as_string(hide_password=False)
+    done = import_triage(DUCKLING, tmp_path / "duck", db=with_password)
+    assert written(tmp_path / "duck")["storage"] == {"warehouse_url": dirtyduck_db}
+    assert "s3cret" not in (tmp_path / "duck" / "prodline.yaml").read_text()
+    assert ("the password is not written: export PRODLINE_WAREHOUSE_URL with it (it overrides "
+            "storage.warehouse_url)") in row(done, "(prodline) --db").notes

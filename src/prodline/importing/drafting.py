@@ -85,7 +85,9 @@ def _own(project: Draft, dates: list[dt.date], why: str, first: dt.date | None,
                     owns=("name",)))
     if db is not None:
         url = sa.make_url(db)
-        config["storage"] = {"warehouse_url": url.set(password=None).render_as_string(hide_password=False)}
+        # (URL.set(password=None) keeps the password: None means "unchanged" there.)
+        bare = sa.URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
+        config["storage"] = {"warehouse_url": bare.render_as_string(hide_password=False)}
         row = Row("(prodline) --db", "storage.warehouse_url", ["prodline's own tables (raw, features, "
                   "results ...) are written there too; the team's tables are only read"], owns=("storage",))
         if url.password:

@@ -1,3 +1,7 @@
+-- From dssg/triage dirtyduck/food_db/02_create_cleaned_inspections_table.sql at commit 45e5c17d344371128f5687d1b16b975e66d0f1cc.
+-- One change, marked CHANGED below: `location` is the point's WKT text, not a PostGIS geography
+-- (this PostgreSQL has no PostGIS). No config of the tutorial reads `location`.
+
 create schema if not exists cleaned;
 
 drop table if exists cleaned.inspections cascade;
@@ -22,7 +26,10 @@ create table cleaned.inspections as (
         from 'canvass|task force|complaint|food poisoning|consultation|license|tag removal') as type,
       date,
         -- point(longitude, latitude) as location
-      ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)::geography as location  -- We use geography so the measurements are in meters
+      -- CHANGED: Triage's file has
+      --   ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)::geography as location  -- We use geography so the measurements are in meters
+      -- Without PostGIS, the same point as WKT text (NULL when a coordinate is, as ST_MakePoint gives).
+      'POINT(' || longitude || ' ' || latitude || ')' as location
       from raw.inspections
      where zip is not null  -- removing NULL zip codes
   )

@@ -1,3 +1,6 @@
+-- From dssg/triage dirtyduck/food_db/03_create_violations_table.sql at commit 45e5c17d344371128f5687d1b16b975e66d0f1cc.
+-- Unchanged.
+
 drop table if exists cleaned.violations cascade;
 
 create table cleaned.violations as (

@@ -1,3 +1,7 @@
+-- From dssg/triage dirtyduck/food_db/04_create_semantic_tables.sql at commit 45e5c17d344371128f5687d1b16b975e66d0f1cc.
+-- Two changes, marked CHANGED below: no spatial (gist) indexes on `location`, which is text here
+-- (no PostGIS); entity_id numbers facilities that opened on the same day in a fixed order.
+
 create schema if not exists semantic;
 
 drop table if exists semantic.entities cascade;
@@ -32,7 +36,10 @@ create table semantic.entities as (
             )
 
     select
-        row_number() over (order by start_time asc ) as entity_id,
+        -- CHANGED: Triage's file orders by start_time alone, so facilities first inspected on the same
+        -- day get their numbers in whatever order the sort leaves them. The tie-breakers are the ones
+        -- the tutorial's text (docs/sources/dirtyduck/data_preparation.md) spells out.
+        row_number() over (order by start_time asc, license_num asc, facility asc, facility_aka asc, facility_type asc, address asc ) as entity_id,
         license_num,
         facility,
         facility_aka,
@@ -53,7 +60,8 @@ create index entities_facility_type_ix on semantic.entities (facility_type);
 create index entities_zip_code_ix on semantic.entities (zip_code);
 
 -- Spatial index
-create index entities_location_gix on semantic.entities using gist (location);
+-- CHANGED: no gist index without PostGIS; Triage's file has
+--   create index entities_location_gix on semantic.entities using gist (location);
 
 create index entities_full_key_ix on semantic.entities (license_num, facility, facility_aka, facility_type, address);
 
@@ -111,7 +119,8 @@ create index events_facility_type_ix on semantic.events  (facility_type);
 create index events_zip_code_ix on semantic.events  (zip_code);
 
 -- Spatial index
-create index events_location_gix on semantic.events using gist (location);
+-- CHANGED: no gist index without PostGIS; Triage's file has
+--   create index events_location_gix on semantic.events using gist (location);
 
 -- JSONB indices
 create index events_violations on semantic.events using gin(violations);

@@ -27,11 +27,10 @@ or JSON on stdin: {"db_url", "config" (the experiment config as a mapping) or "c
 """
 
 import argparse
-import contextlib
 import datetime as dt
 import decimal
 import json
-import logging
+import os
 import sys
 import time
 
@@ -146,11 +145,11 @@ def _asked(argv: list[str]) -> tuple[str, dict, str, str | None]:
 
 if __name__ == "__main__":
     db_url, config, project_path, out = _asked(sys.argv[1:])
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the report alone
-        report = run(db_url, config, project_path)
-    if out:
-        with open(out, "w") as f:
-            json.dump(report, f)
-    else:
-        json.dump(report, sys.stdout)
+    # Triage logs to stdout (coloredlogs, set up when it is imported): the report keeps the real
+    # stdout to itself, and whatever else writes there goes to stderr.
+    sys.stdout.flush()
+    report_stream = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    report = run(db_url, config, project_path)
+    with open(out, "w") if out else report_stream as f:
+        json.dump(report, f)

@@ -309,3 +309,9 @@ def test_the_command_prints_the_mistakes_in_triages_terms(tmp_path, monkeypatch)
                  "'risks_entity_id_1y_totl_count' is not a feature the feature aggregations produce; the "
                  "closest: risks_entity_id_1y_total_count, risks_entity_id_all_total_count"):
         assert said in out.output, out.output
+
+
+def test_a_database_that_cannot_be_read_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ImportRefused, match="--db: the database could not be read: "):
+        import_triage(DUCKLING, tmp_path / "x", db="postgresql://postgres@127.0.0.1:5432/no_such_database_here")
+    assert not (tmp_path / "x").exists()

@@ -226,8 +226,9 @@ def test_a_from_obj_that_writes_is_refused(tmp_path):
             aggregates: [{quantity: amount, metrics: [sum]}]
     """)
     assert len(found) == 1, found
-    assert found[0].startswith("features.0.from_obj (line 20): from_obj is neither raw.<source>, "
-                               "transforms.<name> nor a read-only FROM"), found
+    assert found[0] == ("features.0.from_obj (line 20): from_obj is neither one table (schema.name) nor "
+                        "a read-only FROM clause: must be one read-only query; found 2 statements "
+                        "(SELECT, DROP)"), found
 
 
 def test_from_obj_as_a_join_reads_its_tables(tmp_path):

@@ -293,3 +293,25 @@ def test_a_password_is_not_written(tmp_path, dirtyduck_db, monkeypatch):
     assert "s3cret" not in (tmp_path / "duck" / "prodline.yaml").read_text()
     assert ("the password is not written: export PRODLINE_WAREHOUSE_URL with it (it overrides "
             "storage.warehouse_url)") in row(done, "(prodline) --db").notes
+
+
+def test_the_command_prints_the_mistakes_in_triages_terms(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli.console, "width", 500)  # one line per message
+    experiment = tmp_path / "mistakes.yaml"
+    experiment.write_text(MISTAKES)
+    out = CliRunner().invoke(cli.app, ["import-triage", str(experiment), "--out", str(tmp_path / "out")])
+    assert out.exit_code == 1
+    for said in ("'v7' is not supported: prodline reads Triage's config version 'v8' (Triage 6.0.0). What "
+                 "changed since v7: in v8, feature_aggregations no longer take `groups`",
+                 "did you mean feature_group_strategies? (Triage would silently ignore it)",
+                 "feature_aggregations[0].from_obj (line 14): Triage reads it as `SELECT ... FROM "
+                 "<from_obj>`",
+                 "'risks_entity_id_1y_totl_count' is not a feature the feature aggregations produce; the "
+                 "closest: risks_entity_id_1y_total_count, risks_entity_id_all_total_count"):
+        assert said in out.output, out.output
+
+
+def test_a_database_that_cannot_be_read_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ImportRefused, match="--db: the database could not be read: "):
+        import_triage(DUCKLING, tmp_path / "x", db="postgresql://postgres@127.0.0.1:5432/no_such_database_here")
+    assert not (tmp_path / "x").exists()

@@ -38,13 +38,13 @@ def import_triage(experiment: Path, out: Path | None = None, db: str | None = No
     except CatalogError as err:
         raise ImportRefused(str(err)) from None
     folder = (out or experiment.parent / experiment.stem).resolve()
-    prepare(folder, force)
     reads = reads_of(raw, experiment.parent)
-    try:
+    try:  # the database first: nothing is written for a database that cannot be read
         shapes = None if db is None else read_tables(
             db, [t for t in reads.tables if t[0] and t[0] not in OWN_SCHEMAS])
     except CatalogError as err:
         raise ImportRefused(str(err)) from None
+    prepare(folder, force)
     sources, source_rows = declare(reads, shapes)
     project = draft(raw, experiment, db)
     own = {**project.own, "sources": sources}

@@ -22,6 +22,7 @@ from prodline.importing.writing import ImportRefused
 TRIAGE_DATA = Path(__file__).parent / "data" / "triage"
 DUCKLING = TRIAGE_DATA / "dirty-duckling.yaml"
 FAILED = TRIAGE_DATA / "dirtyduck" / "inspections_label_failed_01.yaml"
+AUDITION = TRIAGE_DATA / "dirtyduck" / "audition" / "inspection_audition_config.yaml"
 # `arrival: warehouse` sources (issue 18, part A): until they are on this branch, the written
 # project is refused for them and only for them.
 OBSERVED = "table" in SourceConfig.model_fields
@@ -189,6 +190,29 @@ def test_the_failed_inspections_config_with_its_database(tmp_path, dirtyduck_db,
     assert "no primary key in the database: primary_key not declared" in notes
     every_key_reported(done, FAILED)
     only_observed_sources_refused(done)
+
+
+def test_the_audition_config_becomes_the_selection_and_a_gate(tmp_path, monkeypatch):
+    """dirtyduck's own Audition config: its filter and rules are the selection, its queries on
+    triage_metadata are refused by name, and a promotion section puts the choice through the gate."""
+    monkeypatch.delenv("PRODLINE_WAREHOUSE_URL", raising=False)
+    done = import_triage(DUCKLING, tmp_path / "duck", audition=AUDITION)
+    config = written(tmp_path / "duck")
+    audition = yaml.safe_load(AUDITION.read_text())
+    assert config["selection"] == {"filter": audition["filter"], "rules": audition["rules"]}
+    assert config["promotion"] == {"model_name": "dirty_duckling"}
+    refused = {r.key: r.refused for r in done.rows if r.refused}
+    assert refused["inspection_audition_config.yaml: model_groups"] == [
+        "prodline chooses among the model groups of its grid (baselines left out); a query on Triage's "
+        "triage_metadata schema cannot be honoured: remove model_groups"]
+    assert "inspection_audition_config.yaml: time_stamps" in refused
+    assert row(done, "inspection_audition_config.yaml: rules").became == "selection.rules"
+
+
+def test_an_audition_config_that_is_not_there_is_refused(tmp_path):
+    with pytest.raises(ImportRefused, match="missing.yaml"):
+        import_triage(DUCKLING, tmp_path / "duck", audition=tmp_path / "missing.yaml")
+    assert not (tmp_path / "duck").exists()  # refused before anything is written
 
 
 # --- a Triage user's mistakes, in the report -----------------------------------------------------

@@ -469,6 +469,9 @@ def import_triage(
     out: Annotated[Path | None, typer.Option(help="Where to write the project (default: a folder named "
                                                   "after the experiment file, beside it).")] = None,
     force: Annotated[bool, typer.Option(help="Write into a folder that is not empty.")] = False,
+    audition: Annotated[Path | None, typer.Option(
+        help="Triage's Audition config: the project's selection, and a promotion section, so the "
+             "chosen model group faces the gate and becomes the champion.")] = None,
 ) -> None:
     """Write a prodline project (prodline.yaml, its SQL files, a source per table the SQL reads) from a
     Triage experiment config, validate it, and print what became of every key."""
@@ -477,7 +480,7 @@ def import_triage(
     from prodline.importing.writing import ImportRefused
 
     try:
-        done = write_project(experiment, out, db, force)
+        done = write_project(experiment, out, db, force, audition)
     except ImportRefused as err:
         console.print(f"[red]{err}[/red]", highlight=False)
         raise typer.Exit(1) from None

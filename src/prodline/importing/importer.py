@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prodline.config.yaml_reading import Unreadable, read_yaml
+from prodline.importing.audition import selection_of
 from prodline.importing.catalog import CatalogError, engine_url, read_tables
-from prodline.importing.drafting import draft
+from prodline.importing.drafting import draft, project_name
 from prodline.importing.report import Row, attach
 from prodline.importing.sources import OWN_SCHEMAS, declare
 from prodline.importing.sql_tables import reads_of
@@ -28,9 +29,10 @@ class Imported:
 
 
 def import_triage(experiment: Path, out: Path | None = None, db: str | None = None,
-                  force: bool = False) -> Imported:
+                  force: bool = False, audition: Path | None = None) -> Imported:
     """Write the project for `experiment` into `out` (default: a folder named after the file, beside
-    it) and validate it. Raises ImportRefused when it cannot start."""
+    it) and validate it; with `audition` (Triage's Audition config), its selection and a promotion
+    section too. Raises ImportRefused when it cannot start."""
     experiment = experiment.resolve()
     raw = _read(experiment)
     try:
@@ -44,14 +46,17 @@ def import_triage(experiment: Path, out: Path | None = None, db: str | None = No
             db, [t for t in reads.tables if t[0] and t[0] not in OWN_SCHEMAS])
     except CatalogError as err:
         raise ImportRefused(str(err)) from None
+    # The Audition config read before anything is written, too.
+    chosen, audition_rows = ({}, []) if audition is None else selection_of(audition, project_name(experiment))
     prepare(folder, force)
     sources, source_rows = declare(reads, shapes)
     project = draft(raw, experiment, db)
+    project.sections.update(chosen)
     own = {**project.own, "sources": sources}
     if "as_of" in own:  # the as-of dates after the sources, as a project reads
         own["as_of"] = own.pop("as_of")
     written = write(folder, {**own, **project.sections}, project.files, experiment)
-    rows = [*project.key_rows, *source_rows, *project.own_rows,
+    rows = [*project.key_rows, *audition_rows, *source_rows, *project.own_rows,
             Row("(written)", ", ".join(str(p.relative_to(folder)) for p in written))]
     unplaced = attach(rows, triage_problems(experiment, raw, own), INCLUDED)
     return Imported(folder, rows, unplaced, problems_of(folder / "prodline.yaml"), written)

@@ -105,7 +105,8 @@ def prodline(url: str, dates: list[dt.date], rows: int) -> tuple[float, int]:
     select = features_select(FEATURE, {"categoricals.0": KINDS}, "features.cohort", dates)
     wh = WarehouseResource(url=url)
     began = time.perf_counter()
-    written = wh.replace_window_from("features", "ev", select, "as_of_date", min(dates), max(dates))
+    written = wh.replace_window_from("features", "ev", select, "as_of_date", min(dates), max(dates),
+                                     hash_joins=True)
     seconds = time.perf_counter() - began
     wh.engine.dispose()
     assert written == rows, f"prodline wrote {written} rows, the cohort has {rows}"

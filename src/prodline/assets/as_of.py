@@ -130,7 +130,7 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
             features_select(feature, choices, COHORT_TABLE, dates, feature_start(config)),
             "as_of_date", min(dates), max(dates),
             new_column_type=lambda n: "INTEGER" if n.endswith("_imp") else "DOUBLE PRECISION",
-            verify=lambda conn: refuse_nulls(conn, table, columns, dates))
+            verify=lambda conn: refuse_nulls(conn, table, columns, dates), hash_joins=True)
         names, flags = [c.name for c in columns], list(columns_of.flag_sources(columns))
         definition = config.grid.feature_group_definition if config.grid else {"all": [True]}
         dictionary = {feature_table(feature.prefix): [*names, *flags]}

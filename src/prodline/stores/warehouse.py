@@ -171,20 +171,25 @@ class Warehouse(BaseModel):
         return rows.num_rows
 
     def replace_window_from(self, schema: str, name: str, select: str, column: str,
-                            start: dt.date, end: dt.date, new_column_type=None, verify=None) -> int:
+                            start: dt.date, end: dt.date, new_column_type=None, verify=None,
+                            hash_joins: bool = False) -> int:
         """Delete rows whose `column` is in start..end and insert what `select` returns, in one
         transaction, all inside the warehouse. `select` (built from config SQL) is computed
         read-only first, into a temporary table (see the module's docstring). The first run creates
         the table from the SELECT's shape; a later SELECT with more columns adds them (typed by
         `new_column_type(name)`), and rows written before keep NULL there until their window is
         written again. `verify(conn)` runs before the commit; whatever it raises rolls the whole
-        write back."""
+        write back. `hash_joins` is for SQL whose joins are all equalities on keys (prodline's
+        features): PostgreSQL is kept from nested loops, which it picks when it guesses a CTE
+        holds one row (a features partition of 10,000 entities took 91 s that way, 1.2 s without)."""
         self.ensure_layers()
         with self.engine.connect() as conn:
             if self.backend == "duckdb":
                 self._compute_duckdb(conn.connection.driver_connection, select)
             with conn.begin():
                 if self.backend == "postgresql":
+                    if hash_joins:
+                        conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
                     self._compute_postgresql(conn, select)
                 return self._write_result(conn, schema, name, column, start, end, new_column_type, verify)
 

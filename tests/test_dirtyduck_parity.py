@@ -43,10 +43,12 @@ def seeded_duckling(folder: Path) -> Path:
 
 def shrunk_failed_inspections(folder: Path) -> Path:
     """inspections_label_failed_01.yaml as a test can run it twice: its cohort, label, features
-    (4 aggregations, 5 intervals), feature groups and temporal rules as written, but splits from
-    2017 only, a forest and extra trees of 10 trees (not 18 of 10,000 each), and the metrics the
-    tutorial's Audition config reads."""
+    (4 aggregations, 5 intervals), feature groups and temporal rules as written, but features from
+    2014 and splits from 2017 only, a forest and extra trees of 10 trees (not 18 of 10,000 each),
+    and the metrics the tutorial's Audition config reads."""
     config = yaml.safe_load(FAILED.read_text())
+    # Features from 2014, where the generated inspections start (not 2010): half the days to observe.
+    config["temporal_config"]["feature_start_time"] = "2014-01-01"
     config["temporal_config"]["label_start_time"] = "2016-12-01"
     trees = {"n_estimators": [10], "criterion": ["gini"], "max_depth": [5], "max_features": ["sqrt"],
              "min_samples_split": [10], "n_jobs": [1], "random_state": [SEED]}

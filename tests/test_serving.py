@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from typer.testing import CliRunner
@@ -698,14 +699,14 @@ def test_the_page_shows_the_list_filters_it_and_scores_an_entity(live, browser):
     follow(browser.find_element(By.LINK_TEXT, "Score an entity").click)
     box = browser.find_element(By.ID, "entity_id")
     box.send_keys(str(top[3]["entity_id"]))
-    follow(box.submit)
+    follow(lambda: box.send_keys(Keys.ENTER))  # (WebDriver's submit() races the navigation)
     expected = api.post("/score", json={"entity_ids": [top[3]["entity_id"]]}).json()["scores"][0]
     assert browser.find_element(By.ID, "score").text == f"{expected['score']:.4f}"
     assert browser.find_element(By.ID, "percentile").text == f"{expected['percentile']:.2f}"
     box = browser.find_element(By.ID, "entity_id")
     box.clear()
     box.send_keys("424242424242")
-    follow(box.submit)
+    follow(lambda: box.send_keys(Keys.ENTER))  # (WebDriver's submit() races the navigation)
     assert "is not in the cohort of 2024-08-01" in browser.find_element(By.ID, "score-error").text
     follow(browser.find_element(By.LINK_TEXT, "Model card").click)
     assert browser.find_elements(By.CSS_SELECTOR, "#chart svg")

@@ -10,7 +10,7 @@ from prodline.assets.partitions import daily_partitions, days_of
 from prodline.config import ColumnType, ProjectConfig, SourceConfig
 from prodline.pipeline.markdown import arrow_table
 from prodline.pipeline.raw.batches import RangeRefused
-from prodline.pipeline.raw.checks import CHECKS, check_names, day_of, run_checks
+from prodline.pipeline.raw.checks import CHECKS, check_names, run_checks
 from prodline.pipeline.raw.observing import window_version
 from prodline.pipeline.raw.schema import sql_columns
 from prodline.resources.arrivals import arrival_of
@@ -52,7 +52,7 @@ def _observed_asset(name: str, source: SourceConfig, partitions) -> dg.AssetsDef
             raise dg.Failure(description=f"{source.table} is not in the warehouse: the team's own ETL "
                              "fills it, and prodline observes it there. Nothing was recorded.",
                              allow_retries=False)
-        days = warehouse.day_fingerprints(source.table, day_of(source), start, end)
+        days = warehouse.day_fingerprints(source.table, source.day, start, end)
         rows = sum(int(f.split(":")[0]) for f in days.values())
         return dg.MaterializeResult(
             data_version=dg.DataVersion(window_version(days)),

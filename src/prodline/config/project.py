@@ -120,10 +120,7 @@ class ProjectConfig(Strict):
     def day_column(self, reference: str) -> str:
         """The column that dates a table's rows into partitions (an expression for observed ones)."""
         schema, name = reference.split(".")
-        source = self.sources.get(name) if schema == "raw" else None
-        if source is not None and source.observed:
-            return f"CAST({source.date_column} AS DATE)"
-        return "_datestamp"
+        return self.sources[name].day if schema == "raw" and name in self.sources else "_datestamp"
 
     def dated(self, references: list[str]) -> dict[str, tuple[str, str]]:
         """Each reference -> (the table to read, the column that dates its rows)."""

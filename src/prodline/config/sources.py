@@ -141,6 +141,12 @@ class SourceConfig(Strict):
         return self.arrival == "warehouse"
 
     @property
+    def day(self) -> str:
+        """The SQL expression that puts a row in its partition: the day it was loaded for, or for
+        an observed table the day of its date column."""
+        return f"CAST({self.date_column} AS DATE)" if self.observed else "_datestamp"
+
+    @property
     def required_columns(self) -> list[str]:
         return [n for n, c in self.columns.items() if c.required or n in self.primary_key]
 

@@ -14,7 +14,6 @@ import dagster as dg
 from prodline.assets.keys import raw_key
 from prodline.config import ProjectConfig
 from prodline.pipeline.raw.batches import days_between
-from prodline.pipeline.raw.checks import day_of
 from prodline.pipeline.raw.observing import days_to_observe, ranges, short
 from prodline.resources.stores import WarehouseResource
 
@@ -38,7 +37,7 @@ def observed_tables_sensor(config: ProjectConfig, job: dg.JobDefinition) -> dg.S
                 context.log.warning(f"{source.table} is not in the warehouse yet (source {name})")
                 continue
             now = {d.isoformat(): short(f) for d, f in
-                   warehouse.day_fingerprints(source.table, day_of(source), first, last).items()}
+                   warehouse.day_fingerprints(source.table, source.day, first, last).items()}
             observed = set(context.instance.get_materialized_partitions(raw_key(name)))
             # First sight of a table: days already observed are taken as they are now.
             seen = cursor.get(name, {d: f for d, f in now.items() if d in observed})

@@ -37,12 +37,6 @@ def check_names(source: SourceConfig) -> list[str]:
     return [n for n in CHECKS if n not in skip]
 
 
-def day_of(source: SourceConfig) -> str:
-    """The expression that puts a row in its partition: the day it was loaded for, or for an
-    observed table the day of its date column."""
-    return f"CAST({source.date_column} AS DATE)" if source.observed else "_datestamp"
-
-
 def run_checks(db: Queryable, table: str, source: SourceConfig,
                start: dt.date, end: dt.date) -> list[Verdict]:
     runners = {
@@ -79,7 +73,7 @@ def _primary_key_unique(db, table, source, start, end) -> Verdict:
     key = ", ".join(source.primary_key)
     dupes = db.rows(
         f"SELECT {key}, count(*) AS copies FROM {table} "
-        f"JOIN (SELECT DISTINCT {key} FROM {table} WHERE {day_of(source)} BETWEEN :start AND :end) "
+        f"JOIN (SELECT DISTINCT {key} FROM {table} WHERE {source.day} BETWEEN :start AND :end) "
         f"AS loaded USING ({key}) GROUP BY {key} HAVING count(*) > 1 ORDER BY {key}",
         start=start, end=end)
     return Verdict("primary_key_unique", not dupes, "ERROR",
@@ -103,7 +97,7 @@ def _dates_inside_partition(db, table, source, start, end) -> Verdict:
 def _required_columns_not_null(db, table, source, start, end) -> Verdict:
     required = source.required_columns
     counts = ", ".join(f"sum(CASE WHEN {c} IS NULL THEN 1 ELSE 0 END) AS {c}" for c in required)
-    row = db.rows(f"SELECT {counts} FROM {table} WHERE {day_of(source)} BETWEEN :start AND :end",
+    row = db.rows(f"SELECT {counts} FROM {table} WHERE {source.day} BETWEEN :start AND :end",
                   start=start, end=end)[0]
     nulls = {c: int(row[c] or 0) for c in required}
     bad = {c: n for c, n in nulls.items() if n}
@@ -113,7 +107,7 @@ def _required_columns_not_null(db, table, source, start, end) -> Verdict:
 
 
 def _rows_every_day(db, table, source, start, end) -> Verdict:
-    day = day_of(source)
+    day = source.day
     found = db.rows(f"SELECT DISTINCT {day} AS day FROM {table} WHERE {day} BETWEEN :start AND :end",
                     start=start, end=end)
     have = {r["day"] for r in found}

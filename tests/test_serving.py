@@ -22,9 +22,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from typer.testing import CliRunner
 
@@ -666,10 +666,24 @@ def test_the_page_shows_the_list_filters_it_and_scores_an_entity(live, browser):
     browser.get(live + "/")
 
     def follow(action) -> None:
-        """Do what loads another page, and wait until it has replaced this one."""
-        old = browser.find_element(By.TAG_NAME, "html")
+        """Do what loads another page, and wait until it has replaced this one.
+
+        The old page carries a mark in its window; a new document has none. (Selenium's
+        staleness_of asks about an element, and chromedriver mid-navigation can answer
+        'Node with given id does not belong to the document' instead of 'stale'.)
+        """
+        browser.execute_script("window.prodlineOldPage = true")
         action()
-        WebDriverWait(browser, 10).until(staleness_of(old))
+
+        def replaced(driver) -> bool:
+            try:
+                return driver.execute_script(
+                    "return !window.prodlineOldPage && document.readyState === 'complete'"
+                )
+            except WebDriverException:  # the navigation is under way
+                return False
+
+        WebDriverWait(browser, 10).until(replaced)
 
     def listed() -> list[list[str]]:
         table = browser.find_element(By.ID, "risk-list")
@@ -699,14 +713,14 @@ def test_the_page_shows_the_list_filters_it_and_scores_an_entity(live, browser):
     follow(browser.find_element(By.LINK_TEXT, "Score an entity").click)
     box = browser.find_element(By.ID, "entity_id")
     box.send_keys(str(top[3]["entity_id"]))
-    follow(lambda: box.send_keys(Keys.ENTER))  # (WebDriver's submit() races the navigation)
+    follow(lambda: box.send_keys(Keys.ENTER))
     expected = api.post("/score", json={"entity_ids": [top[3]["entity_id"]]}).json()["scores"][0]
     assert browser.find_element(By.ID, "score").text == f"{expected['score']:.4f}"
     assert browser.find_element(By.ID, "percentile").text == f"{expected['percentile']:.2f}"
     box = browser.find_element(By.ID, "entity_id")
     box.clear()
     box.send_keys("424242424242")
-    follow(lambda: box.send_keys(Keys.ENTER))  # (WebDriver's submit() races the navigation)
+    follow(lambda: box.send_keys(Keys.ENTER))
     assert "is not in the cohort of 2024-08-01" in browser.find_element(By.ID, "score-error").text
     follow(browser.find_element(By.LINK_TEXT, "Model card").click)
     assert browser.find_elements(By.CSS_SELECTOR, "#chart svg")

@@ -8,7 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from prodline.config import ProjectConfig
-from prodline.pipeline.tables import LABELS_TABLE, has_table
+from prodline.pipeline.tables import has_table
 from prodline.stores import model_store_settings, open_warehouse
 from prodline.stores.warehouse import Warehouse
 
@@ -61,9 +61,9 @@ def as_of_sql(config: ProjectConfig, prefix: str | None = None) -> list[str]:
 
 
 def labels_missing(config: ProjectConfig, warehouse: Warehouse) -> str | None:
-    if has_table(warehouse, LABELS_TABLE):
+    if has_table(warehouse, config.tables.labels):
         return None
-    return (f"no labels yet ({LABELS_TABLE}): the splits follow the labelled data; build the as-of "
+    return (f"no labels yet ({config.tables.labels}): the splits follow the labelled data; build the as-of "
             f"layer first (the build_as_of job: `make dev` opens the UI; {DEMO_FIRST})")
 
 

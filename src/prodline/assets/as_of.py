@@ -28,7 +28,6 @@ from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select, 
 from prodline.pipeline.as_of.feature_select import feature_start, features_select, refuse_nulls
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.feature_groups import subsets
-from prodline.pipeline.tables import COHORT_TABLE, LABELS_TABLE
 from prodline.resources.stores import POOL
 
 
@@ -65,22 +64,22 @@ def _cohort_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     # label does.
     ahead = config.cohort.looks_ahead
     reads = PERIOD_BEFORE if ahead is None else label_window(config, ahead)
-    tables = config.dated(config.tables_read(sql))
+    tables, cohort_table = config.dated(config.tables_read(sql)), config.tables.cohort
 
     @_asset(key=COHORT, partitions_def=partitions, code_version=_version(sql),
             automation_condition=dg.AutomationCondition.eager(),
             description=config.cohort.description or "Who is ranked on each as-of date.",
             deps=[dg.AssetDep(table_key(t), partition_mapping=reads) for t in tables],
             check_specs=check_specs(COHORT, COHORT_CHECKS),
-            metadata={"dagster/table_name": COHORT_TABLE})
+            metadata={"dagster/table_name": cohort_table})
     def cohort(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, dates = context.resources.warehouse, dates_of(context)
         if ahead is not None and (immature := unripe_labels(warehouse, tables, ahead, dates)):
             raise StepRefused("The cohort is the label's entities (no cohort is configured): "
                               + immature + "\nNothing was written.")
-        written = warehouse.replace_window_from("features", "cohort", cohort_select(sql, dates),
+        written = warehouse.replace_window_from(*cohort_table.split("."), cohort_select(sql, dates),
                                                 "as_of_date", min(dates), max(dates))
-        return _written(written, dates, cohort_checks(warehouse, COHORT_TABLE, dates))
+        return _written(written, dates, cohort_checks(warehouse, cohort_table, dates))
 
     return cohort
 
@@ -89,6 +88,7 @@ def _labels_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     label = config.label
     sql, span = label.sql(), label.interval
     reads = config.tables_read(sql)
+    table, cohort_table = config.tables.labels, config.tables.cohort
 
     @_asset(key=LABELS, partitions_def=partitions, code_version=_version(sql, span, label.name),
             description=(label.description or "The outcome for each cohort member.")
@@ -96,22 +96,23 @@ def _labels_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
             deps=[COHORT, *(dg.AssetDep(table_key(t), partition_mapping=label_window(config, span))
                             for t in reads)],
             check_specs=check_specs(LABELS, LABEL_CHECKS),
-            metadata={"dagster/table_name": LABELS_TABLE, "label_timespan": str(span)})
+            metadata={"dagster/table_name": table, "label_timespan": str(span)})
     def labels(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, dates = context.resources.warehouse, dates_of(context)
         if immature := unripe_labels(warehouse, config.dated(reads), span, dates):
             raise StepRefused(immature + "\nNothing was written.")
-        select = labels_select(sql, span, label.name, COHORT_TABLE, dates)
-        written = warehouse.replace_window_from("features", "labels", select, "as_of_date",
+        select = labels_select(sql, span, label.name, cohort_table, dates)
+        written = warehouse.replace_window_from(*table.split("."), select, "as_of_date",
                                                 min(dates), max(dates))
         return _written(written, dates,
-                        label_checks(warehouse, LABELS_TABLE, COHORT_TABLE, label.name, dates))
+                        label_checks(warehouse, table, cohort_table, label.name, dates))
 
     return labels
 
 
 def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -> dg.AssetsDefinition:
-    key, table = feature_key(feature.prefix), f"features.{feature.prefix}"
+    key, table, cohort_table = feature_key(feature.prefix), config.tables.feature(feature.prefix), \
+        config.tables.cohort
 
     @_asset(key=key, partitions_def=partitions, code_version=_version(feature.model_dump(mode="json")),
             automation_condition=dg.AutomationCondition.eager(),
@@ -126,8 +127,8 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
         choices = columns_of.resolve_choices(warehouse, feature)
         columns = columns_of.feature_columns(feature, choices)
         written = warehouse.replace_window_from(
-            "features", feature.prefix,
-            features_select(feature, choices, COHORT_TABLE, dates, feature_start(config)),
+            *table.split("."),
+            features_select(feature, choices, cohort_table, dates, feature_start(config)),
             "as_of_date", min(dates), max(dates),
             new_column_type=lambda n: "INTEGER" if n.endswith("_imp") else "DOUBLE PRECISION",
             verify=lambda conn: refuse_nulls(conn, table, columns, dates), hash_joins=True)
@@ -135,7 +136,7 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
         definition = config.grid.feature_group_definition if config.grid else {"all": [True]}
         dictionary = {feature_table(feature.prefix): [*names, *flags]}
         groups = {g.names[0]: list(g.features) for g in subsets(definition, dictionary) if g.features}
-        return _written(written, dates, feature_checks(warehouse, table, COHORT_TABLE, names, flags, dates),
+        return _written(written, dates, feature_checks(warehouse, table, cohort_table, names, flags, dates),
                         features=len(names), feature_groups=dg.MetadataValue.json(groups))
 
     return features

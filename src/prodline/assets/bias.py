@@ -27,12 +27,12 @@ def bias_audit_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         f"each metric's disparity against the reference group ({audit.ref_groups_method}).",
     )
     def bias_audit(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        warehouse, matrices = context.resources.warehouse, context.resources.matrix_store
+        warehouse, matrices = context.resources.warehouse, context.resources.matrix_store.of(config)
         rows = []
         for key in context.partition_keys:
-            rows += audit_split(trained_models(warehouse, key), matrices.split_index(key), matrices,
-                                context.resources.model_store, warehouse, audit)
-        write_by_split(warehouse, "aequitas", AEQUITAS_COLUMNS, rows, context.partition_keys)
+            rows += audit_split(trained_models(warehouse, key, config.tables), matrices.split_index(key),
+                                matrices, context.resources.model_store, warehouse, audit, config.tables)
+        write_by_split(warehouse, "aequitas", AEQUITAS_COLUMNS, rows, context.partition_keys, config.tables)
         shown = [{"model": r["model_id"][:8], "parameter": r["parameter"], "attribute": r["attribute_name"],
                   "group": r["attribute_value"], "size": r["group_size"],
                   "tpr_disparity": None if r["tpr_disparity"] is None else round(r["tpr_disparity"], 3),

@@ -25,14 +25,15 @@ def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         "section's metric groups, on the whole cohort and each subset), ties as worst, best and mean.",
     )
     def evaluations(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        warehouse, matrices = context.resources.warehouse, context.resources.matrix_store
+        warehouse, matrices = context.resources.warehouse, context.resources.matrix_store.of(config)
         rows, board = [], []
         for key in context.partition_keys:
-            found, ranked = evaluate_split(trained_models(warehouse, key), matrices.split_index(key),
-                                           matrices, context.resources.model_store, config.scoring,
-                                           warehouse)
+            trained = trained_models(warehouse, key, config.tables)
+            found, ranked = evaluate_split(trained, matrices.split_index(key), matrices,
+                                           context.resources.model_store, config.scoring, warehouse)
             rows, board = rows + found, board + ranked
-        write_by_split(warehouse, "evaluations", EVALUATIONS_COLUMNS, rows, context.partition_keys)
+        write_by_split(warehouse, "evaluations", EVALUATIONS_COLUMNS, rows, context.partition_keys,
+                       config.tables)
         return dg.MaterializeResult(metadata={"evaluations": len(board),
                                               "leaderboard": markdown_table(best_first(board))})
 

@@ -32,8 +32,8 @@ def judged(config: ProjectConfig, resources, wanted: set[str]) -> Iterator[dg.As
     name = model_name(config)
     challenger = aliased(config, store, "challenger", "materialize challenger_model first")
     champion = store.alias(name, "champion")
-    verdicts = judge(config, warehouse, store, resources.matrix_store, challenger)
-    record_gate(warehouse, name, str(challenger.version), challenger.run_id, verdicts)
+    verdicts = judge(config, warehouse, store, resources.matrix_store.of(config), challenger)
+    record_gate(warehouse, name, str(challenger.version), challenger.run_id, verdicts, config.tables)
     by_criterion = {v.check: v for v in verdicts}
     for check in gate_checks(config):
         if check in wanted:

@@ -28,13 +28,13 @@ def matrices_asset(config: ProjectConfig, splits: dict[str, Split] | None, parti
         description="Training and test matrices of a split (Parquet, with a manifest each).",
     )
     def matrices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        warehouse, store = context.resources.warehouse, context.resources.matrix_store
+        warehouse, store = context.resources.warehouse, context.resources.matrix_store.of(config)
         chosen = _chosen(config, splits, warehouse, context.partition_keys)
         specs, built = matrix_specs(config, warehouse, chosen), []
         for split in chosen:
             train, tests = specs[split.key]
             for spec in [train, *tests]:
-                manifest, reused = store.build(warehouse, spec)
+                manifest, reused = store.build(warehouse, spec, tables=config.tables)
                 built.append({"split": split.key, "kind": spec.kind, "uuid": spec.uuid,
                               "rows": manifest["rows"], **manifest["labels"], "reused": reused})
             store.write_split_index(split.key, train, tests)

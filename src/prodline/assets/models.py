@@ -33,7 +33,7 @@ def models_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         description="Every model of the grid trained on each split's training matrix; one MLflow run each.",
     )
     def models(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        warehouse, matrices = context.resources.warehouse, context.resources.matrix_store
+        warehouse, matrices = context.resources.warehouse, context.resources.matrix_store.of(config)
         tables = feature_dictionary(warehouse, [f.prefix for f in config.features])
         splits = {s.key: s for s in current_splits(config, warehouse)}
         began = time.perf_counter()
@@ -49,7 +49,7 @@ def models_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
                 legends = {uuid: matrices.legend(uuid) for uuid, _, _ in split.tests}
                 train_split(specs, key, split, legends, logger.submit, context.log.info)
             rows = logger.rows()  # the first failure, if any, fails the step
-        write_by_split(warehouse, "models", MODELS_COLUMNS, rows, context.partition_keys)
+        write_by_split(warehouse, "models", MODELS_COLUMNS, rows, context.partition_keys, config.tables)
         return dg.MaterializeResult(metadata={
             "models": len(rows),
             "seconds": round(time.perf_counter() - began, 2),

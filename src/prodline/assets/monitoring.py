@@ -61,23 +61,24 @@ def monitoring_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
                 "No feature of the list's date had drifted from the model's training matrix "
                 f"(PSI at least {cfg.drift_alert:g}, from production.drift); WARN, it does not block.")),
         ],
-        metadata={"dagster/table_name": "production.monitoring"},
+        metadata={"dagster/table_name": config.tables.production("monitoring")},
         description="How each date's list did once its labels matured: realized precision and recall "
         "at every cutoff (production.monitoring).",
     )
     def monitoring(context: dg.AssetExecutionContext):
         warehouse, dates = context.resources.warehouse, dates_of(context)
-        promised = {p["to_version"]: p["value"] for p in promotions(warehouse, model_name(config))}
-        table = production_table(warehouse, "monitoring", MONITORING_COLUMNS)
+        promoted = promotions(warehouse, model_name(config), config.tables)
+        promised = {p["to_version"]: p["value"] for p in promoted}
+        table = production_table(warehouse, "monitoring", MONITORING_COLUMNS, tables=config.tables)
         judged = []
         for day in dates:
-            outcomes = list_outcomes(warehouse, config.label.name, day)
+            outcomes = list_outcomes(warehouse, config.label.name, day, config.tables)
             found = judge_day(outcomes, day, config.scoring.thresholds(), promised, metric,
                               cfg.realized_margin)
             warehouse.replace_window(table, pa.Table.from_pylist(found.rows), "as_of_date", day, day)
             judged.append(found)
         figures = markdown_table([j.figure for j in judged])
-        drifts = drifted_features(warehouse, min(dates), max(dates), cfg.drift_alert)
+        drifts = drifted_features(warehouse, min(dates), max(dates), cfg.drift_alert, config.tables)
         yield dg.MaterializeResult(metadata={"realized": figures})
         yield check_result(drift_verdict(DRIFT_CHECK, drifts, cfg.drift_alert),
                            drifted=markdown_table(drifts[:50]))

@@ -43,21 +43,22 @@ def predictions_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
             DRIFT_CHECK, asset=PREDICTIONS,
             description="No feature the champion uses has drifted far from its training matrix (population "
             f"stability index below {watching.drift_alert:g}); WARN, it does not block.")],
-        metadata={"dagster/table_name": "production.predictions"},
+        metadata={"dagster/table_name": config.tables.production("predictions")},
         description="The champion's ranked list for each as-of date (production.predictions), with the "
         "model version and the features partition it used.",
     )
     def predictions(context: dg.AssetExecutionContext):
         warehouse, store, matrices = (context.resources.warehouse, context.resources.model_store,
-                                      context.resources.matrix_store)
+                                      context.resources.matrix_store.of(config))
         champion = aliased(config, store, "champion",
                            "promote one (challenger_model, its gate, champion_model)")
         model, features = store.load_model(champion.run_id), store.document(champion.run_id, "features.json")
         reference, version = matrices.train_matrix(champion.tags["split"]), str(champion.version)
         lineage = {"model_name": model_name(config), "model_version": version,
                    "model_run_id": champion.run_id, "dagster_run_id": context.run.run_id}
-        table = production_table(warehouse, "predictions", PREDICTION_COLUMNS, entity=True)
-        drift_table = production_table(warehouse, "drift", DRIFT_COLUMNS)
+        table = production_table(warehouse, "predictions", PREDICTION_COLUMNS, entity=True,
+                                 tables=config.tables)
+        drift_table = production_table(warehouse, "drift", DRIFT_COLUMNS, tables=config.tables)
         written, drifts, tops = 0, [], []
         for day in dates_of(context):
             cohort = matrices.cohort_matrix(config, warehouse, day)

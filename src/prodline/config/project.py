@@ -14,6 +14,7 @@ from prodline.config.bias import BiasAuditConfig, bias_problems
 from prodline.config.cutoffs import Threshold
 from prodline.config.features import FeatureConfig
 from prodline.config.grid import GridConfig, feature_group_problems
+from prodline.config.naming import Tables
 from prodline.config.production import MonitoringConfig, PromotionConfig, SelectionConfig
 from prodline.config.scoring import ScoringConfig
 from prodline.config.serving import ServingConfig
@@ -66,6 +67,18 @@ class ProjectConfig(Strict):
     alerts: AlertsConfig | None = None
     # Where the file was read from: relative paths in it are relative to this folder.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    # Set by a deployment of several problems (config/deployment.py), never read from the file:
+    # this problem's name, and the as-of assets it shares with the others ("cohort", prefixes).
+    problem: str = Field("", exclude=True)
+    shared: frozenset[str] = Field(frozenset(), exclude=True)
+
+    @property
+    def tables(self) -> Tables:
+        return Tables(self.problem, self.shared)
+
+    def own(self, name: str) -> str:
+        """A name (job, sensor, group) of this problem's own: plain in a project of one problem."""
+        return f"{self.problem}_{name}" if self.problem else name
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> "ProjectConfig":
@@ -325,7 +338,8 @@ def load_config(path: str | os.PathLike | None = None) -> ProjectConfig:
         raise ConfigError(path, err.problems) from None
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping of keys (name, sources, ...)"])
-    raw.pop("base_dir", None)
+    for internal in ("base_dir", "problem", "shared"):
+        raw.pop(internal, None)
     raw, renames, problems = translate(raw, Origin("", lines), path.parent, _data_bounds(raw))
     try:
         config = ProjectConfig.model_validate(

@@ -11,10 +11,12 @@ results, promotions). Tables are created on first use, so a new column here reac
 import pyarrow as pa
 import sqlalchemy as sa
 
+from prodline.config.naming import Tables
 from prodline.pipeline.errors import StepRefused
 
-COHORT_TABLE, LABELS_TABLE = "features.cohort", "features.labels"
-MODELS_TABLE, EVALUATIONS_TABLE = "results.models", "results.evaluations"
+ONE = Tables()  # a project of one problem
+COHORT_TABLE, LABELS_TABLE = ONE.cohort, ONE.labels
+MODELS_TABLE, EVALUATIONS_TABLE = ONE.models, ONE.evaluations
 
 MODELS_COLUMNS = {
     "model_id": sa.String,
@@ -106,9 +108,9 @@ MONITORING_COLUMNS = {
 }
 
 
-def entity_type(warehouse) -> pa.DataType:
+def entity_type(warehouse, tables: Tables = ONE) -> pa.DataType:
     """The cohort's entity id as Arrow has it: text ids stay text, everything else is an integer."""
-    kind = warehouse.columns("features", "cohort").get("entity_id", "bigint")
+    kind = warehouse.columns(*tables.cohort.split(".")).get("entity_id", "bigint")
     return pa.string() if "char" in kind or kind == "text" else pa.int64()
 
 
@@ -117,18 +119,19 @@ def entity_type(warehouse) -> pa.DataType:
 ADDED_DEFAULTS = {"matrix_type": "test", "subset": ""}
 
 
-def results_table(warehouse, name: str, columns: dict) -> sa.Table:
+def results_table(warehouse, name: str, columns: dict, tables: Tables = ONE) -> sa.Table:
     listed = [sa.Column(c, t, server_default=ADDED_DEFAULTS.get(c)) for c, t in columns.items()]
-    return warehouse.ensure_table("results", name, listed, index=["split"])
+    return warehouse.ensure_table(*tables.own("results", name).split("."), listed, index=["split"])
 
 
-def production_table(warehouse, name: str, columns: dict, entity: bool = False) -> sa.Table:
+def production_table(warehouse, name: str, columns: dict, entity: bool = False,
+                     tables: Tables = ONE) -> sa.Table:
     """A table of the production schema; lists (`entity`) lead with the cohort's entity id, in its type."""
     listed = [sa.Column(c, t) for c, t in columns.items()]
     if entity:
-        kind = sa.String if entity_type(warehouse) == pa.string() else sa.BigInteger
+        kind = sa.String if entity_type(warehouse, tables) == pa.string() else sa.BigInteger
         listed.insert(0, sa.Column("entity_id", kind))
-    return warehouse.ensure_table("production", name, listed)
+    return warehouse.ensure_table(*tables.production(name).split("."), listed)
 
 
 def table_schema(table: sa.Table) -> pa.Schema:
@@ -149,18 +152,19 @@ def has_table(warehouse, reference: str) -> bool:
     return bool(warehouse.columns(*reference.split(".")))
 
 
-def write_by_split(warehouse, name: str, columns: dict, rows: list[dict], keys: list[str]) -> None:
+def write_by_split(warehouse, name: str, columns: dict, rows: list[dict], keys: list[str],
+                   tables: Tables = ONE) -> None:
     """Replace the rows of each split in `keys` of `results.<name>` with those of `rows`."""
-    table = results_table(warehouse, name, columns)
+    table = results_table(warehouse, name, columns, tables)
     for key in keys:
         mine = [r for r in rows if r["split"] == key]
         warehouse.replace_window(table, pa.Table.from_pylist(mine, table_schema(table)), "split", key, key)
 
 
-def trained_models(warehouse, key: str) -> list[dict]:
+def trained_models(warehouse, key: str, tables: Tables = ONE) -> list[dict]:
     """The models of a split, as `results.models` lists them (oldest first); refused if none."""
-    found = warehouse.rows(f"SELECT * FROM {MODELS_TABLE} WHERE split = :k ORDER BY trained_at", k=key) \
-        if has_table(warehouse, MODELS_TABLE) else []
+    found = warehouse.rows(f"SELECT * FROM {tables.models} WHERE split = :k ORDER BY trained_at", k=key) \
+        if has_table(warehouse, tables.models) else []
     if not found:
         raise StepRefused(f"split {key} has no models yet: materialize models for it first")
     return found

@@ -111,7 +111,7 @@ def retrain_when_below_sensor(job: dg.JobDefinition, config: ProjectConfig) -> d
                description=f"Retrains when realized {name} falls more than {margin:g} below the "
                            "value recorded at promotion.")
     def retrain_when_below(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-        below = shortfalls_since(warehouse, margin, context.cursor or "0001-01-01")
+        below = shortfalls_since(warehouse, margin, context.cursor or "0001-01-01", config.tables)
         splits = current_splits(config, warehouse)
         if not below or not splits:
             return dg.SkipReason("realized performance holds")

@@ -187,9 +187,9 @@ def promotion_alerts(config: ProjectConfig) -> dg.SensorDefinition:
     )
     def promotions(context: dg.SensorEvaluationContext, alerts: AlertsResource, warehouse: WarehouseResource):
         if context.cursor is None:  # the first look starts now: history is not news
-            context.update_cursor((newest_move(warehouse) or dt.datetime.min).isoformat())
+            context.update_cursor((newest_move(warehouse, config.tables) or dt.datetime.min).isoformat())
             return dg.SkipReason("watching promotions from now on")
-        moves = moves_after(warehouse, dt.datetime.fromisoformat(context.cursor))
+        moves = moves_after(warehouse, dt.datetime.fromisoformat(context.cursor), config.tables)
         for move in moves:
             alerts.send(settings.recipients.promotion, *promotion_message(config, move))
         if moves:

@@ -115,7 +115,7 @@ def api_router(state, max_batch: int, max_k: int, filters: list[str]) -> APIRout
         """The ranked list of one as-of date from `production.predictions`, with each row's lineage
         (model version, features partition) and the configured attributes."""
         _refuse_unknown(request, filters)
-        day = _list_date(state.warehouse, as_of)
+        day = _list_date(state.warehouse, as_of, state.config.tables)
         rows, total = lists.risk_list(
             state.config, state.warehouse, day, chosen, state.columns(day), k, offset
         )
@@ -241,9 +241,9 @@ def _problem(error: dict) -> dict:
     return {"type": error["type"], "loc": ("body", *error["loc"]), "msg": error["msg"]}
 
 
-def _list_date(warehouse, as_of: dt.date | None) -> dt.date:
+def _list_date(warehouse, as_of: dt.date | None, tables) -> dt.date:
     try:
-        return lists.chosen_date(lists.list_dates(warehouse), as_of)
+        return lists.chosen_date(lists.list_dates(warehouse, tables), as_of)
     except LookupError as err:
         raise HTTPException(404, str(err)) from None
 

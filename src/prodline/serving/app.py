@@ -107,12 +107,12 @@ def create_app(
                 "PRODLINE_HOME to the project's home"
             )
     watcher = ChampionWatcher(
-        look=lambda: (champion_version(config, store), newest_cohort_date(warehouse)),
+        look=lambda: (champion_version(config, store), newest_cohort_date(warehouse, config.tables)),
         load=lambda version: load_served(config, store, warehouse, version),
         poll_seconds=serving.poll_seconds,
     )
     state = State(config, warehouse, watcher, token)
-    newest = lists.list_dates(warehouse)
+    newest = lists.list_dates(warehouse, config.tables)
     if newest:  # a filter the attributes query does not return is a config error: say so at start
         state.columns(newest[0])
 

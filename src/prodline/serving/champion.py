@@ -75,7 +75,7 @@ def load_served(config: ProjectConfig, store, warehouse, version: str) -> Served
     if "n_jobs" in model.get_params():  # one row scores 4x faster without a pool of workers
         model.set_params(n_jobs=1)
     features = store.document(found.run_id, "features.json")
-    day = newest_cohort_date(warehouse)
+    day = newest_cohort_date(warehouse, config.tables)
     keys, X, columns = cohort_features(config, warehouse, day)
     scores, fast = np.empty(0), scoring.predictor(model)
     if len(X):
@@ -108,8 +108,9 @@ def cohort_features(
     if day is None:
         return pa.table({"entity_id": pa.array([], pa.int64())}), np.empty((0, 0)), []
     spec = spec_maker(config, warehouse)("score", [day], "null")
-    entity = entity_type(warehouse)
-    table = pa.Table.from_batches(list(stream_matrix(warehouse, spec, entity)), spec.schema(entity))
+    entity = entity_type(warehouse, config.tables)
+    rows = stream_matrix(warehouse, spec, entity, tables=config.tables)
+    table = pa.Table.from_batches(list(rows), spec.schema(entity))
     keys, X, _ = arrays(table)
     return keys, X, list(spec.features)
 
@@ -122,7 +123,8 @@ def model_card(config: ProjectConfig, warehouse, name: str, version) -> dict:
     group = version.tags.get("model_group_id")
     ours = history[history["model_group_id"] == group]
     baselines = history[history["baseline"]]
-    promoted = [p for p in promotions(warehouse, name) if p["to_version"] == str(version.version)]
+    promoted = [p for p in promotions(warehouse, name, config.tables)
+                if p["to_version"] == str(version.version)]
     return {
         "split": version.tags.get("split"),
         "model_group_id": group,
@@ -139,6 +141,6 @@ def model_card(config: ProjectConfig, warehouse, name: str, version) -> dict:
                 **{k: g[k] for k in ("check_name", "passed", "severity", "summary")},
                 "evidence": json.loads(g["evidence"]),
             }
-            for g in gate_results(warehouse, name, str(version.version))
+            for g in gate_results(warehouse, name, str(version.version), config.tables)
         ],
     }

@@ -42,7 +42,7 @@ def page_router(state, page_size: int) -> APIRouter:
     def risk_list(request: Request, as_of: str | None = None, page: int = 1):
         if (redirect := state.login_first(request)) is not None:
             return redirect
-        dates = lists.list_dates(state.warehouse)
+        dates = lists.list_dates(state.warehouse, state.config.tables)
         if not dates:
             return render(
                 request,
@@ -85,7 +85,7 @@ def page_router(state, page_size: int) -> APIRouter:
         if served is None:
             return render(request, "model.html", status=503, chart=None, history=[])
         return render(request, "model.html", chart=card_chart(served.card),
-                      history=promotions(state.warehouse, served.name))
+                      history=promotions(state.warehouse, served.name, state.config.tables))
 
     @router.get("/score-entity", response_class=HTMLResponse)
     def score_entity(request: Request, entity_id: str = ""):

@@ -24,28 +24,40 @@ from prodline.pipeline.matrices.files import (
     read_matrix,
 )
 from prodline.pipeline.models.stored_scores import read_scores, write_scores
+from prodline.pipeline.tables import ONE, Tables
 
 
 class MatrixStore(BaseModel):
     matrices_dir: str
     scores_dir: str
+    # A problem of a deployment keeps its own split indexes (two problems may have a split of the
+    # same date); matrices are named by their definition, label included, so they never collide.
+    problem: str = ""
 
     @property
     def folder(self) -> Path:
         return Path(self.matrices_dir)
 
-    def build(self, warehouse, spec: MatrixSpec, reuse: bool = True) -> tuple[dict, bool]:
+    def of(self, config: ProjectConfig) -> "MatrixStore":
+        """The store as `config`'s problem sees it."""
+        return MatrixStore(matrices_dir=self.matrices_dir, scores_dir=self.scores_dir, problem=config.problem)
+
+    def _index(self, key: str) -> Path:
+        return self.folder / "splits" / self.problem / f"{key}.json"
+
+    def build(self, warehouse, spec: MatrixSpec, reuse: bool = True,
+              tables: Tables = ONE) -> tuple[dict, bool]:
         """(manifest, reused): the matrix with this definition if it exists (and `reuse`), else built."""
-        return build_matrix(warehouse, self.folder, spec, reuse)
+        return build_matrix(warehouse, self.folder, spec, reuse, tables)
 
     def write_split_index(self, key: str, train: MatrixSpec, tests: list[MatrixSpec]) -> None:
-        path = self.folder / "splits" / f"{key}.json"
+        path = self._index(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"train": train.uuid, "tests": [t.uuid for t in tests]}))
 
     def split_index(self, key: str) -> dict:
         """{"train": uuid, "tests": [uuid, ...]} of a split whose matrices were built."""
-        path = self.folder / "splits" / f"{key}.json"
+        path = self._index(key)
         if not path.exists():
             raise StepRefused(f"split {key} has no matrices yet: materialize matrices for it first")
         return json.loads(path.read_text())
@@ -81,7 +93,7 @@ class MatrixStore(BaseModel):
         """The cohort of one as-of date with every feature (and its label where known), rebuilt from
         the warehouse each time: a features partition written again must be scored as it is now."""
         spec = spec_maker(config, warehouse)("score", [day], "null")
-        manifest, _ = self.build(warehouse, spec, reuse=False)
+        manifest, _ = self.build(warehouse, spec, reuse=False, tables=config.tables)
         return self.matrix(manifest["uuid"])
 
     def write_scores(self, run_id: str, predicted: dict[str, np.ndarray]) -> None:

@@ -4,7 +4,7 @@ import datetime as dt
 
 from prodline.config import Cadence, Interval
 from prodline.pipeline.sql import DATES, date_literal, dates_relation, per_date
-from prodline.pipeline.tables import COHORT_TABLE, has_table
+from prodline.pipeline.tables import ONE, Tables, has_table
 
 
 def cohort_select(cohort_sql: str, dates: list[dt.date]) -> str:
@@ -25,10 +25,10 @@ def labels_select(label_sql: str, timespan: Interval, name: str, cohort_table: s
             f"WHERE c.as_of_date IN ({', '.join(date_literal(d) for d in dates)})")
 
 
-def newest_cohort_date(warehouse) -> dt.date | None:
-    if not has_table(warehouse, COHORT_TABLE):
+def newest_cohort_date(warehouse, tables: Tables = ONE) -> dt.date | None:
+    if not has_table(warehouse, tables.cohort):
         return None
-    return warehouse.scalar(f"SELECT max(as_of_date) FROM {COHORT_TABLE}")
+    return warehouse.scalar(f"SELECT max(as_of_date) FROM {tables.cohort}")
 
 
 def labels_need_through(span: Interval, day: dt.date) -> dt.date:

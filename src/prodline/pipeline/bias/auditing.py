@@ -11,6 +11,7 @@ from prodline.config.bias import BiasAuditConfig
 from prodline.pipeline.bias.attributes import matrix_attributes
 from prodline.pipeline.bias.audit import DISPARITY_METRICS, audit
 from prodline.pipeline.evaluations.evaluating import test_scores
+from prodline.pipeline.tables import ONE, Tables
 
 COUNTS = ("k", "pp", "pn", "fp", "fn", "tn", "tp", "group_label_pos", "group_label_neg", "group_size",
           "total_entities")
@@ -32,7 +33,7 @@ def _stored(value):
 
 
 def audit_split(trained: list[dict], index: dict, matrix_store, model_store, warehouse,
-                config: BiasAuditConfig) -> list[dict]:
+                config: BiasAuditConfig, tables: Tables = ONE) -> list[dict]:
     """The audit rows of a split's models on each of its test matrices."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     matrices = []
@@ -40,7 +41,8 @@ def audit_split(trained: list[dict], index: dict, matrix_store, model_store, war
         matrix = matrix_store.matrix(uuid)
         keys = matrix.keys.to_pandas()
         dates = sorted(keys["as_of_date"])
-        matrices.append((uuid, matrix.y, matrix_attributes(warehouse, config, keys), dates[0], dates[-1]))
+        attributes = matrix_attributes(warehouse, config, keys, tables)
+        matrices.append((uuid, matrix.y, attributes, dates[0], dates[-1]))
     rows = []
     for model_row in trained:
         scores = test_scores(model_row, index["tests"], matrix_store, model_store)

@@ -7,6 +7,7 @@ from prodline.config import ProjectConfig
 from prodline.pipeline.champion.records import gate_results, model_name, promotions, record_promotion
 from prodline.pipeline.errors import RegistryError, StepRefused
 from prodline.pipeline.gate.judging import gate_checks
+from prodline.pipeline.tables import ONE, Tables
 from prodline.pipeline.verdict import Verdict
 
 
@@ -16,10 +17,10 @@ class NotPromoted(StepRefused):
     nothing; the run succeeds."""
 
 
-def recorded_verdicts(warehouse, name: str, version: str) -> list[Verdict]:
+def recorded_verdicts(warehouse, name: str, version: str, tables: Tables = ONE) -> list[Verdict]:
     """The gate's verdicts on a version, as `production.gate_results` keeps them."""
     return [Verdict(r["check_name"], bool(r["passed"]), r["severity"], r["summary"],
-                    json.loads(r["evidence"])) for r in gate_results(warehouse, name, version)]
+                    json.loads(r["evidence"])) for r in gate_results(warehouse, name, version, tables)]
 
 
 def promote(config: ProjectConfig, warehouse, store) -> dict:
@@ -31,14 +32,14 @@ def promote(config: ProjectConfig, warehouse, store) -> dict:
         raise StepRefused(f"{name!r} has no challenger yet")
     if champion is not None and champion.version == challenger.version:
         return {"model_name": name, "version": str(champion.version), "changed": False}
-    withdrawn = [h for h in promotions(warehouse, name)
+    withdrawn = [h for h in promotions(warehouse, name, config.tables)
                  if h["kind"] == "rollback" and h["from_version"] == str(challenger.version)]
     if withdrawn:
         raise NotPromoted(
             f"version {challenger.version} was rolled back on {withdrawn[-1]['promoted_at']:%Y-%m-%d}; "
             f"it is not promoted again on its own (`prodline rollback --to {challenger.version}` "
             "puts it back by hand)")
-    verdicts = recorded_verdicts(warehouse, name, str(challenger.version))
+    verdicts = recorded_verdicts(warehouse, name, str(challenger.version), config.tables)
     if len(verdicts) < len(gate_checks(config)):
         raise StepRefused(f"the promotion gate has not judged version {challenger.version} yet: run the "
                           "challenger_model checks first")
@@ -57,7 +58,7 @@ def promote(config: ProjectConfig, warehouse, store) -> dict:
         "metric": config.selection.name,
         "value": performance.get("challenger"),
         "evidence": json.dumps({v.check: v.summary for v in verdicts}),
-    })
+    }, config.tables)
     return {
         "model_name": name,
         "version": str(challenger.version),
@@ -73,7 +74,7 @@ def rollback(config: ProjectConfig, warehouse, store, to_version: str | None = N
     champion = store.alias(name, "champion")
     if champion is None:
         raise ValueError(f"{name!r} has no champion to roll back")
-    history = promotions(warehouse, name)
+    history = promotions(warehouse, name, config.tables)
     if to_version is None:
         # The promotion that made it champion says what it replaced (a rollback row says nothing).
         last = next((h for h in reversed(history)
@@ -98,6 +99,6 @@ def rollback(config: ProjectConfig, warehouse, store, to_version: str | None = N
         "model_group_id": target.tags.get("model_group_id"),
         "metric": config.selection.name,
         "value": None if earlier is None else earlier["value"],
-        "evidence": json.dumps({"reason": "rollback"}),
+        "evidence": json.dumps({"reason": "rollback"}, config.tables),
     })
     return {"model_name": name, "from_version": str(champion.version), "to_version": str(to_version)}

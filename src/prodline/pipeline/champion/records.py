@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from prodline.config import ProjectConfig
 from prodline.pipeline.errors import StepRefused
-from prodline.pipeline.tables import GATE_COLUMNS, PROMOTION_COLUMNS, has_table, production_table
+from prodline.pipeline.tables import GATE_COLUMNS, ONE, PROMOTION_COLUMNS, Tables, has_table, production_table
 
 
 def model_name(config: ProjectConfig) -> str:
@@ -28,9 +28,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def record_gate(warehouse, name: str, version: str, run_id: str, verdicts) -> None:
+def record_gate(warehouse, name: str, version: str, run_id: str, verdicts, tables: Tables = ONE) -> None:
     """The gate's verdicts on one version, replacing any earlier evaluation of it."""
-    table = production_table(warehouse, "gate_results", GATE_COLUMNS)
+    table = production_table(warehouse, "gate_results", GATE_COLUMNS, tables=tables)
     now = _now()
     rows = [
         {"model_name": name, "version": version, "run_id": run_id, "check_name": v.check,
@@ -44,39 +44,39 @@ def record_gate(warehouse, name: str, version: str, run_id: str, verdicts) -> No
             conn.execute(table.insert(), rows)
 
 
-def gate_results(warehouse, name: str, version: str) -> list[dict]:
-    if not has_table(warehouse, "production.gate_results"):
+def gate_results(warehouse, name: str, version: str, tables: Tables = ONE) -> list[dict]:
+    if not has_table(warehouse, table := tables.production("gate_results")):
         return []
     return warehouse.rows(
-        "SELECT * FROM production.gate_results WHERE model_name = :n AND version = :v ORDER BY check_name",
+        f"SELECT * FROM {table} WHERE model_name = :n AND version = :v ORDER BY check_name",
         n=name, v=version)
 
 
-def record_promotion(warehouse, row: dict) -> None:
-    table = production_table(warehouse, "promotions", PROMOTION_COLUMNS)
+def record_promotion(warehouse, row: dict, tables: Tables = ONE) -> None:
+    table = production_table(warehouse, "promotions", PROMOTION_COLUMNS, tables=tables)
     with warehouse.engine.begin() as conn:
         conn.execute(table.insert(), [{"promoted_at": _now(), **row}])
 
 
-def promotions(warehouse, name: str) -> list[dict]:
+def promotions(warehouse, name: str, tables: Tables = ONE) -> list[dict]:
     """Every promotion and rollback of the model, oldest first."""
-    if not has_table(warehouse, "production.promotions"):
+    if not has_table(warehouse, table := tables.production("promotions")):
         return []
     return warehouse.rows(
-        "SELECT * FROM production.promotions WHERE model_name = :n ORDER BY promoted_at", n=name)
+        f"SELECT * FROM {table} WHERE model_name = :n ORDER BY promoted_at", n=name)
 
 
-def newest_move(warehouse) -> dt.datetime | None:
+def newest_move(warehouse, tables: Tables = ONE) -> dt.datetime | None:
     """When the champion last moved (a promotion or a rollback), or None."""
-    if not has_table(warehouse, "production.promotions"):
+    if not has_table(warehouse, table := tables.production("promotions")):
         return None
-    return warehouse.scalar("SELECT max(promoted_at) FROM production.promotions")
+    return warehouse.scalar(f"SELECT max(promoted_at) FROM {table}")
 
 
-def moves_after(warehouse, after: dt.datetime) -> list[dict]:
+def moves_after(warehouse, after: dt.datetime, tables: Tables = ONE) -> list[dict]:
     """Every promotion and rollback after `after`, oldest first."""
-    if not has_table(warehouse, "production.promotions"):
+    if not has_table(warehouse, table := tables.production("promotions")):
         return []
-    return warehouse.rows("SELECT * FROM production.promotions WHERE promoted_at > :after "
+    return warehouse.rows(f"SELECT * FROM {table} WHERE promoted_at > :after "
                           "ORDER BY promoted_at", after=after)
 

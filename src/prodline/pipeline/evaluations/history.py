@@ -6,7 +6,7 @@ import pandas as pd
 from prodline.config import ProjectConfig
 from prodline.pipeline.matrices.building import current_splits
 from prodline.pipeline.models.grid import short_name
-from prodline.pipeline.tables import EVALUATIONS_TABLE, has_table
+from prodline.pipeline.tables import ONE, Tables, has_table
 
 HISTORY_COLUMNS = ["model_id", "model_group_id", "split", "split_time", "value", "baseline", "class_path"]
 
@@ -16,12 +16,13 @@ def evaluation_history(config: ProjectConfig, warehouse) -> pd.DataFrame:
     the whole cohort: not a subset's rows, not the training matrix's):
     model_id, model_group_id, split, split_time, value, baseline, class_path."""
     selection = config.selection
-    if not has_table(warehouse, EVALUATIONS_TABLE):
+    tables = config.tables
+    if not has_table(warehouse, tables.evaluations):
         return pd.DataFrame(columns=HISTORY_COLUMNS)
     rows = warehouse.rows(
         "SELECT e.model_id, e.model_group_id, e.split, avg(e.value) AS value, "
         "bool_or(m.baseline) AS baseline, max(m.class_path) AS class_path "
-        "FROM results.evaluations AS e JOIN results.models AS m ON m.model_id = e.model_id "
+        f"FROM {tables.evaluations} AS e JOIN {tables.models} AS m ON m.model_id = e.model_id "
         "WHERE e.metric = :metric AND e.parameter = :parameter AND e.matrix_type = 'test' AND e.subset = '' "
         "GROUP BY e.model_id, e.model_group_id, e.split",
         metric=selection.metric,
@@ -35,11 +36,12 @@ def evaluation_history(config: ProjectConfig, warehouse) -> pd.DataFrame:
     return frame.dropna(subset=["split_time"]).sort_values(["split_time", "model_group_id"])
 
 
-def baseline_values(warehouse, split: str, matrix: str, selection) -> dict[str, float | None]:
+def baseline_values(warehouse, split: str, matrix: str, selection,
+                    tables: Tables = ONE) -> dict[str, float | None]:
     """The best value of each baseline class on one test matrix, by short class name."""
     rows = warehouse.rows(
-        "SELECT m.class_path, max(e.value) AS value FROM results.evaluations AS e "
-        "JOIN results.models AS m ON m.model_id = e.model_id WHERE m.baseline AND e.split = :split "
+        f"SELECT m.class_path, max(e.value) AS value FROM {tables.evaluations} AS e "
+        f"JOIN {tables.models} AS m ON m.model_id = e.model_id WHERE m.baseline AND e.split = :split "
         "AND e.matrix = :matrix AND e.metric = :metric AND e.parameter = :parameter AND e.subset = '' "
         "GROUP BY m.class_path",
         split=split,

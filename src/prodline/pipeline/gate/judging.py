@@ -88,7 +88,7 @@ def judge(config: ProjectConfig, warehouse, store, matrices, challenger) -> list
         return evaluate(scores, test.y, [judged_on])[0].mean
 
     ours_value = value(ours)
-    baselines = baseline_values(warehouse, split, test.uuid, selection)
+    baselines = baseline_values(warehouse, split, test.uuid, selection, config.tables)
     performance = gate.beats_champion(
         ours_value, None if theirs is None else value(theirs), baselines, promotion.margin, selection.name,
         selection.greater_is_better,
@@ -120,7 +120,7 @@ def _disparities(config, warehouse, scores: np.ndarray, test: Matrix) -> Verdict
     """The bias audit of the challenger's scores on the test matrix (the figures the bias_audit asset
     stores for it), judged against the bounds."""
     wanted, audit = config.promotion.disparities, config.bias_audit
-    attributes = matrix_attributes(warehouse, audit, test.keys.to_pandas())
+    attributes = matrix_attributes(warehouse, audit, test.keys.to_pandas(), config.tables)
     try:
         rows = bias_audit(scores, test.y, attributes, [wanted.parameter], audit.ref_groups_method,
                           audit.ref_groups, (wanted.tie_breaker,))
@@ -155,7 +155,7 @@ def _stored_or_scored(matrices, scorer: _Scorer, matrix: Matrix) -> np.ndarray:
 def _stability(config, warehouse, matrices, ours: _Scorer, theirs: _Scorer | None) -> Verdict:
     stability = config.promotion.stability
     threshold = Threshold.parse(stability.top)
-    day = newest_cohort_date(warehouse)
+    day = newest_cohort_date(warehouse, config.tables)
     if theirs is None or day is None:
         return gate.list_is_stable(
             np.empty(0), None, np.empty(0), threshold, stability.min_overlap, stability.severity

@@ -9,7 +9,7 @@ import pyarrow as pa
 from prodline.config import ProjectConfig
 from prodline.pipeline.matrices.files import KEYS, MatrixSpec, existing, matrix_selects, write_matrix
 from prodline.pipeline.matrices.splits import Split, SplitError, make_splits
-from prodline.pipeline.tables import COHORT_TABLE, LABELS_TABLE, entity_type, has_table
+from prodline.pipeline.tables import ONE, Tables, entity_type, has_table
 
 
 def matrix_specs(config: ProjectConfig, warehouse, splits: list[Split]) -> dict[str, tuple]:
@@ -29,8 +29,8 @@ def spec_maker(config: ProjectConfig, warehouse):
     """A function (kind, dates, missing) -> MatrixSpec over the feature columns the tables have now:
     what the splits' matrices are made of, and the one-date matrices that predictions score."""
     tables = tuple(
-        (f"features.{f.prefix}", tuple(c for c in warehouse.columns("features", f.prefix) if c not in KEYS))
-        for f in config.features
+        (t, tuple(c for c in warehouse.columns(*t.split(".")) if c not in KEYS))
+        for t in (config.tables.feature(f.prefix) for f in config.features)
     )
     label = config.label
     definition = json.dumps(
@@ -49,12 +49,14 @@ def spec_maker(config: ProjectConfig, warehouse):
     return spec
 
 
-def build_matrix(warehouse, folder: Path, spec: MatrixSpec, reuse: bool = True) -> tuple[dict, bool]:
+def build_matrix(warehouse, folder: Path, spec: MatrixSpec, reuse: bool = True,
+                 tables: Tables = ONE) -> tuple[dict, bool]:
     """(manifest, reused): the matrix with this definition if it exists (and `reuse`), else built."""
     if reuse and (manifest := existing(folder, spec)) is not None:
         return manifest, True
-    entity = entity_type(warehouse)
-    return write_matrix(stream_matrix(warehouse, spec, entity), folder, spec, spec.schema(entity)), False
+    entity = entity_type(warehouse, tables)
+    rows = stream_matrix(warehouse, spec, entity, tables=tables)
+    return write_matrix(rows, folder, spec, spec.schema(entity)), False
 
 
 def missing_inputs(warehouse, config: ProjectConfig, splits: list[Split]) -> list[str]:
@@ -62,7 +64,8 @@ def missing_inputs(warehouse, config: ProjectConfig, splits: list[Split]) -> lis
     (one query per table for all the splits)."""
     wanted = {d for s in splits for d in s.as_of_dates}
     problems = []
-    for table in [COHORT_TABLE, LABELS_TABLE, *(f"features.{f.prefix}" for f in config.features)]:
+    tables = config.tables
+    for table in [tables.cohort, tables.labels, *(tables.feature(f.prefix) for f in config.features)]:
         have = set()
         if has_table(warehouse, table):
             found = warehouse.rows(
@@ -81,11 +84,12 @@ def missing_inputs(warehouse, config: ProjectConfig, splits: list[Split]) -> lis
     return problems
 
 
-def stream_matrix(warehouse, spec: MatrixSpec, entity: pa.DataType, batch_rows: int = 4_096):
+def stream_matrix(warehouse, spec: MatrixSpec, entity: pa.DataType, batch_rows: int = 4_096,
+                  tables: Tables = ONE):
     """The matrix's rows as Arrow batches, one as-of date after the other (see `matrix_selects`)."""
     schema = spec.schema(entity)
     return itertools.chain.from_iterable(
-        warehouse.stream(q, schema, batch_rows) for q in matrix_selects(spec, COHORT_TABLE, LABELS_TABLE)
+        warehouse.stream(q, schema, batch_rows) for q in matrix_selects(spec, tables.cohort, tables.labels)
     )
 
 
@@ -95,8 +99,9 @@ def current_splits(config: ProjectConfig, warehouse) -> list[Split]:
     temporal = config.temporal
     if not temporal.open_ended:
         return make_splits(temporal)
-    newest = warehouse.scalar(f"SELECT max(as_of_date) FROM {LABELS_TABLE}") \
-        if has_table(warehouse, LABELS_TABLE) else None
+    labels = config.tables.labels
+    newest = warehouse.scalar(f"SELECT max(as_of_date) FROM {labels}") \
+        if has_table(warehouse, labels) else None
     if newest is None:
         return []
     try:

@@ -9,16 +9,16 @@ import numpy as np
 from prodline.config.cutoffs import Threshold
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.monitoring import measures
-from prodline.pipeline.tables import LABELS_TABLE, has_table
+from prodline.pipeline.tables import ONE, Tables, has_table
 from prodline.pipeline.verdict import Verdict
 
 
-def list_outcomes(warehouse, label: str, day: dt.date) -> list[dict]:
+def list_outcomes(warehouse, label: str, day: dt.date, tables: Tables = ONE) -> list[dict]:
     """The stored list of a date with each entity's outcome (None while unknown); refused if there is
     no list, or none of its labels has matured."""
     rows = warehouse.rows(
         f"SELECT p.score, p.model_version, p.entity_id, l.{label} AS outcome "
-        f"FROM production.predictions AS p LEFT JOIN {LABELS_TABLE} AS l "
+        f"FROM {tables.production('predictions')} AS p LEFT JOIN {tables.labels} AS l "
         "ON l.entity_id = p.entity_id AND l.as_of_date = p.as_of_date WHERE p.as_of_date = :d",
         d=day,
     )
@@ -74,12 +74,13 @@ def realized_verdict(check: str, judged: list[DayJudged], watched_metric: str, m
     return Verdict(check, not failures, "ERROR", summary, evidence)
 
 
-def drifted_features(warehouse, start: dt.date, end: dt.date, alert: float) -> list[dict]:
+def drifted_features(warehouse, start: dt.date, end: dt.date, alert: float,
+                     tables: Tables = ONE) -> list[dict]:
     """Feature-dates of `production.drift` at or above `alert`, worst first within a date."""
-    if not has_table(warehouse, "production.drift"):
+    if not has_table(warehouse, drift := tables.production("drift")):
         return []
     found = warehouse.rows(
-        "SELECT as_of_date, feature, psi FROM production.drift WHERE as_of_date BETWEEN :a AND :b "
+        f"SELECT as_of_date, feature, psi FROM {drift} WHERE as_of_date BETWEEN :a AND :b "
         "AND psi >= :alert ORDER BY as_of_date, psi DESC", a=start, b=end, alert=alert)
     return [{**d, "as_of_date": str(d["as_of_date"]), "psi": round(d["psi"], 4)} for d in found]
 
@@ -88,13 +89,13 @@ def _r(value):
     return None if value is None else round(float(value), 4)
 
 
-def shortfalls_since(warehouse, margin: float, seen: str) -> list[dict]:
+def shortfalls_since(warehouse, margin: float, seen: str, tables: Tables = ONE) -> list[dict]:
     """Dates after `seen` (ISO text) whose realized watched metric fell more than `margin` below its
     promise, oldest first."""
-    if not has_table(warehouse, "production.monitoring"):
+    if not has_table(warehouse, monitoring := tables.production("monitoring")):
         return []
     return warehouse.rows(
-        "SELECT as_of_date, value, promised FROM production.monitoring WHERE promised IS NOT NULL "
+        f"SELECT as_of_date, value, promised FROM {monitoring} WHERE promised IS NOT NULL "
         "AND value < promised - :margin AND CAST(as_of_date AS VARCHAR(10)) > :seen ORDER BY as_of_date",
         margin=margin, seen=seen)
 

@@ -4,9 +4,11 @@ in rank order, with the attributes the config shows beside each entity and filte
 import datetime as dt
 
 from prodline.config import ProjectConfig
+from prodline.config.naming import Tables
 from prodline.pipeline.sql import date_literal
 
-PREDICTIONS_TABLE = "production.predictions"
+ONE = Tables()
+
 LINEAGE = (
     "model_name",
     "model_version",
@@ -17,11 +19,12 @@ LINEAGE = (
 )
 
 
-def list_dates(warehouse) -> list[dt.date]:
+def list_dates(warehouse, tables: Tables = ONE) -> list[dt.date]:
     """The as-of dates that have a list, newest first."""
-    if not warehouse.columns("production", "predictions"):
+    table = tables.production("predictions")
+    if not warehouse.columns(*table.split(".")):
         return []
-    found = warehouse.rows(f"SELECT DISTINCT as_of_date FROM {PREDICTIONS_TABLE} ORDER BY as_of_date DESC")
+    found = warehouse.rows(f"SELECT DISTINCT as_of_date FROM {table} ORDER BY as_of_date DESC")
     return [r["as_of_date"] for r in found]
 
 
@@ -73,7 +76,7 @@ def risk_list(
         for i, (name, value) in enumerate(sorted(filters.items())):
             where += f" AND CAST(a.{name} AS VARCHAR) = :f{i}"  # names come from the config only
             params[f"f{i}"] = value
-    base = f"FROM {PREDICTIONS_TABLE} AS p {join} WHERE {where}"
+    base = f"FROM {config.tables.production('predictions')} AS p {join} WHERE {where}"
     total = warehouse.scalar(f"SELECT count(*) {base}", **params)
     rows = warehouse.rows(f"SELECT {select} {base} ORDER BY p.rank LIMIT :limit OFFSET :offset", **params)
     return rows, int(total or 0)

@@ -3,43 +3,72 @@
 import dagster as dg
 
 from prodline.assets import project_assets
-from prodline.config import ProjectConfig, load_config
+from prodline.config import ProjectConfig, load_deployment
 from prodline.execution import executor_of
 from prodline.instance import batch_dagster_events
-from prodline.jobs import ingest_jobs
+from prodline.jobs import problem_jobs, shared_jobs
 from prodline.resources import build_resources
 from prodline.schedules import daily_source_ingest, retrain_schedule
 from prodline.sensors import landing_sensor, matured_labels_sensor, retrain_when_below_sensor, split_sensor
-from prodline.sensors.alerts import alert_sensors
+from prodline.sensors.alerts import RUN_ALERTS, alert_sensors
 from prodline.sensors.dead_runs import dead_runs_sensor
 from prodline.sensors.observed_tables import observed_tables_sensor
 from prodline.stores.model_logging import refuse_while_starting_up
 
 
 def build_definitions(config: ProjectConfig) -> dg.Definitions:
+    """The code location of a project (or of one problem of a deployment, with what it shares)."""
+    return build_deployment([config])
+
+
+def build_deployment(problems: list[ProjectConfig]) -> dg.Definitions:
+    """One code location for every problem of a deployment (config/deployment.py): the raw tables,
+    transforms and whatever as-of assets the problems define alike once; each problem's own assets,
+    jobs, sensors and schedules under its name."""
     refuse_while_starting_up()
-    jobs = ingest_jobs(config)
+    first = problems[0]
+    jobs, sensors, schedules = _shared_parts(first)
+    assets, seen = [], set()
+    for config in problems:
+        own_jobs, own_sensors, own_schedules = _problem_parts(config)
+        jobs, sensors, schedules = jobs + own_jobs, sensors + own_sensors, schedules + own_schedules
+        for asset in project_assets(config):  # a shared asset is defined alike by every problem
+            if not set(asset.keys) <= seen:
+                assets.append(asset)
+                seen |= set(asset.keys)
+    if first.transforms or first.cohort is not None:
+        sensors.append(automation_sensor())
+    sensors.append(dead_runs_sensor())
+    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors, schedules=schedules,
+                          resources=build_resources(first), executor=executor_of())
+
+
+def _shared_parts(config: ProjectConfig) -> tuple[list, list, list]:
+    """Loading the raw tables: the jobs, the sensors that notice new data, the daily schedule, and
+    the alerts on every run."""
+    jobs = shared_jobs(config)
     sensors = [landing_sensor(config, jobs["ingest_landing_files"])] \
         if "ingest_landing_files" in jobs else []
     if "observe_warehouse_tables" in jobs:
         sensors.append(observed_tables_sensor(config, jobs["observe_warehouse_tables"]))
+    schedules = [daily_source_ingest(jobs["ingest_source_database"])] \
+        if "ingest_source_database" in jobs else []
+    sensors += [s for s in alert_sensors(config) if s.name in RUN_ALERTS]
+    return list(jobs.values()), sensors, schedules
+
+
+def _problem_parts(config: ProjectConfig) -> tuple[list, list, list]:
+    jobs = problem_jobs(config)
+    sensors, schedules = [], []
     if "train_models" in jobs and config.temporal.open_ended:
         sensors.append(split_sensor(jobs["train_models"], config))
+        schedules.append(retrain_schedule(jobs["train_models"], config))
     if "build_as_of" in jobs and config.label is not None:
         sensors.append(matured_labels_sensor(jobs["build_as_of"], config))
     if config.monitoring is not None and config.monitoring.retrain_when_below:
         sensors.append(retrain_when_below_sensor(jobs["train_models"], config))
-    schedules = [daily_source_ingest(jobs["ingest_source_database"])] \
-        if "ingest_source_database" in jobs else []
-    if "train_models" in jobs and config.temporal.open_ended:
-        schedules.append(retrain_schedule(jobs["train_models"], config))
-    assets = project_assets(config)
-    if config.transforms or config.cohort is not None:
-        sensors.append(automation_sensor())
-    sensors += alert_sensors(config)
-    sensors.append(dead_runs_sensor())
-    return dg.Definitions(assets=assets, jobs=list(jobs.values()), sensors=sensors,
-                          schedules=schedules, resources=build_resources(config), executor=executor_of())
+    sensors += alert_sensors(config, runs=False)
+    return list(jobs.values()), sensors, schedules
 
 
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:
@@ -54,10 +83,10 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
 def job_named(name: str) -> dg.JobDefinition:
     """A job of the project in $PRODLINE_CONFIG, for `dg.build_reconstructable_job`: a process
     that executes its steps (a Celery worker) builds it again from these names."""
-    return build_definitions(load_config()).resolve_job_def(name)
+    return build_deployment(load_deployment()).resolve_job_def(name)
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     batch_dagster_events()
-    return build_definitions(load_config())
+    return build_deployment(load_deployment())

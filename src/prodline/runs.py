@@ -25,6 +25,7 @@ from prodline.instance import (
     process_tags,
     release_dead_runs,
 )
+from prodline.jobs import shared_jobs
 from prodline.pipeline.as_of.cohort_labels import labels_need_through
 
 WAIT_SECONDS = 600.0  # how long a run waits for the warehouse slot before it gives up
@@ -55,7 +56,9 @@ def run_range(config: ProjectConfig, instance: dg.DagsterInstance, job_name: str
     single-run backfill would: once the warehouse slot is free (runs whose process died give theirs
     back), saying which run it waits for, and raising PoolBusy after `wait_seconds`."""
     batch_dagster_events()
-    job = build_definitions(config).resolve_job_def(job_name)
+    # A problem of a deployment names its own jobs (`inspected_train_models`); loading is shared.
+    own = job_name not in shared_jobs(config) and config.own(job_name)
+    job = build_definitions(config).resolve_job_def(own or job_name)
     return run_job(job, instance, start, end, selection, wait_seconds=wait_seconds, report=report)
 
 

@@ -22,7 +22,6 @@ from rich.console import Console
 from rich.table import Table
 
 from prodline.assets import project_assets
-from prodline.assets.partitions import SPLITS
 from prodline.config import ProjectConfig
 from prodline.home import home_of
 from prodline.instance import batch_dagster_events
@@ -97,8 +96,8 @@ def run_trial(config: ProjectConfig, name: str, date: str, keep: bool = False) -
     if why := refusal(asset, named):
         raise OperatorError(why)
     with dg.DagsterInstance.ephemeral() as instance:
-        if named.partitions is SPLITS:  # the open-ended splits are a dynamic partition of the instance
-            instance.add_dynamic_partitions(SPLITS.name, [date])
+        if isinstance(named.partitions, dg.DynamicPartitionsDefinition):  # open-ended splits: the
+            instance.add_dynamic_partitions(named.partitions.name, [date])  # instance's partitions
         partition = key_for(named, date, instance)
         with scratch_folder(keep) as scratch, scratch_copy(config, scratch) as (url, copied):
             warehouse = WarehouseResource(url=url, postgres_writers=config.storage.postgres_writers)

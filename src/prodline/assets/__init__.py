@@ -39,6 +39,7 @@ def promotion_assets(config: ProjectConfig) -> list:
 
 
 def project_assets(config: ProjectConfig) -> list:
-    """Every asset and check of the project, in the data's order."""
+    """Every asset and check of the project, in the data's order. (A problem of a deployment keys
+    its own assets under its name, `inspected/labels`, in groups of its own: assets/keys.py.)"""
     return [*raw_assets(config), *transform_assets(config), *as_of_assets(config), *modeling_assets(config),
             *promotion_assets(config), *prediction_assets(config), *monitoring_assets(config)]

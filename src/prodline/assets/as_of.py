@@ -11,7 +11,7 @@ import dagster as dg
 
 from prodline.assets.checks import check_results, check_specs
 from prodline.assets.decorators import single_run_asset
-from prodline.assets.keys import COHORT, LABELS, feature_key, table_key
+from prodline.assets.keys import COHORT, LABELS, feature_key, problem_key, table_key
 from prodline.assets.partitions import PERIOD_BEFORE, as_of_partitions, dates_of, label_window
 from prodline.config import FeatureConfig, ProjectConfig
 from prodline.config.features import feature_table
@@ -47,8 +47,10 @@ def _version(*parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _asset(**kwargs):
-    return single_run_asset(group_name="as_of", pool=POOL, kinds={"sql"},
+def _asset(config: ProjectConfig, shared: bool, **kwargs):
+    """An as-of asset: in the as_of group, or in its problem's own if the problems do not share it."""
+    group = "as_of" if shared else config.own("as_of")
+    return single_run_asset(group_name=group, pool=POOL, kinds={"sql"},
                             required_resource_keys={"warehouse"}, **kwargs)
 
 
@@ -65,12 +67,14 @@ def _cohort_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     ahead = config.cohort.looks_ahead
     reads = PERIOD_BEFORE if ahead is None else label_window(config, ahead)
     tables, cohort_table = config.dated(config.tables_read(sql)), config.tables.cohort
+    key = problem_key(config, COHORT)
 
-    @_asset(key=COHORT, partitions_def=partitions, code_version=_version(sql),
+    @_asset(config, "cohort" in config.shared, key=key, partitions_def=partitions,
+            code_version=_version(sql),
             automation_condition=dg.AutomationCondition.eager(),
             description=config.cohort.description or "Who is ranked on each as-of date.",
             deps=[dg.AssetDep(table_key(t), partition_mapping=reads) for t in tables],
-            check_specs=check_specs(COHORT, COHORT_CHECKS),
+            check_specs=check_specs(key, COHORT_CHECKS),
             metadata={"dagster/table_name": cohort_table})
     def cohort(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, dates = context.resources.warehouse, dates_of(context)
@@ -89,13 +93,15 @@ def _labels_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     sql, span = label.sql(), label.interval
     reads = config.tables_read(sql)
     table, cohort_table = config.tables.labels, config.tables.cohort
+    key, cohort = problem_key(config, LABELS), problem_key(config, COHORT)
 
-    @_asset(key=LABELS, partitions_def=partitions, code_version=_version(sql, span, label.name),
+    @_asset(config, False, key=key, partitions_def=partitions,
+            code_version=_version(sql, span, label.name),
             description=(label.description or "The outcome for each cohort member.")
             + f" Labels for D mature once data through D + {span} - 1 day has been loaded.",
-            deps=[COHORT, *(dg.AssetDep(table_key(t), partition_mapping=label_window(config, span))
+            deps=[cohort, *(dg.AssetDep(table_key(t), partition_mapping=label_window(config, span))
                             for t in reads)],
-            check_specs=check_specs(LABELS, LABEL_CHECKS),
+            check_specs=check_specs(key, LABEL_CHECKS),
             metadata={"dagster/table_name": table, "label_timespan": str(span)})
     def labels(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, dates = context.resources.warehouse, dates_of(context)
@@ -111,13 +117,15 @@ def _labels_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
 
 
 def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -> dg.AssetsDefinition:
-    key, table, cohort_table = feature_key(feature.prefix), config.tables.feature(feature.prefix), \
-        config.tables.cohort
+    key, cohort = problem_key(config, feature_key(feature.prefix)), problem_key(config, COHORT)
+    table, cohort_table = config.tables.feature(feature.prefix), config.tables.cohort
+    definition = feature.model_dump(mode="json")
 
-    @_asset(key=key, partitions_def=partitions, code_version=_version(feature.model_dump(mode="json")),
+    @_asset(config, feature.prefix in config.shared, key=key, partitions_def=partitions,
+            code_version=_version(definition),
             automation_condition=dg.AutomationCondition.eager(),
             description=feature.description or f"Features aggregated from {feature.from_obj}.",
-            deps=[COHORT, *(dg.AssetDep(table_key(t), partition_mapping=PERIOD_BEFORE)
+            deps=[cohort, *(dg.AssetDep(table_key(t), partition_mapping=PERIOD_BEFORE)
                             for t in config.tables_read(f"SELECT * FROM {feature.from_obj}"))],
             check_specs=check_specs(key, FEATURE_CHECKS),
             metadata={"dagster/table_name": table, "from_obj": feature.from_obj,

@@ -4,7 +4,7 @@ test matrices, in `results.aequitas` (Triage's bias_audit_config)."""
 import dagster as dg
 
 from prodline.assets.decorators import single_run_asset
-from prodline.assets.keys import BIAS_AUDIT, MODELS
+from prodline.assets.keys import BIAS_AUDIT, MODELS, problem_key
 from prodline.assets.metadata import markdown_table
 from prodline.config import ProjectConfig
 from prodline.pipeline.bias.auditing import AEQUITAS_COLUMNS, audit_split
@@ -16,10 +16,10 @@ def bias_audit_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     audit = config.bias_audit
 
     @single_run_asset(
-        key=BIAS_AUDIT,
-        group_name="modeling",
+        key=problem_key(config, BIAS_AUDIT),
+        group_name=config.own("modeling"),
         partitions_def=partitions,
-        deps=[MODELS],
+        deps=[problem_key(config, MODELS)],
         required_resource_keys={"warehouse", "model_store", "matrix_store"},
         pool=POOL,
         description="Each model's bias audit on its split's test matrices (Triage's bias_audit_config): per "

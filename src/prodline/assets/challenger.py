@@ -8,7 +8,7 @@ import dagster as dg
 
 from prodline.assets.decorators import OUTSIDE_SYSTEMS, retry_transient_only
 from prodline.assets.gate import gate_specs, judged
-from prodline.assets.keys import CHALLENGER, EVALUATIONS
+from prodline.assets.keys import CHALLENGER, EVALUATIONS, problem_key
 from prodline.assets.metadata import markdown_table
 from prodline.config import ProjectConfig
 from prodline.pipeline.champion.records import model_name
@@ -18,9 +18,9 @@ from prodline.pipeline.selection.choosing import choose, regret_rows
 
 def challenger_asset(config: ProjectConfig) -> dg.AssetsDefinition:
     spec = dg.AssetSpec(
-        CHALLENGER,
-        deps=[dg.AssetDep(EVALUATIONS, partition_mapping=dg.AllPartitionMapping())],
-        group_name="production",
+        problem_key(config, CHALLENGER),
+        deps=[dg.AssetDep(problem_key(config, EVALUATIONS), partition_mapping=dg.AllPartitionMapping())],
+        group_name=config.own("production"),
         kinds={"mlflow"},
         automation_condition=dg.AutomationCondition.eager(),
         description="The model group the selection rule picks; its newest model, registered as a new "
@@ -30,15 +30,15 @@ def challenger_asset(config: ProjectConfig) -> dg.AssetsDefinition:
     # can_subset: the gate's checks can run alone, judging the challenger the registry has now.
     @dg.multi_asset(
         specs=[spec],
-        check_specs=gate_specs(config, CHALLENGER),
+        check_specs=gate_specs(config, problem_key(config, CHALLENGER)),
         can_subset=True,
-        name="challenger_model",
+        name=config.own("challenger_model"),
         required_resource_keys={"warehouse", "model_store", "matrix_store"},
         retry_policy=OUTSIDE_SYSTEMS,
     )
     @retry_transient_only
     def challenger_model(context: dg.AssetExecutionContext):
-        if CHALLENGER in context.selected_asset_keys:
+        if problem_key(config, CHALLENGER) in context.selected_asset_keys:
             yield _register(config, context.resources)
         wanted = {key.name for key in context.selected_asset_check_keys}
         if wanted:
@@ -58,7 +58,7 @@ def _register(config: ProjectConfig, resources) -> dg.MaterializeResult:
     version = store.register(name, chosen.model_id, tags)
     store.set_alias(name, "challenger", version)
     mine = history[history["model_group_id"] == chosen.model_group_id]
-    return dg.MaterializeResult(asset_key=CHALLENGER, metadata={
+    return dg.MaterializeResult(asset_key=problem_key(config, CHALLENGER), metadata={
         "model_name": name,
         "version": version,
         "model_group_id": chosen.model_group_id,

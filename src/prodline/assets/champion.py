@@ -8,7 +8,7 @@ refusal itself is the failed check on challenger_model, with its evidence."""
 import dagster as dg
 
 from prodline.assets.decorators import retried_asset
-from prodline.assets.keys import CHALLENGER, CHAMPION
+from prodline.assets.keys import CHALLENGER, CHAMPION, problem_key
 from prodline.config import ProjectConfig
 from prodline.pipeline.champion.promoting import NotPromoted, promote
 from prodline.pipeline.champion.records import model_name
@@ -16,9 +16,9 @@ from prodline.pipeline.champion.records import model_name
 
 def champion_asset(config: ProjectConfig) -> dg.AssetsDefinition:
     @retried_asset(
-        key=CHAMPION,
-        deps=[CHALLENGER],
-        group_name="production",
+        key=problem_key(config, CHAMPION),
+        deps=[problem_key(config, CHALLENGER)],
+        group_name=config.own("production"),
         kinds={"mlflow"},
         required_resource_keys={"warehouse", "model_store"},
         output_required=False,

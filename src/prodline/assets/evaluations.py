@@ -4,7 +4,7 @@
 import dagster as dg
 
 from prodline.assets.decorators import single_run_asset
-from prodline.assets.keys import EVALUATIONS, MODELS
+from prodline.assets.keys import EVALUATIONS, MODELS, problem_key
 from prodline.assets.metadata import markdown_table
 from prodline.config import ProjectConfig
 from prodline.pipeline.evaluations.evaluating import best_first, evaluate_split
@@ -14,10 +14,10 @@ from prodline.resources.stores import POOL
 
 def evaluations_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     @single_run_asset(
-        key=EVALUATIONS,
-        group_name="modeling",
+        key=problem_key(config, EVALUATIONS),
+        group_name=config.own("modeling"),
         partitions_def=partitions,
-        deps=[MODELS],
+        deps=[problem_key(config, MODELS)],
         kinds={"mlflow"},
         required_resource_keys={"warehouse", "model_store", "matrix_store"},
         pool=POOL,

@@ -25,6 +25,21 @@ def feature_key(prefix: str) -> dg.AssetKey:
     return dg.AssetKey([f"features_{prefix}"])
 
 
+def shared_keys(config) -> set[dg.AssetKey]:
+    """The assets a problem of a deployment shares with the others: raw tables, transforms, and the
+    cohort and features every problem defines alike (config/deployment.py)."""
+    keys = {raw_key(n) for n in config.sources} | {transform_key(n) for n in config.transforms}
+    keys |= {COHORT} if "cohort" in config.shared else set()
+    return keys | {feature_key(f.prefix) for f in config.features if f.prefix in config.shared}
+
+
+def problem_key(config, key: dg.AssetKey) -> dg.AssetKey:
+    """An asset of the config's own, as its deployment names it (`inspected/labels`)."""
+    if not config.problem or key in shared_keys(config):
+        return key
+    return dg.AssetKey([config.problem, *key.path])
+
+
 MATRICES, MODELS = dg.AssetKey(["matrices"]), dg.AssetKey(["models"])
 EVALUATIONS, BIAS_AUDIT = dg.AssetKey(["evaluations"]), dg.AssetKey(["bias_audit"])
 CHALLENGER, CHAMPION = dg.AssetKey(["challenger_model"]), dg.AssetKey(["champion_model"])

@@ -4,7 +4,7 @@ Parquet files named by their definition (see `prodline.pipeline.matrices.files`)
 import dagster as dg
 
 from prodline.assets.decorators import single_run_asset
-from prodline.assets.keys import COHORT, LABELS, MATRICES, feature_key
+from prodline.assets.keys import COHORT, LABELS, MATRICES, feature_key, problem_key
 from prodline.assets.metadata import markdown_table, png
 from prodline.config import ProjectConfig
 from prodline.pipeline.errors import StepRefused
@@ -15,11 +15,12 @@ from prodline.resources.stores import POOL
 
 
 def matrices_asset(config: ProjectConfig, splits: dict[str, Split] | None, partitions) -> dg.AssetsDefinition:
-    deps = [COHORT, LABELS, *(feature_key(f.prefix) for f in config.features)]
+    deps = [problem_key(config, k)
+            for k in (COHORT, LABELS, *(feature_key(f.prefix) for f in config.features))]
 
     @single_run_asset(
-        key=MATRICES,
-        group_name="modeling",
+        key=problem_key(config, MATRICES),
+        group_name=config.own("modeling"),
         partitions_def=partitions,
         required_resource_keys={"warehouse", "matrix_store"},
         kinds={"parquet"},

@@ -6,7 +6,7 @@ import time
 import dagster as dg
 
 from prodline.assets.decorators import single_run_asset
-from prodline.assets.keys import MATRICES, MODELS
+from prodline.assets.keys import MATRICES, MODELS, problem_key
 from prodline.assets.metadata import markdown_table
 from prodline.config import ProjectConfig
 from prodline.pipeline.matrices.building import current_splits
@@ -23,10 +23,10 @@ def models_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     grid = config.grid
 
     @single_run_asset(
-        key=MODELS,
-        group_name="modeling",
+        key=problem_key(config, MODELS),
+        group_name=config.own("modeling"),
         partitions_def=partitions,
-        deps=[MATRICES],
+        deps=[problem_key(config, MATRICES)],
         kinds={"scikitlearn", "mlflow"},
         required_resource_keys={"warehouse", "model_store", "matrix_store"},
         pool=POOL,

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from prodline.assets.checks import check_result
 from prodline.assets.decorators import single_run_asset
-from prodline.assets.keys import LABELS, MONITORING, PREDICTIONS
+from prodline.assets.keys import LABELS, MONITORING, PREDICTIONS, problem_key
 from prodline.assets.metadata import markdown_table
 from prodline.assets.partitions import as_of_partitions, dates_of
 from prodline.config import ProjectConfig
@@ -46,18 +46,18 @@ def monitoring_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     cfg, metric = config.monitoring, config.selection.name
 
     @single_run_asset(
-        key=MONITORING,
+        key=problem_key(config, MONITORING),
         partitions_def=partitions,
-        group_name="production",
-        deps=[PREDICTIONS, LABELS],
+        group_name=config.own("production"),
+        deps=[problem_key(config, PREDICTIONS), problem_key(config, LABELS)],
         required_resource_keys={"warehouse"},
         pool=POOL,
         automation_condition=WHEN_LABELS_ARRIVE,
         check_specs=[
-            dg.AssetCheckSpec(REALIZED_CHECK, asset=MONITORING, description=(
+            dg.AssetCheckSpec(REALIZED_CHECK, asset=problem_key(config, MONITORING), description=(
                 f"Realized {metric} of the stored list is not more than "
                 f"{cfg.realized_margin:g} below the value recorded when its model was promoted.")),
-            dg.AssetCheckSpec(DRIFT_CHECK, asset=MONITORING, description=(
+            dg.AssetCheckSpec(DRIFT_CHECK, asset=problem_key(config, MONITORING), description=(
                 "No feature of the list's date had drifted from the model's training matrix "
                 f"(PSI at least {cfg.drift_alert:g}, from production.drift); WARN, it does not block.")),
         ],

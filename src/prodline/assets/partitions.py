@@ -10,8 +10,6 @@ from prodline.config import Cadence, Interval, ProjectConfig
 from prodline.pipeline.as_of.cohort_labels import periods_in
 from prodline.pipeline.matrices.splits import Split, make_splits
 
-SPLITS = dg.DynamicPartitionsDefinition(name="splits")  # production splits that follow the data
-
 
 def daily_partitions(config: ProjectConfig) -> dg.DailyPartitionsDefinition:
     # end_offset=1: today's partition exists, since files are named for the day they arrive.
@@ -37,10 +35,16 @@ def as_of_partitions(config: ProjectConfig) -> dg.TimeWindowPartitionsDefinition
     return dg.MonthlyPartitionsDefinition(**kwargs)
 
 
+def splits_added(config: ProjectConfig) -> dg.DynamicPartitionsDefinition:
+    """Production splits that follow the data, added by the new_splits sensor as labels mature
+    (each problem of a deployment has its own)."""
+    return dg.DynamicPartitionsDefinition(name=config.own("splits"))
+
+
 def split_partitions(config: ProjectConfig) -> tuple[dict[str, Split] | None, dg.PartitionsDefinition]:
     """(the config's splits by key, or None when they follow the data; their partitions)."""
     if config.temporal.open_ended:
-        return None, SPLITS  # added by the new_splits sensor as labels mature
+        return None, splits_added(config)
     splits = {s.key: s for s in make_splits(config.temporal)}
     return splits, dg.StaticPartitionsDefinition(list(splits))
 

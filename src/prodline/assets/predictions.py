@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from prodline.assets.checks import check_result
 from prodline.assets.decorators import single_run_asset
-from prodline.assets.keys import CHAMPION, COHORT, PREDICTIONS, feature_key
+from prodline.assets.keys import CHAMPION, COHORT, PREDICTIONS, feature_key, problem_key
 from prodline.assets.metadata import markdown_table
 from prodline.assets.partitions import as_of_partitions, dates_of
 from prodline.config import ProjectConfig
@@ -32,15 +32,16 @@ def predictions_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     watching = config.monitoring or MonitoringConfig()  # drift is worth a check even unconfigured
 
     @single_run_asset(
-        key=PREDICTIONS,
+        key=problem_key(config, PREDICTIONS),
         partitions_def=partitions,
-        group_name="production",
-        deps=[COHORT, *(feature_key(f.prefix) for f in config.features), CHAMPION],
+        group_name=config.own("production"),
+        deps=[problem_key(config, k)
+              for k in (COHORT, *(feature_key(f.prefix) for f in config.features), CHAMPION)],
         required_resource_keys={"warehouse", "model_store", "matrix_store"},
         pool=POOL,
         automation_condition=dg.AutomationCondition.eager(),
         check_specs=[dg.AssetCheckSpec(
-            DRIFT_CHECK, asset=PREDICTIONS,
+            DRIFT_CHECK, asset=problem_key(config, PREDICTIONS),
             description="No feature the champion uses has drifted far from its training matrix (population "
             f"stability index below {watching.drift_alert:g}); WARN, it does not block.")],
         metadata={"dagster/table_name": config.tables.production("predictions")},

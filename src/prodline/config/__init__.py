@@ -8,6 +8,7 @@ like any other unknown key.
 
 from prodline.config.as_of import AsOfConfig, Cadence, CohortConfig, LabelConfig
 from prodline.config.base import ColumnType, Identifier
+from prodline.config.deployment import PROBLEM_ENV, load_config, load_deployment
 from prodline.config.features import FeatureConfig, Imputation, Metric
 from prodline.config.intervals import Interval
 from prodline.config.project import (
@@ -17,7 +18,7 @@ from prodline.config.project import (
     ConfigError,
     ProjectConfig,
     config_path,
-    load_config,
+    load_project,
 )
 from prodline.config.sources import RESERVED_COLUMNS, Column, SourceConfig, StorageConfig
 from prodline.config.transforms import TransformConfig
@@ -26,6 +27,7 @@ __all__ = [
     "CONFIG_ENV",
     "DEMO_CONFIG",
     "HOME_ENV",
+    "PROBLEM_ENV",
     "RESERVED_COLUMNS",
     "AsOfConfig",
     "Cadence",
@@ -45,4 +47,6 @@ __all__ = [
     "TransformConfig",
     "config_path",
     "load_config",
+    "load_deployment",
+    "load_project",
 ]

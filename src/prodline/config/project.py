@@ -71,6 +71,7 @@ class ProjectConfig(Strict):
     # this problem's name, and the as-of assets it shares with the others ("cohort", prefixes).
     problem: str = Field("", exclude=True)
     shared: frozenset[str] = Field(frozenset(), exclude=True)
+    deployment: str = Field("", exclude=True)  # the deployment's name: its MLflow experiment
 
     @property
     def tables(self) -> Tables:
@@ -325,7 +326,7 @@ def config_path(explicit: str | os.PathLike | None = None) -> Path:
     return Path(chosen)
 
 
-def load_config(path: str | os.PathLike | None = None) -> ProjectConfig:
+def load_project(path: str | os.PathLike | None = None) -> ProjectConfig:
     """Read and validate a project config; raise ConfigError listing every problem."""
     path = config_path(path).resolve()
     if path.exists() and not path.is_file():  # a folder, a pipe (reading one would wait forever)
@@ -338,7 +339,7 @@ def load_config(path: str | os.PathLike | None = None) -> ProjectConfig:
         raise ConfigError(path, err.problems) from None
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping of keys (name, sources, ...)"])
-    for internal in ("base_dir", "problem", "shared"):
+    for internal in ("base_dir", "problem", "shared", "deployment"):
         raw.pop(internal, None)
     raw, renames, problems = translate(raw, Origin("", lines), path.parent, _data_bounds(raw))
     try:
@@ -360,6 +361,23 @@ def _data_bounds(raw: dict):
     return warehouse_bounds(url) if isinstance(url, str) and url else None
 
 
+def describe_error(error: Any) -> str:
+    """A pydantic error of a file without Triage's vocabulary, as `key.path: message`."""
+    where = ".".join(str(p) for p in error["loc"] if p != "[key]")
+    return f"{where}: {_message(error)}"
+
+
+def _message(error: Any) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif error["type"] == "too_long":
+        message = f"too many: at most {error['ctx']['max_length']} are allowed"
+    return message
+
+
 def _describe(error: Any, renames: Renames) -> list[str]:
     loc = tuple(p for p in error["loc"] if p != "[key]")
     located = (error.get("ctx") or {}).get("error")
@@ -368,11 +386,4 @@ def _describe(error: Any, renames: Renames) -> list[str]:
                 if not renames.told((*loc, *at))]
     if renames.told(loc):
         return []
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    elif error["type"] == "too_long":
-        message = f"too many: at most {error['ctx']['max_length']} are allowed"
-    return [f"{renames.where(loc)}: {message}"]
+    return [f"{renames.where(loc)}: {_message(error)}"]

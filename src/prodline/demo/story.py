@@ -99,14 +99,14 @@ def _new(cfg: ProjectConfig, before: dt.date, last: dt.date) -> tuple[list[dt.da
 
 
 def _train_new_splits(cfg: ProjectConfig, stages: Stages) -> list[str]:
-    from prodline.assets.partitions import SPLITS
+    from prodline.assets.partitions import splits_added
     from prodline.pipeline.matrices.building import current_splits
 
     keys = [s.key for s in current_splits(cfg, warehouse_of(cfg, literal=True))]
     if cfg.temporal.open_ended:
-        have = set(stages.instance.get_dynamic_partitions(SPLITS.name))
+        have = set(stages.instance.get_dynamic_partitions(splits_added(cfg).name))
         keys = [k for k in keys if k not in have]
-        stages.instance.add_dynamic_partitions(SPLITS.name, keys)
+        stages.instance.add_dynamic_partitions(splits_added(cfg).name, keys)
     if keys:
         stages.run("matrices+models+evals", "train_models", keys[0], keys[-1])
     return keys

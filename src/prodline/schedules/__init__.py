@@ -24,7 +24,7 @@ def retrain_schedule(job: dg.JobDefinition, config) -> dg.ScheduleDefinition:
     """Retrain the newest split once per model update period (the first day of each period, at
     04:00), so its models learn from data refreshed since; the challenger still faces the gate."""
 
-    @dg.schedule(name="retrain_each_period", job=job, cron_schedule=period_cron(config.temporal),
+    @dg.schedule(name=config.own("retrain_each_period"), job=job, cron_schedule=period_cron(config.temporal),
                  default_status=dg.DefaultScheduleStatus.RUNNING,
                  description=f"Retrains the newest split every {config.temporal.model_update_frequency}.")
     def retrain_each_period(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):

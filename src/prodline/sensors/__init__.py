@@ -5,8 +5,8 @@ import json
 
 import dagster as dg
 
-from prodline.assets.keys import LABELS, raw_key
-from prodline.assets.partitions import SPLITS, as_of_partitions
+from prodline.assets.keys import LABELS, problem_key, raw_key
+from prodline.assets.partitions import as_of_partitions, splits_added
 from prodline.config import ProjectConfig
 from prodline.pipeline.as_of.cohort_labels import ripe_dates
 from prodline.pipeline.matrices.building import current_splits
@@ -57,18 +57,18 @@ def split_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefin
     """Production splits that follow the data: each new split, once its labels have matured, is
     added as a partition and trained."""
 
-    @dg.sensor(name="new_splits", job=job, minimum_interval_seconds=300,
+    @dg.sensor(name=config.own("new_splits"), job=job, minimum_interval_seconds=300,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Adds a split partition when its labels have matured and trains it.")
     def new_splits(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
         keys = [s.key for s in current_splits(config, warehouse)]
-        have = set(context.instance.get_dynamic_partitions(SPLITS.name))
+        have = set(context.instance.get_dynamic_partitions(splits_added(config).name))
         new = [k for k in keys if k not in have]
         if not new:
             return dg.SkipReason(f"no new split ({len(have)} known, labels decide the next)")
         return dg.SensorResult(
             run_requests=[dg.RunRequest(run_key=f"split-{k}", partition_key=k) for k in new],
-            dynamic_partitions_requests=[SPLITS.build_add_request(new)])
+            dynamic_partitions_requests=[splits_added(config).build_add_request(new)])
 
     return new_splits
 
@@ -80,18 +80,18 @@ def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.Se
 
     reads, span = config.dated(config.tables_read(config.label.sql())), config.label.interval
 
-    @dg.sensor(name="matured_labels", job=job, minimum_interval_seconds=300,
+    @dg.sensor(name=config.own("matured_labels"), job=job, minimum_interval_seconds=300,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Builds the labels of as-of dates whose label window the data now covers.")
     def matured_labels(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-        done = set(context.instance.get_materialized_partitions(LABELS))
+        done = set(context.instance.get_materialized_partitions(problem_key(config, LABELS)))
         keys = as_of_partitions(config).get_partition_keys()
         waiting = [dt.date.fromisoformat(k) for k in keys if k not in done]
         ripe = ripe_dates(warehouse, reads, span, waiting)
         if not ripe:
             return dg.SkipReason(f"{len(waiting)} label partition(s) still maturing")
         first, last = ripe[0].isoformat(), ripe[-1].isoformat()
-        return dg.RunRequest(run_key=f"labels-{first}-{last}", asset_selection=[LABELS],
+        return dg.RunRequest(run_key=f"labels-{first}-{last}", asset_selection=[problem_key(config, LABELS)],
                              tags={"dagster/asset_partition_range_start": first,
                                    "dagster/asset_partition_range_end": last,
                                    "prodline/trigger": "labels matured"})
@@ -106,7 +106,7 @@ def retrain_when_below_sensor(job: dg.JobDefinition, config: ProjectConfig) -> d
 
     margin, name = config.monitoring.realized_margin, config.selection.name
 
-    @dg.sensor(name="retrain_when_below", job=job, minimum_interval_seconds=300,
+    @dg.sensor(name=config.own("retrain_when_below"), job=job, minimum_interval_seconds=300,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Retrains when realized {name} falls more than {margin:g} below the "
                            "value recorded at promotion.")

@@ -20,10 +20,15 @@ PARTITION_TAGS = (
 )
 
 
-def alert_sensors(config: ProjectConfig) -> list[dg.SensorDefinition]:
+RUN_ALERTS = ("run_failure_alerts", "check_failure_alerts")  # a deployment's, not a problem's
+
+
+def alert_sensors(config: ProjectConfig, runs: bool = True) -> list[dg.SensorDefinition]:
+    """The alerts of a project; without `runs`, only its promotions (the deployment's first problem
+    watches every run and check)."""
     if config.alerts is None:
         return []
-    sensors = [run_failure_alerts(config), check_failure_alerts(config)]
+    sensors = [run_failure_alerts(config), check_failure_alerts(config)] if runs else []
     if config.promotion is not None:
         sensors.append(promotion_alerts(config))
     return sensors
@@ -179,7 +184,7 @@ def promotion_alerts(config: ProjectConfig) -> dg.SensorDefinition:
     settings = config.alerts
 
     @dg.sensor(
-        name="promotion_alerts",
+        name=config.own("promotion_alerts"),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=settings.minimum_interval_seconds,
         description="E-mails alerts.recipients.promotion when the champion moves (a promotion or "

@@ -26,11 +26,12 @@ def model_store_settings(config: ProjectConfig,
                          environ: Mapping[str, str] = os.environ) -> tuple[dict, str | None]:
     """(settings, the environment variable the tracking URI came from or None): $MLFLOW_TRACKING_URI
     (a server), else a SQLite store under the project's home."""
+    experiment = config.deployment or config.name  # the problems of a deployment share one
     if environ.get(MLFLOW_ENV):
-        return {"tracking_uri": environ[MLFLOW_ENV], "experiment": config.name}, MLFLOW_ENV
+        return {"tracking_uri": environ[MLFLOW_ENV], "experiment": experiment}, MLFLOW_ENV
     home = home_of(config, environ)
     return {"tracking_uri": home.mlflow_url, "artifact_location": str(home.mlflow / "artifacts"),
-            "experiment": config.name}, None
+            "experiment": experiment}, None
 
 
 def matrix_store_settings(config: ProjectConfig, environ: Mapping[str, str] = os.environ) -> dict:

@@ -99,6 +99,6 @@ def rollback(config: ProjectConfig, warehouse, store, to_version: str | None = N
         "model_group_id": target.tags.get("model_group_id"),
         "metric": config.selection.name,
         "value": None if earlier is None else earlier["value"],
-        "evidence": json.dumps({"reason": "rollback"}, config.tables),
-    })
+        "evidence": json.dumps({"reason": "rollback"}),
+    }, config.tables)
     return {"model_name": name, "from_version": str(champion.version), "to_version": str(to_version)}

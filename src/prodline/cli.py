@@ -1,6 +1,7 @@
 """The `prodline` command: validate a config, generate demo data, load partitions, run the demo."""
 
 import datetime as dt
+import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from prodline.config import ConfigError, ProjectConfig, load_config
+from prodline.config import PROBLEM_ENV, ConfigError, ProjectConfig, load_config, load_deployment
 from prodline.demo import DEMO_DAYS
 from prodline.home import home_of
 
@@ -22,6 +23,14 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Project config (default: $PRODLINE_CONFIG, else the demo)."),
 ]
+
+
+@app.callback()
+def _problem(problem: Annotated[str | None, typer.Option(
+        "--problem", "-p", help=f"With a deployment of several problems: the one to act on (default: "
+        f"${PROBLEM_ENV}).")] = None) -> None:
+    if problem is not None:
+        os.environ[PROBLEM_ENV] = problem  # read by load_config, in this process and its children
 
 
 def _refuse(problem: str | None) -> None:
@@ -60,10 +69,36 @@ def _config(path: Path | None) -> ProjectConfig:
         raise typer.Exit(1) from None
 
 
+def _validate_deployment(path: Path | None) -> bool:
+    """For a deployment file: what its problems share and own; False for a project file."""
+    try:
+        problems = load_deployment(path)
+    except ConfigError as err:
+        console.print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    if not problems[0].problem:
+        return False
+    first = problems[0]
+    console.print(f"[green]ok[/green]: deployment {first.deployment!r}, {len(problems)} problems: "
+                  + ", ".join(p.problem for p in problems))
+    shared = sorted(f"features_{s}" if s != "cohort" else s for s in first.shared)
+    console.print(f"computed once: {len(first.sources)} source(s) ({', '.join(first.sources)})"
+                  + (f", {', '.join(shared)}" if shared else ""))
+    for p in problems:
+        own = [f"features_{f.prefix}" for f in p.features if f.prefix not in p.shared]
+        console.print(f"{p.problem}: label {p.label.name if p.label else None!r}, model "
+                      f"{(p.promotion and p.promotion.model_name) or p.name!r}"
+                      + (f", its own {', '.join(own)}" if own else "")
+                      + f" (prodline --problem {p.problem} ...)")
+    return True
+
+
 @app.command()
 def validate(config: Annotated[Path | None, typer.Argument()] = None,
              config_opt: ConfigOption = None) -> None:
-    """Check a project config and print every problem in it."""
+    """Check a project config (or every problem of a deployment) and print every problem in it."""
+    if os.environ.get(PROBLEM_ENV) is None and _validate_deployment(config or config_opt):
+        return
     cfg = _config(config or config_opt)
     console.print(f"[green]ok[/green]: project {cfg.name!r}, {len(cfg.sources)} source(s): "
                   + ", ".join(cfg.sources))

@@ -4,10 +4,12 @@ order, tables in the feature groups' order, training rows by entity id as text."
 import datetime as dt
 from types import SimpleNamespace
 
+import pyarrow as pa
 import pytest
 
 from prodline.config import FeatureConfig
 from prodline.pipeline.matrices.columns import flags_of, table_order, triage_order, unset_flags
+from prodline.pipeline.matrices.files import training_order
 from prodline.resources.stores import WarehouseResource
 
 D1, D2, D3 = dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)
@@ -68,3 +70,10 @@ def test_tables_come_in_the_order_triages_matrix_of_all_groups_takes_them():
     assert table_order(config({"all": [True]}), tables) == list(tables)
     assert table_order(SimpleNamespace(grid=None), tables) == list(tables)
 
+
+def test_training_rows_come_by_entity_id_as_text_then_date():
+    keys = pa.table({"entity_id": pa.array([101, 10, 1000, 100, 10, 9], pa.int64()),
+                     "as_of_date": pa.array([D2, D2, D2, D2, D1, D1])})
+    order = training_order(keys)
+    assert [(keys["entity_id"][i].as_py(), keys["as_of_date"][i].as_py()) for i in order] == [
+        (10, D1), (10, D2), (100, D2), (1000, D2), (101, D2), (9, D1)]

@@ -33,7 +33,8 @@ def experiment(folder: Path, name: str, label: dict) -> Path:
     config = yaml.safe_load((DIRTYDUCK / "dirty-duckling.yaml").read_text())
     config["cohort_config"] = yaml.safe_load((DIRTYDUCK / "eis_01.yaml").read_text())["cohort_config"]
     config["label_config"] = label
-    config["grid_config"] = {"sklearn.tree.DecisionTreeClassifier": {"max_depth": [2], "random_state": [SEED]},
+    tree = {"max_depth": [2], "random_state": [SEED]}
+    config["grid_config"] = {"sklearn.tree.DecisionTreeClassifier": tree,
                              "sklearn.dummy.DummyClassifier": {"strategy": ["prior"]}}
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -117,8 +118,9 @@ def test_two_problems_share_raw_tables_and_features_and_each_has_its_own_champio
         assert crowned == {p: not any(not r["passed"] and r["severity"] == "ERROR" for r in rows)
                            for p, rows in gates.items()}
         # Failed inspections' challenger beats its best baseline; inspected's does not.
-        assert crowned == {"failed": True, "inspected": False}, {
-            p: [(r["check_name"], r["summary"]) for r in rows if not r["passed"]] for p, rows in gates.items()}
+        refused = {p: [(r["check_name"], r["summary"]) for r in rows if not r["passed"]]
+                   for p, rows in gates.items()}
+        assert crowned == {"failed": True, "inspected": False}, refused
         newest = splits["failed"][-1].tests[0].as_of_dates[-1]
         assert run_range(failed, instance, "score_cohorts", newest, newest).success
         with engine.connect() as conn:
@@ -127,7 +129,8 @@ def test_two_problems_share_raw_tables_and_features_and_each_has_its_own_champio
             cohort = conn.execute(sa.text("SELECT count(*) FROM features.cohort WHERE as_of_date = :d"),
                                   {"d": newest}).scalar()
             assert tuple(listed) == (cohort, 1, "failed")
-            assert not conn.execute(sa.text("SELECT to_regclass('production.inspected_predictions')")).scalar()
+            unlisted = conn.execute(sa.text("SELECT to_regclass('production.inspected_predictions')"))
+            assert unlisted.scalar() is None
         engine.dispose()
         assert load_config(tmp_path / "deployment.yaml", problem="inspected").tables.labels == \
             "features.inspected_labels"

@@ -22,6 +22,7 @@ from prodline.pipeline.matrices.files import (
     read_labels,
     read_manifest,
     read_matrix,
+    training_order,
 )
 from prodline.pipeline.models.stored_scores import read_scores, write_scores
 from prodline.pipeline.tables import ONE, Tables
@@ -79,7 +80,9 @@ class MatrixStore(BaseModel):
 
     def split(self, key: str) -> SplitMatrices:
         index = self.split_index(key)
-        _, X, y = read_matrix(self.folder, index["train"])
+        keys, X, y = read_matrix(self.folder, index["train"])
+        order = training_order(keys)
+        X, y = X[order], y[order]
         tests = [(uuid, *read_matrix(self.folder, uuid)[1:]) for uuid in index["tests"]]
         return SplitMatrices(X, y, self.manifest(index["train"])["features"], tests, index)
 

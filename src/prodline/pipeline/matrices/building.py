@@ -7,31 +7,33 @@ from pathlib import Path
 import pyarrow as pa
 
 from prodline.config import ProjectConfig
-from prodline.pipeline.matrices.files import KEYS, MatrixSpec, existing, matrix_selects, write_matrix
+from prodline.pipeline.matrices.columns import flag_scope, matrix_tables
+from prodline.pipeline.matrices.files import MatrixSpec, existing, matrix_selects, write_matrix
 from prodline.pipeline.matrices.splits import Split, SplitError, make_splits
 from prodline.pipeline.tables import ONE, Tables, entity_type, has_table
 
 
 def matrix_specs(config: ProjectConfig, warehouse, splits: list[Split]) -> dict[str, tuple]:
-    """Per split key, (training matrix, test matrices), with the feature columns the tables have now."""
-    spec = spec_maker(config, warehouse)
+    """Per split key, (training matrix, test matrices), with the feature columns the tables have now,
+    in Triage's order and without the imputation flags nothing set in the split's `flag_scope`."""
+    makers: dict[tuple, object] = {}
     missing = config.label.missing
-    return {
-        split.key: (
-            spec("train", split.train.as_of_dates, missing.train),
-            [spec("test", t.as_of_dates, missing.test) for t in split.tests],
-        )
-        for split in splits
-    }
+    specs = {}
+    for split in splits:
+        scope = flag_scope(config, split)
+        if scope not in makers:
+            makers[scope] = spec_maker(config, warehouse, scope)
+        spec = makers[scope]
+        specs[split.key] = (spec("train", split.train.as_of_dates, missing.train),
+                            [spec("test", t.as_of_dates, missing.test) for t in split.tests])
+    return specs
 
 
-def spec_maker(config: ProjectConfig, warehouse):
-    """A function (kind, dates, missing) -> MatrixSpec over the feature columns the tables have now:
-    what the splits' matrices are made of, and the one-date matrices that predictions score."""
-    tables = tuple(
-        (t, tuple(c for c in warehouse.columns(*t.split(".")) if c not in KEYS))
-        for t in (config.tables.feature(f.prefix) for f in config.features)
-    )
+def spec_maker(config: ProjectConfig, warehouse, scope=None):
+    """A function (kind, dates, missing) -> MatrixSpec over the feature columns the tables have now
+    (see `matrix_tables`: with `scope`, the flags set on those dates only): what the splits' matrices
+    are made of, and (every column) the one-date matrices that predictions score."""
+    tables = matrix_tables(config, warehouse, scope)
     label = config.label
     definition = json.dumps(
         {
@@ -61,27 +63,32 @@ def build_matrix(warehouse, folder: Path, spec: MatrixSpec, reuse: bool = True,
 
 def missing_inputs(warehouse, config: ProjectConfig, splits: list[Split]) -> list[str]:
     """As-of partitions the splits need that are not in the warehouse yet, per split and table
-    (one query per table for all the splits)."""
+    (one query per table for all the splits); then the feature partitions of the flag scope
+    (`flag_scope`: every split's dates for a fixed temporal config) the splits lack beyond their own."""
     wanted = {d for s in splits for d in s.as_of_dates}
-    problems = []
-    tables = config.tables
+    scope = {d for s in splits for d in flag_scope(config, s)}
+    problems, beyond, tables = [], [], config.tables
     for table in [tables.cohort, tables.labels, *(tables.feature(f.prefix) for f in config.features)]:
         have = set()
         if has_table(warehouse, table):
             found = warehouse.rows(
                 f"SELECT DISTINCT as_of_date FROM {table} WHERE as_of_date BETWEEN :s AND :e",
-                s=min(wanted),
-                e=max(wanted),
+                s=min(wanted | scope),
+                e=max(wanted | scope),
             )
             have = {r["as_of_date"] for r in found}
         for split in splits:
             if lacking := sorted(set(split.as_of_dates) - have):
-                problems.append(
-                    f"split {split.key}: {table} has no rows for {len(lacking)} date(s): "
-                    + ", ".join(map(str, lacking[:6]))
-                    + (", ..." if len(lacking) > 6 else "")
-                )
-    return problems
+                problems.append(f"split {split.key}: {table} has no rows for {len(lacking)} date(s): "
+                                + _listed(lacking))
+        if table not in (tables.cohort, tables.labels) and (lacking := sorted(scope - wanted - have)):
+            beyond.append(f"{table} has no rows for {len(lacking)} date(s) of the other splits, whose "
+                          "rows decide which imputation flags the matrices keep: " + _listed(lacking))
+    return problems + beyond
+
+
+def _listed(dates: list) -> str:
+    return ", ".join(map(str, dates[:6])) + (", ..." if len(dates) > 6 else "")
 
 
 def stream_matrix(warehouse, spec: MatrixSpec, entity: pa.DataType, batch_rows: int = 4_096,

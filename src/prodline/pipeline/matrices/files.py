@@ -168,6 +168,18 @@ def arrays(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     return table.select(list(KEYS)), X, y
 
 
+def training_order(keys: pa.Table) -> np.ndarray:
+    """Row positions in the order of Triage's matrices: by the entity id as text, then as-of date
+    (its builder pastes per-table CSV files sorted with `sort -k 1,2`, which in the C locale puts
+    entity 10 before 100, 1000 and 101). A file holds its rows by date (built one date at a time);
+    a model that samples rows by position, as a seeded forest's bootstrap does, draws Triage's rows
+    only in Triage's order. (Under a locale that ignores punctuation, Triage's own order differs.)"""
+    text = pa.table({"entity": pc.cast(keys.column("entity_id"), pa.string()),
+                     "as_of_date": keys.column("as_of_date")})
+    order = pc.sort_indices(text, sort_keys=[("entity", "ascending"), ("as_of_date", "ascending")])
+    return order.to_numpy()
+
+
 def read_labels(folder: Path, uuid: str) -> np.ndarray:
     """Only the label column of a written matrix (NaN for missing): what scoring stored scores needs."""
     column = pq.read_table(paths(folder, uuid)[0], columns=[LABEL]).column(LABEL)
@@ -191,7 +203,8 @@ class Matrix:
 
 @dataclass(frozen=True)
 class SplitMatrices:
-    """A split's matrices as arrays: the training matrix, its feature names, and each test matrix."""
+    """A split's matrices as arrays: the training matrix (rows in `training_order`), its feature
+    names, and each test matrix (rows as in its file, as its stored scores are)."""
 
     X: np.ndarray
     y: np.ndarray

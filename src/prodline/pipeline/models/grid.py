@@ -187,9 +187,11 @@ def short_name(class_path: str) -> str:
 def grid_for(grid, tables: dict[str, list[str]], features: list[str],
              metadata: dict[str, Any] | None = None) -> list[ModelSpec]:
     """The grid section's models for a matrix: its feature groups (`tables` is the feature
-    dictionary, table -> columns) narrowed to the columns the matrix has, mixed by its strategies."""
-    present = set(features)
+    dictionary, table -> columns) narrowed to the columns the matrix has, in the matrix's order
+    (Triage's: a seeded forest samples columns by position), mixed by its strategies."""
+    position = {f: i for i, f in enumerate(features)}
     groups = feature_groups(grid.feature_group_definition,
-                            {t: [c for c in cs if c in present] for t, cs in tables.items()})
+                            {t: sorted((c for c in cs if c in position), key=position.__getitem__)
+                             for t, cs in tables.items()})
     return expand(grid.models, groups, grid.feature_group_strategies, grid.seed,
                   tuple(grid.model_group_keys), metadata)

@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
+from fastapi.testclient import TestClient
 
 from conftest import postgres_database
 from examples.dirtyduck.database import build_database
@@ -20,6 +21,7 @@ from prodline.importing import import_triage
 from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import model_store_of
 from prodline.runs import load_range, run_range
+from prodline.serving.app import create_app
 
 pytestmark = pytest.mark.postgres
 
@@ -131,6 +133,20 @@ def test_two_problems_share_raw_tables_and_features_and_each_has_its_own_champio
             assert tuple(listed) == (cohort, 1, "failed")
             unlisted = conn.execute(sa.text("SELECT to_regclass('production.inspected_predictions')"))
             assert unlisted.scalar() is None
+            top = conn.execute(sa.text("SELECT entity_id FROM production.failed_predictions "
+                                       "ORDER BY rank LIMIT 5")).scalars().all()
+        # Each problem's API serves its own champion and list.
+        token = {"PRODLINE_API_TOKEN": "a-token-of-this-test-only"}
+        auth = {"Authorization": f"Bearer {token['PRODLINE_API_TOKEN']}"}
+        with TestClient(create_app(failed, environ=token)) as api:
+            listed = api.get("/risk-list", params={"k": 5}, headers=auth).json()
+            assert [r["entity_id"] for r in listed["rows"]] == top
+            assert api.get("/model", headers=auth).json()["name"] == "failed"
+        with TestClient(create_app(inspected, environ=token)) as api:
+            assert api.get("/model", headers=auth).status_code == 503  # no champion to serve yet
+            missing = api.get("/risk-list", headers=auth)
+            assert missing.status_code == 404
+            assert "production.inspected_predictions is empty" in missing.json()["detail"]
         engine.dispose()
         assert load_config(tmp_path / "deployment.yaml", problem="inspected").tables.labels == \
             "features.inspected_labels"

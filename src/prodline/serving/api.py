@@ -243,7 +243,8 @@ def _problem(error: dict) -> dict:
 
 def _list_date(warehouse, as_of: dt.date | None, tables) -> dt.date:
     try:
-        return lists.chosen_date(lists.list_dates(warehouse, tables), as_of)
+        dates = lists.list_dates(warehouse, tables)
+        return lists.chosen_date(dates, as_of, tables.production("predictions"))
     except LookupError as err:
         raise HTTPException(404, str(err)) from None
 

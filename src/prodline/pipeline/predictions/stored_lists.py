@@ -43,11 +43,12 @@ def attribute_columns(config: ProjectConfig, warehouse, day: dt.date) -> list[st
     return columns
 
 
-def chosen_date(dates: list[dt.date], as_of: dt.date | None) -> dt.date:
+def chosen_date(dates: list[dt.date], as_of: dt.date | None,
+                table: str = "production.predictions") -> dt.date:
     """The list asked for (default: the newest of `dates`, newest first); LookupError says which
     lists exist when there is none for that date."""
     if not dates:
-        raise LookupError("no list yet: production.predictions is empty (materialize predictions)")
+        raise LookupError(f"no list yet: {table} is empty (materialize predictions)")
     if as_of is None:
         return dates[0]
     if as_of not in dates:

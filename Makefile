@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(PRODLINE_HOME)/dagster
 # Write the per-partition events of a range run in batches (see src/prodline/instance.py).
 export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 
-.PHONY: setup triage demo dev serve test lint bench clean
+.PHONY: setup triage demo dev serve test test-end-to-end lint bench clean
 
 setup: .venv/.synced
 
@@ -35,10 +35,13 @@ serve: setup  ## the prediction API and web page on http://127.0.0.1:8000 (after
 	$(UV) run prodline serve
 
 test: setup triage  ## the test suite (tests of a missing service skip, unless PRODLINE_REQUIRE_SERVICES=1)
-	$(UV) run pytest
+	$(UV) run pytest -m "not end_to_end"
+
+test-end-to-end: setup triage  ## Triage's tutorial projects end to end, beside Triage itself (about 7 min)
+	$(UV) run pytest -m end_to_end
 
 lint: setup
-	$(UV) run ruff check src tests bench triage_side
+	$(UV) run ruff check src tests bench triage_side examples
 
 bench: setup  ## benchmarks; figures go in the README
 	$(UV) run python bench/ingest.py

@@ -24,7 +24,7 @@ from prodline.runs import load_range, run_range
 from prodline.stores import matrix_store_settings
 from prodline.stores.matrix_store import MatrixStore
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.end_to_end]
 
 DUCKLING = Path(__file__).parent / "data" / "triage" / "dirtyduck" / "dirty-duckling.yaml"
 FAILED = DUCKLING.parent / "inspections_label_failed_01.yaml"

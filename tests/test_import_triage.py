@@ -98,7 +98,8 @@ def test_the_duckling_without_a_database(tmp_path):
     assert (tmp_path / "duck" / "label.sql").read_text() == triage["label_config"]["query"]
     assert "experiment" not in config and "label_config" not in config
     assert config["features"] == triage["feature_aggregations"]
-    assert config["grid"] == {"seed": 1234, "model_grid_preset": "quickstart",
+    # Triage's matrices, so that its seeded models are reproduced.
+    assert config["grid"] == {"seed": 1234, "model_grid_preset": "quickstart", "matrix_layout": "triage",
                               "user_metadata": {"model_comment": "dirtyduck-quickstart"}}
     every_key_reported(done, DUCKLING)
     assert "columns and primary_key not declared (no --db)" in row(done, "sources.events").notes[-1]

@@ -4,6 +4,7 @@ config. They share the raw tables, the cohort and the features, which are comput
 its own labels, grid, gate, champion and list."""
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -23,7 +24,7 @@ from prodline.resources import model_store_of
 from prodline.runs import load_range, run_range
 from prodline.serving.app import create_app
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.end_to_end]
 
 DIRTYDUCK = Path(__file__).parent / "data" / "triage" / "dirtyduck"
 AUDITION = DIRTYDUCK / "audition" / "inspection_audition_config.yaml"
@@ -136,12 +137,14 @@ def test_two_problems_share_raw_tables_and_features_and_each_has_its_own_champio
             top = conn.execute(sa.text("SELECT entity_id FROM production.failed_predictions "
                                        "ORDER BY rank LIMIT 5")).scalars().all()
         # Each problem's API serves its own champion and list.
-        token = {"PRODLINE_API_TOKEN": "a-token-of-this-test-only"}
+        token = {**os.environ, "PRODLINE_API_TOKEN": "a-token-of-this-test-only"}
         auth = {"Authorization": f"Bearer {token['PRODLINE_API_TOKEN']}"}
         with TestClient(create_app(failed, environ=token)) as api:
             listed = api.get("/risk-list", params={"k": 5}, headers=auth).json()
             assert [r["entity_id"] for r in listed["rows"]] == top
-            assert api.get("/model", headers=auth).json()["name"] == "failed"
+            model = api.get("/model", headers=auth)
+            assert model.status_code == 200, model.text
+            assert model.json()["name"] == "failed"
         with TestClient(create_app(inspected, environ=token)) as api:
             assert api.get("/model", headers=auth).status_code == 503  # no champion to serve yet
             missing = api.get("/risk-list", headers=auth)

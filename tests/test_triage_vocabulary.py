@@ -17,6 +17,7 @@ from conftest import AS_OF_LAST, GOOD_SOURCE, START, make_project, problems_of, 
 from prodline.assets.keys import COHORT, LABELS
 from prodline.config import ConfigError, Interval, ProjectConfig, load_config
 from prodline.config.as_of import CohortConfig, LabelConfig
+from prodline.config.project import INTERNAL_FIELDS
 from prodline.config.temporal import TemporalConfig
 from prodline.config.triage import Origin, translate
 from prodline.config.triage.temporal import warehouse_bounds
@@ -542,7 +543,7 @@ def test_model_comment_beside_a_model_comment_in_user_metadata_is_refused(tmp_pa
 # --- a Triage user's mistakes, in Triage's terms ---------------------------------------------------
 
 def test_prodlines_own_sections_are_the_projects_keys():
-    fields = set(ProjectConfig.model_fields) - {"base_dir"}
+    fields = set(ProjectConfig.model_fields) - set(INTERNAL_FIELDS)
     assert set(PRODLINE_SECTIONS) == fields | {"experiment"}
 
 

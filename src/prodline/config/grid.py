@@ -68,6 +68,11 @@ class GridConfig(Strict):
     user_metadata: dict[str, Any] = {}
     individual_importance: IndividualImportanceConfig | None = None
     seed: int = Field(default=0, ge=0, le=2**32 - 1)  # what numpy accepts
+    # "triage" (set for a Triage experiment): Triage's matrices, so that its seeded models are
+    # reproduced: no imputation flag that no row of the splits sets, collate's column order and
+    # Triage's training row order (pipeline/matrices/columns.py). "prodline": every column of the
+    # feature tables in the config's order, rows by date.
+    matrix_layout: Literal["prodline", "triage"] = "prodline"
 
     @field_validator("models", mode="before")
     @classmethod

@@ -33,6 +33,8 @@ WAREHOUSE_ENV = "PRODLINE_WAREHOUSE_URL"  # also home.WAREHOUSE_ENV (home import
 OUTPUTS = tuple(s for s in OWN_SCHEMAS if s not in ("raw", "transforms"))  # what prodline computes
 # Far more than a project needs, and few enough that validation stays quick (and the graph small).
 MAX_SECTION_ITEMS = 500
+# Fields set by prodline, never read from a file (a file that names one is refused as unknown).
+INTERNAL_FIELDS = ("base_dir", "problem", "shared", "deployment")
 
 
 class ConfigError(Exception):
@@ -339,8 +341,7 @@ def load_project(path: str | os.PathLike | None = None) -> ProjectConfig:
         raise ConfigError(path, err.problems) from None
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping of keys (name, sources, ...)"])
-    for internal in ("base_dir", "problem", "shared", "deployment"):
-        raw.pop(internal, None)
+    raw.pop("base_dir", None)
     raw, renames, problems = translate(raw, Origin("", lines), path.parent, _data_bounds(raw))
     try:
         config = ProjectConfig.model_validate(

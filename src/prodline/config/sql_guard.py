@@ -145,11 +145,19 @@ def tables_read(sql: str) -> list[str]:
     """Every schema-qualified table a read-only query names (lowercase, in the parser's order; a
     CTE's name is unqualified, so it is not among them). The project maps them to the assets that
     write or observe them (ProjectConfig.tables_read)."""
+    return [f"{schema}.{name}" for schema, name in named_tables(sql) or [] if schema]
+
+
+def named_tables(sql: str) -> list[tuple[str, str]] | None:
+    """(schema, name) of every table `sql` reads, lowercase, in the parser's order ('' for no
+    schema); a CTE's own name is not a table. None when no warehouse dialect parses it."""
     for dialect in WAREHOUSE_DIALECTS:
         try:
             statements = [s for s in sqlglot.parse(bind_placeholders(sql), dialect=dialect) if s is not None]
         except (ParseError, sqlglot.errors.TokenError):
             continue
-        found = [f"{t.db}.{t.name}".lower() for s in statements for t in s.find_all(exp.Table) if t.db]
+        ctes = {c.alias_or_name.lower() for s in statements for c in s.find_all(exp.CTE)}
+        found = [(t.db.lower(), t.name.lower()) for s in statements for t in s.find_all(exp.Table)
+                 if t.name and not (not t.db and t.name.lower() in ctes)]
         return list(dict.fromkeys(found))
-    return []
+    return None

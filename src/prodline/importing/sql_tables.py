@@ -5,29 +5,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
-
-from prodline.config.sql_guard import WAREHOUSE_DIALECTS, bind_placeholders
+from prodline.config.sql_guard import named_tables
 from prodline.importing.sources import Reads
 
 
 def tables_read(sql: str) -> list[tuple[str, str]] | None:
-    """(schema, name) of every table `sql` reads, in order ('' for no schema); a CTE's own name is
-    not a table. None when no warehouse dialect parses it (validation says why). Unlike
-    `config.sql_guard.tables_read`, a table named without its schema is kept: the import says to
-    qualify it, where the project can only leave it out."""
-    for dialect in WAREHOUSE_DIALECTS:
-        try:
-            statements = [s for s in sqlglot.parse(bind_placeholders(sql), dialect=dialect) if s is not None]
-        except (ParseError, TokenError):
-            continue
-        ctes = {c.alias_or_name.lower() for s in statements for c in s.find_all(exp.CTE)}
-        found = [(t.db.lower(), t.name.lower()) for s in statements for t in s.find_all(exp.Table)
-                 if t.name and not (not t.db and t.name.lower() in ctes)]
-        return list(dict.fromkeys(found))
-    return None
+    """(schema, name) of every table `sql` reads, in order ('' for no schema); None when it does not
+    parse (validation says why). Unlike `config.sql_guard.tables_read`, a table named without its
+    schema is kept: the import says to qualify it, where the project can only leave it out."""
+    return named_tables(sql)
 
 
 def queries(config: dict, base_dir: Path) -> Iterator[tuple[str, str]]:

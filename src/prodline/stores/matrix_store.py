@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from prodline.config import ProjectConfig
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.building import build_matrix, spec_maker
+from prodline.pipeline.matrices.columns import triage_layout
 from prodline.pipeline.matrices.files import (
     Matrix,
     MatrixSpec,
@@ -34,6 +35,7 @@ class MatrixStore(BaseModel):
     # A problem of a deployment keeps its own split indexes (two problems may have a split of the
     # same date); matrices are named by their definition, label included, so they never collide.
     problem: str = ""
+    triage_rows: bool = False  # train on rows in Triage's order (a Triage experiment's layout)
 
     @property
     def folder(self) -> Path:
@@ -41,7 +43,8 @@ class MatrixStore(BaseModel):
 
     def of(self, config: ProjectConfig) -> "MatrixStore":
         """The store as `config`'s problem sees it."""
-        return MatrixStore(matrices_dir=self.matrices_dir, scores_dir=self.scores_dir, problem=config.problem)
+        return MatrixStore(matrices_dir=self.matrices_dir, scores_dir=self.scores_dir, problem=config.problem,
+                           triage_rows=triage_layout(config))
 
     def _index(self, key: str) -> Path:
         return self.folder / "splits" / self.problem / f"{key}.json"
@@ -81,8 +84,9 @@ class MatrixStore(BaseModel):
     def split(self, key: str) -> SplitMatrices:
         index = self.split_index(key)
         keys, X, y = read_matrix(self.folder, index["train"])
-        order = training_order(keys)
-        X, y = X[order], y[order]
+        if self.triage_rows:
+            order = training_order(keys)
+            X, y = X[order], y[order]
         tests = [(uuid, *read_matrix(self.folder, uuid)[1:]) for uuid in index["tests"]]
         return SplitMatrices(X, y, self.manifest(index["train"])["features"], tests, index)
 

@@ -67,6 +67,8 @@ def translate(raw: dict, own: Origin, base_dir: Path,
                 problems += unknown_inner(value, key, path, origin, renames)
         if key == "scoring":  # the same name in both: Triage's keys verbatim
             problems += unknown_inner(value, key, (key,), origin, renames)
+    if any(k in _TRIAGE_ONLY for k in keys) and isinstance(native.get("grid"), dict):
+        native["grid"].setdefault("matrix_layout", "triage")  # Triage's models, reproduced
     problems += _from_objs(native, renames)
     problems += rule_feature_problems(native, renames)
     problems += _temporal(native, keys, renames, bounds)

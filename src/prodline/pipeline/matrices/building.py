@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from prodline.config import ProjectConfig
-from prodline.pipeline.matrices.columns import flag_scope, matrix_tables
+from prodline.pipeline.matrices.columns import flag_scope, matrix_tables, triage_layout
 from prodline.pipeline.matrices.files import MatrixSpec, existing, matrix_selects, write_matrix
 from prodline.pipeline.matrices.splits import Split, SplitError, make_splits
 from prodline.pipeline.tables import ONE, Tables, entity_type, has_table
@@ -20,7 +20,7 @@ def matrix_specs(config: ProjectConfig, warehouse, splits: list[Split]) -> dict[
     missing = config.label.missing
     specs = {}
     for split in splits:
-        scope = flag_scope(config, split)
+        scope = flag_scope(config, split) if triage_layout(config) else None
         if scope not in makers:
             makers[scope] = spec_maker(config, warehouse, scope)
         spec = makers[scope]
@@ -66,7 +66,7 @@ def missing_inputs(warehouse, config: ProjectConfig, splits: list[Split]) -> lis
     (one query per table for all the splits); then the feature partitions of the flag scope
     (`flag_scope`: every split's dates for a fixed temporal config) the splits lack beyond their own."""
     wanted = {d for s in splits for d in s.as_of_dates}
-    scope = {d for s in splits for d in flag_scope(config, s)}
+    scope = {d for s in splits for d in flag_scope(config, s)} if triage_layout(config) else set()
     problems, beyond, tables = [], [], config.tables
     for table in [tables.cohort, tables.labels, *(tables.feature(f.prefix) for f in config.features)]:
         have = set()

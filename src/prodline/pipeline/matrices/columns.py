@@ -72,6 +72,11 @@ def table_order(config: ProjectConfig, tables: dict[str, list[str]]) -> list[str
     return ordered + [t for t in tables if t not in ordered]
 
 
+def triage_layout(config: ProjectConfig) -> bool:
+    """Whether the project's matrices are laid out as Triage's (a Triage experiment's are)."""
+    return config.grid is not None and config.grid.matrix_layout == "triage"
+
+
 def matrix_tables(config: ProjectConfig, warehouse, scope: Sequence | None) -> Tables:
     """Each feature table and the columns a matrix takes from it, in Triage's order; with `scope` (as-of
     dates) without the flags no row of those dates sets. Without it, every column: what scoring
@@ -84,5 +89,6 @@ def matrix_tables(config: ProjectConfig, warehouse, scope: Sequence | None) -> T
         if scope is not None:
             unset = unset_flags(warehouse, table, list(sources), scope)
             columns = [c for c in columns if c not in unset]
-        tables[table] = triage_order(columns, sources)
-    return tuple((t, tuple(tables[t])) for t in table_order(config, tables))
+        tables[table] = triage_order(columns, sources) if triage_layout(config) else columns
+    order = table_order(config, tables) if triage_layout(config) else list(tables)
+    return tuple((t, tuple(tables[t])) for t in order)

@@ -99,12 +99,21 @@ def _same(configs: dict[str, ProjectConfig], section: str) -> list[str]:
     problems, seen = [], {}
     for name, config in configs.items():
         for key, value in getattr(config, section).items():
-            dumped = value.model_dump(mode="json")
+            dumped = _definition(value.model_dump(mode="json"))
             if key in seen and seen[key][1] != dumped:
                 problems.append(f"{section}.{key} is defined differently in problems {seen[key][0]!r} and "
                                 f"{name!r}: the problems share raw tables, so define it once alike")
             seen.setdefault(key, (name, dumped))
     return problems
+
+
+def _definition(dumped):
+    """A section as it defines: a file it names (`sql_file`, `query_file`), resolved beside each
+    problem's own config, counts by its text, so two copies of one SQL file are alike."""
+    if isinstance(dumped, dict):
+        return {k: Path(v).read_text() if k.endswith("_file") and isinstance(v, str) and Path(v).is_file()
+                else _definition(v) for k, v in dumped.items()}
+    return [_definition(v) for v in dumped] if isinstance(dumped, list) else dumped
 
 
 def _conflicts(configs: dict[str, ProjectConfig]) -> list[str]:

@@ -190,7 +190,7 @@ def test_training_rows_are_kept_apart_and_not_logged():
 @pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
 def test_an_evaluations_table_of_an_earlier_version_gains_the_new_columns(request, tmp_path, backend):
     """A warehouse made before Triage's matrix types and subsets: its rows are whole test matrices."""
-    from prodline.pipeline.tables import EVALUATIONS_TABLE, results_table
+    from prodline.pipeline.tables import ONE, results_table
     from prodline.resources import WarehouseResource
 
     url = request.getfixturevalue("pg_url") if backend == "postgresql" else f"duckdb:///{tmp_path}/w.duckdb"
@@ -202,6 +202,6 @@ def test_an_evaluations_table_of_an_earlier_version_gains_the_new_columns(reques
         conn.execute(old.insert().values(model_id="m1", split="s1", metric="precision@",
                                          parameter="5_pct", value=0.5))
     results_table(warehouse, "evaluations", EVALUATIONS_COLUMNS)
-    rows = warehouse.read(f"SELECT model_id, matrix_type, subset, value FROM {EVALUATIONS_TABLE}")
+    rows = warehouse.read(f"SELECT model_id, matrix_type, subset, value FROM {ONE.evaluations}")
     assert [tuple(r.values()) for r in rows] == [("m1", "test", "", 0.5)]
     assert set(warehouse.columns("results", "evaluations")) == set(EVALUATIONS_COLUMNS)

@@ -15,8 +15,6 @@ from prodline.config.naming import Tables
 from prodline.pipeline.errors import StepRefused
 
 ONE = Tables()  # a project of one problem
-COHORT_TABLE, LABELS_TABLE = ONE.cohort, ONE.labels
-MODELS_TABLE, EVALUATIONS_TABLE = ONE.models, ONE.evaluations
 
 MODELS_COLUMNS = {
     "model_id": sa.String,

@@ -4,10 +4,8 @@ in rank order, with the attributes the config shows beside each entity and filte
 import datetime as dt
 
 from prodline.config import ProjectConfig
-from prodline.config.naming import Tables
 from prodline.pipeline.sql import date_literal
-
-ONE = Tables()
+from prodline.pipeline.tables import ONE, Tables
 
 LINEAGE = (
     "model_name",

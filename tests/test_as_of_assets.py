@@ -53,7 +53,9 @@ def test_labels_refuse_dates_whose_window_has_not_closed(tmp_path, monkeypatch, 
     message = failure.event_specific_data.error.message
     needed = config.label.interval.after(unripe) - dt.timedelta(days=1)
     assert f"labels for {unripe} mature once data through {needed} is loaded" in message, message
-    assert f"is loaded through {AS_OF_LAST}" in message and "Nothing was written" in message
+    missing = f"{AS_OF_LAST + dt.timedelta(days=1)} .. {needed}"
+    assert f"{unripe}: " in message and f"not loaded: {missing}" in message, message
+    assert "Nothing was written" in message
     assert table_rows(config, "features.labels") == before
 
 

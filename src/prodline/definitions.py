@@ -1,5 +1,7 @@
 """The Dagster code location, built from the project config ($PRODLINE_CONFIG or the demo)."""
 
+import warnings
+
 import dagster as dg
 
 from prodline.assets import project_assets
@@ -74,10 +76,14 @@ def _problem_parts(config: ProjectConfig) -> tuple[list, list, list]:
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:
     """Declarative automation, running by default: new raw days flow on to transforms, cohort
     and features, then predictions; new evaluations to the challenger, its gate and the champion;
-    matured labels to monitoring."""
-    return dg.AutomationConditionSensorDefinition(
-        "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=60)
+    matured labels to monitoring. Evaluated in the code server: the completeness condition
+    (assets/completeness.py) is prodline's own."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # use_user_code_server is beta in 1.13
+        return dg.AutomationConditionSensorDefinition(
+            "automation", target=dg.AssetSelection.all(),
+            default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=60,
+            use_user_code_server=True)
 
 
 def job_named(name: str) -> dg.JobDefinition:

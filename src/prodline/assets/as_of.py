@@ -10,9 +10,11 @@ import json
 import dagster as dg
 
 from prodline.assets.checks import check_results, check_specs
+from prodline.assets.completeness import flow_on
 from prodline.assets.decorators import single_run_asset
 from prodline.assets.keys import COHORT, LABELS, feature_key, problem_key, table_key
-from prodline.assets.partitions import PERIOD_BEFORE, as_of_partitions, dates_of, label_window
+from prodline.assets.partitions import as_of_partitions, as_of_reads, dates_of
+from prodline.assets.upstreams import cohort_reads, features_reads, labels_reads, longest_interval
 from prodline.config import FeatureConfig, ProjectConfig
 from prodline.config.features import feature_table
 from prodline.pipeline.as_of import feature_columns as columns_of
@@ -24,9 +26,8 @@ from prodline.pipeline.as_of.checks import (
     feature_checks,
     label_checks,
 )
-from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select, unripe_labels
+from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select
 from prodline.pipeline.as_of.feature_select import feature_start, features_select, refuse_nulls
-from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.feature_groups import subsets
 from prodline.resources.stores import POOL
 
@@ -54,6 +55,12 @@ def _asset(config: ProjectConfig, shared: bool, **kwargs):
                             required_resource_keys={"warehouse"}, **kwargs)
 
 
+def _late(config: ProjectConfig, tables: list[str]) -> bool:
+    """Whether rows of a table read may arrive after the day they are dated."""
+    return any(config.sources[t.split(".")[1]].late_days for t in tables
+               if t.startswith("raw.") and t.split(".")[1] in config.sources)
+
+
 def _written(written: int, dates: list, verdicts: list, **metadata) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={"dagster/row_count": written, "as_of_dates": len(dates), **metadata},
@@ -65,22 +72,20 @@ def _cohort_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     # A cohort made of the label's entities (no cohort configured, as in Triage) reads ahead as the
     # label does.
     ahead = config.cohort.looks_ahead
-    reads = PERIOD_BEFORE if ahead is None else label_window(config, ahead)
-    tables, cohort_table = config.dated(config.tables_read(sql)), config.tables.cohort
-    key = problem_key(config, COHORT)
+    tables, cohort_table = config.tables_read(sql), config.tables.cohort
+    key, upstream = problem_key(config, COHORT), cohort_reads(config, tables, ahead)
+    reads = as_of_reads(config, ahead=ahead, late=_late(config, tables))
 
     @_asset(config, "cohort" in config.shared, key=key, partitions_def=partitions,
             code_version=_version(sql),
-            automation_condition=dg.AutomationCondition.eager(),
+            automation_condition=flow_on(upstream),
             description=config.cohort.description or "Who is ranked on each as-of date.",
             deps=[dg.AssetDep(table_key(t), partition_mapping=reads) for t in tables],
             check_specs=check_specs(key, COHORT_CHECKS),
             metadata={"dagster/table_name": cohort_table})
     def cohort(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        upstream.refuse_incomplete(context)
         warehouse, dates = context.resources.warehouse, dates_of(context)
-        if ahead is not None and (immature := unripe_labels(warehouse, tables, ahead, dates)):
-            raise StepRefused("The cohort is the label's entities (no cohort is configured): "
-                              + immature + "\nNothing was written.")
         written = warehouse.replace_window_from(*cohort_table.split("."), cohort_select(sql, dates),
                                                 "as_of_date", min(dates), max(dates))
         return _written(written, dates, cohort_checks(warehouse, cohort_table, dates))
@@ -94,19 +99,19 @@ def _labels_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
     reads = config.tables_read(sql)
     table, cohort_table = config.tables.labels, config.tables.cohort
     key, cohort = problem_key(config, LABELS), problem_key(config, COHORT)
+    upstream, window = labels_reads(config, reads, span), as_of_reads(config, ahead=span)
 
     @_asset(config, False, key=key, partitions_def=partitions,
             code_version=_version(sql, span, label.name),
+            automation_condition=flow_on(upstream),
             description=(label.description or "The outcome for each cohort member.")
             + f" Labels for D mature once data through D + {span} - 1 day has been loaded.",
-            deps=[cohort, *(dg.AssetDep(table_key(t), partition_mapping=label_window(config, span))
-                            for t in reads)],
+            deps=[cohort, *(dg.AssetDep(table_key(t), partition_mapping=window) for t in reads)],
             check_specs=check_specs(key, LABEL_CHECKS),
             metadata={"dagster/table_name": table, "label_timespan": str(span)})
     def labels(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        upstream.refuse_incomplete(context)
         warehouse, dates = context.resources.warehouse, dates_of(context)
-        if immature := unripe_labels(warehouse, config.dated(reads), span, dates):
-            raise StepRefused(immature + "\nNothing was written.")
         select = labels_select(sql, span, label.name, cohort_table, dates)
         written = warehouse.replace_window_from(*table.split("."), select, "as_of_date",
                                                 min(dates), max(dates))
@@ -120,17 +125,20 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
     key, cohort = problem_key(config, feature_key(feature.prefix)), problem_key(config, COHORT)
     table, cohort_table = config.tables.feature(feature.prefix), config.tables.cohort
     definition = feature.model_dump(mode="json")
+    tables = config.tables_read(f"SELECT * FROM {feature.from_obj}")
+    upstream = features_reads(config, feature, tables)
+    reads = as_of_reads(config, lookback=longest_interval(feature), late=_late(config, tables))
 
     @_asset(config, feature.prefix in config.shared, key=key, partitions_def=partitions,
             code_version=_version(definition),
-            automation_condition=dg.AutomationCondition.eager(),
+            automation_condition=flow_on(upstream),
             description=feature.description or f"Features aggregated from {feature.from_obj}.",
-            deps=[cohort, *(dg.AssetDep(table_key(t), partition_mapping=PERIOD_BEFORE)
-                            for t in config.tables_read(f"SELECT * FROM {feature.from_obj}"))],
+            deps=[cohort, *(dg.AssetDep(table_key(t), partition_mapping=reads) for t in tables)],
             check_specs=check_specs(key, FEATURE_CHECKS),
             metadata={"dagster/table_name": table, "from_obj": feature.from_obj,
                       "intervals": [str(i) for i in feature.interval_list]})
     def features(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        upstream.refuse_incomplete(context)
         warehouse, dates = context.resources.warehouse, dates_of(context)
         choices = columns_of.resolve_choices(warehouse, feature)
         columns = columns_of.feature_columns(feature, choices)

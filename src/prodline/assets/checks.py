@@ -16,6 +16,9 @@ def check_result(verdict: Verdict, check_name: str | None = None, **metadata) ->
     """A verdict as Dagster shows it: passed or not at its severity, its summary as the description,
     its evidence as JSON beside whatever else `metadata` adds (tables as markdown, say)."""
     evidence = json.loads(json.dumps(verdict.evidence, default=str))
+    # The days at fault, where a check over a range names them (read by assets/completeness.py).
+    if "failed_days" in evidence:
+        metadata = {"failed_days": dg.MetadataValue.json(evidence["failed_days"]), **metadata}
     return dg.AssetCheckResult(
         check_name=check_name or verdict.check,
         passed=verdict.passed,

@@ -56,13 +56,21 @@ def _mapping(start_offset: int, end_offset: int) -> dg.TimeWindowPartitionMappin
                                              allow_nonexistent_upstream_partitions=True)
 
 
-# As-of assets read the period before D: that is the newest input a partition depends on.
-PERIOD_BEFORE = _mapping(-1, -1)
+# A century of as-of periods: "every period before D", whatever the project's first day.
+ALL_PERIODS = {Cadence.daily: 36_525, Cadence.weekly: 5_218, Cadence.monthly: 1_200}
 
 
-def label_window(config: ProjectConfig, span: Interval) -> dg.TimeWindowPartitionMapping:
-    """Labels for D read the raw days from D through D + their timespan."""
-    return _mapping(0, periods_in(config.as_of.cadence, config.as_of.start, span) - 1)
+def as_of_reads(config: ProjectConfig, lookback: Interval | None = None,
+                ahead: Interval | None = None, late: bool = False) -> dg.TimeWindowPartitionMapping:
+    """The upstream days an as-of date D reads, in periods of D: back as far as `lookback` (every
+    period before D for None or `all`), through the period before D, or through D + `ahead` (a
+    label timespan), or D's own period when rows may arrive `late`. Dagster then knows every
+    partition a day feeds, so a past day loaded again requests each as-of date that reads it."""
+    cadence, first = config.as_of.cadence, config.as_of.start
+    back = ALL_PERIODS[cadence] if lookback is None or lookback.is_all \
+        else periods_in(cadence, first, lookback)
+    end = periods_in(cadence, first, ahead) - 1 if ahead is not None else (0 if late else -1)
+    return _mapping(-back, end)
 
 
 def dates_of(context: dg.AssetExecutionContext) -> list[dt.date]:

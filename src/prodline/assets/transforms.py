@@ -10,9 +10,11 @@ import shlex
 
 import dagster as dg
 
+from prodline.assets.completeness import flow_on
 from prodline.assets.decorators import single_run_asset
 from prodline.assets.keys import table_key, transform_key
 from prodline.assets.partitions import daily_partitions, days_of
+from prodline.assets.upstreams import transform_reads
 from prodline.config import ProjectConfig, TransformConfig
 from prodline.pipeline.transforms import window_sql
 from prodline.resources.stores import POOL
@@ -20,22 +22,24 @@ from prodline.resources.stores import POOL
 
 def transform_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
     partitions = daily_partitions(config)
-    return [_transform_asset(name, step, partitions, config.base_dir)
-            for name, step in config.transforms.items()]
+    return [_transform_asset(config, name, step, partitions) for name, step in config.transforms.items()]
 
 
-def _transform_asset(name: str, step: TransformConfig, partitions, base_dir) -> dg.AssetsDefinition:
-    key = transform_key(name)
+def _transform_asset(config: ProjectConfig, name: str, step: TransformConfig,
+                     partitions) -> dg.AssetsDefinition:
+    key, base_dir = transform_key(name), config.base_dir
+    upstream = transform_reads(config, name, list(step.inputs))
     shell = step.kind == "shell"
     resources = {"warehouse"} | ({"pipes_subprocess_client"} if shell else set())
 
     @single_run_asset(key=key, partitions_def=partitions, group_name="transforms", pool=POOL,
-                      automation_condition=dg.AutomationCondition.eager(),
+                      automation_condition=flow_on(upstream),
                       kinds={"bash" if shell else "sql"}, deps=[table_key(t) for t in step.inputs],
                       description=step.description or f"Transform {name}.",
                       required_resource_keys=resources,
                       metadata={"dagster/table_name": f"transforms.{name}", **_definition(step)})
     def transform(context: dg.AssetExecutionContext):
+        upstream.refuse_incomplete(context)
         start, end = days_of(context)
         warehouse = context.resources.warehouse
         if shell:

@@ -7,8 +7,8 @@ import dagster as dg
 
 from prodline.assets.keys import LABELS, problem_key, raw_key
 from prodline.assets.partitions import as_of_partitions, splits_added
+from prodline.assets.upstreams import labels_reads
 from prodline.config import ProjectConfig
-from prodline.pipeline.as_of.cohort_labels import ripe_dates
 from prodline.pipeline.matrices.building import current_splits
 from prodline.pipeline.monitoring.realized_lists import shortfalls_since
 from prodline.pipeline.raw import arrivals, landing
@@ -75,22 +75,23 @@ def split_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefin
 
 def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefinition:
     """Labels mature a label timespan after their as-of date, long after the partition appeared,
-    so no eager condition sees them: this sensor asks for each date's labels once every table the
-    label reads is loaded far enough (see `labels_need_through`), one run for all of them."""
+    so no condition on the newest partition sees them: this sensor asks for each date's labels once
+    every day of their window is loaded and passed its blocking checks (assets/upstreams.py), one run
+    for all of them."""
 
-    reads, span = config.dated(config.tables_read(config.label.sql())), config.label.interval
+    upstream = labels_reads(config, config.tables_read(config.label.sql()), config.label.interval)
 
     @dg.sensor(name=config.own("matured_labels"), job=job, minimum_interval_seconds=300,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Builds the labels of as-of dates whose label window the data now covers.")
-    def matured_labels(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+    def matured_labels(context: dg.SensorEvaluationContext):
         done = set(context.instance.get_materialized_partitions(problem_key(config, LABELS)))
-        keys = as_of_partitions(config).get_partition_keys()
-        waiting = [dt.date.fromisoformat(k) for k in keys if k not in done]
-        ripe = ripe_dates(warehouse, reads, span, waiting)
+        waiting = [k for k in as_of_partitions(config).get_partition_keys() if k not in done]
+        unripe = {line.split(":")[0] for line in upstream.reasons(context.instance, waiting)}
+        ripe = [k for k in waiting if k not in unripe]
         if not ripe:
             return dg.SkipReason(f"{len(waiting)} label partition(s) still maturing")
-        first, last = ripe[0].isoformat(), ripe[-1].isoformat()
+        first, last = ripe[0], ripe[-1]
         return dg.RunRequest(run_key=f"labels-{first}-{last}", asset_selection=[problem_key(config, LABELS)],
                              tags={"dagster/asset_partition_range_start": first,
                                    "dagster/asset_partition_range_end": last,

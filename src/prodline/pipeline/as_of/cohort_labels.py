@@ -44,15 +44,9 @@ def loaded_through(warehouse, reads: Dated) -> dict[str, dt.date | None]:
     return {t: warehouse.scalar(f"SELECT max({day}) FROM {table}") for t, (table, day) in reads.items()}
 
 
-def ripe_dates(warehouse, reads: Dated, span: Interval, dates: list[dt.date]) -> list[dt.date]:
-    """The dates whose labels can be built now (one query per table, whatever the number of dates)."""
-    loaded = loaded_through(warehouse, reads)
-    return [d for d in dates
-            if all(loaded[t] is not None and loaded[t] >= labels_need_through(span, d) for t in reads)]
-
-
 def unripe_labels(warehouse, reads: Dated, span: Interval, dates: list[dt.date]) -> str | None:
-    """Why some dates cannot be labelled yet, or None (see `labels_need_through`)."""
+    """Why some dates cannot be labelled yet judging by the data alone, or None (`prodline preview`
+    says it; the assets judge by the partitions Dagster recorded: assets/completeness.py)."""
     loaded = loaded_through(warehouse, reads)
     lines = []
     for day in dates:

@@ -70,15 +70,18 @@ def _columns_match_config(db, table, source, start, end) -> Verdict:
 
 
 def _primary_key_unique(db, table, source, start, end) -> Verdict:
-    key = ", ".join(source.primary_key)
-    dupes = db.rows(
-        f"SELECT {key}, count(*) AS copies FROM {table} "
-        f"JOIN (SELECT DISTINCT {key} FROM {table} WHERE {source.day} BETWEEN :start AND :end) "
-        f"AS loaded USING ({key}) GROUP BY {key} HAVING count(*) > 1 ORDER BY {key}",
-        start=start, end=end)
+    key, day = ", ".join(source.primary_key), source.day
+    repeated = (f"SELECT {key} FROM {table} "
+                f"JOIN (SELECT DISTINCT {key} FROM {table} WHERE {day} BETWEEN :start AND :end) "
+                f"AS loaded USING ({key}) GROUP BY {key} HAVING count(*) > 1")
+    dupes = db.rows(f"SELECT {key}, count(*) AS copies FROM {table} JOIN ({repeated}) AS r "
+                    f"USING ({key}) GROUP BY {key} ORDER BY {key}", start=start, end=end)
+    days = db.rows(f"SELECT DISTINCT {day} AS day FROM {table} JOIN ({repeated}) AS r USING ({key}) "
+                   f"WHERE {day} BETWEEN :start AND :end", start=start, end=end) if dupes else []
     return Verdict("primary_key_unique", not dupes, "ERROR",
                    f"{len(dupes)} duplicated key(s) of ({key})" if dupes else f"({key}) unique",
-                   {"duplicated_keys": len(dupes), "sample": jsonable(dupes[:SAMPLE])})
+                   {"duplicated_keys": len(dupes), "sample": jsonable(dupes[:SAMPLE]),
+                    **failed_days(r["day"] for r in days)})
 
 
 def _dates_inside_partition(db, table, source, start, end) -> Verdict:
@@ -91,7 +94,8 @@ def _dates_inside_partition(db, table, source, start, end) -> Verdict:
     return Verdict("dates_inside_partition", not outside, "ERROR",
                    f"{len(outside)} row(s) dated outside their partition" if outside
                    else f"all {col} inside their partition (late_days={late})",
-                   {"rows_outside": len(outside), "sample": jsonable(outside[:SAMPLE])})
+                   {"rows_outside": len(outside), "sample": jsonable(outside[:SAMPLE]),
+                    **failed_days(r["_datestamp"] for r in outside)})
 
 
 def _required_columns_not_null(db, table, source, start, end) -> Verdict:
@@ -101,9 +105,13 @@ def _required_columns_not_null(db, table, source, start, end) -> Verdict:
                   start=start, end=end)[0]
     nulls = {c: int(row[c] or 0) for c in required}
     bad = {c: n for c, n in nulls.items() if n}
+    days = db.rows(f"SELECT DISTINCT {source.day} AS day FROM {table} WHERE {source.day} BETWEEN "
+                   f":start AND :end AND ({' OR '.join(f'{c} IS NULL' for c in bad)})",
+                   start=start, end=end) if bad else []
     return Verdict("required_columns_not_null", not bad, "ERROR",
                    ", ".join(f"{c}: {n} null(s)" for c, n in bad.items())
-                   or f"{len(required)} required columns have no nulls", {"nulls": nulls})
+                   or f"{len(required)} required columns have no nulls",
+                   {"nulls": nulls, **failed_days(r["day"] for r in days)})
 
 
 def _rows_every_day(db, table, source, start, end) -> Verdict:
@@ -114,7 +122,14 @@ def _rows_every_day(db, table, source, start, end) -> Verdict:
     empty = [d.isoformat() for d in days_between(start, end) if d not in have]
     return Verdict("rows_every_day", not empty, "ERROR",
                    f"{len(empty)} day(s) without rows" if empty else "rows on every day",
-                   {"days_without_rows": empty[:100], "count": len(empty)})
+                   {"days_without_rows": empty[:100], "count": len(empty), **failed_days(empty)})
+
+
+def failed_days(days) -> dict:
+    """The days a failed check found at fault, every one of them (`failed_days`: the completeness
+    rule holds back only these days when the check ran over a range of them)."""
+    found = sorted({str(d)[:10] for d in days})
+    return {"failed_days": found} if found else {}
 
 
 def jsonable(rows: list[dict]) -> list[dict]:

@@ -136,27 +136,57 @@ def test_a_link_in_the_landing_zone_is_refused_unread_and_quarantined(project, i
     assert not instance.get_materialized_partitions(downstream.key)
 
 
+def test_a_key_loaded_on_an_earlier_day_refuses_the_file_that_repeats_it(project, instance):
+    defs, downstream = _with_downstream(project)
+    assert _run(defs, instance, START, START, [raw_key("registrations"), downstream.key]).success
+    home = home_of(project)
+    first_id = (home.landing / "registrations" / "2024-01-01.csv").read_text().splitlines()[1].split(",")[0]
+    later = home.landing / "registrations" / "2024-01-05.csv"
+    good_text = later.read_text()
+    lines = good_text.splitlines()
+    lines[1] = first_id + "," + lines[1].split(",", 1)[1]
+    later.write_text("\n".join(lines) + "\n")
+    warehouse = warehouse_of(project, literal=True)
+    before = checksum(warehouse, project, "registrations")
+
+    day = START + dt.timedelta(days=4)
+    result = _run(defs, instance, day, day, [raw_key("registrations"), downstream.key])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    said = (f"registrations/2024-01-05.csv:\n  line 2: registration_id {first_id} was already loaded "
+            "on 2024-01-01, an earlier day")
+    assert said in failure.event_specific_data.error.message
+    moved = home.quarantine / "registrations" / "2024-01-05.csv"
+    assert moved.exists() and not later.exists()
+    assert said in (home.quarantine / "registrations" / "2024-01-05.csv.error.txt").read_text()
+    assert checksum(warehouse, project, "registrations") == before
+    assert instance.get_materialized_partitions(raw_key("registrations")) == {"2024-01-01"}
+    assert instance.get_materialized_partitions(downstream.key) == {"2024-01-01"}
+
+    later.write_text(good_text)  # fixed and put back
+    moved.unlink()
+    assert _run(defs, instance, day, day, [raw_key("registrations"), downstream.key]).success
+    assert instance.get_materialized_partitions(downstream.key) == {"2024-01-01", "2024-01-05"}
+    assert checksum(warehouse, project, "registrations")[0] > before[0]
+
+
 def test_failing_blocking_check_stops_downstream(project, instance):
-    """A key already loaded on an earlier day is found by the primary_key_unique check."""
+    """A column added to a raw table by hand is found by the columns_match_config check."""
     defs, downstream = _with_downstream(project)
     assert _run(defs, instance, START, START, [raw_key("registrations")]).success
-    home = home_of(project)
-    first_id = (home.landing / "registrations" / "2024-01-01.csv").read_text().splitlines()[1]
-    later = home.landing / "registrations" / "2024-01-05.csv"
-    lines = later.read_text().splitlines()
-    lines[1] = first_id.split(",")[0] + "," + lines[1].split(",", 1)[1]
-    later.write_text("\n".join(lines) + "\n")
+    warehouse = warehouse_of(project, literal=True)
+    with warehouse.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE raw.registrations ADD COLUMN note VARCHAR")
 
-    result = _run(defs, instance, START + dt.timedelta(days=4), START + dt.timedelta(days=4),
-                  [raw_key("registrations"), downstream.key])
+    day = START + dt.timedelta(days=4)
+    result = _run(defs, instance, day, day, [raw_key("registrations"), downstream.key])
     checks = check_results(result)
-    assert checks[("raw/registrations", "primary_key_unique")] is False
+    assert checks[("raw/registrations", "columns_match_config")] is False
     evaluation = next(e.event_specific_data for e in result.all_events
                       if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                      and e.event_specific_data.check_name == "primary_key_unique")
+                      and e.event_specific_data.check_name == "columns_match_config")
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
-    sample = evaluation.metadata["evidence"].value["sample"]
-    assert sample == [{"registration_id": int(first_id.split(",")[0]), "copies": 2}]
+    assert evaluation.metadata["evidence"].value["problems"] == ["note is not in the config"]
     assert not instance.get_materialized_partitions(downstream.key)
 
 

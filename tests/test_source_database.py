@@ -1,6 +1,7 @@
 """Arrival by query: one query per datestamp against a real PostgreSQL source database."""
 
 import datetime as dt
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -54,6 +55,24 @@ def test_bad_source_rows_are_refused_with_their_place(query_project, instance):
                    if e.event_type_value == "STEP_FAILURE").event_specific_data.error.message
     assert "exits query for 2024-04-03" in message and "reason is required but empty" in message
     assert not warehouse_of(config, literal=True).columns("raw", "exits")
+
+
+def test_a_key_loaded_on_an_earlier_day_refuses_the_day_that_repeats_it(query_project, instance):
+    config, engine, _ = query_project
+    assert load_range(config, instance, FIRST, FIRST).success
+    warehouse = warehouse_of(config, literal=True)
+    loaded = warehouse.rows("SELECT * FROM raw.exits ORDER BY exit_id")
+    repeated = loaded[0]["exit_id"]
+    with engine.begin() as conn:  # the team's database gives an exit of April 3 the key of one of April 1
+        conn.execute(sa.text("UPDATE ops_exits SET exit_id = :id WHERE exit_id = (SELECT min(exit_id) "
+                             "FROM ops_exits WHERE exited_on = '2024-04-03')"), {"id": repeated})
+    result = load_range(config, instance, FIRST + dt.timedelta(days=1), END)
+    assert not result.success
+    message = next(e for e in result.all_events
+                   if e.event_type_value == "STEP_FAILURE").event_specific_data.error.message
+    assert re.search(rf"exits query for 2024-04-03:\n  row \d+: exit_id {repeated} was already loaded on "
+                     "2024-04-01, an earlier day", message)
+    assert warehouse.rows("SELECT * FROM raw.exits ORDER BY exit_id") == loaded
 
 
 def test_daily_schedule_loads_yesterday(query_project):

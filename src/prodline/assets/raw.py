@@ -1,5 +1,7 @@
 """Raw tables: one asset per configured source, one partition per datestamp of arrival."""
 
+from functools import partial
+
 import dagster as dg
 
 from prodline.assets.checks import check_results, check_specs
@@ -83,11 +85,15 @@ def _raw_asset(name: str, source: SourceConfig, partitions) -> dg.AssetsDefiniti
     def _load(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         start, end = days_of(context)
         warehouse = context.resources.warehouse
+        # a key already loaded on a day outside the range refuses its day, as bad input does
+        held = partial(warehouse.keys_elsewhere, f"raw.{name}", source.primary_key, start=start, end=end)
         try:
-            rows = getattr(context.resources, arrival.resource_key).read_range(name, source, start, end)
+            rows = getattr(context.resources, arrival.resource_key).read_range(
+                name, source, start, end, held=held)
         except RangeRefused as refused:
             raise _failure(refused, arrival.quarantines) from None
-        table = warehouse.ensure_table("raw", name, sql_columns(source), index=["_datestamp"])
+        table = warehouse.ensure_table("raw", name, sql_columns(source), index=["_datestamp"],
+                                       key=source.primary_key)
         loaded = warehouse.replace_window(table, rows, "_datestamp", start, end)
         return dg.MaterializeResult(
             metadata={

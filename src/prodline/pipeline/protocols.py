@@ -7,6 +7,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from prodline.config import SourceConfig
+from prodline.pipeline.raw.key_clashes import HeldKeys
 
 
 class Queryable(Protocol):
@@ -18,8 +19,10 @@ class Queryable(Protocol):
 
 
 class Arrival(Protocol):
-    """How a source's rows arrive: every day of start..end read and validated, all or nothing.
+    """How a source's rows arrive: every day of start..end read and validated, all or nothing;
+    with `held`, a day that repeats a key another day already loaded is refused too.
 
     Raises `prodline.pipeline.raw.batches.RangeRefused` naming each bad day and why."""
 
-    def read_range(self, name: str, source: SourceConfig, start: dt.date, end: dt.date) -> pa.Table: ...
+    def read_range(self, name: str, source: SourceConfig, start: dt.date, end: dt.date,
+                   held: HeldKeys | None = None) -> pa.Table: ...

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from prodline.config import SourceConfig
 from prodline.pipeline.raw import landing
 from prodline.pipeline.raw.batches import RangeRefused, collect, combine, days_between
+from prodline.pipeline.raw.key_clashes import HeldKeys
 from prodline.pipeline.raw.reading import BadInput, read_file
 from prodline.pipeline.raw.schema import arrow_schema
 
@@ -29,8 +30,10 @@ class LandingZone(BaseModel):
     def quarantine_path(self) -> Path:
         return Path(self.quarantine_dir)
 
-    def read_range(self, name: str, source: SourceConfig, start: dt.date, end: dt.date) -> pa.Table:
-        """Every day's file, validated; if any is refused, quarantine it and load nothing."""
+    def read_range(self, name: str, source: SourceConfig, start: dt.date, end: dt.date,
+                   held: HeldKeys | None = None) -> pa.Table:
+        """Every day's file, validated (its keys against the days `held` finds already loaded);
+        if any is refused, quarantine it and load nothing."""
 
         def read_one(day: dt.date):
             try:
@@ -39,7 +42,7 @@ class LandingZone(BaseModel):
                 raise BadInput(f"{name}/{day}", [str(err)]) from None
             return read_file(path, source, day, where=str(path.relative_to(self.root)))
 
-        batches, errors = collect(days_between(start, end), read_one, source)
+        batches, errors = collect(days_between(start, end), read_one, source, held)
         if errors:
             for err in errors:
                 path = self.root / err.where

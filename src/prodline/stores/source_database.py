@@ -9,6 +9,7 @@ from sqlalchemy.pool import NullPool
 
 from prodline.config import SourceConfig
 from prodline.pipeline.raw.batches import RangeRefused, collect, combine, days_between
+from prodline.pipeline.raw.key_clashes import HeldKeys
 from prodline.pipeline.raw.reading import batch_from_table
 from prodline.pipeline.raw.schema import arrow_schema
 
@@ -18,7 +19,10 @@ class SourceDatabase(BaseModel):
 
     url: str
 
-    def read_range(self, name: str, source: SourceConfig, start: dt.date, end: dt.date) -> pa.Table:
+    def read_range(self, name: str, source: SourceConfig, start: dt.date, end: dt.date,
+                   held: HeldKeys | None = None) -> pa.Table:
+        """Each day's rows, validated (their keys against the days `held` finds already loaded);
+        if any day is refused, nothing is loaded (the rows stay where they are, to be fixed)."""
         query = sa.text(source.query_text())
         engine = sa.create_engine(self.url, poolclass=NullPool)
 
@@ -34,7 +38,7 @@ class SourceDatabase(BaseModel):
             return batch_from_table(table, source, day, where=f"{name} query for {day}")
 
         try:
-            batches, errors = collect(days_between(start, end), read_one, source)
+            batches, errors = collect(days_between(start, end), read_one, source, held)
         finally:
             engine.dispose()
         if errors:

@@ -29,9 +29,11 @@ from pydantic import BaseModel, PrivateAttr
 from sqlalchemy.pool import NullPool
 
 from prodline.config.sources import OWN_SCHEMAS
+from prodline.pipeline.raw.reading import MAX_LISTED
 
 LAYERS = OWN_SCHEMAS  # prodline's schemas, created on first use
 RESULT = "_prodline_result"  # the temporary table a read-only computation fills
+KEYS = "_prodline_keys"  # the keys of a range being loaded, compared with the rows already loaded
 _READ_ONLY_SESSION = "SET default_transaction_read_only = on"
 
 
@@ -141,10 +143,11 @@ class Warehouse(BaseModel):
                 conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {layer}"))
 
     def ensure_table(self, schema: str, name: str, columns: list[sa.Column],
-                     index: list[str] | None = None) -> sa.Table:
-        """Create the table (and, on PostgreSQL, an index) if missing; return it. A column the code
-        has and an existing table lacks (a warehouse made by an earlier version) is added, its
-        existing rows taking the column's server default."""
+                     index: list[str] | None = None, key: list[str] | None = None) -> sa.Table:
+        """Create the table (and, on PostgreSQL, an index on `index` and one on `key`) if missing;
+        return it. A column the code has and an existing table lacks (a warehouse made by an earlier
+        version) is added, its existing rows taking the column's server default. `key` is a raw
+        table's primary key, which every load looks up (`keys_elsewhere`)."""
         self.ensure_layers()
         table = sa.Table(name, sa.MetaData(schema=schema), *columns)
         with self.engine.begin() as conn:
@@ -156,9 +159,9 @@ class Warehouse(BaseModel):
                     " DEFAULT '{}'".format(str(column.server_default.arg).replace("'", "''"))
                 conn.execute(sa.text(f"ALTER TABLE {schema}.{name} ADD COLUMN {_quoted(column.name)} "
                                      f"{kind}{default}"))
-            if index and self.backend == "postgresql":
-                conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name}_{'_'.join(index)}_idx "
-                                     f"ON {schema}.{name} ({', '.join(index)})"))
+            for cols in (c for c in (index, key) if c and self.backend == "postgresql"):
+                conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name}_{'_'.join(cols)}_idx "
+                                     f"ON {schema}.{name} ({', '.join(cols)})"))
         return table
 
     def replace_window(self, table: sa.Table, rows: pa.Table, column: str,
@@ -254,13 +257,47 @@ class Warehouse(BaseModel):
             finally:
                 driver.unregister("_prodline_rows")
         else:
-            buffer = io.BytesIO()
-            # One chunk per column first: pyarrow 26's CSV writer emits zero bytes for tables
-            # whose columns are chunked differently (header-only files give empty chunks).
-            pacsv.write_csv(rows.combine_chunks(), buffer, pacsv.WriteOptions(include_header=False))
-            buffer.seek(0)
-            with driver.cursor() as cursor:
-                cursor.copy_expert(f"COPY {target} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
+            _copy_in(driver, target, rows)
+
+    def keys_elsewhere(self, table: str, key: list[str], keys: pa.Table, start: dt.date,
+                       end: dt.date, limit: int = MAX_LISTED) -> list[dict]:
+        """The rows of `keys` whose key `table` already holds on a day (`_datestamp`) outside
+        start..end. `keys` has the key columns, then the integers `_batch` and `_line` (which batch
+        of a range, which line of it); each row found comes back with them, `_held_on` (the
+        earliest other day holding the key) and `_hits` (how many rows of its batch are found),
+        the first `limit` of each batch by line. One query whatever the number of keys: they are
+        joined in the warehouse, an Arrow scan on DuckDB, a temporary table filled by COPY on
+        PostgreSQL (analyzed, so that a few keys are looked up in the key's index, not scanned)."""
+        schema, name = table.split(".")
+        cols = ", ".join(f"k.{k}" for k in key)
+        select = (
+            "SELECT * FROM (SELECT hit.*, row_number() OVER (PARTITION BY _batch ORDER BY _line) AS _n,"
+            " count(*) OVER (PARTITION BY _batch) AS _hits"
+            f" FROM (SELECT {cols}, k._batch, k._line, min(r._datestamp) AS _held_on"
+            f" FROM {KEYS} AS k JOIN {table} AS r ON {' AND '.join(f'r.{k} = k.{k}' for k in key)}"
+            " WHERE r._datestamp < :start OR r._datestamp > :end"
+            f" GROUP BY {cols}, k._batch, k._line) AS hit) AS ranked"
+            " WHERE _n <= :limit ORDER BY _batch, _line")
+        with self.engine.begin() as conn:
+            have = self._columns_in(conn, schema, name)
+            if not keys.num_rows or not all(k in have for k in key):
+                return []  # nothing loaded yet, or only rows from before a key column was added
+            driver = conn.connection.driver_connection
+            if self.backend == "duckdb":
+                driver.register(KEYS, keys)
+            else:
+                conn.execute(sa.text(f"CREATE TEMPORARY TABLE {KEYS} ON COMMIT DROP AS "
+                                     f"SELECT {', '.join(key)} FROM {table} WITH NO DATA"))
+                conn.execute(sa.text(f"ALTER TABLE {KEYS} ADD COLUMN _batch integer, "
+                                     "ADD COLUMN _line bigint"))
+                _copy_in(driver, KEYS, keys)
+                conn.execute(sa.text(f"ANALYZE {KEYS}"))
+            try:
+                found = conn.execute(sa.text(select), {"start": start, "end": end, "limit": limit})
+                return [{k: v for k, v in r._mapping.items() if k != "_n"} for r in found]
+            finally:
+                if self.backend == "duckdb":
+                    driver.unregister(KEYS)
 
     def stream(self, select: str, schema: pa.Schema, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         """The rows of `select` as Arrow batches of `schema`, never all in memory at once: DuckDB
@@ -315,6 +352,18 @@ class Warehouse(BaseModel):
             "WHERE table_schema = :schema AND table_name = :name ORDER BY ordinal_position"),
             {"schema": schema, "name": name})
         return {r.column_name: r.data_type.lower() for r in found}
+
+
+def _copy_in(driver, target: str, rows: pa.Table) -> None:
+    """COPY the rows into a PostgreSQL table, as CSV."""
+    buffer = io.BytesIO()
+    # One chunk per column first: pyarrow 26's CSV writer emits zero bytes for tables
+    # whose columns are chunked differently (header-only files give empty chunks).
+    pacsv.write_csv(rows.combine_chunks(), buffer, pacsv.WriteOptions(include_header=False))
+    buffer.seek(0)
+    names = ", ".join(rows.column_names)
+    with driver.cursor() as cursor:
+        cursor.copy_expert(f"COPY {target} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
 def _copy_batches(driver, select: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:

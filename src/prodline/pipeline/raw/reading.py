@@ -38,14 +38,16 @@ class Batch:
 
 
 class BadInput(Exception):
-    """Input that must not be loaded; `problems` says what and where, one line each."""
+    """Input that must not be loaded; `problems` says what and where, one line each, and
+    `unlisted` counts further problems found but not spelled out (the warehouse lists only the
+    first few keys it already holds)."""
 
-    def __init__(self, where: str, problems: list[str]):
+    def __init__(self, where: str, problems: list[str], unlisted: int = 0):
         self.where = where
         self.problems = problems
-        shown = problems[:MAX_LISTED]
-        more = len(problems) - len(shown)
-        listing = "\n".join(f"  {p}" for p in shown) + (f"\n  ... and {more} more" if more else "")
+        listed = problems[:MAX_LISTED]
+        more = len(problems) - len(listed) + unlisted
+        listing = "\n".join(f"  {p}" for p in listed) + (f"\n  ... and {more} more" if more else "")
         super().__init__(f"{where}:\n{listing}")
 
 
@@ -164,12 +166,12 @@ def _check_header(names: list[str], source: SourceConfig, where: str) -> None:
     if missing:
         problems.append(f"line 1: header lacks column(s) {', '.join(missing)}")
     if extra:
-        problems.append(f"line 1: header has unexpected column(s) {', '.join(map(_shown, extra))}")
+        problems.append(f"line 1: header has unexpected column(s) {', '.join(map(shown, extra))}")
     if problems:
         raise BadInput(where, problems)
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """A value from a file as a message shows it: escaped if it holds anything unprintable (a
     terminal's control sequence, say)."""
     text = str(value)
@@ -337,6 +339,6 @@ def _duplicate_keys(table: pa.Table, key: list[str], lines: np.ndarray, unit: st
         grouped.setdefault(tuple(row[k] for k in key), []).append(row["_line"])
     label = ", ".join(key)
     return [
-        f"{unit}s {', '.join(map(str, at))}: share {label} {', '.join(map(_shown, k))}"
+        f"{unit}s {', '.join(map(str, at))}: share {label} {', '.join(map(shown, k))}"
         for k, at in grouped.items()
     ]

@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from conftest import AS_OF_LAST, START, build, demo_sections, make_project
-from prodline.assets.keys import LABELS, feature_key
+from prodline.assets.keys import COHORT, LABELS, feature_key
+from prodline.assets.versions import recorded_versions
 from prodline.cli import app
 from prodline.pipeline.as_of.preview import preview
+from prodline.pipeline.data_versions import partition_versions
 from prodline.resources import warehouse_of
 from prodline.runs import as_of_plan, run_range
 from prodline.stores.warehouse import WriteRefused
@@ -33,11 +35,37 @@ def test_duckdb_and_postgresql_give_identical_rows(tmp_path, monkeypatch, instan
     assert checks and all(passed or name.endswith("no_column_all_null") for name, passed in checks.items())
     on_duckdb = {t: table_rows(config, t) for t in TABLES}
     assert all(on_duckdb.values())
+    dates = as_of_plan(config, AS_OF_LAST)[0]
+    # Each partition recorded the version of its rows, as the warehouse computes it now.
+    versions = {t: recorded(instance, config, t, dates) for t in TABLES[1:]}
+    assert all(versions.values())
+    warehouse = warehouse_of(config, literal=True)
+    assert versions == {t: partition_versions(warehouse, t, versions[t]) for t in TABLES[1:]}
+    exact_on_duckdb = {t: exact_rows(config, t) for t in TABLES[1:]}
     monkeypatch.setenv("PRODLINE_WAREHOUSE_URL", pg_url)
     with dg.instance_for_test() as other:
         build(config, other)
+        on_postgresql = {t: recorded(other, config, t, dates) for t in TABLES[1:]}
     for table in TABLES:
         assert table_rows(config, table) == on_duckdb[table], table
+    # The same rows have the same data versions on either warehouse (doubles computed by the two
+    # engines may differ in their last bit, and their versions with them: they are other rows).
+    exact = {t for t in TABLES[1:] if exact_rows(config, t) == exact_on_duckdb[t]}
+    assert {"features.cohort", "features.labels"} <= exact
+    assert {t: on_postgresql[t] for t in exact} == {t: versions[t] for t in exact}
+
+
+def recorded(instance, config, table: str, dates) -> dict:
+    """The data version each as-of partition of `table` recorded on its latest materialization."""
+    key = {"features.cohort": COHORT, "features.labels": LABELS}.get(table) \
+        or feature_key(table.split(".")[1])
+    found = recorded_versions(instance, key, [d.isoformat() for d in dates])
+    return {dt.date.fromisoformat(p): v for p, v in found.items()}
+
+
+def exact_rows(config, table: str) -> list[tuple]:
+    rows = warehouse_of(config, literal=True).rows(f"SELECT * FROM {table}")
+    return sorted(tuple(r.values()) for r in rows)
 
 
 def test_labels_refuse_dates_whose_window_has_not_closed(tmp_path, monkeypatch, instance):

@@ -2,10 +2,12 @@
 in memory: ranks, ties, lineage, PSI levels, the drift verdict."""
 
 import datetime as dt
+import json
 
 import numpy as np
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 
 from prodline.config.production import MonitoringConfig
 from prodline.pipeline import tables
@@ -17,6 +19,7 @@ from prodline.stores.warehouse import Warehouse
 
 DAY = dt.date(2024, 3, 1)
 LINEAGE = {"model_name": "risk", "model_version": "4", "model_run_id": "run-abc", "dagster_run_id": "dg-1"}
+VERSIONS = {"features.reg_aggregation": "5e1f0c2a9d3b4c7e", "cohort.cohort": "a0b1c2d3e4f5a6b7"}
 
 
 def matrix(entities, X, features, uuid="m" * 20, day=DAY) -> Matrix:
@@ -31,7 +34,7 @@ SCORES = np.array([0.2, 0.8, 0.8, 0.5])
 
 
 def test_ranked_list_ranks_by_score_and_breaks_ties_by_entity_id():
-    ranked = ranked_list(COHORT, SCORES, LINEAGE, DAY).to_pydict()
+    ranked = ranked_list(COHORT, SCORES, LINEAGE, VERSIONS).to_pydict()
     assert ranked["entity_id"] == [5, 3, 9, 1]  # the cohort's order, each row with its place
     assert ranked["rank"] == [4, 1, 2, 3]  # 3 and 9 tie at 0.8: the lower id first
     assert ranked["rank"] == ranking.rank(SCORES, COHORT.entities).tolist()
@@ -41,11 +44,11 @@ def test_ranked_list_ranks_by_score_and_breaks_ties_by_entity_id():
 
 
 def test_ranked_list_repeats_its_lineage_on_every_row():
-    ranked = ranked_list(COHORT, SCORES, LINEAGE, DAY)
+    ranked = ranked_list(COHORT, SCORES, LINEAGE, VERSIONS)
     rows = ranked.to_pylist()
     for key, value in LINEAGE.items():
         assert {r[key] for r in rows} == {value}
-    assert {r["features_partition"] for r in rows} == {"2024-03-01"}
+    assert {r["data_versions"] for r in rows} == {json.dumps(VERSIONS, sort_keys=True)}
     assert len({r["predicted_at"] for r in rows}) == 1
     assert ranked.schema.field("rank").type == pa.int32()
     assert ranked.column_names == ["entity_id", *tables.PREDICTION_COLUMNS]
@@ -54,7 +57,7 @@ def test_ranked_list_repeats_its_lineage_on_every_row():
 def test_ranked_list_goes_into_production_predictions(tmp_path):
     warehouse = Warehouse(url=f"duckdb:///{tmp_path}/w.duckdb")
     table = tables.production_table(warehouse, "predictions", tables.PREDICTION_COLUMNS, entity=True)
-    assert warehouse.replace_window(table, ranked_list(COHORT, SCORES, LINEAGE, DAY), "as_of_date",
+    assert warehouse.replace_window(table, ranked_list(COHORT, SCORES, LINEAGE, VERSIONS), "as_of_date",
                                     DAY, DAY) == 4
     found = warehouse.rows("SELECT entity_id, rank, model_version FROM production.predictions ORDER BY rank")
     assert found == [{"entity_id": 3, "rank": 1, "model_version": "4"},
@@ -63,8 +66,26 @@ def test_ranked_list_goes_into_production_predictions(tmp_path):
                      {"entity_id": 5, "rank": 4, "model_version": "4"}]
 
 
+def test_a_predictions_table_of_an_older_version_gains_the_data_versions_column(tmp_path):
+    warehouse = Warehouse(url=f"duckdb:///{tmp_path}/w.duckdb")
+    older = {c: t for c, t in tables.PREDICTION_COLUMNS.items() if c != "data_versions"}
+    older["features_partition"] = sa.String
+    old = tables.production_table(warehouse, "predictions", older, entity=True)
+    warehouse.replace_window(old, pa.table({"entity_id": [8], "as_of_date": [dt.date(2024, 2, 1)],
+                                            "features_partition": ["2024-02-01"]}),
+                             "as_of_date", dt.date(2024, 2, 1), dt.date(2024, 2, 1))
+    table = tables.production_table(warehouse, "predictions", tables.PREDICTION_COLUMNS, entity=True)
+    warehouse.replace_window(table, ranked_list(COHORT, SCORES, LINEAGE, VERSIONS), "as_of_date", DAY, DAY)
+    found = warehouse.rows("SELECT entity_id, model_run_id, data_versions, features_partition "
+                           "FROM production.predictions ORDER BY as_of_date, rank")
+    assert found[0] == {"entity_id": 8, "model_run_id": None, "data_versions": None,
+                        "features_partition": "2024-02-01"}  # an old row keeps what it had
+    assert [(r["model_run_id"], json.loads(r["data_versions"]), r["features_partition"]) for r in found[1:]] \
+        == [("run-abc", VERSIONS, None)] * 4
+
+
 def test_ranked_list_of_one_row():
-    ranked = ranked_list(matrix([7], [[1.0]], ["a"]), np.array([0.3]), LINEAGE, DAY).to_pydict()
+    ranked = ranked_list(matrix([7], [[1.0]], ["a"]), np.array([0.3]), LINEAGE, VERSIONS).to_pydict()
     assert ranked["rank"] == [1] and ranked["percentile"] == [100.0]
 
 
@@ -141,7 +162,7 @@ def test_ranked_list_of_text_ids_breaks_ties_by_the_text():
     keys = pa.table({"entity_id": pa.array(["p-b", "p-a", "p-c"]),
                      "as_of_date": pa.array([DAY] * 3, pa.date32())})
     cohort = Matrix("t" * 20, keys, np.zeros((3, 1)), np.full(3, np.nan), ["a"])
-    ranked = ranked_list(cohort, np.array([0.5, 0.5, 0.9]), LINEAGE, DAY).to_pydict()
+    ranked = ranked_list(cohort, np.array([0.5, 0.5, 0.9]), LINEAGE, VERSIONS).to_pydict()
     assert ranked["entity_id"] == ["p-b", "p-a", "p-c"] and ranked["rank"] == [3, 2, 1]
 
 
@@ -153,7 +174,7 @@ def test_stored_scores_read_back_as_ranked(tmp_path, request, dialect):
     warehouse = Warehouse(url=url)
     table = tables.production_table(warehouse, "predictions", tables.PREDICTION_COLUMNS, entity=True)
     scores = np.array([0.1, 0.123456789012, 0.123456789013])
-    ranked = ranked_list(matrix([1, 2, 3], np.zeros((3, 1)), ["a"]), scores, LINEAGE, DAY)
+    ranked = ranked_list(matrix([1, 2, 3], np.zeros((3, 1)), ["a"]), scores, LINEAGE, VERSIONS)
     warehouse.replace_window(table, ranked, "as_of_date", DAY, DAY)
     found = warehouse.rows("SELECT score FROM production.predictions ORDER BY entity_id")
     assert [r["score"] for r in found] == scores.tolist()

@@ -15,6 +15,7 @@ from prodline.assets.decorators import single_run_asset
 from prodline.assets.keys import COHORT, LABELS, feature_key, problem_key, table_key
 from prodline.assets.partitions import as_of_partitions, as_of_reads, dates_of
 from prodline.assets.upstreams import cohort_reads, features_reads, labels_reads, longest_interval
+from prodline.assets.versions import record_versions
 from prodline.config import FeatureConfig, ProjectConfig
 from prodline.config.features import feature_table
 from prodline.pipeline.as_of import feature_columns as columns_of
@@ -28,6 +29,7 @@ from prodline.pipeline.as_of.checks import (
 )
 from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select
 from prodline.pipeline.as_of.feature_select import feature_start, features_select, refuse_nulls
+from prodline.pipeline.data_versions import partitions
 from prodline.pipeline.matrices.feature_groups import subsets
 from prodline.resources.stores import POOL
 
@@ -61,9 +63,17 @@ def _late(config: ProjectConfig, tables: list[str]) -> bool:
                if t.startswith("raw.") and t.split(".")[1] in config.sources)
 
 
-def _written(written: int, dates: list, verdicts: list, **metadata) -> dg.MaterializeResult:
+def _written(context: dg.AssetExecutionContext, table: str, written: int, dates: list, verdicts: list,
+             **metadata) -> dg.MaterializeResult:
+    """The result of writing `dates` of `table`: each partition with its own data version and row
+    count (assets/versions.py says why per partition), the range's total, the checks' verdicts."""
+    found = partitions(context.resources.warehouse, table, dates)
+    version = record_versions(context, {d.isoformat(): v for d, (v, _) in found.items()},
+                              rows={d.isoformat(): n for d, (_, n) in found.items()})
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": written, "as_of_dates": len(dates), **metadata},
+        data_version=version,
+        metadata={"dagster/row_count": written, "rows_written": written, "as_of_dates": len(dates),
+                  **metadata},
         check_results=check_results(verdicts))
 
 
@@ -88,7 +98,7 @@ def _cohort_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         warehouse, dates = context.resources.warehouse, dates_of(context)
         written = warehouse.replace_window_from(*cohort_table.split("."), cohort_select(sql, dates),
                                                 "as_of_date", min(dates), max(dates))
-        return _written(written, dates, cohort_checks(warehouse, cohort_table, dates))
+        return _written(context, cohort_table, written, dates, cohort_checks(warehouse, cohort_table, dates))
 
     return cohort
 
@@ -115,7 +125,7 @@ def _labels_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         select = labels_select(sql, span, label.name, cohort_table, dates)
         written = warehouse.replace_window_from(*table.split("."), select, "as_of_date",
                                                 min(dates), max(dates))
-        return _written(written, dates,
+        return _written(context, table, written, dates,
                         label_checks(warehouse, table, cohort_table, label.name, dates))
 
     return labels
@@ -152,7 +162,8 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
         definition = config.grid.feature_group_definition if config.grid else {"all": [True]}
         dictionary = {feature_table(feature.prefix): [*names, *flags]}
         groups = {g.names[0]: list(g.features) for g in subsets(definition, dictionary) if g.features}
-        return _written(written, dates, feature_checks(warehouse, table, cohort_table, names, flags, dates),
+        return _written(context, table, written, dates,
+                        feature_checks(warehouse, table, cohort_table, names, flags, dates),
                         features=len(names), feature_groups=dg.MetadataValue.json(groups))
 
     return features

@@ -1,14 +1,19 @@
 """The `matrices` asset: a split's training and test matrices, streamed from the warehouse into
-Parquet files named by their definition (see `prodline.pipeline.matrices.files`)."""
+Parquet files named by their definition and the data versions of what they read (see
+`prodline.pipeline.matrices.files`). A split is built again by automation when a partition it read
+has another data version (assets/versions.py); an unchanged matrix is reused."""
 
 import dagster as dg
 
 from prodline.assets.decorators import single_run_asset
 from prodline.assets.keys import COHORT, LABELS, MATRICES, feature_key, problem_key
 from prodline.assets.metadata import markdown_table, png
+from prodline.assets.versions import record_versions, when_reads_change
 from prodline.config import ProjectConfig
+from prodline.pipeline.data_versions import combined
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.building import current_splits, matrix_specs, missing_inputs
+from prodline.pipeline.matrices.files import MatrixSpec
 from prodline.pipeline.matrices.splits import Split
 from prodline.pipeline.matrices.timeline import timeline_png
 from prodline.resources.stores import POOL
@@ -26,20 +31,24 @@ def matrices_asset(config: ProjectConfig, splits: dict[str, Split] | None, parti
         kinds={"parquet"},
         pool=POOL,
         deps=[dg.AssetDep(k, partition_mapping=dg.AllPartitionMapping()) for k in deps],
-        description="Training and test matrices of a split (Parquet, with a manifest each).",
+        automation_condition=when_reads_change(),
+        description="Training and test matrices of a split (Parquet, with a manifest each), named by "
+        "their definition and the data versions of the partitions they read.",
     )
     def matrices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, store = context.resources.warehouse, context.resources.matrix_store.of(config)
         chosen = _chosen(config, splits, warehouse, context.partition_keys)
         specs, built = matrix_specs(config, warehouse, chosen), []
+        versions, reads = {}, {}
         for split in chosen:
             train, tests = specs[split.key]
             for spec in [train, *tests]:
                 manifest, reused = store.build(warehouse, spec, tables=config.tables)
                 built.append({"split": split.key, "kind": spec.kind, "uuid": spec.uuid,
                               "rows": manifest["rows"], **manifest["labels"], "reused": reused})
-            store.write_split_index(split.key, train, tests)
-        return dg.MaterializeResult(metadata={
+            versions[split.key] = combined(store.write_split_index(split.key, train, tests))
+            reads[split.key] = _reads(config, [train, *tests])
+        return dg.MaterializeResult(data_version=record_versions(context, versions, reads=reads), metadata={
             "matrices": markdown_table(built),
             "rows": sum(b["rows"] for b in built),
             "reused": sum(b["reused"] for b in built),
@@ -47,6 +56,17 @@ def matrices_asset(config: ProjectConfig, splits: dict[str, Split] | None, parti
         })
 
     return matrices
+
+
+def _reads(config: ProjectConfig, specs: list[MatrixSpec]) -> dict[str, dict[str, str]]:
+    """What a split's matrices read, by asset: {asset key: {as-of date: data version}}."""
+    assets = {config.tables.cohort: COHORT, config.tables.labels: LABELS,
+              **{config.tables.feature(f.prefix): feature_key(f.prefix) for f in config.features}}
+    reads: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        for table, day, version in spec.data_versions:
+            reads.setdefault(problem_key(config, assets[table]).to_user_string(), {})[day] = version
+    return reads
 
 
 def _chosen(config: ProjectConfig, splits, warehouse, keys: list[str]) -> list[Split]:

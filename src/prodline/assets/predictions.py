@@ -1,8 +1,9 @@
 """Predictions, one partition per as-of date: the list people act on.
 
 The champion scores that date's cohort into `production.predictions`, each row traced to the model
-version and the features partition. Its drift check compares that date's features with the
-champion's training matrix, so a shift shows the day the list is made, not a year later.
+version, its MLflow run, and the data versions of the cohort and features partitions it was scored
+on. Its drift check compares that date's features with the champion's training matrix, so a shift
+shows the day the list is made, not a year later.
 """
 
 import dagster as dg
@@ -17,7 +18,13 @@ from prodline.config import ProjectConfig
 from prodline.config.production import MonitoringConfig
 from prodline.pipeline.champion.records import aliased, model_name
 from prodline.pipeline.models.training import score_matrix
-from prodline.pipeline.predictions.lists import drift_verdict, drifted, list_drift, ranked_list
+from prodline.pipeline.predictions.lists import (
+    drift_verdict,
+    drifted,
+    list_drift,
+    ranked_list,
+    scored_versions,
+)
 from prodline.pipeline.tables import DRIFT_COLUMNS, PREDICTION_COLUMNS, production_table
 from prodline.resources.stores import POOL
 
@@ -46,7 +53,7 @@ def predictions_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
             f"stability index below {watching.drift_alert:g}); WARN, it does not block.")],
         metadata={"dagster/table_name": config.tables.production("predictions")},
         description="The champion's ranked list for each as-of date (production.predictions), with the "
-        "model version and the features partition it used.",
+        "model version, its MLflow run and the data versions of the partitions it was scored on.",
     )
     def predictions(context: dg.AssetExecutionContext):
         warehouse, store, matrices = (context.resources.warehouse, context.resources.model_store,
@@ -64,7 +71,8 @@ def predictions_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         for day in dates_of(context):
             cohort = matrices.cohort_matrix(config, warehouse, day)
             scores = score_matrix(model, features, cohort)
-            ranked = ranked_list(cohort, scores, lineage, day)
+            read = scored_versions(matrices.manifest(cohort.uuid), day, config.tables.labels)
+            ranked = ranked_list(cohort, scores, lineage, read)
             written += warehouse.replace_window(table, ranked, "as_of_date", day, day)
             drift = list_drift(reference, cohort, features, watching, day, version)
             warehouse.replace_window(drift_table, pa.Table.from_pandas(drift, preserve_index=False),

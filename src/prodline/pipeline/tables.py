@@ -79,7 +79,9 @@ PREDICTION_COLUMNS = {  # after the cohort's entity_id
     "model_name": sa.String,
     "model_version": sa.String,
     "model_run_id": sa.String,
-    "features_partition": sa.String,
+    # JSON {table: data version}: the cohort and features partitions the row was scored on (a table
+    # made before kept its old `features_partition` column, NULL on rows written since)
+    "data_versions": sa.String,
     "dagster_run_id": sa.String,
     "predicted_at": sa.DateTime,
 }

@@ -54,10 +54,13 @@ class MatrixStore(BaseModel):
         """(manifest, reused): the matrix with this definition if it exists (and `reuse`), else built."""
         return build_matrix(warehouse, self.folder, spec, reuse, tables)
 
-    def write_split_index(self, key: str, train: MatrixSpec, tests: list[MatrixSpec]) -> None:
+    def write_split_index(self, key: str, train: MatrixSpec, tests: list[MatrixSpec]) -> dict:
+        """Record the split's matrices; the index written ({"train": uuid, "tests": [uuid, ...]})."""
         path = self._index(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"train": train.uuid, "tests": [t.uuid for t in tests]}))
+        index = {"train": train.uuid, "tests": [t.uuid for t in tests]}
+        path.write_text(json.dumps(index))
+        return index
 
     def split_index(self, key: str) -> dict:
         """{"train": uuid, "tests": [uuid, ...]} of a split whose matrices were built."""

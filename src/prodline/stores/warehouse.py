@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool
 
 from prodline.config.sources import OWN_SCHEMAS
 from prodline.pipeline.raw.reading import MAX_LISTED
+from prodline.stores.fingerprints import row_number, row_text
 
 LAYERS = OWN_SCHEMAS  # prodline's schemas, created on first use
 RESULT = "_prodline_result"  # the temporary table a read-only computation fills
@@ -330,11 +331,17 @@ class Warehouse(BaseModel):
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
 
-    def day_fingerprints(self, table: str, day: str, start: dt.date, end: dt.date) -> dict[dt.date, str]:
+    def day_fingerprints(self, table: str, day: str, start: dt.date, end: dt.date,
+                         portable: bool = False) -> dict[dt.date, str]:
         """For each day from start to end that has rows in `table` (dated by the expression `day`):
         its row count and a sum of row hashes, which changes when any row of that day is added,
-        removed or edited, whatever the order rows are stored in. One grouped query."""
-        row_hash = "hashtextextended(t::text, 0)" if self.backend == "postgresql" else "hash(t)"
+        removed or edited, whatever the order rows are stored in. One grouped query. `portable`:
+        the same on DuckDB and PostgreSQL for the same rows (`stores.fingerprints`), at the price
+        of writing every value as text; otherwise each engine's own row hash."""
+        if portable:
+            row_hash = row_number(self.backend, row_text(self.columns(*table.split("."))))
+        else:
+            row_hash = "hashtextextended(t::text, 0)" if self.backend == "postgresql" else "hash(t)"
         found = self.read(f"SELECT {day} AS day, count(*) AS n, CAST(sum({row_hash}) AS VARCHAR) AS h "
                           f"FROM {table} AS t WHERE {day} BETWEEN :start AND :end GROUP BY 1",
                           start=start, end=end)

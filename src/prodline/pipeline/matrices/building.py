@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from prodline.config import ProjectConfig
+from prodline.pipeline.data_versions import versions_read
 from prodline.pipeline.matrices.columns import flag_scope, matrix_tables, triage_layout
 from prodline.pipeline.matrices.files import MatrixSpec, existing, matrix_selects, write_matrix
 from prodline.pipeline.matrices.splits import Split, SplitError, make_splits
@@ -19,20 +20,30 @@ def matrix_specs(config: ProjectConfig, warehouse, splits: list[Split]) -> dict[
     makers: dict[tuple, object] = {}
     missing = config.label.missing
     specs = {}
+    # the data versions of every partition the splits read: one query per table for all of them
+    versions = versions_read(warehouse, read_tables(config), {d for s in splits for d in s.as_of_dates})
     for split in splits:
         scope = flag_scope(config, split) if triage_layout(config) else None
         if scope not in makers:
-            makers[scope] = spec_maker(config, warehouse, scope)
+            makers[scope] = spec_maker(config, warehouse, scope, versions)
         spec = makers[scope]
         specs[split.key] = (spec("train", split.train.as_of_dates, missing.train),
                             [spec("test", t.as_of_dates, missing.test) for t in split.tests])
     return specs
 
 
-def spec_maker(config: ProjectConfig, warehouse, scope=None):
+def read_tables(config: ProjectConfig) -> list[str]:
+    """The tables a matrix reads: cohort, labels and every features table."""
+    tables = config.tables
+    return [tables.cohort, tables.labels, *(tables.feature(f.prefix) for f in config.features)]
+
+
+def spec_maker(config: ProjectConfig, warehouse, scope=None, versions: dict | None = None):
     """A function (kind, dates, missing) -> MatrixSpec over the feature columns the tables have now
     (see `matrix_tables`: with `scope`, the flags set on those dates only): what the splits' matrices
-    are made of, and (every column) the one-date matrices that predictions score."""
+    are made of, and (every column) the one-date matrices that predictions score. Each spec carries
+    the data version of every partition it reads, from `versions` ({table: {date: version}}) or else
+    asked of the warehouse for its own dates."""
     tables = matrix_tables(config, warehouse, scope)
     label = config.label
     definition = json.dumps(
@@ -46,7 +57,9 @@ def spec_maker(config: ProjectConfig, warehouse, scope=None):
     )
 
     def spec(kind: str, dates, missing: str) -> MatrixSpec:
-        return MatrixSpec(kind, tuple(dates), label.name, label.timespan, missing, tables, definition)
+        found = versions if versions is not None else versions_read(warehouse, read_tables(config), dates)
+        read = tuple((t, d.isoformat(), found[t][d]) for t in read_tables(config) for d in sorted(dates))
+        return MatrixSpec(kind, tuple(dates), label.name, label.timespan, missing, tables, definition, read)
 
     return spec
 

@@ -1,9 +1,12 @@
 """Training and test matrices: cohort x features x label at a split's as-of dates, as Parquet files
-named by a hash of their definition, each with a JSON manifest.
+named by a hash of their definition and of the data versions of every partition they read, each
+with a JSON manifest.
 
 A matrix is streamed from the warehouse batch by batch into its file, so memory holds one batch,
 not the matrix. A matrix whose file and manifest exist is reused: its definition (dates, label,
-missing-label rule, feature tables and columns, and the SQL and config behind them) is the same.
+missing-label rule, feature tables and columns, and the SQL and config behind them) is the same,
+and so is every partition it reads (cohort, labels and each features table on each of its dates,
+by their data versions, `pipeline.data_versions`): a corrected partition makes a new matrix.
 """
 
 import datetime as dt
@@ -33,10 +36,19 @@ class MatrixSpec:
     missing: str  # a cohort member without a label: "exclude", "zero", "one" or "null"
     tables: tuple[tuple[str, tuple[str, ...]], ...]  # (features.<prefix>, its feature columns)
     definition: str  # what produced the rows: cohort, label and feature SQL and config
+    # the rows read: (table, as-of date, data version) for each table and date
+    data_versions: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def features(self) -> list[str]:
         return [c for _, columns in self.tables for c in columns]
+
+    def versions_by_table(self) -> dict[str, dict[str, str]]:
+        """{table: {as-of date: data version}} of the partitions the matrix reads."""
+        found: dict[str, dict[str, str]] = {}
+        for table, day, version in self.data_versions:
+            found.setdefault(table, {})[day] = version
+        return found
 
     @property
     def uuid(self) -> str:
@@ -141,6 +153,7 @@ def write_matrix(
         "labels": labels,
         "rows_per_date": per_date,
         "definition_hash": hashlib.sha256(spec.definition.encode()).hexdigest()[:20],
+        "data_versions": spec.versions_by_table(),
         "file_bytes": data.stat().st_size,
         "matrix_bytes": rows * (len(spec.features) + 2) * 8,
         "largest_batch_bytes": largest,

@@ -2,6 +2,7 @@
 have drifted from the champion's training matrix (`production.drift`)."""
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -16,9 +17,10 @@ from prodline.pipeline.tables import DRIFT_COLUMNS
 from prodline.pipeline.verdict import Verdict
 
 
-def ranked_list(cohort: Matrix, scores: np.ndarray, lineage: dict, day: dt.date) -> pa.Table:
-    """The cohort ranked by score (ties broken by entity id), each row traced by `lineage`: the
-    model's name, version and run id, and the Dagster run that made it."""
+def ranked_list(cohort: Matrix, scores: np.ndarray, lineage: dict, data_versions: dict[str, str]) -> pa.Table:
+    """The cohort ranked by score (ties broken by entity id), each row traced by `lineage`
+    (the model's name, version and MLflow run id, and the Dagster run that made it) and by the data
+    versions of the partitions it was scored on ({table: version})."""
     ranks = ranking.rank(scores, cohort.entities)
     n = len(scores)
     return pa.table({
@@ -30,10 +32,17 @@ def ranked_list(cohort: Matrix, scores: np.ndarray, lineage: dict, day: dt.date)
         "model_name": [lineage["model_name"]] * n,
         "model_version": [lineage["model_version"]] * n,
         "model_run_id": [lineage["model_run_id"]] * n,
-        "features_partition": [day.isoformat()] * n,
+        "data_versions": [json.dumps(data_versions, sort_keys=True)] * n,
         "dagster_run_id": [lineage["dagster_run_id"]] * n,
         "predicted_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None)] * n,
     })
+
+
+def scored_versions(manifest: dict, day: dt.date, labels_table: str) -> dict[str, str]:
+    """{table: data version} of the partitions of `day` a cohort matrix (its manifest) was built
+    from, its labels aside: what a list was scored on."""
+    return {t: by_date[day.isoformat()] for t, by_date in manifest["data_versions"].items()
+            if t != labels_table and day.isoformat() in by_date}
 
 
 def list_drift(reference: Matrix, cohort: Matrix, features: list[str], watching: MonitoringConfig,

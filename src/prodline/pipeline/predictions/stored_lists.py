@@ -11,7 +11,7 @@ LINEAGE = (
     "model_name",
     "model_version",
     "model_run_id",
-    "features_partition",
+    "data_versions",
     "dagster_run_id",
     "predicted_at",
 )

@@ -10,11 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import copy_promoted
-from prodline.assets.keys import CHALLENGER, CHAMPION, MONITORING
+from prodline.assets.keys import CHALLENGER, CHAMPION, COHORT, MONITORING, feature_key
+from prodline.assets.versions import recorded_versions
 from prodline.cli import app
 from prodline.definitions import build_definitions
 from prodline.pipeline.champion.promoting import promote, rollback
 from prodline.pipeline.champion.records import record_promotion
+from prodline.pipeline.data_versions import partition_versions
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.splits import make_splits
 from prodline.pipeline.tables import MONITORING_COLUMNS, production_table
@@ -157,11 +159,17 @@ def test_predictions_are_the_champions_ranked_list_and_idempotent(promoted):
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
     scores = np.array([r["score"] for r in rows])
     assert (np.diff(scores) <= 0).all() and rows[0]["percentile"] == 100.0
-    assert {(r["model_name"], r["model_version"], r["features_partition"]) for r in rows} == {
-        ("risk", "1", "2024-08-01")
-    }
+    assert {(r["model_name"], r["model_version"]) for r in rows} == {("risk", "1")}
     champion = store.alias("risk", "champion")
     assert {r["model_run_id"] for r in rows} == {champion.run_id}
+    # Each row keeps the data versions of the cohort and features partitions it was scored on: those
+    # the as-of assets recorded when they wrote them, and the warehouse's fingerprints now.
+    read = {COHORT: config.tables.cohort, **{feature_key(f.prefix): config.tables.feature(f.prefix)
+                                             for f in config.features}}
+    key = day.isoformat()
+    versions = {t: recorded_versions(instance, k, [key])[key] for k, t in read.items()}
+    assert versions == {t: partition_versions(warehouse, t, [day])[day] for t in read.values()}
+    assert {r["data_versions"] for r in rows} == {json.dumps(versions, sort_keys=True)}
     again = run_range(config, instance, "score_cohorts", day, day)
     assert again.success
     volatile = ("dagster_run_id", "predicted_at")

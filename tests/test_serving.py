@@ -94,7 +94,9 @@ def test_risk_list_is_the_stored_list_with_lineage_and_attributes(client, projec
     assert got["as_of_date"] == NEWEST.isoformat() and got["total"] == len(stored)
     assert [r["entity_id"] for r in got["rows"]] == [r["entity_id"] for r in stored[:5]]
     first = got["rows"][0]
-    assert (first["rank"], first["model_version"], first["features_partition"]) == (1, "1", "2024-08-01")
+    assert (first["rank"], first["model_version"]) == (1, "1")
+    assert set(json.loads(first["data_versions"])) == {"features.cohort", "features.reg", "features.itv",
+                                                       "features.ext"}
     assert first["score"] == pytest.approx(stored[0]["score"]) and "region" in first and "age" in first
     page = client.get("/risk-list", params={"k": 5, "offset": 5}).json()
     assert [r["rank"] for r in page["rows"]] == [6, 7, 8, 9, 10]

@@ -20,6 +20,7 @@ from prodline.serving.api import api_router
 from prodline.serving.champion import champion_version, load_served
 from prodline.serving.docs import docs_router, openapi_document
 from prodline.serving.limits import BodyLimit, validation_problems
+from prodline.serving.lineage import lineage_router
 from prodline.serving.pages import COOKIE, page_router
 from prodline.serving.watcher import ChampionWatcher
 from prodline.stores import open_model_store, open_warehouse
@@ -138,6 +139,7 @@ def create_app(
     app.state.prodline = state
     filters = config.serving.attributes.filters if config.serving and config.serving.attributes else []
     app.include_router(api_router(state, serving.max_batch, serving.max_k, filters))
+    app.include_router(lineage_router(state))
     app.include_router(page_router(state, serving.page_size))
     app.include_router(docs_router(state, app))
     app.openapi = lambda: openapi_document(app, state)

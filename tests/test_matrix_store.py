@@ -2,10 +2,12 @@
 warehouse and read back, stored test scores, the legend a picture gives a matrix."""
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from prodline.pipeline.data_versions import versions_read
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.files import MatrixSpec
 from prodline.stores.matrix_store import MatrixStore
@@ -123,3 +125,33 @@ def test_missing_labels_read_back_as_nan(store, warehouse):
     labels = store.labels(spec.uuid)
     assert labels[0] != labels[0] and labels[1] == 1.0  # entity 1 has no label on D2
     assert np.isnan(store.matrix(spec.uuid).y).tolist() == [True, False]
+
+
+def versioned(warehouse, spec: MatrixSpec) -> MatrixSpec:
+    """`spec` with the data versions of the partitions it reads now, as `spec_maker` gives them."""
+    found = versions_read(warehouse, ["features.cohort", "features.labels", "features.ev"], spec.as_of_dates)
+    return replace(spec, data_versions=tuple((t, d.isoformat(), v) for t, by_date in found.items()
+                                             for d, v in sorted(by_date.items())))
+
+
+def test_a_corrected_partition_makes_a_new_matrix_and_an_unchanged_one_reuses_it(store, warehouse):
+    first = versioned(warehouse, TRAIN)
+    manifest, reused = store.build(warehouse, first)
+    assert not reused and manifest["data_versions"] == first.versions_by_table()
+    assert set(manifest["data_versions"]["features.ev"]) == {"2024-01-01", "2024-02-01"}
+    with warehouse.engine.begin() as conn:  # written again, the same rows
+        conn.exec_driver_sql("DELETE FROM features.ev WHERE as_of_date = '2024-01-01'")
+        conn.exec_driver_sql("INSERT INTO features.ev VALUES ('2024-01-01', 2, 0, 5), "
+                             "('2024-01-01', 1, 1, 2)")
+    again = versioned(warehouse, TRAIN)
+    assert again.uuid == first.uuid and store.build(warehouse, again)[1]  # reused
+    with warehouse.engine.begin() as conn:  # a corrected value
+        conn.exec_driver_sql("UPDATE features.ev SET ev_all_n = 4 "
+                             "WHERE as_of_date = '2024-01-01' AND entity_id = 2")
+    corrected = versioned(warehouse, TRAIN)
+    assert corrected.uuid != first.uuid and corrected.definition == first.definition
+    pairs = zip(corrected.data_versions, first.data_versions, strict=True)
+    changed = {(t, d) for (t, d, v), (_, _, w) in pairs if v != w}
+    assert changed == {("features.ev", "2024-01-01")}
+    manifest, reused = store.build(warehouse, corrected)
+    assert not reused and store.matrix(corrected.uuid).X.tolist() == [[1.0, 2.0], [0.0, 4.0], [1.0, 1.0]]

@@ -9,17 +9,14 @@ import os
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-import yaml
 from fastapi.testclient import TestClient
 
 from conftest import copy_promoted
 from prodline.assets.keys import CHALLENGER, EVALUATIONS, MATRICES, MODELS, feature_key
-from prodline.config import load_config
 from prodline.definitions import build_definitions
 from prodline.pipeline.champion.records import gate_results
 from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import model_store_of, warehouse_of
-from prodline.resources.stores import WarehouseResource
 from prodline.runs import run_range
 from prodline.serving.app import create_app
 from prodline.stores import open_matrix_store
@@ -106,15 +103,11 @@ def served(promoted_project, tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch, copy_promoted(
             promoted_project, tmp_path_factory.mktemp("lineage"), monkeypatch) as (config, instance):
         assert run_range(config, instance, "score_cohorts", DAY, DAY).success
-        path = config.base_dir / "prodline.yaml"
-        raw = yaml.safe_load(path.read_text())
-        path.write_text(yaml.safe_dump({**raw, "serving": {**raw["serving"], "open": True}}))
-        config = load_config(path)
-        warehouse = WarehouseResource(url=warehouse_of(config, literal=True).url, read_only=True)
-        rows = warehouse.rows("SELECT * FROM production.predictions WHERE as_of_date = :d ORDER BY rank",
-                              d=DAY)
+        rows = warehouse_of(config, literal=True).rows(
+            "SELECT * FROM production.predictions WHERE as_of_date = :d ORDER BY rank", d=DAY)
         store = model_store_of(config, literal=True)
-        with TestClient(create_app(config, environ=os.environ, store=store)) as client:
+        opened = config.model_copy(update={"serving": config.serving.model_copy(update={"open": True})})
+        with TestClient(create_app(opened, environ=os.environ, store=store)) as client:
             yield config, rows, store.alias("risk", "champion"), client
 
 

@@ -14,7 +14,7 @@ def lineage_router(state) -> APIRouter:
     @router.get("/lineage", tags=["lists"], dependencies=[Depends(state.guard)],
                 responses={404: {"description": "No list for that date, or the entity is not on it."}})
     def lineage(
-        entity: Annotated[str, Query(min_length=1, max_length=200, description="The entity id.")],
+        entity: Annotated[str, Query(min_length=1, max_length=100, description="The entity id.")],
         as_of: Annotated[dt.date, Query(description="The list's as-of date.")],
     ) -> dict:
         """Why this entity is on the list of that date: its rank and score, the model that scored it

@@ -291,6 +291,10 @@ def test_a_promotion_and_a_rollback_are_each_reported(smtp, tmp_path, monkeypatc
         "model_group_id": "g",
         "metric": "precision@5_pct",
         "evidence": "{}",
+        "actor": "dagster run r",
+        "reason": "passed the promotion gate",
+        "gate_passed": True,
+        "forced": False,
     }
     record_promotion(
         warehouse, {**row, "kind": "promotion", "from_version": None, "to_version": "1", "value": 0.5}
@@ -300,16 +304,20 @@ def test_a_promotion_and_a_rollback_are_each_reported(smtp, tmp_path, monkeypatc
     record_promotion(
         warehouse, {**row, "kind": "promotion", "from_version": "1", "to_version": "2", "value": 0.6}
     )
-    record_promotion(
-        warehouse, {**row, "kind": "rollback", "from_version": "2", "to_version": "1", "value": None}
-    )
+    record_promotion(warehouse, {**row, "kind": "rollback", "from_version": "2", "to_version": "1",
+                                 "value": None, "actor": "alice", "reason": "a bad week", "forced": True})
     cursor = tick(cursor)
     assert [m["Subject"] for _, m in inbox.messages] == [
         "[prodline unemployment] risk version 2 promoted to champion",
         "[prodline unemployment] risk version 1 rolled back to champion",
     ]
     assert inbox.messages[0][0] == ["leads@example.org", "ops@example.org"]
-    assert "From version: 1" in inbox.messages[0][1].get_content()
+    promoted, rolled_back = (m.get_content().splitlines() for _, m in inbox.messages)
+    assert "From version: 1" in promoted[1]  # ">From": mailbox format quotes a line starting "From "
+    assert promoted[4:6] == ["By: dagster run r", "Why: passed the promotion gate"]
+    assert not any("Forced" in line for line in promoted)
+    assert rolled_back[4:7] == ["By: alice", "Why: a bad week",
+                                "Forced: the promotion gate was overridden for this version."]
     tick(cursor)
     assert len(inbox.messages) == 2
 

@@ -73,7 +73,7 @@ def newest_list(warehouse, day=NEWEST) -> list[dict]:
     return warehouse.rows("SELECT * FROM production.predictions WHERE as_of_date = :d ORDER BY rank", d=day)
 
 
-def test_health_and_model_describe_the_champion(client, project):
+def test_health_and_model_describe_the_champion(client, project, promoted_project):
     _, store, warehouse, _ = project
     assert client.get("/health").json() == {"status": "ok", "version": "1", "swap_failure": False}
     model = client.get("/model").json()
@@ -85,6 +85,15 @@ def test_health_and_model_describe_the_champion(client, project):
     assert model["metric"] == "precision@50_pct" and model["metrics"][champion.tags["split"]] > 0
     assert model["as_of_date"] == NEWEST.isoformat() and model["swap_failure"] is None
     assert model["entities"] == len(newest_list(warehouse))
+    # Every move of the champion, newest first, with who and why: here, the promote_model run's.
+    [move] = model["history"]
+    by = f"dagster run {promoted_project[1].run_id}"
+    assert move == {"kind": "promotion", "from_version": None, "to_version": "1", "at": move["at"],
+                    "actor": by, "reason": "passed the promotion gate", "forced": False,
+                    "gate_passed": True, "metric": "precision@50_pct", "value": move["value"]}
+    assert move["at"] == model["promoted_at"][:19] and move["value"] > 0
+    card = client.get("/model-card").text
+    assert f"<td>{by}</td><td>passed the promotion gate</td>" in card
 
 
 def test_risk_list_is_the_stored_list_with_lineage_and_attributes(client, project):

@@ -20,7 +20,6 @@ from prodline.pipeline.champion.records import record_promotion
 from prodline.pipeline.champion.rolling_back import rollback
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.splits import make_splits
-from prodline.pipeline.tables import MONITORING_COLUMNS, production_table
 from prodline.resources import build_resources, model_store_of, warehouse_of
 from prodline.runs import run_range
 from prodline.serving.app import create_app
@@ -326,30 +325,3 @@ def test_a_list_is_monitored_when_its_labels_arrive(promoted):
     later = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
                                               cursor=first.cursor)
     assert later.get_requested_partitions(MONITORING) == {day.isoformat()}
-
-
-def test_a_shortfall_starts_retraining_only_when_opted_in(promoted):
-    config, instance, _, _ = promoted
-    assert "retrain_when_below" not in {s.name for s in build_definitions(config).sensors}
-    opted = config.model_copy(update={"monitoring": config.monitoring.model_copy(
-        update={"retrain_when_below": True})})
-    defs = build_definitions(opted)
-    sensor = next(s for s in defs.sensors if s.name == "retrain_when_below")
-    warehouse = warehouse_of(config, literal=True)
-    resources = {"warehouse": warehouse}
-    before = sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    assert isinstance(before, dg.SkipReason)
-    production_table(warehouse, "monitoring", MONITORING_COLUMNS)
-    with warehouse.engine.begin() as conn:  # a list that did far worse than promised
-        conn.exec_driver_sql("INSERT INTO production.monitoring (as_of_date, model_version, metric, "
-                             "parameter, value, promised) VALUES ('2024-07-01', '1', 'precision@', "
-                             "'50_pct', 0.1, 0.9)")
-    context = dg.build_sensor_context(instance=instance, resources=resources)
-    request = sensor(context)
-    assert isinstance(request, dg.RunRequest)
-    assert request.partition_key == make_splits(config.temporal)[-1].key
-    assert request.tags["prodline/trigger"] == "realized precision@50_pct below promotion"
-    again = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor))
-    assert isinstance(again, dg.SkipReason)
-    with warehouse.engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM production.monitoring WHERE as_of_date = '2024-07-01'")

@@ -3,6 +3,8 @@
 PostgreSQL database and the production Dagster instance on it."""
 
 import datetime as dt
+import email
+import email.policy
 import hashlib
 import json
 import os
@@ -18,6 +20,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
+from aiosmtpd.controller import Controller
 
 from prodline.assets.keys import COHORT, LABELS, feature_key
 from prodline.config import DEMO_CONFIG, ConfigError, Interval, load_config
@@ -26,6 +29,7 @@ from prodline.demo.generate import generate
 from prodline.demo.simulate import Scenario
 from prodline.pipeline.matrices.splits import Split, make_splits
 from prodline.resources import warehouse_of
+from prodline.resources.alerts import AlertsResource
 from prodline.runs import as_of_plan, run_range
 
 PG_URL = os.environ.get("PRODLINE_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -47,6 +51,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Inbox:
+    """What a real SMTP server (aiosmtpd) received: (recipients, message) in order."""
+
+    def __init__(self):
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.rcpt_tos, parsed))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    """An SMTP server on a port of its own: its inbox and an alerts resource that sends to it."""
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, AlertsResource(host="127.0.0.1", port=port, sender="prodline@example.org")
+    finally:
+        controller.stop()
 
 
 # Changes that leave only the raw layer of the demo (for configs with other sources).

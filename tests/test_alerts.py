@@ -2,8 +2,6 @@
 login and SSL, and the sensors for failed runs, failed checks and a moving champion; a challenger
 the gate refuses is one e-mail about that decision, from a run that succeeded."""
 
-import email
-import email.policy
 import ssl
 import subprocess
 
@@ -17,6 +15,7 @@ from conftest import (
     PROMOTION,
     SELECTION,
     TEMPORAL,
+    Inbox,
     copy_promoted,
     free_port,
     make_project,
@@ -46,25 +45,6 @@ ALERTS = {
         "promotion": ["leads@example.org", "ops@example.org"],
     },
 }
-
-
-class Inbox:
-    def __init__(self):
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((envelope.rcpt_tos, parsed))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, AlertsResource(host="127.0.0.1", port=port, sender="prodline@example.org")
-    controller.stop()
 
 
 @pytest.fixture(scope="module")
@@ -328,10 +308,11 @@ def test_definitions_carry_the_alert_sensors_and_the_server(tmp_path, monkeypatc
                           alerts=ALERTS)
     defs = build_definitions(config)
     names = {s.name for s in defs.sensors}
-    assert {"run_failure_alerts", "check_failure_alerts", "promotion_alerts"} <= names
+    assert {"run_failure_alerts", "check_failure_alerts", "promotion_alerts", "tick_failure_alerts"} <= names
     assert isinstance(defs.resources["alerts"], AlertsResource)
     quiet = build_definitions(make_project(tmp_path / "other", monkeypatch))
-    assert not {"run_failure_alerts", "check_failure_alerts"} & {s.name for s in quiet.sensors}
+    assert not {"run_failure_alerts", "check_failure_alerts", "tick_failure_alerts"} & {
+        s.name for s in quiet.sensors}
 
 
 def test_a_refusal_gives_its_reasons_before_the_other_failed_checks(tmp_path):

@@ -17,6 +17,7 @@ from prodline.sensors.alerts import RUN_ALERTS, alert_sensors
 from prodline.sensors.dead_runs import dead_runs_sensor
 from prodline.sensors.decay import decay_sensor
 from prodline.sensors.observed_tables import observed_tables_sensor
+from prodline.sensors.tick_alerts import tick_failure_alerts
 from prodline.stores.model_logging import refuse_while_starting_up
 
 
@@ -49,7 +50,7 @@ def build_deployment(problems: list[ProjectConfig]) -> dg.Definitions:
 
 def _shared_parts(config: ProjectConfig) -> tuple[list, list, list]:
     """Loading the raw tables: the jobs, the sensors that notice new data, the daily schedule, and
-    the alerts on every run."""
+    the alerts on every run and on every sensor's and schedule's ticks."""
     jobs = shared_jobs(config)
     sensors = [landing_sensor(config, jobs["ingest_landing_files"])] \
         if "ingest_landing_files" in jobs else []
@@ -58,6 +59,8 @@ def _shared_parts(config: ProjectConfig) -> tuple[list, list, list]:
     schedules = [daily_source_ingest(jobs["ingest_source_database"])] \
         if "ingest_source_database" in jobs else []
     sensors += [s for s in alert_sensors(config) if s.name in RUN_ALERTS]
+    if config.alerts is not None:
+        sensors.append(tick_failure_alerts(config))
     return list(jobs.values()), sensors, schedules
 
 

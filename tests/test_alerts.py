@@ -71,6 +71,7 @@ def certificate(tmp_path_factory):
         ],
         check=True,
         capture_output=True,
+        timeout=60,
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(folder / "cert.pem", folder / "key.pem")

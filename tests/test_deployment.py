@@ -2,7 +2,6 @@
 partition backfill through GraphQL, and the daemon runs it to the end."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import START, free_port, make_project
+from conftest import START, free_port, make_project, stop_process
 from prodline.assets.keys import raw_key
 from prodline.instance import prepare_instance
 from prodline.resources import warehouse_of
@@ -55,7 +54,11 @@ def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tm
         )
         for sensor in ("new_landing_files", "automation")
     ]
-    assert [p.wait(timeout=120) for p in stopping] == [0, 0]
+    try:
+        assert [p.wait(timeout=120) for p in stopping] == [0, 0]
+    finally:
+        for p in stopping:
+            stop_process(p)
     port = free_port()
     logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("webserver", "daemon")}  # noqa: SIM115
     services = [
@@ -110,10 +113,8 @@ def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tm
             status = found["data"]["partitionBackfillOrError"].get("status")
         assert status in ("COMPLETED", "COMPLETED_SUCCESS"), (tmp_path / "daemon.log").read_text()[-3000:]
     finally:
-        for service in services:
-            os.killpg(service.pid, signal.SIGTERM)
-        for service in services:
-            service.wait(timeout=60)
+        for service in services:  # each with the processes it started (the code server, a run's)
+            stop_process(service, group=True, seconds=60)
         for log in logs.values():
             log.close()
     assert set(instance.get_materialized_partitions(raw_key("registrations"))) == set(days)

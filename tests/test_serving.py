@@ -28,7 +28,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from typer.testing import CliRunner
 
-from conftest import copy_promoted, free_port, need_service
+from conftest import copy_promoted, free_port, need_service, stop_process
 from prodline.cli import app
 from prodline.config import load_config
 from prodline.resources import model_store_of, warehouse_of
@@ -518,21 +518,22 @@ def live(project):
         env={**os.environ},
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, (
-            config.base_dir / "serve.log"
-        ).read_text()
-        time.sleep(0.3)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, (
+                config.base_dir / "serve.log"
+            ).read_text()
+            time.sleep(0.3)
+        yield base
+    finally:
+        stop_process(process)
+        log.close()
 
 
 def test_the_serve_command_refuses_a_config_it_cannot_serve(project, tmp_path):
@@ -592,7 +593,7 @@ def test_a_swap_under_load_fails_no_request(project, live):
             assert time.monotonic() < deadline
             time.sleep(0.1)
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
     for t in threads:
         t.start()
     try:
@@ -610,9 +611,10 @@ def test_a_swap_under_load_fails_no_request(project, live):
         time.sleep(1)
     finally:
         stop.set()
-        for t in threads:
-            t.join()
+        for t in threads:  # a request ends within its 10 s timeout
+            t.join(timeout=30)
         store.set_alias("risk", "champion", "1")
+    assert not [t for t in threads if t.is_alive()], "a client thread did not stop"
     assert not failures, failures[:5]
     seen = {v for v, _ in answers}
     assert seen == {"1", version}, seen

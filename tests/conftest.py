@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -99,6 +100,21 @@ def stop_process(process: subprocess.Popen, group: bool = False, seconds: float 
     except subprocess.TimeoutExpired:
         send(signal.SIGKILL)
         return process.wait(timeout=seconds)
+
+
+def wait_until_answered(url: str, processes: list[subprocess.Popen], log: Path, seconds: float = 120) -> None:
+    """Wait until a server a test started answers `url` with 200; it fails, with the end of the
+    server's log, when one of `processes` has ended or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        alive = all(p.poll() is None for p in processes)
+        assert alive and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.3)
 
 
 def output_of(process: subprocess.Popen, seconds: float, given: str | None = None) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import START, free_port, make_project, stop_process
+from conftest import START, free_port, make_project, stop_process, wait_until_answered
 from prodline.assets.keys import raw_key
 from prodline.instance import prepare_instance
 from prodline.resources import warehouse_of
@@ -79,17 +79,7 @@ def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tm
     ]
     try:
         graphql = f"http://127.0.0.1:{port}/graphql"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/server_info").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and all(s.poll() is None for s in services), (
-                tmp_path / "webserver.log"
-            ).read_text()[-3000:]
-            time.sleep(0.5)
+        wait_until_answered(f"http://127.0.0.1:{port}/server_info", services, tmp_path / "webserver.log")
         days = [START.replace(day=d).isoformat() for d in (2, 3, 4)]
         # One source, its step in the run's own process: what is tested is the daemon's part.
         params = {

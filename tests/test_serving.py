@@ -28,7 +28,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from typer.testing import CliRunner
 
-from conftest import copy_promoted, free_port, need_service, stop_process
+from conftest import copy_promoted, free_port, need_service, stop_process, wait_until_answered
 from prodline.cli import app
 from prodline.config import load_config
 from prodline.resources import model_store_of, warehouse_of
@@ -519,17 +519,7 @@ def live(project):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, (
-                config.base_dir / "serve.log"
-            ).read_text()
-            time.sleep(0.3)
+        wait_until_answered(f"{base}/health", [process], config.base_dir / "serve.log")
         yield base
     finally:
         stop_process(process)

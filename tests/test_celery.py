@@ -27,6 +27,9 @@ from prodline.assets.keys import transform_key
 from prodline.config import DEMO_CONFIG
 from prodline.resources import warehouse_of
 
+# Whole processes (Celery workers, a broker of the test's own): run by `make test-end-to-end`.
+pytestmark = pytest.mark.end_to_end
+
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 BIN = Path(sys.executable).parent
 END = START + dt.timedelta(days=4)

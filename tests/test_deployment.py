@@ -8,11 +8,15 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conftest import START, free_port, make_project, stop_process, wait_until_answered
 from prodline.assets.keys import raw_key
 from prodline.instance import prepare_instance
 from prodline.resources import warehouse_of
+
+# Whole processes (webserver, daemon): run by `make test-end-to-end`.
+pytestmark = pytest.mark.end_to_end
 
 BIN = Path(sys.executable).parent
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"

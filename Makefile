@@ -37,7 +37,7 @@ serve: setup  ## the prediction API and web page on http://127.0.0.1:8000 (after
 test: setup triage  ## the test suite (tests of a missing service skip, unless PRODLINE_REQUIRE_SERVICES=1)
 	$(UV) run pytest -m "not end_to_end" --durations=25
 
-test-end-to-end: setup triage  ## Triage's tutorial projects end to end, beside Triage itself (about 7 min)
+test-end-to-end: setup triage  ## whole processes (daemon, Celery) and Triage's tutorial projects end to end, beside Triage itself
 	$(UV) run pytest -m end_to_end
 
 lint: setup

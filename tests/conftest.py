@@ -2,22 +2,32 @@
 (as-of layer, modeling, promotion), the promoted project built once per session, a real
 PostgreSQL database and the production Dagster instance on it."""
 
+import contextlib
 import datetime as dt
+import email
+import email.policy
 import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import textwrap
+import threading
+import time
+import traceback
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
+from aiosmtpd.controller import Controller
 
 from prodline.assets.keys import COHORT, LABELS, feature_key
 from prodline.config import DEMO_CONFIG, ConfigError, Interval, load_config
@@ -26,6 +36,7 @@ from prodline.demo.generate import generate
 from prodline.demo.simulate import Scenario
 from prodline.pipeline.matrices.splits import Split, make_splits
 from prodline.resources import warehouse_of
+from prodline.resources.alerts import AlertsResource
 from prodline.runs import as_of_plan, run_range
 
 PG_URL = os.environ.get("PRODLINE_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -47,6 +58,126 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Inbox:
+    """What a real SMTP server (aiosmtpd) received: (recipients, message) in order."""
+
+    def __init__(self):
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.rcpt_tos, parsed))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    """An SMTP server on a port of its own: its inbox and an alerts resource that sends to it."""
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, AlertsResource(host="127.0.0.1", port=port, sender="prodline@example.org")
+    finally:
+        controller.stop()
+
+
+def stop_process(process: subprocess.Popen, group: bool = False, seconds: float = 30,
+                 how: int = signal.SIGTERM) -> int:
+    """Stop a process a test started: `how` (SIGTERM), then SIGKILL if it is still there after
+    `seconds`; with `group`, its whole session (one started with start_new_session: a worker and
+    its pool). Its exit code."""
+
+    def send(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig) if group else process.send_signal(sig)
+
+    send(how)
+    try:
+        return process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        return process.wait(timeout=seconds)
+
+
+def wait_until_answered(url: str, processes: list[subprocess.Popen], log: Path, seconds: float = 120) -> None:
+    """Wait until a server a test started answers `url` with 200; it fails, with the end of the
+    server's log, when one of `processes` has ended or `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        alive = all(p.poll() is None for p in processes)
+        assert alive and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.3)
+
+
+def output_of(process: subprocess.Popen, seconds: float, given: str | None = None) -> str:
+    """What a process a test started printed, once it has ended (within `seconds`: else it is
+    killed, and the wait fails)."""
+    try:
+        return process.communicate(given, timeout=seconds)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+
+
+@contextmanager
+def in_background(target, seconds: float = 10):
+    """`target()` in a daemon thread while the test goes on (the thread, to join). On the way out,
+    passed or failed, it is given at most `seconds` to end: a thread still waiting then (on a worker
+    the test killed) is left, and being a daemon it never keeps pytest from exiting."""
+    thread = threading.Thread(target=target, name=f"test:{target.__name__}", daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.join(timeout=seconds)
+
+
+EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """Python waits at exit for every thread that is not a daemon: one a failed test left running
+    would keep the suite from ever ending. Each is named, with where it waits, and the process ends
+    with pytest's own exit status without waiting for it. An idle worker of a thread pool (MLflow
+    keeps one) is not waited for: Python's exit ends it."""
+    deadline = time.monotonic() + 5
+    left = [t for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and not _idle_pool_worker(t)]
+    for thread in left:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    left = [t for t in left if t.is_alive()]
+    if not left:
+        return
+    frames = sys._current_frames()
+    report = [f"{len(left)} thread(s) left running by the tests; not waiting for them:"]
+    for thread in left:
+        where = traceback.format_stack(frames[thread.ident])[-3:] if thread.ident in frames else []
+        report += [f"- {thread.name}, at:"] + [f"  {line}" for text in where for line in text.splitlines()]
+    sys.stdout.flush()
+    sys.stderr.write("\n".join(report) + "\n")
+    sys.stderr.flush()
+    os._exit(config.stash.get(EXIT_STATUS, 1))
+
+
+def _idle_pool_worker(thread: threading.Thread) -> bool:
+    """A ThreadPoolExecutor's worker waiting for work (its own loop is the innermost frame)."""
+    frame = sys._current_frames().get(thread.ident)
+    return frame is not None and frame.f_code.co_name == "_worker" \
+        and frame.f_code.co_filename.endswith(os.path.join("concurrent", "futures", "thread.py"))
 
 
 # Changes that leave only the raw layer of the demo (for configs with other sources).

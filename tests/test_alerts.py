@@ -2,8 +2,6 @@
 login and SSL, and the sensors for failed runs, failed checks and a moving champion; a challenger
 the gate refuses is one e-mail about that decision, from a run that succeeded."""
 
-import email
-import email.policy
 import ssl
 import subprocess
 
@@ -17,6 +15,7 @@ from conftest import (
     PROMOTION,
     SELECTION,
     TEMPORAL,
+    Inbox,
     copy_promoted,
     free_port,
     make_project,
@@ -48,25 +47,6 @@ ALERTS = {
 }
 
 
-class Inbox:
-    def __init__(self):
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((envelope.rcpt_tos, parsed))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, AlertsResource(host="127.0.0.1", port=port, sender="prodline@example.org")
-    controller.stop()
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
@@ -91,6 +71,7 @@ def certificate(tmp_path_factory):
         ],
         check=True,
         capture_output=True,
+        timeout=60,
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
@@ -291,6 +272,10 @@ def test_a_promotion_and_a_rollback_are_each_reported(smtp, tmp_path, monkeypatc
         "model_group_id": "g",
         "metric": "precision@5_pct",
         "evidence": "{}",
+        "actor": "dagster run r",
+        "reason": "passed the promotion gate",
+        "gate_passed": True,
+        "forced": False,
     }
     record_promotion(
         warehouse, {**row, "kind": "promotion", "from_version": None, "to_version": "1", "value": 0.5}
@@ -300,16 +285,20 @@ def test_a_promotion_and_a_rollback_are_each_reported(smtp, tmp_path, monkeypatc
     record_promotion(
         warehouse, {**row, "kind": "promotion", "from_version": "1", "to_version": "2", "value": 0.6}
     )
-    record_promotion(
-        warehouse, {**row, "kind": "rollback", "from_version": "2", "to_version": "1", "value": None}
-    )
+    record_promotion(warehouse, {**row, "kind": "rollback", "from_version": "2", "to_version": "1",
+                                 "value": None, "actor": "alice", "reason": "a bad week", "forced": True})
     cursor = tick(cursor)
     assert [m["Subject"] for _, m in inbox.messages] == [
         "[prodline unemployment] risk version 2 promoted to champion",
         "[prodline unemployment] risk version 1 rolled back to champion",
     ]
     assert inbox.messages[0][0] == ["leads@example.org", "ops@example.org"]
-    assert "From version: 1" in inbox.messages[0][1].get_content()
+    promoted, rolled_back = (m.get_content().splitlines() for _, m in inbox.messages)
+    assert "From version: 1" in promoted[1]  # ">From": mailbox format quotes a line starting "From "
+    assert promoted[4:6] == ["By: dagster run r", "Why: passed the promotion gate"]
+    assert not any("Forced" in line for line in promoted)
+    assert rolled_back[4:7] == ["By: alice", "Why: a bad week",
+                                "Forced: the promotion gate was overridden for this version."]
     tick(cursor)
     assert len(inbox.messages) == 2
 
@@ -320,10 +309,11 @@ def test_definitions_carry_the_alert_sensors_and_the_server(tmp_path, monkeypatc
                           alerts=ALERTS)
     defs = build_definitions(config)
     names = {s.name for s in defs.sensors}
-    assert {"run_failure_alerts", "check_failure_alerts", "promotion_alerts"} <= names
+    assert {"run_failure_alerts", "check_failure_alerts", "promotion_alerts", "tick_failure_alerts"} <= names
     assert isinstance(defs.resources["alerts"], AlertsResource)
     quiet = build_definitions(make_project(tmp_path / "other", monkeypatch))
-    assert not {"run_failure_alerts", "check_failure_alerts"} & {s.name for s in quiet.sensors}
+    assert not {"run_failure_alerts", "check_failure_alerts", "tick_failure_alerts"} & {
+        s.name for s in quiet.sensors}
 
 
 def test_a_refusal_gives_its_reasons_before_the_other_failed_checks(tmp_path):

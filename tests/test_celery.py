@@ -1,8 +1,12 @@
 """Steps on Celery workers (dagster-celery, Redis as broker and result store), on a PostgreSQL-backed
 instance: the steps run in the worker's processes, and a worker process killed in the middle of a
-step gives its task back, which runs again: the run succeeds, nothing is lost."""
+step gives its task back, which runs again: the run succeeds, nothing is lost.
 
-import contextlib
+Each test has a broker of its own (a redis-server on a free port, or a RabbitMQ virtual host) and
+a result store of its own (that redis-server), so the `dagster` queue is no other run's. Every
+server and worker is stopped in a finalizer, and a run waited on goes in a daemon thread: a test
+that fails leaves nothing that keeps pytest from exiting."""
+
 import datetime as dt
 import os
 import shutil
@@ -10,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,10 +22,13 @@ import dagster as dg
 import pytest
 import yaml
 
-from conftest import START, free_port, make_project, need_service
+from conftest import START, free_port, in_background, make_project, need_service, stop_process
 from prodline.assets.keys import transform_key
 from prodline.config import DEMO_CONFIG
 from prodline.resources import warehouse_of
+
+# Whole processes (Celery workers, a broker of the test's own): run by `make test-end-to-end`.
+pytestmark = pytest.mark.end_to_end
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 BIN = Path(sys.executable).parent
@@ -47,17 +53,18 @@ def redis_url(tmp_path):
     server = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                                "--appendonly", "no", "--dir", str(tmp_path)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client, deadline = redis.Redis(host="127.0.0.1", port=port), time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert server.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.terminate()
-    server.wait(timeout=10)
+    try:
+        client, deadline = redis.Redis(host="127.0.0.1", port=port), time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process(server, seconds=10)
 
 
 @pytest.fixture
@@ -65,8 +72,10 @@ def celery_project(tmp_path, monkeypatch, production_instance, redis_url):
     """Runs on Celery through Redis, and a worker: (config, instance, worker)."""
     config = project_on_celery(tmp_path, monkeypatch, redis_url, redis_url)
     worker = start_worker(tmp_path, "worker.log")
-    yield config, production_instance[0], worker
-    stop(worker)
+    try:
+        yield config, production_instance[0], worker
+    finally:
+        stop_process(worker, group=True)
 
 
 @pytest.fixture
@@ -83,9 +92,11 @@ def rabbitmq_url():
         subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
     ctl("add_vhost", vhost)
-    ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    ctl("delete_vhost", vhost)
+    try:
+        ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        ctl("delete_vhost", vhost)
 
 
 def project_on_celery(tmp_path: Path, monkeypatch, broker: str, backend: str):
@@ -131,15 +142,11 @@ def start_worker(tmp_path: Path, logname: str) -> subprocess.Popen:
         )
     deadline = time.monotonic() + 60
     while "ready." not in log.read_text():
-        assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+        if worker.poll() is not None or time.monotonic() > deadline:
+            stop_process(worker, group=True)
+            raise AssertionError(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
     return worker
-
-
-def stop(worker: subprocess.Popen, how: int = signal.SIGTERM) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(worker.pid, how)
-    worker.wait(timeout=30)
 
 
 def run(instance, job: str, start: dt.date, end: dt.date):
@@ -178,11 +185,10 @@ def test_a_worker_process_killed_in_the_middle_of_a_step_runs_it_again(celery_pr
     def transforms() -> None:
         outcome["success"], outcome["run_id"] = run(instance, "run_transforms", START, END)
 
-    runner = threading.Thread(target=transforms)
-    runner.start()
-    killed = kill_when_the_slow_step_starts(instance, lambda pid: os.kill(pid, signal.SIGKILL))
-    runner.join(timeout=180)
-    assert not runner.is_alive()
+    with in_background(transforms) as runner:
+        killed = kill_when_the_slow_step_starts(instance, lambda pid: os.kill(pid, signal.SIGKILL))
+        runner.join(timeout=180)
+        assert not runner.is_alive(), "the run did not finish in 180 s"
     assert outcome["success"]
     again = [
         e
@@ -221,22 +227,28 @@ def test_a_whole_worker_killed_loses_no_step_with_rabbitmq(
     unacknowledged task back when the connection drops, and the next worker runs it."""
     project_on_celery(tmp_path, monkeypatch, rabbitmq_url, redis_url)
     instance = production_instance[0]
-    first = start_worker(tmp_path, "first.log")
-    assert run(instance, "ingest_raw", START, END)[0]
     outcome: dict = {}
 
     def transforms() -> None:
         outcome["success"], outcome["run_id"] = run(instance, "run_transforms", START, END)
 
-    runner = threading.Thread(target=transforms)
-    runner.start()
-    killed = kill_when_the_slow_step_starts(instance, lambda _: stop(first, signal.SIGKILL))
-    second = start_worker(tmp_path, "second.log")
+    def lost(_) -> None:  # the whole worker at once, no time to give anything back
+        stop_process(first, group=True, how=signal.SIGKILL)
+
+    first = start_worker(tmp_path, "first.log")
     try:
-        runner.join(timeout=180)
-        assert not runner.is_alive() and outcome["success"]
+        assert run(instance, "ingest_raw", START, END)[0]
+        with in_background(transforms) as runner:
+            killed = kill_when_the_slow_step_starts(instance, lost)
+            second = start_worker(tmp_path, "second.log")
+            try:
+                runner.join(timeout=180)
+                assert not runner.is_alive(), "the run did not finish in 180 s"
+            finally:
+                stop_process(second, group=True)
     finally:
-        stop(second)
+        stop_process(first, group=True)
+    assert outcome["success"]
     again = [
         e
         for e in step_starts(instance, outcome["run_id"])

@@ -15,7 +15,15 @@ import sqlalchemy as sa
 import yaml
 from typer.testing import CliRunner
 
-from conftest import RAW_ONLY, START, all_checksums, exits_in_source_database, write_config
+from conftest import (
+    RAW_ONLY,
+    START,
+    all_checksums,
+    exits_in_source_database,
+    output_of,
+    stop_process,
+    write_config,
+)
 from prodline.cli import app
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.demo.generate import generate
@@ -97,7 +105,7 @@ def test_a_killed_load_releases_its_slot_and_the_next_loads_every_row_once(
 
         # A second load finds the slot held by a live run: it says which and gives up.
         waiting = start_load(path, env, "--wait", "2")
-        out, _ = waiting.communicate(timeout=180)
+        out = output_of(waiting, 180)
         assert waiting.returncode == 1, out
         flat = " ".join(out.split())
         held_by = (f"run {slot.run_id[:8]} (prodline load --start {START} --end {LAST} --config {path}, "
@@ -106,17 +114,15 @@ def test_a_killed_load_releases_its_slot_and_the_next_loads_every_row_once(
         assert f"gave up after 2 s waiting for the warehouse slot, held by {held_by}" in flat
         assert "Traceback" not in out
 
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
     finally:
-        first.kill()
+        stop_process(first, how=signal.SIGKILL)  # as a machine lost: no time to give anything back
         lock.rollback()
         blocker.close()
     assert [s.run_id for s in claimed(home / "dagster")] == [slot.run_id]  # nothing freed it yet
 
     began = time.monotonic()
     second = start_load(path, env, "--wait", "5")
-    out, _ = second.communicate(timeout=300)
+    out = output_of(second, 300)
     assert second.returncode == 0, out
     assert time.monotonic() - began < 300
     flat = " ".join(out.split())
@@ -240,7 +246,7 @@ def test_a_load_says_which_process_holds_the_warehouse_file_and_gives_up(tmp_pat
         result = CliRunner().invoke(app, ["load", "--start", str(START), "--wait", "1",
                                           "--config", str(path)])
     finally:
-        holder.communicate("", timeout=30)
+        output_of(holder, 30, given="")
     who = f"process {holder.pid} ({f'{Path(sys.executable).name} -c {script}'[:79]}…)"  # cut at 80
     assert result.exit_code == 1, result.output
     out = " ".join(result.output.split())

@@ -2,18 +2,21 @@
 partition backfill through GraphQL, and the daemon runs it to the end."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from conftest import START, free_port, make_project
+from conftest import START, free_port, make_project, stop_process, wait_until_answered
 from prodline.assets.keys import raw_key
 from prodline.instance import prepare_instance
 from prodline.resources import warehouse_of
+
+# Whole processes (webserver, daemon): run by `make test-end-to-end`.
+pytestmark = pytest.mark.end_to_end
 
 BIN = Path(sys.executable).parent
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
@@ -55,7 +58,11 @@ def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tm
         )
         for sensor in ("new_landing_files", "automation")
     ]
-    assert [p.wait(timeout=120) for p in stopping] == [0, 0]
+    try:
+        assert [p.wait(timeout=120) for p in stopping] == [0, 0]
+    finally:
+        for p in stopping:
+            stop_process(p)
     port = free_port()
     logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("webserver", "daemon")}  # noqa: SIM115
     services = [
@@ -76,17 +83,7 @@ def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tm
     ]
     try:
         graphql = f"http://127.0.0.1:{port}/graphql"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/server_info").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and all(s.poll() is None for s in services), (
-                tmp_path / "webserver.log"
-            ).read_text()[-3000:]
-            time.sleep(0.5)
+        wait_until_answered(f"http://127.0.0.1:{port}/server_info", services, tmp_path / "webserver.log")
         days = [START.replace(day=d).isoformat() for d in (2, 3, 4)]
         # One source, its step in the run's own process: what is tested is the daemon's part.
         params = {
@@ -110,10 +107,8 @@ def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tm
             status = found["data"]["partitionBackfillOrError"].get("status")
         assert status in ("COMPLETED", "COMPLETED_SUCCESS"), (tmp_path / "daemon.log").read_text()[-3000:]
     finally:
-        for service in services:
-            os.killpg(service.pid, signal.SIGTERM)
-        for service in services:
-            service.wait(timeout=60)
+        for service in services:  # each with the processes it started (the code server, a run's)
+            stop_process(service, group=True, seconds=60)
         for log in logs.values():
             log.close()
     assert set(instance.get_materialized_partitions(raw_key("registrations"))) == set(days)

@@ -130,5 +130,6 @@ def test_the_checker_sees_a_forbidden_import(tmp_path):
                                     "prodline.pipeline.gate.judging"])
 def test_serving_and_the_library_start_without_dagster(module):
     code = f"import sys, {module}; print('dagster' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=120)
     assert out.stdout.strip() == "False"

@@ -191,7 +191,39 @@ def test_the_sensor_asks_for_new_and_changed_days_only(observed, instance):
                        ([raw_key("events")], "2024-03-02", "2024-03-02"),
                        ([raw_key("entities")], "2024-03-03", "2024-03-03")]
     assert tick(cursor)[0] == []  # asked once
-    assert set(json.loads(cursor)) == {"events", "entities"}
+    assert set(json.loads(cursor)) == {"events", "entities", "_runs", "_failed"}
+
+
+def test_a_run_that_failed_before_observing_is_asked_for_again(observed, instance):
+    config, url = observed
+    defs = build_definitions(config)
+    sensor = defs.resolve_sensor_def("observed_tables_changed")
+    job = defs.resolve_job_def("observe_warehouse_tables")
+
+    def tick(cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                          resources=defs.resources)
+        result = sensor.evaluate_tick(context)
+        return [r for r in result.run_requests if r.asset_selection == [raw_key("events")]], result.cursor
+
+    def launch(request) -> bool:  # as the daemon would, with the request's run key
+        return job.execute_in_process(
+            instance=instance, tags={**request.tags, "dagster/run_key": request.run_key},
+            asset_selection=request.asset_selection, resources=defs.resources,
+            raise_on_error=False).success
+
+    assert load_range(config, instance, START, dt.date(2024, 3, 31)).success
+    _, cursor = tick(None)
+    execute(url, "UPDATE semantic.events SET result = 'fail' WHERE event_id = 40")  # 2024-01-21
+    [request], cursor = tick(cursor)
+    execute(url, "ALTER TABLE semantic.events RENAME TO events_away")  # gone while the run runs
+    assert not launch(request)
+    execute(url, "ALTER TABLE semantic.events_away RENAME TO events")
+    [again], cursor = tick(cursor)
+    assert again.run_key == request.run_key + ":attempt2"
+    assert again.tags["dagster/asset_partition_range_start"] == "2024-01-21"
+    assert launch(again)
+    assert tick(cursor)[0] == []  # observed: nothing more to ask
 
 
 def test_observing_again_gives_a_new_data_version_only_when_rows_changed(observed, instance):

@@ -125,7 +125,8 @@ def test_a_refused_step_reads_as_its_reason_under_the_asset_name(small):
     result = invoke("backfill", *chain, *RANGE, "--config", path)
     assert result.exit_code == 1
     flat = " ".join(result.output.split())
-    assert "labels failed: 1 of 1 as-of date(s) cannot be labelled yet" in flat
+    assert "labels failed: labels: 1 of 1 partition(s) read days that are not loaded" in flat, flat
+    assert "mature once data through" in flat
     assert "prodline.pipeline" not in flat and "StepRefused" not in flat
 
 

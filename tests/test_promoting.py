@@ -15,8 +15,17 @@ from sklearn.linear_model import LogisticRegression
 from conftest import write_config
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.config.cutoffs import Threshold
-from prodline.pipeline.champion.promoting import promote, recorded_verdicts, rollback
-from prodline.pipeline.champion.records import aliased, gate_results, model_name, promotions, record_gate
+from prodline.pipeline.champion.promoting import promote, recorded_verdicts
+from prodline.pipeline.champion.records import (
+    aliased,
+    gate_results,
+    history,
+    model_name,
+    promotions,
+    record_gate,
+    record_promotion,
+)
+from prodline.pipeline.champion.rolling_back import rollback
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.gate.judging import CHECKS, gate_checks
 from prodline.pipeline.monitoring.realized_lists import judge_day
@@ -35,6 +44,7 @@ GRID = {"seed": 5, "feature_group_strategies": ["all"],
 SELECTION = {"metric": "precision@", "parameter": "50_pct", "rule": "best_average_value"}
 PROMOTION = {"model_name": "risk", "stability": {"top": "50_pct", "min_overlap": 0.5}}
 NAME = "risk"
+RUN = "dagster run r-1"  # who promotes: the champion asset's run
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +138,7 @@ def test_the_config_names_the_model_and_its_checks(config):
 
 def test_no_challenger_is_refused(config, warehouse, store):
     with pytest.raises(StepRefused) as err:
-        promote(config, warehouse, store)
+        promote(config, warehouse, store, actor=RUN)
     assert "'risk' has no challenger yet" in str(err.value)
 
 
@@ -143,21 +153,21 @@ def test_aliased_refuses_saying_how_to_get_one(config, store):
 def test_a_version_the_gate_has_not_judged_is_refused(config, warehouse, store):
     store.set_alias(NAME, "challenger", "1")
     with pytest.raises(StepRefused) as err:
-        promote(config, warehouse, store)
+        promote(config, warehouse, store, actor=RUN)
     assert "the promotion gate has not judged version 1 yet" in str(err.value)
     assert "run the challenger_model checks first" in str(err.value)
     # Verdicts on another version do not count for this one, nor do too few of them.
     record_gate(warehouse, NAME, "2", "r", verdicts(config))
     record_gate(warehouse, NAME, "1", "r", verdicts(config)[:2])
     with pytest.raises(StepRefused, match="has not judged version 1"):
-        promote(config, warehouse, store)
+        promote(config, warehouse, store, actor=RUN)
     assert store.alias(NAME, "champion") is None
 
 
 def test_a_blocking_failure_is_refused_naming_the_failed_checks(config, warehouse, store):
     judged(config, warehouse, store, "1", failing=("performance", "sanity"), warning=("list_stability",))
     with pytest.raises(StepRefused) as err:
-        promote(config, warehouse, store)
+        promote(config, warehouse, store, actor=RUN)
     message = str(err.value)
     assert message == ("version 1 failed the promotion gate: "
                        "performance: performance failed; sanity: sanity failed")
@@ -167,26 +177,32 @@ def test_a_blocking_failure_is_refused_naming_the_failed_checks(config, warehous
 
 def test_a_failed_warning_alone_does_not_block(config, warehouse, store):
     judged(config, warehouse, store, "1", warning=("list_stability",))
-    assert promote(config, warehouse, store)["changed"] is True
+    assert promote(config, warehouse, store, actor=RUN)["changed"] is True
 
 
 def test_a_passed_gate_promotes_and_records_it(config, warehouse, store, registry):
     _, runs = registry
     judged(config, warehouse, store, "1", value=0.6)
-    assert promote(config, warehouse, store) == {
+    assert promote(config, warehouse, store, actor=RUN) == {
         "model_name": NAME, "version": "1", "changed": True, "previous": None, "precision@50_pct": 0.6}
     assert str(store.alias(NAME, "champion").version) == "1"
     [row] = promotions(warehouse, NAME)
     assert (row["kind"], row["from_version"], row["to_version"]) == ("promotion", None, "1")
     assert (row["run_id"], row["model_group_id"]) == (runs[0], "g-1")
     assert row["metric"] == "precision@50_pct" and row["value"] == pytest.approx(0.6)
-    assert json.loads(row["evidence"]) == {
+    # Who and why, and the gate's verdicts with their numbers, as they were when it moved.
+    assert (row["actor"], row["reason"]) == (RUN, "passed the promotion gate")
+    assert (row["gate_passed"], row["forced"]) == (True, False)
+    gate = json.loads(row["evidence"])["gate"]
+    assert {c: g["summary"] for c, g in gate.items()} == {
         "fairness": "fairness ok", "list_stability": "list_stability ok",
         "performance": "performance ok", "sanity": "sanity ok"}
+    assert gate["performance"] == {"passed": True, "severity": "ERROR", "summary": "performance ok",
+                                   "evidence": {"challenger": 0.6, "as_of_date": "2024-06-01"}}
     assert isinstance(row["promoted_at"], dt.datetime)
 
     judged(config, warehouse, store, "2", value=0.7)
-    assert promote(config, warehouse, store)["previous"] == "1"
+    assert promote(config, warehouse, store, actor=RUN)["previous"] == "1"
     assert str(store.alias(NAME, "champion").version) == "2"
     second = promotions(warehouse, NAME)[-1]
     assert (second["from_version"], second["to_version"]) == ("1", "2")
@@ -196,8 +212,9 @@ def test_a_passed_gate_promotes_and_records_it(config, warehouse, store, registr
 
 def test_the_champion_as_challenger_changes_nothing(config, warehouse, store):
     judged(config, warehouse, store, "1")
-    promote(config, warehouse, store)
-    assert promote(config, warehouse, store) == {"model_name": NAME, "version": "1", "changed": False}
+    promote(config, warehouse, store, actor=RUN)
+    assert promote(config, warehouse, store, actor=RUN) == {
+        "model_name": NAME, "version": "1", "changed": False}
     assert len(promotions(warehouse, NAME)) == 1
 
 
@@ -214,67 +231,161 @@ def test_recorded_verdicts_read_back_with_evidence(config, warehouse, store):
     assert recorded_verdicts(warehouse, NAME, "3") == []
 
 
-def test_rollback_moves_back_and_records_it(config, warehouse, store, registry):
+def test_rollback_moves_back_and_records_who_why_and_the_gate(config, warehouse, store, registry):
     _, runs = registry
     judged(config, warehouse, store, "1", value=0.6)
-    promote(config, warehouse, store)
+    promote(config, warehouse, store, actor=RUN)
     judged(config, warehouse, store, "2", value=0.7)
-    promote(config, warehouse, store)
-    assert rollback(config, warehouse, store) == {"model_name": NAME, "from_version": "2", "to_version": "1"}
+    promote(config, warehouse, store, actor=RUN)
+    assert rollback(config, warehouse, store, actor="alice", reason="complaints from the field") == {
+        "model_name": NAME, "from_version": "2", "to_version": "1", "actor": "alice",
+        "reason": "complaints from the field", "forced": False, "gate_passed": True}
     assert str(store.alias(NAME, "champion").version) == "1"
     last = promotions(warehouse, NAME)[-1]
     assert (last["kind"], last["from_version"], last["to_version"]) == ("rollback", "2", "1")
     assert (last["run_id"], last["model_group_id"], last["metric"]) == (runs[0], "g-1", "precision@50_pct")
     assert last["value"] == pytest.approx(0.6)  # the value recorded when version 1 was promoted
-    assert json.loads(last["evidence"]) == {"reason": "rollback"}
+    assert (last["actor"], last["reason"], last["gate_passed"], last["forced"]) == (
+        "alice", "complaints from the field", True, False)
+    evidence = json.loads(last["evidence"])
+    assert set(evidence) == {"gate"} and evidence["gate"]["performance"]["summary"] == "performance ok"
+    # Every move, newest first, as /model and the model card show it.
+    moves = [(h["kind"], h["from_version"], h["to_version"], h["actor"]) for h in history(warehouse, NAME)]
+    assert moves == [
+        ("rollback", "2", "1", "alice"), ("promotion", "1", "2", RUN), ("promotion", None, "1", RUN)]
 
 
 def test_a_version_rolled_back_is_not_promoted_again(config, warehouse, store):
     judged(config, warehouse, store, "1")
-    promote(config, warehouse, store)
+    promote(config, warehouse, store, actor=RUN)
     judged(config, warehouse, store, "2")
-    promote(config, warehouse, store)
-    rollback(config, warehouse, store)
+    promote(config, warehouse, store, actor=RUN)
+    assert rollback(config, warehouse, store, actor="alice", reason="  ")["reason"] is None  # none given
+    assert promotions(warehouse, NAME)[-1]["reason"] is None
     assert str(store.alias(NAME, "challenger").version) == "2"
     with pytest.raises(StepRefused) as err:
-        promote(config, warehouse, store)
+        promote(config, warehouse, store, actor=RUN)
     assert f"version 2 was rolled back on {dt.datetime.now(dt.UTC):%Y-%m-%d}" in str(err.value)
     assert "prodline rollback --to 2" in str(err.value)
     assert str(store.alias(NAME, "champion").version) == "1"
+    # Nor is it where a rollback goes by default; named, it may be.
+    with pytest.raises(ValueError) as err:
+        rollback(config, warehouse, store, actor="alice")
+    assert str(err.value) == ("no earlier champion of 'risk' can be moved back to on its own (champion "
+                              "before: 2; can be moved to: 2): name one with --to")
+    # Named, it goes back: it was champion and passed the gate.
+    assert rollback(config, warehouse, store, to_version="2", actor="alice")["to_version"] == "2"
 
 
 def test_rollback_without_a_champion_is_refused(config, warehouse, store):
     with pytest.raises(ValueError) as err:
-        rollback(config, warehouse, store)
+        rollback(config, warehouse, store, actor="alice")
     assert "'risk' has no champion to roll back" in str(err.value)
 
 
 def test_rollback_to_an_unknown_version_is_refused(config, warehouse, store):
     store.set_alias(NAME, "champion", "1")
     with pytest.raises(ValueError) as err:
-        rollback(config, warehouse, store, to_version="9")
+        rollback(config, warehouse, store, to_version="9", actor="alice")
     assert "'risk' has no version 9" in str(err.value)
     assert str(store.alias(NAME, "champion").version) == "1" and promotions(warehouse, NAME) == []
 
 
 def test_rollback_of_a_first_champion_needs_a_version(config, warehouse, store):
     judged(config, warehouse, store, "1")
-    promote(config, warehouse, store)
+    promote(config, warehouse, store, actor=RUN)
     with pytest.raises(ValueError) as err:
-        rollback(config, warehouse, store)
-    assert "version 1 replaced no earlier champion: name one with --to" in str(err.value)
+        rollback(config, warehouse, store, actor="alice")
+    assert "version 1 replaced no earlier champion: there is none to go back to" in str(err.value)
     with pytest.raises(ValueError, match="version 1 is already the champion"):
-        rollback(config, warehouse, store, to_version="1")
+        rollback(config, warehouse, store, to_version="1", actor="alice")
 
 
-def test_rollback_to_a_named_version(config, warehouse, store):
+def refused(config, warehouse, store, **given) -> str:
+    """What a refused rollback says; the champion and the record stay as they were."""
+    champion, moves = str(store.alias(NAME, "champion").version), len(promotions(warehouse, NAME))
+    with pytest.raises(ValueError) as err:
+        rollback(config, warehouse, store, **{"actor": "alice", **given})
+    assert str(store.alias(NAME, "champion").version) == champion
+    assert len(promotions(warehouse, NAME)) == moves
+    return str(err.value)
+
+
+def test_a_version_that_never_was_champion_is_refused_by_name(config, warehouse, store):
+    judged(config, warehouse, store, "2")  # it passed the gate, but was never champion
     judged(config, warehouse, store, "1")
-    promote(config, warehouse, store)
-    assert rollback(config, warehouse, store, to_version="2")["to_version"] == "2"
+    promote(config, warehouse, store, actor=RUN)
+    assert refused(config, warehouse, store, to_version="2") == (
+        "version 2 was never champion, and a rollback moves only to a version that was champion and "
+        "passed the promotion gate (champion before: none; can be moved to: none); "
+        "`--force --reason WHY` overrides this")
+
+
+def test_force_needs_a_version_and_a_reason(config, warehouse, store):
+    judged(config, warehouse, store, "1")
+    promote(config, warehouse, store, actor=RUN)
+    for given in ({"to_version": "2"}, {"to_version": "2", "reason": " "}, {"reason": "why not"}):
+        message = refused(config, warehouse, store, force=True, **given)
+        assert "--force overrides the promotion gate: it needs --to" in message
+        assert "and --reason (why the gate is overridden" in message
+
+
+def test_a_forced_rollback_is_recorded_as_forced_and_a_failed_version_is_refused_after(
+        config, warehouse, store):
+    judged(config, warehouse, store, "1", value=0.6)
+    promote(config, warehouse, store, actor=RUN)
+    judged(config, warehouse, store, "2", value=0.5, failing=("performance",))
+    moved = rollback(config, warehouse, store, to_version="2", actor="alice", force=True,
+                     reason="version 1 reads a retired source")
+    assert (moved["forced"], moved["gate_passed"]) == (True, False)
     assert str(store.alias(NAME, "champion").version) == "2"
     last = promotions(warehouse, NAME)[-1]
-    # Version 2 was never promoted: no value was recorded for it.
-    assert (last["kind"], last["from_version"], last["value"]) == ("rollback", "1", None)
+    assert (last["kind"], last["from_version"], last["to_version"]) == ("rollback", "1", "2")
+    assert (last["actor"], last["reason"]) == ("alice", "version 1 reads a retired source")
+    assert (last["forced"], last["gate_passed"]) == (True, False)
+    evidence = json.loads(last["evidence"])
+    assert evidence["gate_overridden"] == "version 1 reads a retired source"
+    assert evidence["gate"]["performance"]["passed"] is False
+    assert last["value"] == pytest.approx(0.5)  # never promoted: what the gate measured
+    # Back to 1, the champion that passed (named: a rollback does not undo a rollback on its own);
+    # then 2, champion once but failed the gate, is refused.
+    assert rollback(config, warehouse, store, to_version="1", actor="alice")["to_version"] == "1"
+    assert refused(config, warehouse, store, to_version="2") == (
+        "version 2 failed the promotion gate (performance: performance failed), and a rollback moves "
+        "only to a version that was champion and passed the promotion gate (champion before: 2; can be "
+        "moved to: none); `--force --reason WHY` overrides this")
+
+
+def test_a_move_without_who_or_why_is_not_recorded(warehouse):
+    row = {"model_name": NAME, "kind": "rollback", "from_version": "2", "to_version": "1",
+           "evidence": "{}", "actor": "alice", "reason": None, "gate_passed": True, "forced": False}
+    with pytest.raises(ValueError) as err:
+        record_promotion(warehouse, {**row, "actor": None, "forced": True, "gate_passed": None})
+    assert str(err.value) == (
+        "a move of the champion is recorded with who moved it, why and the gate's evidence; this one "
+        "lacks: actor, gate_passed, reason (the gate was overridden)")
+    assert promotions(warehouse, NAME) == []
+    record_promotion(warehouse, row)
+    assert len(promotions(warehouse, NAME)) == 1
+
+
+def test_a_promotions_table_of_an_older_version_gains_the_audit_columns(config, warehouse, store):
+    with warehouse.engine.begin() as conn:  # as prodline made it before moves were audited
+        conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS production")
+        conn.exec_driver_sql(
+            "CREATE TABLE production.promotions (promoted_at TIMESTAMP, model_name VARCHAR, kind VARCHAR, "
+            "from_version VARCHAR, to_version VARCHAR, run_id VARCHAR, model_group_id VARCHAR, "
+            "metric VARCHAR, value DOUBLE, evidence VARCHAR)")
+        conn.exec_driver_sql("INSERT INTO production.promotions VALUES ('2024-01-01', 'risk', 'promotion', "
+                             "NULL, '1', 'r', 'g', 'm', 0.6, '{\"performance\": \"ok\"}')")
+    assert history(warehouse, NAME)[0]["actor"] is None  # read as it is, before any new move
+    judged(config, warehouse, store, "2")
+    store.set_alias(NAME, "champion", "1")
+    promote(config, warehouse, store, actor=RUN)
+    assert [(h["kind"], h["actor"], h["reason"], h["forced"], h["gate_passed"])
+            for h in history(warehouse, NAME)] == [
+        ("promotion", RUN, "passed the promotion gate", False, True),
+        ("promotion", None, None, None, None)]
 
 
 @pytest.mark.parametrize("dialect", [
@@ -283,13 +394,13 @@ def test_the_promoted_value_reads_back_as_recorded(config, store, tmp_path, requ
     url = f"duckdb:///{tmp_path}/w.duckdb" if dialect == "duckdb" else request.getfixturevalue("pg_url")
     warehouse = Warehouse(url=url)
     judged(config, warehouse, store, "1", value=0.6)
-    promote(config, warehouse, store)
+    promote(config, warehouse, store, actor=RUN)
     assert [p["value"] for p in promotions(warehouse, NAME)] == [0.6]
 
 
 def test_a_fall_of_exactly_the_margin_below_the_stored_promise_is_no_failure(config, warehouse, store):
     judged(config, warehouse, store, "1", value=0.6)
-    promote(config, warehouse, store)
+    promote(config, warehouse, store, actor=RUN)
     promised = {p["to_version"]: p["value"] for p in promotions(warehouse, NAME)}  # as the asset reads it
     # Realized precision@50_pct of this list is 0.5: one hit in the top two labeled rows.
     rows = [{"score": s, "model_version": "1", "entity_id": i, "outcome": o}

@@ -2,11 +2,13 @@
 Dagster, on a real MLflow registry and warehouse."""
 
 import datetime as dt
+import getpass
 import json
 
 import dagster as dg
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from conftest import copy_promoted
@@ -14,14 +16,15 @@ from prodline.assets.keys import CHALLENGER, CHAMPION, COHORT, MONITORING, featu
 from prodline.assets.versions import recorded_versions
 from prodline.cli import app
 from prodline.definitions import build_definitions
-from prodline.pipeline.champion.promoting import promote, rollback
+from prodline.pipeline.champion.promoting import promote
 from prodline.pipeline.champion.records import record_promotion
+from prodline.pipeline.champion.rolling_back import rollback
 from prodline.pipeline.data_versions import partition_versions
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.splits import make_splits
-from prodline.pipeline.tables import MONITORING_COLUMNS, production_table
 from prodline.resources import build_resources, model_store_of, warehouse_of
 from prodline.runs import run_range
+from prodline.serving.app import create_app
 
 
 @pytest.fixture
@@ -74,6 +77,11 @@ def said(instance, result, step: str) -> list[str]:
     return [e.user_message for e in logs if e.step_key == step and not e.dagster_event]
 
 
+def printed(cli) -> str:
+    """What a command printed, its lines as the terminal's width wrapped them joined again."""
+    return " ".join(cli.output.split())
+
+
 def test_the_first_challenger_beats_the_baselines_and_becomes_champion(promoted):
     config, _, result, _ = promoted
     assert result.success, [e.message for e in result.all_events if e.is_failure]
@@ -101,6 +109,9 @@ def test_the_first_challenger_beats_the_baselines_and_becomes_champion(promoted)
     [promotion] = warehouse.rows("SELECT * FROM production.promotions")
     assert promotion["kind"] == "promotion" and promotion["from_version"] is None
     assert promotion["to_version"] == "1" and promotion["value"] == pytest.approx(evidence["challenger"])
+    assert promotion["actor"] == f"dagster run {result.run_id}"
+    assert promotion["reason"] == "passed the promotion gate"
+    assert (promotion["gate_passed"], promotion["forced"]) == (True, False)
     gate = warehouse.rows("SELECT check_name, passed FROM production.gate_results WHERE version = '1'")
     assert {g["check_name"] for g in gate} == {"performance", "list_stability", "fairness", "sanity"}
 
@@ -228,7 +239,7 @@ def test_rollback_returns_to_the_previous_champion_and_is_recorded(promoted):
     config, _, _, _ = promoted
     store, warehouse = model_store_of(config, literal=True), warehouse_of(config, literal=True)
     with pytest.raises(ValueError, match="version 1 replaced no earlier champion"):
-        rollback(config, warehouse, store)
+        rollback(config, warehouse, store, actor="alice")
     newest = make_splits(config.temporal)[-1].key
     other = warehouse.rows(
         "SELECT model_id FROM results.models WHERE split = :s AND NOT baseline AND model_id <> :c LIMIT 1",
@@ -249,24 +260,66 @@ def test_rollback_returns_to_the_previous_champion_and_is_recorded(promoted):
             "metric": "precision@50_pct",
             "value": 0.5,
             "evidence": json.dumps({}),
+            "actor": "dagster run r",
+            "reason": "passed the promotion gate",
+            "gate_passed": True,
+            "forced": False,
         },
     )
-    moved = rollback(config, warehouse, store)
-    assert moved == {"model_name": "risk", "from_version": version, "to_version": "1"}
+    moved = rollback(config, warehouse, store, actor="alice", reason="a bad week")
+    assert (moved["from_version"], moved["to_version"], moved["gate_passed"]) == (version, "1", True)
     assert str(store.alias("risk", "champion").version) == "1"
     last = warehouse.rows("SELECT * FROM production.promotions ORDER BY promoted_at")[-1]
     assert (last["kind"], last["from_version"], last["to_version"]) == ("rollback", version, "1")
     # A version rolled back is not promoted again on its own, even with a gate it once passed.
     store.set_alias("risk", "challenger", version)
     with pytest.raises(StepRefused, match=f"version {version} was rolled back on .*prodline rollback --to"):
-        promote(config, warehouse, store)
+        promote(config, warehouse, store, actor="dagster run r")
     store.set_alias("risk", "challenger", "1")
-    # The command says why it cannot go further back.
+    # The command says why it cannot go further back, or to a version the gate never judged.
     path = str(config.base_dir / "prodline.yaml")
     cli = CliRunner().invoke(app, ["rollback", "--config", path])
-    assert cli.exit_code == 1 and "version 1 replaced no earlier champion" in cli.output
+    assert cli.exit_code == 1 and printed(cli) == (
+        f"no earlier champion of 'risk' can be moved back to on its own (champion before: {version}; "
+        "can be moved to: none): name one with --to")
     cli = CliRunner().invoke(app, ["rollback", "--to", "99", "--config", path])
     assert cli.exit_code == 1 and "'risk' has no version 99" in cli.output
+    cli = CliRunner().invoke(app, ["rollback", "--to", version, "--config", path])
+    assert cli.exit_code == 1, cli.output
+    assert f"the promotion gate never judged version {version}" in printed(cli)
+    cli = CliRunner().invoke(app, ["rollback", "--to", version, "--force", "--config", path])
+    assert cli.exit_code == 1 and "--force overrides the promotion gate: it needs --to" in cli.output
+    moves = len(warehouse.rows("SELECT * FROM production.promotions"))
+    # Forced, with a reason: recorded as forced, by the OS user unless --by names someone.
+    cli = CliRunner().invoke(app, ["rollback", "--to", version, "--force", "--reason", "hotfix in it",
+                                   "--config", path])
+    assert cli.exit_code == 0, cli.output
+    assert printed(cli) == (
+        f"risk: champion rolled back from version 1 to version {version} by {getpass.getuser()} (forced "
+        "past the promotion gate because: hotfix in it); recorded in production.promotions")
+    cli = CliRunner().invoke(app, ["rollback", "--to", "1", "--by", "ops on call", "--config", path])
+    assert cli.exit_code == 0, cli.output
+    assert "to version 1 by ops on call (an earlier champion that passed the promotion gate)" in printed(cli)
+    rows = warehouse.rows("SELECT * FROM production.promotions ORDER BY promoted_at")
+    assert len(rows) == moves + 2
+    assert [(r["actor"], r["reason"], r["forced"], r["gate_passed"]) for r in rows[-2:]] == [
+        (getpass.getuser(), "hotfix in it", True, False), ("ops on call", None, False, True)]
+    # /model and the model card show the history, newest first.
+    token = {config.serving.token_env: "t" * 32}
+    served = create_app(config, environ=token, store=store, warehouse=warehouse)
+    with TestClient(served, headers={"Authorization": f"Bearer {'t' * 32}"}) as api:
+        shown = api.get("/model").json()["history"]
+        card = api.get("/model-card").text
+    assert [(h["kind"], h["from_version"], h["to_version"], h["actor"], h["forced"]) for h in shown] == [
+        ("rollback", version, "1", "ops on call", False),
+        ("rollback", "1", version, getpass.getuser(), True),
+        ("rollback", version, "1", "alice", False),
+        ("promotion", "1", version, "dagster run r", False),
+        ("promotion", None, "1", rows[0]["actor"], False)]
+    assert shown[1]["reason"] == "hotfix in it" and shown[1]["at"] == rows[-2]["promoted_at"].isoformat(
+        timespec="seconds")
+    assert "<td>hotfix in it</td>" in card and "<td>ops on call</td>" in card and "overridden" in card
+    assert card.index("ops on call") < card.index("hotfix in it") < card.index(rows[0]["actor"])
 
 
 def test_a_list_is_monitored_when_its_labels_arrive(promoted):
@@ -280,30 +333,3 @@ def test_a_list_is_monitored_when_its_labels_arrive(promoted):
     later = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
                                               cursor=first.cursor)
     assert later.get_requested_partitions(MONITORING) == {day.isoformat()}
-
-
-def test_a_shortfall_starts_retraining_only_when_opted_in(promoted):
-    config, instance, _, _ = promoted
-    assert "retrain_when_below" not in {s.name for s in build_definitions(config).sensors}
-    opted = config.model_copy(update={"monitoring": config.monitoring.model_copy(
-        update={"retrain_when_below": True})})
-    defs = build_definitions(opted)
-    sensor = next(s for s in defs.sensors if s.name == "retrain_when_below")
-    warehouse = warehouse_of(config, literal=True)
-    resources = {"warehouse": warehouse}
-    before = sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    assert isinstance(before, dg.SkipReason)
-    production_table(warehouse, "monitoring", MONITORING_COLUMNS)
-    with warehouse.engine.begin() as conn:  # a list that did far worse than promised
-        conn.exec_driver_sql("INSERT INTO production.monitoring (as_of_date, model_version, metric, "
-                             "parameter, value, promised) VALUES ('2024-07-01', '1', 'precision@', "
-                             "'50_pct', 0.1, 0.9)")
-    context = dg.build_sensor_context(instance=instance, resources=resources)
-    request = sensor(context)
-    assert isinstance(request, dg.RunRequest)
-    assert request.partition_key == make_splits(config.temporal)[-1].key
-    assert request.tags["prodline/trigger"] == "realized precision@50_pct below promotion"
-    again = sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor))
-    assert isinstance(again, dg.SkipReason)
-    with warehouse.engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM production.monitoring WHERE as_of_date = '2024-07-01'")

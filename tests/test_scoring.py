@@ -126,7 +126,7 @@ def test_duckdb_connections_wait_for_another_process_to_let_go(tmp_path):
     reader = WarehouseResource(url=f"duckdb:///{path}", read_only=True, lock_wait_seconds=20)
     assert reader.scalar("SELECT 42") == 42
     assert time.monotonic() - began > 0.3  # it waited for the holder
-    holder.wait()
+    holder.wait(timeout=30)
     impatient = WarehouseResource(url=f"duckdb:///{path}", read_only=True, lock_wait_seconds=0.2)
     holder = subprocess.Popen(
         [sys.executable, "-c", hold, str(path), "3.0"], stdout=subprocess.PIPE, text=True
@@ -135,6 +135,6 @@ def test_duckdb_connections_wait_for_another_process_to_let_go(tmp_path):
     with pytest.raises(sa.exc.OperationalError, match="Conflicting lock"):
         impatient.scalar("SELECT 1")
     holder.kill()
-    holder.wait()
+    holder.wait(timeout=30)
     with pytest.raises(sa.exc.DBAPIError, match="read-only mode"):
         WarehouseResource(url=f"duckdb:///{path}", read_only=True).scalar("CREATE TABLE x (a INT)")

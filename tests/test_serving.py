@@ -28,7 +28,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from typer.testing import CliRunner
 
-from conftest import copy_promoted, free_port, need_service
+from conftest import copy_promoted, free_port, need_service, stop_process, wait_until_answered
 from prodline.cli import app
 from prodline.config import load_config
 from prodline.resources import model_store_of, warehouse_of
@@ -73,7 +73,7 @@ def newest_list(warehouse, day=NEWEST) -> list[dict]:
     return warehouse.rows("SELECT * FROM production.predictions WHERE as_of_date = :d ORDER BY rank", d=day)
 
 
-def test_health_and_model_describe_the_champion(client, project):
+def test_health_and_model_describe_the_champion(client, project, promoted_project):
     _, store, warehouse, _ = project
     assert client.get("/health").json() == {"status": "ok", "version": "1", "swap_failure": False}
     model = client.get("/model").json()
@@ -85,6 +85,15 @@ def test_health_and_model_describe_the_champion(client, project):
     assert model["metric"] == "precision@50_pct" and model["metrics"][champion.tags["split"]] > 0
     assert model["as_of_date"] == NEWEST.isoformat() and model["swap_failure"] is None
     assert model["entities"] == len(newest_list(warehouse))
+    # Every move of the champion, newest first, with who and why: here, the promote_model run's.
+    [move] = model["history"]
+    by = f"dagster run {promoted_project[1].run_id}"
+    assert move == {"kind": "promotion", "from_version": None, "to_version": "1", "at": move["at"],
+                    "actor": by, "reason": "passed the promotion gate", "forced": False,
+                    "gate_passed": True, "metric": "precision@50_pct", "value": move["value"]}
+    assert move["at"] == model["promoted_at"][:19] and move["value"] > 0
+    card = client.get("/model-card").text
+    assert f"<td>{by}</td><td>passed the promotion gate</td>" in card
 
 
 def test_risk_list_is_the_stored_list_with_lineage_and_attributes(client, project):
@@ -513,21 +522,12 @@ def live(project):
         env={**os.environ},
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, (
-            config.base_dir / "serve.log"
-        ).read_text()
-        time.sleep(0.3)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    try:
+        wait_until_answered(f"{base}/health", [process], config.base_dir / "serve.log")
+        yield base
+    finally:
+        stop_process(process)
+        log.close()
 
 
 def test_the_serve_command_refuses_a_config_it_cannot_serve(project, tmp_path):
@@ -587,7 +587,7 @@ def test_a_swap_under_load_fails_no_request(project, live):
             assert time.monotonic() < deadline
             time.sleep(0.1)
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
     for t in threads:
         t.start()
     try:
@@ -605,9 +605,10 @@ def test_a_swap_under_load_fails_no_request(project, live):
         time.sleep(1)
     finally:
         stop.set()
-        for t in threads:
-            t.join()
+        for t in threads:  # a request ends within its 10 s timeout
+            t.join(timeout=30)
         store.set_alias("risk", "champion", "1")
+    assert not [t for t in threads if t.is_alive()], "a client thread did not stop"
     assert not failures, failures[:5]
     seen = {v for v, _ in answers}
     assert seen == {"1", version}, seen

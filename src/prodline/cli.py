@@ -290,13 +290,21 @@ def demo(
 
 @app.command()
 def rollback(
-    to: Annotated[str | None, typer.Option(help="The version to go back to (default: the one the "
-                                                  "champion replaced).")] = None,
+    to: Annotated[str | None, typer.Option(help="The version to go back to: one that was champion and "
+                                                  "passed the promotion gate (default: the most recently "
+                                                  "replaced such champion).")] = None,
+    by: Annotated[str | None, typer.Option(help="Who rolls back (default: your OS user).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded (required with --force).")] = None,
+    force: Annotated[bool, typer.Option(help="Move to --to even if it never was champion or did not "
+                                             "pass the gate; needs --reason.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Move the champion alias back to the previous champion and record it in production.promotions."""
+    """Move the champion alias back to an earlier champion that passed the promotion gate, and record
+    who, why and the gate's evidence in production.promotions."""
+    import getpass
+
     from prodline import readiness
-    from prodline.pipeline.champion.promoting import rollback as move_back
+    from prodline.pipeline.champion.rolling_back import rollback as move_back
     from prodline.resources import model_store_of, warehouse_of
 
     cfg = _config(config)
@@ -306,12 +314,17 @@ def rollback(
     _refuse(readiness.registry_missing(cfg) or readiness.warehouse_for_reading(cfg)[1])
     try:
         with _warehouse_lock(cfg):
-            moved = move_back(cfg, warehouse_of(cfg, literal=True), model_store_of(cfg, literal=True), to)
+            moved = move_back(cfg, warehouse_of(cfg, literal=True), model_store_of(cfg, literal=True), to,
+                              actor=by or getpass.getuser(), reason=reason, force=force)
     except ValueError as err:
         console.print(f"[red]{err}[/red]", highlight=False)
         raise typer.Exit(1) from None
-    console.print(f"{moved['model_name']}: champion moved from version {moved['from_version']} back to "
-                  f"{moved['to_version']} (recorded in production.promotions)", highlight=False)
+    how = (f"forced past the promotion gate because: {moved['reason']}" if moved["forced"] else
+           "an earlier champion that passed the promotion gate" + (f"; because: {moved['reason']}"
+                                                                    if moved["reason"] else ""))
+    console.print(f"{moved['model_name']}: champion rolled back from version {moved['from_version']} to "
+                  f"version {moved['to_version']} by {moved['actor']} ({how}); recorded in "
+                  "production.promotions", highlight=False)
 
 
 @app.command()

@@ -9,12 +9,15 @@ from prodline.config import ProjectConfig, load_deployment
 from prodline.execution import executor_of
 from prodline.instance import batch_dagster_events
 from prodline.jobs import problem_jobs, shared_jobs
+from prodline.jobs.rollback import rollback_job
 from prodline.resources import build_resources
 from prodline.schedules import daily_source_ingest, retrain_schedule
-from prodline.sensors import landing_sensor, matured_labels_sensor, retrain_when_below_sensor, split_sensor
+from prodline.sensors import landing_sensor, matured_labels_sensor, split_sensor
 from prodline.sensors.alerts import RUN_ALERTS, alert_sensors
 from prodline.sensors.dead_runs import dead_runs_sensor
+from prodline.sensors.decay import decay_sensor
 from prodline.sensors.observed_tables import observed_tables_sensor
+from prodline.sensors.tick_alerts import tick_failure_alerts
 from prodline.stores.model_logging import refuse_while_starting_up
 
 
@@ -47,7 +50,7 @@ def build_deployment(problems: list[ProjectConfig]) -> dg.Definitions:
 
 def _shared_parts(config: ProjectConfig) -> tuple[list, list, list]:
     """Loading the raw tables: the jobs, the sensors that notice new data, the daily schedule, and
-    the alerts on every run."""
+    the alerts on every run and on every sensor's and schedule's ticks."""
     jobs = shared_jobs(config)
     sensors = [landing_sensor(config, jobs["ingest_landing_files"])] \
         if "ingest_landing_files" in jobs else []
@@ -56,6 +59,8 @@ def _shared_parts(config: ProjectConfig) -> tuple[list, list, list]:
     schedules = [daily_source_ingest(jobs["ingest_source_database"])] \
         if "ingest_source_database" in jobs else []
     sensors += [s for s in alert_sensors(config) if s.name in RUN_ALERTS]
+    if config.alerts is not None:
+        sensors.append(tick_failure_alerts(config))
     return list(jobs.values()), sensors, schedules
 
 
@@ -67,8 +72,10 @@ def _problem_parts(config: ProjectConfig) -> tuple[list, list, list]:
         schedules.append(retrain_schedule(jobs["train_models"], config))
     if "build_as_of" in jobs and config.label is not None:
         sensors.append(matured_labels_sensor(jobs["build_as_of"], config))
-    if config.monitoring is not None and config.monitoring.retrain_when_below:
-        sensors.append(retrain_when_below_sensor(jobs["train_models"], config))
+    if config.monitoring is not None and config.monitoring.on_decay != "alert":
+        roll_back = rollback_job(config)
+        jobs["roll_back_champion"] = roll_back
+        sensors.append(decay_sensor(config, jobs["train_models"], roll_back))
     sensors += alert_sensors(config, runs=False)
     return list(jobs.values()), sensors, schedules
 

@@ -1,5 +1,6 @@
 """The champion: the model in use. Its alias moves to the challenger only when every check of the
-promotion gate that blocks passed; each move is recorded in `production.promotions`.
+promotion gate that blocks passed; each move is recorded in `production.promotions`, with the
+Dagster run as who moved it and the gate's verdicts as why.
 
 When the gate refused the challenger, that is the run's decision, not its failure: the champion
 materializes nothing (its output is optional), says why in the log, and the run succeeds. The
@@ -30,7 +31,8 @@ def champion_asset(config: ProjectConfig) -> dg.AssetsDefinition:
     def champion_model(context: dg.AssetExecutionContext):
         store = context.resources.model_store
         try:
-            promoted = promote(config, context.resources.warehouse, store)
+            promoted = promote(config, context.resources.warehouse, store,
+                               actor=f"dagster run {context.run.run_id}")
         except NotPromoted as decision:
             champion = store.alias(model_name(config), "champion")
             stays = f"version {champion.version}" if champion else "unset: there is no champion yet"

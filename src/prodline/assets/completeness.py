@@ -65,8 +65,9 @@ class Upstream:
     """What a partitioned asset reads upstream: the windows of each as-of date (or day), and the
     asset and blocking checks behind each table the windows name."""
 
-    def __init__(self, what: str, windows_of: WindowsOf, assets: dict[str, tuple[dg.AssetKey, list[str]]]):
-        self.what, self.windows_of, self.assets = what, windows_of, assets
+    def __init__(self, what: str, windows_of: WindowsOf, assets: dict[str, tuple[dg.AssetKey, list[str]]],
+                 note: str = ""):
+        self.what, self.windows_of, self.assets, self.note = what, windows_of, assets, note
 
     def reasons(self, instance: dg.DagsterInstance, partitions: list[str]) -> list[str]:
         """Why each partition cannot be built yet; empty when every one can."""
@@ -80,7 +81,7 @@ class Upstream:
         the run reads only days that are loaded and passed their blocking checks."""
         partitions = list(context.partition_keys)
         if lines := self.reasons(context.instance, partitions):
-            raise StepRefused(refusal(self.what, lines, len(partitions)))
+            raise StepRefused(self.note + refusal(self.what, lines, len(partitions)))
 
     def condition(self) -> "UpstreamComplete":
         return UpstreamComplete(self)

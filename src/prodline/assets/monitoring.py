@@ -54,9 +54,12 @@ def monitoring_asset(config: ProjectConfig, partitions) -> dg.AssetsDefinition:
         pool=POOL,
         automation_condition=WHEN_LABELS_ARRIVE,
         check_specs=[
-            dg.AssetCheckSpec(REALIZED_CHECK, asset=problem_key(config, MONITORING), description=(
+            dg.AssetCheckSpec(REALIZED_CHECK, asset=problem_key(config, MONITORING),
+                              blocking=cfg.decay_blocks, description=(
                 f"Realized {metric} of the stored list is not more than "
-                f"{cfg.realized_margin:g} below the value recorded when its model was promoted.")),
+                f"{cfg.realized_margin:g} below the value recorded when its model was promoted"
+                + (" (blocking: the run fails)." if cfg.decay_blocks else ".")
+                + ("" if cfg.on_decay == "alert" else f" A shortfall sets off: {cfg.on_decay}."))),
             dg.AssetCheckSpec(DRIFT_CHECK, asset=problem_key(config, MONITORING), description=(
                 "No feature of the list's date had drifted from the model's training matrix "
                 f"(PSI at least {cfg.drift_alert:g}, from production.drift); WARN, it does not block.")),

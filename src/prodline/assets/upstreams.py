@@ -37,7 +37,8 @@ def cohort_reads(config: ProjectConfig, tables: list[str], ahead: Interval | Non
     def windows(day: dt.date) -> list[Window]:
         return [window(t, day, config.start_date, ahead=ahead, late_days=_late(config, t))
                 for t in tables]
-    return Upstream("cohort", windows, _assets(config, tables))
+    note = "" if ahead is None else "The cohort is the label's entities (no cohort is configured): "
+    return Upstream("cohort", windows, _assets(config, tables), note)
 
 
 def labels_reads(config: ProjectConfig, tables: list[str], span: Interval) -> Upstream:

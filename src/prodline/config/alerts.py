@@ -1,6 +1,8 @@
 """The `alerts` section: who is told by e-mail when something breaks or the champion moves."""
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, model_validator
 
 from prodline.config.base import Strict
 
@@ -9,6 +11,16 @@ class RecipientsConfig(Strict):
     run_failure: list[str] = []  # a run failed (after its retries)
     check_failure: list[str] = []  # an asset check failed with WARN or ERROR severity
     promotion: list[str] = []  # the champion moved: a promotion or a rollback
+    # A sensor or schedule failed to tick (or ticks again); left out, the run_failure addresses.
+    tick_failure: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ticks_go_where_runs_go(cls, data: Any) -> Any:
+        runs = data.get("run_failure", []) if isinstance(data, dict) else None
+        if isinstance(runs, list) and "tick_failure" not in data:  # a wrong run_failure is one error
+            return {**data, "tick_failure": runs}
+        return data
 
 
 class AlertsConfig(Strict):

@@ -182,7 +182,25 @@ class MonitoringConfig(Strict):
     drift_alert: float = Field(default=0.25, gt=0, le=1000)
     bins: int = Field(default=10, ge=2, le=1000)
     realized_margin: float = Field(default=0.1, ge=0, le=1)
-    retrain_when_below: bool = False  # opt-in: a failed realized-performance check starts retraining
+    # What a list that fell short of its promise sets off, besides the check's e-mail: nothing more
+    # (alert), training the newest split the matured labels allow (retrain: never the same split
+    # again, which would give the same model), or moving the champion back to the previous one that
+    # passed the gate (rollback, recorded like any move).
+    on_decay: Literal["alert", "retrain", "rollback"] = "alert"
+    decay_blocks: bool = False  # realized_performance_holds as a blocking check: the run fails
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retrain_when_below(cls, data: Any) -> Any:
+        """`retrain_when_below: true`, the older spelling, is `on_decay: retrain`."""
+        if isinstance(data, dict) and "retrain_when_below" in data:
+            data = dict(data)
+            if data.pop("retrain_when_below") is True:
+                if data.get("on_decay", "retrain") != "retrain":
+                    raise ValueError("retrain_when_below: true and on_decay: "
+                                     f"{data['on_decay']} disagree: keep on_decay")
+                data["on_decay"] = "retrain"
+        return data
 
     @model_validator(mode="after")
     def _ordered(self) -> "MonitoringConfig":

@@ -69,7 +69,12 @@ PROMOTION_COLUMNS = {
     "model_group_id": sa.String,
     "metric": sa.String,
     "value": sa.Double,
-    "evidence": sa.String,
+    "evidence": sa.String,  # JSON: the gate's verdicts on to_version, and an override's reason
+    # Who moved the champion and why (issue 19). A table made before gains them, NULL in its rows.
+    "actor": sa.String,  # "dagster run <id>", an OS user, a sensor
+    "reason": sa.String,
+    "gate_passed": sa.Boolean,  # to_version passed every blocking check of the gate recorded for it
+    "forced": sa.Boolean,  # the gate was overridden (`prodline rollback --force --reason`)
 }
 PREDICTION_COLUMNS = {  # after the cohort's entity_id
     "as_of_date": sa.Date,

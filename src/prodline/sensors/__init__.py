@@ -10,7 +10,6 @@ from prodline.assets.partitions import as_of_partitions, splits_added
 from prodline.assets.upstreams import labels_reads
 from prodline.config import ProjectConfig
 from prodline.pipeline.matrices.building import current_splits
-from prodline.pipeline.monitoring.realized_lists import shortfalls_since
 from prodline.pipeline.raw import arrivals, landing
 from prodline.resources.arrivals import arrival_of
 from prodline.resources.stores import LandingZoneResource, WarehouseResource
@@ -98,27 +97,3 @@ def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.Se
                                    "prodline/trigger": "labels matured"})
 
     return matured_labels
-
-
-def retrain_when_below_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefinition:
-    """Opt-in (`monitoring.retrain_when_below`): when a stored list's realized performance falls
-    below what its model promised at promotion by more than the margin, retrain the newest split;
-    the new challenger still has to pass the gate."""
-
-    margin, name = config.monitoring.realized_margin, config.selection.name
-
-    @dg.sensor(name=config.own("retrain_when_below"), job=job, minimum_interval_seconds=300,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Retrains when realized {name} falls more than {margin:g} below the "
-                           "value recorded at promotion.")
-    def retrain_when_below(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-        below = shortfalls_since(warehouse, margin, context.cursor or "0001-01-01", config.tables)
-        splits = current_splits(config, warehouse)
-        if not below or not splits:
-            return dg.SkipReason("realized performance holds")
-        context.update_cursor(str(below[-1]["as_of_date"]))
-        newest = splits[-1].key
-        return dg.RunRequest(run_key=f"retrain-{newest}-{below[-1]['as_of_date']}", partition_key=newest,
-                             tags={"prodline/trigger": f"realized {name} below promotion"})
-
-    return retrain_when_below

@@ -205,14 +205,18 @@ def promotion_alerts(config: ProjectConfig) -> dg.SensorDefinition:
 
 
 def promotion_message(config: ProjectConfig, move: dict) -> tuple[str, str]:
-    kind = "rolled back" if move["kind"] == "rollback" else "promoted"
+    kind = {"promotion": "promoted", "rollback": "rolled back"}.get(move["kind"], f"moved ({move['kind']})")
     subject = f"[prodline {config.name}] {move['model_name']} version {move['to_version']} {kind} to champion"
     lines = [
         f"Model: {move['model_name']}",
         f"From version: {move['from_version'] or '(none)'}",
         f"To version: {move['to_version']}",
         f"When: {move['promoted_at']} (UTC)",
+        f"By: {move.get('actor') or '(not recorded)'}",
+        f"Why: {move.get('reason') or '(no reason given)'}",
     ]
+    if move.get("forced"):
+        lines.append("Forced: the promotion gate was overridden for this version.")
     if move.get("metric"):
         lines.append(f"{move['metric']}: {move['value']}")
     lines.append("The new champion scores the next lists; `prodline rollback` moves it back.")

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 
+from prodline.pipeline.champion.records import history
 from prodline.pipeline.predictions import on_request as scoring
 from prodline.pipeline.predictions import stored_lists as lists
 from prodline.serving.champion import Served
@@ -87,11 +88,13 @@ def api_router(state, max_batch: int, max_k: int, filters: list[str]) -> APIRout
     @router.get("/model", tags=["model"], dependencies=[Depends(state.guard)])
     def model() -> dict:
         """The champion in use: where it came from, its promotion and the gate's evidence, its metric
-        over the splits, and the last failed swap if the newest champion could not be loaded."""
+        over the splits, every move of the champion (`history`, newest first: kind, from, to, when,
+        who, why, forced or not), and the last failed swap if the newest champion could not be loaded."""
         served = _served(state)
         return {
             **served.lineage(),
             **served.card,
+            "history": history(state.warehouse, served.name, state.config.tables),
             "features": served.features,
             "as_of_date": served.as_of_date,
             "entities": len(served.index),

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from prodline.pipeline.champion.records import promotions
+from prodline.pipeline.champion.records import history
 from prodline.pipeline.models import pictures
 from prodline.pipeline.predictions import on_request as scoring
 from prodline.pipeline.predictions import stored_lists as lists
@@ -85,7 +85,7 @@ def page_router(state, page_size: int) -> APIRouter:
         if served is None:
             return render(request, "model.html", status=503, chart=None, history=[])
         return render(request, "model.html", chart=card_chart(served.card),
-                      history=promotions(state.warehouse, served.name, state.config.tables))
+                      history=history(state.warehouse, served.name, state.config.tables))
 
     @router.get("/score-entity", response_class=HTMLResponse)
     def score_entity(request: Request, entity_id: str = ""):

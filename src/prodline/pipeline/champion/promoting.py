@@ -1,11 +1,12 @@
 """Challenger and champion: the champion moves only when every blocking criterion of the gate
-passed for the challenger's version; a rollback moves it back by hand. Each move is recorded."""
+passed for the challenger's version (a rollback, `rolling_back`, only to a version that did). Each
+move is recorded with who moved it, why and the gate's evidence."""
 
 import json
 
 from prodline.config import ProjectConfig
 from prodline.pipeline.champion.records import gate_results, model_name, promotions, record_promotion
-from prodline.pipeline.errors import RegistryError, StepRefused
+from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.gate.judging import gate_checks
 from prodline.pipeline.tables import ONE, Tables
 from prodline.pipeline.verdict import Verdict
@@ -23,9 +24,22 @@ def recorded_verdicts(warehouse, name: str, version: str, tables: Tables = ONE) 
                     json.loads(r["evidence"])) for r in gate_results(warehouse, name, version, tables)]
 
 
-def promote(config: ProjectConfig, warehouse, store) -> dict:
-    """Move `champion` to the challenger if the gate passed for that version; NotPromoted if the
-    gate refused it (or it was rolled back); StepRefused if there is nothing to decide on yet."""
+def gate_evidence(verdicts: list[Verdict]) -> dict:
+    """The gate's verdicts on a version as a move of the champion keeps them: what each check
+    found, with its numbers (production.gate_results is replaced when a version is judged again)."""
+    return {v.check: {"passed": v.passed, "severity": v.severity, "summary": v.summary,
+                      "evidence": v.evidence} for v in verdicts}
+
+
+def passed_gate(verdicts: list[Verdict]) -> bool:
+    """The gate judged the version and no blocking check failed."""
+    return bool(verdicts) and not any(v.blocks for v in verdicts)
+
+
+def promote(config: ProjectConfig, warehouse, store, *, actor: str) -> dict:
+    """Move `champion` to the challenger if the gate passed for that version, recording `actor` as
+    who moved it (the champion asset: its Dagster run); NotPromoted if the gate refused it (or it
+    was rolled back); StepRefused if there is nothing to decide on yet."""
     name = model_name(config)
     challenger, champion = store.alias(name, "challenger"), store.alias(name, "champion")
     if challenger is None:
@@ -57,7 +71,11 @@ def promote(config: ProjectConfig, warehouse, store) -> dict:
         "model_group_id": challenger.tags.get("model_group_id"),
         "metric": config.selection.name,
         "value": performance.get("challenger"),
-        "evidence": json.dumps({v.check: v.summary for v in verdicts}),
+        "evidence": json.dumps({"gate": gate_evidence(verdicts)}, default=str),
+        "actor": actor,
+        "reason": "passed the promotion gate",
+        "gate_passed": True,
+        "forced": False,
     }, config.tables)
     return {
         "model_name": name,
@@ -66,39 +84,3 @@ def promote(config: ProjectConfig, warehouse, store) -> dict:
         "previous": None if champion is None else str(champion.version),
         config.selection.name: performance.get("challenger"),
     }
-
-
-def rollback(config: ProjectConfig, warehouse, store, to_version: str | None = None) -> dict:
-    """Move `champion` back to the version it replaced (or `to_version`), and record it."""
-    name = model_name(config)
-    champion = store.alias(name, "champion")
-    if champion is None:
-        raise ValueError(f"{name!r} has no champion to roll back")
-    history = promotions(warehouse, name, config.tables)
-    if to_version is None:
-        # The promotion that made it champion says what it replaced (a rollback row says nothing).
-        last = next((h for h in reversed(history)
-                     if h["kind"] == "promotion" and h["to_version"] == str(champion.version)), None)
-        if last is None or last["from_version"] is None:
-            raise ValueError(f"version {champion.version} replaced no earlier champion: name one with --to")
-        to_version = last["from_version"]
-    try:
-        target = store.version(name, str(to_version))
-    except RegistryError as err:
-        raise ValueError(str(err)) from None
-    if str(to_version) == str(champion.version):
-        raise ValueError(f"version {to_version} is already the champion")
-    earlier = next((h for h in reversed(history) if h["to_version"] == str(to_version)), None)
-    store.set_alias(name, "champion", str(to_version))
-    record_promotion(warehouse, {
-        "model_name": name,
-        "kind": "rollback",
-        "from_version": str(champion.version),
-        "to_version": str(to_version),
-        "run_id": target.run_id,
-        "model_group_id": target.tags.get("model_group_id"),
-        "metric": config.selection.name,
-        "value": None if earlier is None else earlier["value"],
-        "evidence": json.dumps({"reason": "rollback"}),
-    }, config.tables)
-    return {"model_name": name, "from_version": str(champion.version), "to_version": str(to_version)}

@@ -53,6 +53,18 @@ def gate_results(warehouse, name: str, version: str, tables: Tables = ONE) -> li
 
 
 def record_promotion(warehouse, row: dict, tables: Tables = ONE) -> None:
+    """One move of the champion (a promotion, a rollback, an automatic action), as one row of
+    `production.promotions` with the same audit fields whatever moved it: who (`actor`), why
+    (`reason`, required when the gate was overridden), whether `to_version` passed the gate
+    (`gate_passed`), whether the gate was overridden (`forced`) and the gate's `evidence` (JSON).
+    A row that lacks one is refused before anything is written."""
+    missing = [k for k in ("kind", "to_version", "actor", "evidence") if not row.get(k)]
+    missing += [k for k in ("gate_passed", "forced") if not isinstance(row.get(k), bool)]
+    if row.get("forced") and not row.get("reason"):
+        missing.append("reason (the gate was overridden)")
+    if missing:
+        raise ValueError(f"a move of the champion is recorded with who moved it, why and the gate's "
+                         f"evidence; this one lacks: {', '.join(missing)}")
     table = production_table(warehouse, "promotions", PROMOTION_COLUMNS, tables=tables)
     with warehouse.engine.begin() as conn:
         conn.execute(table.insert(), [{"promoted_at": _now(), **row}])
@@ -64,6 +76,16 @@ def promotions(warehouse, name: str, tables: Tables = ONE) -> list[dict]:
         return []
     return warehouse.rows(
         f"SELECT * FROM {table} WHERE model_name = :n ORDER BY promoted_at", n=name)
+
+
+def history(warehouse, name: str, tables: Tables = ONE) -> list[dict]:
+    """Every move of the champion, newest first, as `/model` and the model card show it. A row
+    recorded before moves were audited has None for who, why, forced and the gate."""
+    return [{"kind": p["kind"], "from_version": p["from_version"], "to_version": p["to_version"],
+             "at": p["promoted_at"].isoformat(timespec="seconds"), "actor": p.get("actor"),
+             "reason": p.get("reason"), "forced": p.get("forced"), "gate_passed": p.get("gate_passed"),
+             "metric": p["metric"], "value": p["value"]}
+            for p in reversed(promotions(warehouse, name, tables))]
 
 
 def newest_move(warehouse, tables: Tables = ONE) -> dt.datetime | None:

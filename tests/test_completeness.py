@@ -44,6 +44,12 @@ def test_the_reasons_name_each_missing_range_and_each_failed_day_with_its_check(
     assert incomplete("x", [needed], {}) == ["x: labels for 2023-12-01 mature ...",
                                              "x: raw.exits: 31 days not loaded: 2024-01-01 .. "
                                              "2024-01-31 (31 days)"]
+    as_of = Window("features_reg", D(2024, 1, 1), D(2024, 3, 1), dates=(D(2024, 1, 1), D(2024, 2, 1),
+                                                                        D(2024, 3, 1)))
+    built = {"features_reg": DayStates({D(2024, 2, 1), D(2024, 3, 1)}, {D(2024, 3, 1): ["rows_match_cohort"]})}
+    assert incomplete("s1", [as_of], built) == [
+        "s1: features_reg: 1 as-of date(s) not built: 2024-01-01",
+        "s1: features_reg 2024-03-01: blocking check rows_match_cohort failed"]
     assert day_ranges([D(2024, 1, 3), D(2024, 1, 1), D(2024, 1, 2), D(2024, 2, 1)]) == [
         "2024-01-01 .. 2024-01-03 (3 days)", "2024-02-01"]
 

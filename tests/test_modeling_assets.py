@@ -100,10 +100,13 @@ def test_matrices_refuse_splits_whose_inputs_are_missing(tmp_path, monkeypatch):
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.event_specific_data.error.message
-    assert message.splitlines()[1:3] == [
-        "split 2024-04-01: features.cohort has no rows for 2 date(s): 2024-02-01, 2024-04-01",
-        "split 2024-04-01: features.labels has no rows for 2 date(s): 2024-02-01, 2024-04-01"]
-    assert "materialize cohort, labels and features for them first" in message
+    assert message.splitlines()[:4] == [
+        "dagster._core.definitions.events.Failure: matrices: 1 of 1 partition(s) read days that are "
+        "not loaded or failed a blocking check:",
+        "2024-04-01: cohort: 2 as-of date(s) not built: 2024-02-01, 2024-04-01",
+        "2024-04-01: labels: 2 as-of date(s) not built: 2024-02-01, 2024-04-01",
+        "2024-04-01: features_reg: 2 as-of date(s) not built: 2024-02-01, 2024-04-01"]
+    assert "Nothing was written" in message
 
 
 def test_evaluations_from_stored_scores_equal_those_of_the_models_loaded_back(trained):

@@ -20,7 +20,7 @@ from prodline.pipeline.errors import StepRefused
 
 FAILED_CHECKS_READ = 500  # the newest failed executions of each check that are looked at
 
-WindowsOf = Callable[[dt.date], list[Window]]  # the days of each table an as-of date (or day) reads
+WindowsOf = Callable[[str], list[Window]]  # the days of each table a partition (by its key) reads
 
 
 def day_states(instance: dg.DagsterInstance, key: dg.AssetKey, check_names: list[str]) -> DayStates:
@@ -62,8 +62,8 @@ def _last_runs(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[dt.date, 
 
 
 class Upstream:
-    """What a partitioned asset reads upstream: the windows of each as-of date (or day), and the
-    asset and blocking checks behind each table the windows name."""
+    """What a partitioned asset reads upstream: the windows of each partition (an as-of date, a
+    day, a split), and the asset and blocking checks behind each table the windows name."""
 
     def __init__(self, what: str, windows_of: WindowsOf, assets: dict[str, tuple[dg.AssetKey, list[str]]],
                  note: str = ""):
@@ -71,7 +71,7 @@ class Upstream:
 
     def reasons(self, instance: dg.DagsterInstance, partitions: list[str]) -> list[str]:
         """Why each partition cannot be built yet; empty when every one can."""
-        windows = {p: self.windows_of(dt.date.fromisoformat(p)) for p in partitions}
+        windows = {p: self.windows_of(p) for p in partitions}
         tables = {w.table for ws in windows.values() for w in ws}
         states = {t: day_states(instance, *self.assets[t]) for t in tables if t in self.assets}
         return [line for p in partitions for line in incomplete(p, windows[p], states)]

@@ -8,8 +8,10 @@ import dagster as dg
 from prodline.assets.decorators import single_run_asset
 from prodline.assets.keys import COHORT, LABELS, MATRICES, feature_key, problem_key
 from prodline.assets.metadata import markdown_table, png
+from prodline.assets.upstreams import split_reads
 from prodline.assets.versions import record_versions, when_reads_change
 from prodline.config import ProjectConfig
+from prodline.pipeline.completeness import refusal
 from prodline.pipeline.data_versions import combined
 from prodline.pipeline.errors import StepRefused
 from prodline.pipeline.matrices.building import current_splits, matrix_specs, missing_inputs
@@ -37,7 +39,7 @@ def matrices_asset(config: ProjectConfig, splits: dict[str, Split] | None, parti
     )
     def matrices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, store = context.resources.warehouse, context.resources.matrix_store.of(config)
-        chosen = _chosen(config, splits, warehouse, context.partition_keys)
+        chosen = _chosen(config, splits, warehouse, context.partition_keys, context.instance)
         specs, built = matrix_specs(config, warehouse, chosen), []
         versions, reads = {}, {}
         for split in chosen:
@@ -69,11 +71,15 @@ def _reads(config: ProjectConfig, specs: list[MatrixSpec]) -> dict[str, dict[str
     return reads
 
 
-def _chosen(config: ProjectConfig, splits, warehouse, keys: list[str]) -> list[Split]:
-    """The splits of these partitions, refused if one is unknown or its inputs are not built yet."""
+def _chosen(config: ProjectConfig, splits, warehouse, keys: list[str], instance) -> list[Split]:
+    """The splits of these partitions, refused if one is unknown or its inputs are not built yet:
+    each as-of date a split reads materialized with its blocking checks passed, as Dagster recorded
+    them, and (for Triage's layout) the other splits' feature dates in the warehouse."""
     known = splits or {s.key: s for s in current_splits(config, warehouse)}
     if unknown := [k for k in keys if k not in known]:
         raise StepRefused(f"no split {', '.join(unknown)} in the config's splits")
+    if lines := split_reads(config, known).reasons(instance, keys):
+        raise StepRefused(refusal("matrices", lines, len(keys)))
     chosen = [known[k] for k in keys]
     if problems := missing_inputs(warehouse, config, chosen):
         raise StepRefused("the splits need as-of partitions that are not built yet "

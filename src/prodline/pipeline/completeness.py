@@ -23,6 +23,7 @@ class Window:
     first: dt.date
     last: dt.date
     why: str = ""  # what the window is for, said when it is not complete
+    dates: tuple[dt.date, ...] = ()  # only these days count (as-of dates of a table built per date)
 
 
 @dataclass
@@ -56,15 +57,16 @@ def shortfall(needed: Window, states: DayStates) -> list[str]:
     if needed.last < needed.first:
         return []
     missing, failed = [], []
-    day = needed.first
-    while day <= needed.last:
+    for day in needed.dates or _every_day(needed.first, needed.last):
         if day not in states.loaded:
             missing.append(day)
         elif day in states.failed:
             failed.append(day)
-        day += dt.timedelta(days=1)
     lines = []
-    if missing:
+    if missing and needed.dates:
+        shown = ", ".join(map(str, missing[:SHOWN])) + (" ..." if len(missing) > SHOWN else "")
+        lines.append(f"{needed.table}: {len(missing)} as-of date(s) not built: {shown}")
+    elif missing:
         runs = day_ranges(missing)
         shown = ", ".join(runs[:SHOWN]) + (f" and {len(runs) - SHOWN} more" if len(runs) > SHOWN else "")
         lines.append(f"{needed.table}: {_days(len(missing))} not loaded: {shown}")
@@ -73,6 +75,13 @@ def shortfall(needed: Window, states: DayStates) -> list[str]:
     if len(failed) > SHOWN:
         lines.append(f"{needed.table}: {len(failed) - SHOWN} more day(s) with failed blocking checks")
     return lines
+
+
+def _every_day(first: dt.date, last: dt.date):
+    day = first
+    while day <= last:
+        yield day
+        day += dt.timedelta(days=1)
 
 
 def day_ranges(days: list[dt.date]) -> list[str]:

@@ -46,7 +46,8 @@ def test_the_reasons_name_each_missing_range_and_each_failed_day_with_its_check(
                                              "2024-01-31 (31 days)"]
     as_of = Window("features_reg", D(2024, 1, 1), D(2024, 3, 1), dates=(D(2024, 1, 1), D(2024, 2, 1),
                                                                         D(2024, 3, 1)))
-    built = {"features_reg": DayStates({D(2024, 2, 1), D(2024, 3, 1)}, {D(2024, 3, 1): ["rows_match_cohort"]})}
+    built = {"features_reg": DayStates({D(2024, 2, 1), D(2024, 3, 1)},
+                                       {D(2024, 3, 1): ["rows_match_cohort"]})}
     assert incomplete("s1", [as_of], built) == [
         "s1: features_reg: 1 as-of date(s) not built: 2024-01-01",
         "s1: features_reg 2024-03-01: blocking check rows_match_cohort failed"]

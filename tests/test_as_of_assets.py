@@ -10,10 +10,12 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from conftest import AS_OF_LAST, START, build, demo_sections, make_project
+from conftest import AS_OF_LAST, START, build, demo_sections, make_project, write_config
 from prodline.assets.keys import COHORT, LABELS, feature_key
+from prodline.assets.partitions import as_of_partitions
 from prodline.assets.versions import recorded_versions
 from prodline.cli import app
+from prodline.config import load_config
 from prodline.pipeline.as_of.preview import preview
 from prodline.pipeline.data_versions import partition_versions
 from prodline.resources import warehouse_of
@@ -27,6 +29,20 @@ TABLES = ["transforms.spell_ends", "features.cohort", "features.labels", "featur
 def table_rows(config, table: str) -> list[tuple]:
     rows = warehouse_of(config, literal=True).rows(f"SELECT * FROM {table}")
     return sorted(tuple(round(v, 9) if isinstance(v, float) else v for v in r.values()) for r in rows)
+
+
+@pytest.mark.parametrize(("cadence", "start", "end", "last"), [
+    ("daily", "2024-02-01", "2024-02-05", "2024-02-05"),
+    ("weekly", "2024-01-01", "2024-01-29", "2024-01-29"),
+    ("weekly", "2024-01-01", "2024-01-31", "2024-01-29"),
+    ("monthly", "2024-02-01", "2024-05-01", "2024-05-01"),
+    ("monthly", "2024-02-01", "2024-05-31", "2024-05-01"),
+])
+def test_the_last_as_of_date_on_or_before_the_end_is_a_partition(tmp_path, cadence, start, end, last):
+    config = load_config(write_config(tmp_path, as_of={"start": start, "cadence": cadence, "end": end}))
+    keys = as_of_partitions(config).get_partition_keys()
+    assert (keys[0], keys[-1]) == (start, last)
+    assert config.as_of.includes(dt.date.fromisoformat(last))
 
 
 def test_duckdb_and_postgresql_give_identical_rows(tmp_path, monkeypatch, instance, pg_url):

@@ -21,18 +21,30 @@ def daily_partitions(config: ProjectConfig) -> dg.DailyPartitionsDefinition:
 
 
 def as_of_partitions(config: ProjectConfig) -> dg.TimeWindowPartitionsDefinition:
-    """One partition per as-of date; the current period's exists (its date has come)."""
+    """One partition per as-of date, through `as_of.end` if set; without it, the current period's
+    exists (its date has come)."""
     as_of = config.as_of
     kwargs: dict = {"start_date": as_of.start.isoformat()}
     if as_of.end is None:
         kwargs["end_offset"] = 1
     else:
-        kwargs["end_date"] = (as_of.end + dt.timedelta(days=1)).isoformat()
+        kwargs["end_date"] = _after_last_period(as_of.cadence, as_of.end).isoformat()
     if as_of.cadence is Cadence.daily:
         return dg.DailyPartitionsDefinition(**kwargs)
     if as_of.cadence is Cadence.weekly:
         return dg.WeeklyPartitionsDefinition(day_offset=1, **kwargs)  # Mondays
     return dg.MonthlyPartitionsDefinition(**kwargs)
+
+
+def _after_last_period(cadence: Cadence, end: dt.date) -> dt.date:
+    """The day after the period of the last as-of date on or before `end`: Dagster's end_date is
+    exclusive and keeps only whole periods, so `end` + 1 day would drop a week or month that starts
+    on `end`."""
+    if cadence is Cadence.daily:
+        return end + dt.timedelta(days=1)
+    if cadence is Cadence.weekly:
+        return end - dt.timedelta(days=end.weekday()) + dt.timedelta(weeks=1)  # the Monday after
+    return (end.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
 
 
 def splits_added(config: ProjectConfig) -> dg.DynamicPartitionsDefinition:

@@ -8,9 +8,11 @@ import duckdb
 import psycopg2
 import pytest
 import sqlalchemy as sa
+from dagster._core.events import RunFailureReason
+from dagster._core.execution.retries import auto_reexecution_should_retry_run
 
 from conftest import GRID, MONITORING_CFG, PROMOTION, SELECTION, START, TEMPORAL, all_checksums, make_project
-from prodline.assets.decorators import OUTSIDE_SYSTEMS
+from prodline.assets.decorators import OUTSIDE_SYSTEMS, retried_asset
 from prodline.pipeline.transient import is_transient
 from prodline.resources import warehouse_of
 from prodline.runs import load_range
@@ -122,3 +124,27 @@ def test_an_error_a_retry_cannot_cure_fails_at_once(project, instance):
     assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
     assert "ParserException" in failure.message or "syntax error" in failure.message.lower()
+
+
+@retried_asset(key="refused_input")
+def refused_input(context: dg.AssetExecutionContext):
+    raise ValueError("age: 'old' is not an integer")
+
+
+@dg.asset
+def worker_lost():
+    raise dg.Failure("the worker's machine went away")
+
+
+def test_a_run_that_failed_for_good_is_not_launched_again_by_run_retries():
+    """deploy/dagster.yaml retries failed runs; one whose step failed for good would only fail the
+    same way (a refused file, in quarantine by then, as missing)."""
+    retries = {"run_retries": {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": True}}
+    with dg.instance_for_test(overrides=retries) as instance:
+        verdicts = {}
+        for asset in (refused_input, worker_lost):
+            result = dg.materialize([asset], instance=instance, raise_on_error=False)
+            run = instance.get_run_by_id(result.run_id)
+            verdicts[asset.key.to_user_string()] = auto_reexecution_should_retry_run(
+                instance, run, RunFailureReason.STEP_FAILURE)
+        assert verdicts == {"refused_input": False, "worker_lost": True}

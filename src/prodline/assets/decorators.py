@@ -1,5 +1,6 @@
 """The decorators every asset uses: a backfill of any range is one run, a step that an outside
-system failed for a moment is tried again, and an error a retry cannot cure fails at once."""
+system failed for a moment is tried again, and an error a retry cannot cure fails at once (and its
+run is not launched again)."""
 
 import functools
 import inspect
@@ -16,6 +17,10 @@ from prodline.pipeline.transient import is_transient
 OUTSIDE_SYSTEMS = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+# Set on the run of a step that failed for good: Dagster's run retries (deploy/dagster.yaml) would
+# launch it again from the failure only to fail the same way, and a refused file, moved to
+# quarantine by then, would fail as missing, so the last alert would no longer say what was wrong.
+NOT_RETRIED = {"dagster/retry_on_asset_or_op_failure": "false"}
 
 
 def single_run_asset(**kwargs):
@@ -57,6 +62,14 @@ def retry_transient_only(fn):
     def passes(error: Exception) -> bool:  # Dagster's own signals, and what a retry can cure
         return isinstance(error, dg.Failure | dg.RetryRequested | dg.DagsterError) or is_transient(error)
 
+    def raised(error: Exception, args: tuple) -> Exception:
+        """What the step raises for `error`; a failure for good keeps its run from being retried."""
+        failure = error if passes(error) else final(error)
+        if isinstance(failure, dg.Failure) and not failure.allow_retries:
+            for context in (a for a in args if isinstance(a, dg.AssetExecutionContext)):
+                context.instance.add_run_tags(context.run.run_id, NOT_RETRIED)
+        return failure
+
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
@@ -64,9 +77,10 @@ def retry_transient_only(fn):
             try:
                 yield from fn(*args, **kwargs)
             except Exception as error:
-                if passes(error):
+                failure = raised(error, args)
+                if failure is error:
                     raise
-                raise final(error) from error
+                raise failure from error
 
         return steps
 
@@ -75,8 +89,9 @@ def retry_transient_only(fn):
         try:
             return fn(*args, **kwargs)
         except Exception as error:
-            if passes(error):
+            failure = raised(error, args)
+            if failure is error:
                 raise
-            raise final(error) from error
+            raise failure from error
 
     return step

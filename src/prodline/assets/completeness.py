@@ -114,13 +114,28 @@ class UpstreamComplete(dg.AutomationCondition):
             true_subset=context.candidate_subset.compute_intersection_with_partition_keys(set(complete)))
 
 
+def about_to_change() -> dg.AutomationCondition:
+    """A table (a day of it) that another run is about to rewrite: its own inputs were updated
+    since it was last requested or built and it is not in this tick's run, or they are (or it is)
+    being built."""
+    ac = dg.AutomationCondition
+    pending = ac.any_deps_updated().since_last_handled() & ~ac.will_be_requested()
+    return (pending | ac.any_deps_in_progress() | ac.in_progress()).with_label("about_to_change")
+
+
 def flow_on(upstream: Upstream) -> dg.AutomationCondition:
     """Build the newest partition when it appears, and any partition, past ones too, when a day it
-    reads is loaded again (a fix, a late file, a correction), once its whole window is complete."""
+    reads is loaded again (a fix, a late file, a correction), once its whole window is complete.
+
+    It waits while what it reads is about to change in another run: a raw day read both directly
+    and through a transform (or the cohort) would otherwise request the transform's day and the
+    as-of date in one tick, as separate runs (their partitions differ) that nothing orders, and the
+    as-of date could read the transform's old rows (Dagster forgets an update that lands while the
+    partition is being built)."""
     ac = dg.AutomationCondition
     return (
         ((ac.in_latest_time_window() & ac.newly_missing()) | ac.any_deps_updated()).since_last_handled()
-        & ~ac.any_deps_in_progress()
+        & ~ac.any_deps_match(about_to_change())
         & ~ac.in_progress()
         & upstream.condition()
     ).with_label("flow_on")

@@ -13,6 +13,7 @@ import pytest
 
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.definitions import build_definitions, defs
+from prodline.execution import executor_of
 from prodline.instance import prepare_instance
 from prodline.resources import warehouse_of
 from prodline.resources.stores import POOL, WarehouseResource
@@ -81,3 +82,22 @@ def test_warehouse_url_from_environment_stays_secret(monkeypatch):
     config = load_config(DEMO_CONFIG)
     assert isinstance(warehouse_of(config).url, dg.EnvVar)
     assert warehouse_of(config, literal=True).url.endswith("secret@db/w")
+
+
+def test_sensor_seconds_shorten_every_sensor(monkeypatch):
+    monkeypatch.delenv("PRODLINE_CONFIG", raising=False)
+    own = {s.name: s.minimum_interval_seconds for s in defs().sensors}
+    assert own["new_landing_files"] == 30 and own["automation"] == 60 and own["matured_labels"] == 300
+    monkeypatch.setenv("PRODLINE_SENSOR_SECONDS", "5")
+    assert {s.name: s.minimum_interval_seconds for s in defs().sensors} == dict.fromkeys(own, 5)
+    monkeypatch.setenv("PRODLINE_SENSOR_SECONDS", "2")
+    with pytest.raises(ValueError, match=r"\$PRODLINE_SENSOR_SECONDS is '2': write a whole number of "
+                                         r"seconds, 5 or more"):
+        defs()
+
+
+def test_in_process_runs_every_step_in_the_run_process_and_refuses_celery_beside_it():
+    assert executor_of({}) is None
+    assert executor_of({"PRODLINE_IN_PROCESS": "1"}) is dg.in_process_executor
+    with pytest.raises(ValueError, match=r"\$PRODLINE_IN_PROCESS=1 .* \$PRODLINE_CELERY_BROKER .* set one"):
+        executor_of({"PRODLINE_IN_PROCESS": "1", "PRODLINE_CELERY_BROKER": "redis://x"})

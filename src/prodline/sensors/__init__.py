@@ -15,11 +15,18 @@ from prodline.resources.arrivals import arrival_of
 from prodline.resources.stores import LandingZoneResource, WarehouseResource
 
 
-def landing_sensor(config: ProjectConfig, job: dg.JobDefinition) -> dg.SensorDefinition:
+def interval(own: int, at_most: int | None) -> int:
+    """A sensor's minimum interval: its own, or `at_most` when shorter ($PRODLINE_SENSOR_SECONDS,
+    which the definitions read: a demo or a test that wants the daemon to react in seconds)."""
+    return own if at_most is None else min(own, at_most)
+
+
+def landing_sensor(config: ProjectConfig, job: dg.JobDefinition,
+                   every: int | None = None) -> dg.SensorDefinition:
     """One run per day that has new or changed files, each requested exactly once."""
     sources = [n for n, s in config.sources.items() if arrival_of(s).resource_key == "landing_zone"]
 
-    @dg.sensor(name="new_landing_files", job=job, minimum_interval_seconds=30,
+    @dg.sensor(name="new_landing_files", job=job, minimum_interval_seconds=interval(30, every),
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Loads each new or changed file in the landing zone into its raw "
                            "table; quarantines files that belong to no partition.")
@@ -52,11 +59,12 @@ def landing_sensor(config: ProjectConfig, job: dg.JobDefinition) -> dg.SensorDef
     return new_landing_files
 
 
-def split_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefinition:
+def split_sensor(job: dg.JobDefinition, config: ProjectConfig,
+                 every: int | None = None) -> dg.SensorDefinition:
     """Production splits that follow the data: each new split, once its labels have matured, is
     added as a partition and trained."""
 
-    @dg.sensor(name=config.own("new_splits"), job=job, minimum_interval_seconds=300,
+    @dg.sensor(name=config.own("new_splits"), job=job, minimum_interval_seconds=interval(300, every),
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Adds a split partition when its labels have matured and trains it.")
     def new_splits(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
@@ -72,7 +80,8 @@ def split_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefin
     return new_splits
 
 
-def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.SensorDefinition:
+def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig,
+                          every: int | None = None) -> dg.SensorDefinition:
     """Labels mature a label timespan after their as-of date, long after the partition appeared,
     so no condition on the newest partition sees them: this sensor asks for each date's labels once
     every day of their window is loaded and passed its blocking checks (assets/upstreams.py), one run
@@ -80,7 +89,7 @@ def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig) -> dg.Se
 
     upstream = labels_reads(config, config.tables_read(config.label.sql()), config.label.interval)
 
-    @dg.sensor(name=config.own("matured_labels"), job=job, minimum_interval_seconds=300,
+    @dg.sensor(name=config.own("matured_labels"), job=job, minimum_interval_seconds=interval(300, every),
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Builds the labels of as-of dates whose label window the data now covers.")
     def matured_labels(context: dg.SensorEvaluationContext):

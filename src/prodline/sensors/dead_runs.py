@@ -4,10 +4,12 @@ run (executed in-process by `prodline load` or `prodline demo`) has died, so thi
 import dagster as dg
 
 from prodline.instance import release_dead_runs
+from prodline.sensors import interval
 
 
-def dead_runs_sensor() -> dg.SensorDefinition:
-    @dg.sensor(name="dead_runs", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+def dead_runs_sensor(every: int | None = None) -> dg.SensorDefinition:
+    @dg.sensor(name="dead_runs", minimum_interval_seconds=interval(30, every),
+               default_status=dg.DefaultSensorStatus.RUNNING,
                description="Marks failed the runs of commands whose process has died, and frees the "
                            "warehouse slots they (or any ended run) still hold.")
     def dead_runs(context: dg.SensorEvaluationContext):

@@ -12,14 +12,16 @@ from prodline.config import ProjectConfig
 from prodline.pipeline.matrices.building import current_splits
 from prodline.pipeline.monitoring.realized_lists import shortfalls_since
 from prodline.resources.stores import WarehouseResource
+from prodline.sensors import interval
 
 
-def decay_sensor(config: ProjectConfig, train: dg.JobDefinition,
-                 roll_back: dg.JobDefinition) -> dg.SensorDefinition:
+def decay_sensor(config: ProjectConfig, train: dg.JobDefinition, roll_back: dg.JobDefinition,
+                 every: int | None = None) -> dg.SensorDefinition:
     cfg, metric = config.monitoring, config.selection.name
     answer = cfg.on_decay
 
-    @dg.sensor(name=config.own("decay_response"), jobs=[train, roll_back], minimum_interval_seconds=300,
+    @dg.sensor(name=config.own("decay_response"), jobs=[train, roll_back],
+               minimum_interval_seconds=interval(300, every),
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"When realized {metric} falls more than {cfg.realized_margin:g} below the "
                            f"value recorded at promotion: {answer} (monitoring.on_decay).")

@@ -18,15 +18,17 @@ from prodline.config import ProjectConfig
 from prodline.pipeline.raw.batches import days_between
 from prodline.pipeline.raw.observing import days_to_observe, ranges, short
 from prodline.resources.stores import WarehouseResource
+from prodline.sensors import interval
 
 MAX_RUNS_PER_TICK = 20  # a table rewritten day by day asks for its ranges over a few ticks
 MAX_ATTEMPTS = 3  # a run that failed before observing anything (the database away, say) is asked again
 
 
-def observed_tables_sensor(config: ProjectConfig, job: dg.JobDefinition) -> dg.SensorDefinition:
+def observed_tables_sensor(config: ProjectConfig, job: dg.JobDefinition,
+                           every: int | None = None) -> dg.SensorDefinition:
     sources = {n: s for n, s in config.sources.items() if s.observed}
 
-    @dg.sensor(name="observed_tables_changed", job=job, minimum_interval_seconds=300,
+    @dg.sensor(name="observed_tables_changed", job=job, minimum_interval_seconds=interval(300, every),
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Observes the days of the team's own tables (arrival: warehouse) that are "
                            "new or whose rows changed, so that what reads them is refreshed.")

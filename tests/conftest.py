@@ -1,6 +1,7 @@
 """Shared fixtures and helpers: a tiny project in a temporary home, projects of months of data
 (as-of layer, modeling, promotion), the promoted project built once per session, a real
-PostgreSQL database and the production Dagster instance on it."""
+PostgreSQL database and the production Dagster instance on it, the Dagster webserver and daemon
+as processes, and a real SMTP server."""
 
 import contextlib
 import datetime as dt
@@ -19,6 +20,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -96,10 +98,13 @@ def stop_process(process: subprocess.Popen, group: bool = False, seconds: float 
 
     send(how)
     try:
-        return process.wait(timeout=seconds)
+        code = process.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
         send(signal.SIGKILL)
-        return process.wait(timeout=seconds)
+        code = process.wait(timeout=seconds)
+    if group:  # what it started may outlive it (a code server, a run, a pool's worker)
+        send(signal.SIGKILL)
+    return code
 
 
 def wait_until_answered(url: str, processes: list[subprocess.Popen], log: Path, seconds: float = 120) -> None:
@@ -115,6 +120,38 @@ def wait_until_answered(url: str, processes: list[subprocess.Popen], log: Path, 
         alive = all(p.poll() is None for p in processes)
         assert alive and time.monotonic() < deadline, log.read_text()[-3000:]
         time.sleep(0.3)
+
+
+BIN = Path(sys.executable).parent  # the commands of this environment: dagster-daemon, ...
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
+
+
+@contextmanager
+def dagster_services(env: dict[str, str], logs: Path, seconds: float = 120) -> Iterator[str]:
+    """`dagster-webserver` and `dagster-daemon run` on workspace.yaml with `env` (DAGSTER_HOME,
+    PRODLINE_CONFIG, ...), their logs in the folder `logs`: the GraphQL URL once the webserver
+    answers. Each runs in a session of its own, with its code server and the runs it launches,
+    which is stopped, and killed if need be, however the block ends."""
+    port = free_port()
+    commands = {"webserver": [str(BIN / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1",
+                              "-p", str(port)],
+                "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)]}
+    with contextlib.ExitStack() as stack:
+        services = []
+        for name, command in commands.items():
+            log = stack.enter_context(open(logs / f"{name}.log", "w"))
+            services.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                             start_new_session=True))
+            stack.callback(stop_process, services[-1], group=True, seconds=30)
+        wait_until_answered(f"http://127.0.0.1:{port}/server_info", services, logs / "webserver.log", seconds)
+        yield f"http://127.0.0.1:{port}/graphql"
+
+
+def graphql(url: str, query: str, **variables) -> dict:
+    """The `data` of a GraphQL answer; it fails with the errors when there are any."""
+    answer = httpx.post(url, json={"query": query, "variables": variables}, timeout=60).json()
+    assert not answer.get("errors"), answer["errors"]
+    return answer["data"]
 
 
 def output_of(process: subprocess.Popen, seconds: float, given: str | None = None) -> str:

@@ -3,14 +3,11 @@ partition backfill through GraphQL, and the daemon runs it to the end."""
 
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-import httpx
 import pytest
 
-from conftest import START, free_port, make_project, stop_process, wait_until_answered
+from conftest import BIN, START, WORKSPACE, dagster_services, graphql, make_project, stop_process
 from prodline.assets.keys import raw_key
 from prodline.instance import prepare_instance
 from prodline.resources import warehouse_of
@@ -18,8 +15,6 @@ from prodline.resources import warehouse_of
 # Whole processes (webserver, daemon): run by `make test-end-to-end`.
 pytestmark = pytest.mark.end_to_end
 
-BIN = Path(sys.executable).parent
-WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 LAUNCH = """mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
     __typename
@@ -63,27 +58,7 @@ def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tm
     finally:
         for p in stopping:
             stop_process(p)
-    port = free_port()
-    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("webserver", "daemon")}  # noqa: SIM115
-    services = [
-        subprocess.Popen(
-            [str(BIN / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)],
-            env=env,
-            stdout=logs["webserver"],
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ),
-        subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)],
-            env=env,
-            stdout=logs["daemon"],
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ),
-    ]
-    try:
-        graphql = f"http://127.0.0.1:{port}/graphql"
-        wait_until_answered(f"http://127.0.0.1:{port}/server_info", services, tmp_path / "webserver.log")
+    with dagster_services(env, tmp_path) as url:
         days = [START.replace(day=d).isoformat() for d in (2, 3, 4)]
         # One source, its step in the run's own process: what is tested is the daemon's part.
         params = {
@@ -91,26 +66,15 @@ def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tm
             "partitionNames": days,
             "runConfigData": {"execution": {"config": {"in_process": {}}}},
         }
-        launched = httpx.post(
-            graphql, json={"query": LAUNCH, "variables": {"params": params}}, timeout=60
-        ).json()
-        answer = launched["data"]["launchPartitionBackfill"]
+        answer = graphql(url, LAUNCH, params=params)["launchPartitionBackfill"]
         assert answer["__typename"] == "LaunchBackfillSuccess", answer
         status = None
         deadline = time.monotonic() + 240
         while status not in DONE:
             assert time.monotonic() < deadline, ((tmp_path / "daemon.log").read_text()[-3000:], status)
             time.sleep(1)
-            found = httpx.post(
-                graphql, json={"query": STATUS, "variables": {"id": answer["backfillId"]}}
-            ).json()
-            status = found["data"]["partitionBackfillOrError"].get("status")
+            status = graphql(url, STATUS, id=answer["backfillId"])["partitionBackfillOrError"].get("status")
         assert status in ("COMPLETED", "COMPLETED_SUCCESS"), (tmp_path / "daemon.log").read_text()[-3000:]
-    finally:
-        for service in services:  # each with the processes it started (the code server, a run's)
-            stop_process(service, group=True, seconds=60)
-        for log in logs.values():
-            log.close()
     assert set(instance.get_materialized_partitions(raw_key("registrations"))) == set(days)
     assert not instance.get_materialized_partitions(raw_key("exits"))  # the sensors stayed off
     warehouse = warehouse_of(config, literal=True)

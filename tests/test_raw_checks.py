@@ -106,7 +106,8 @@ def test_duplicate_key_within_the_loaded_days(warehouse, visits):
     assert not outcome.passed
     assert outcome.summary == "2 duplicated key(s) of (site, visit_id)"
     assert outcome.evidence == {"duplicated_keys": 2, "sample": [
-        {"site": "north", "visit_id": 1, "copies": 2}, {"site": "north", "visit_id": 2, "copies": 2}]}
+        {"site": "north", "visit_id": 1, "copies": 2}, {"site": "north", "visit_id": 2, "copies": 2}],
+        "failed_days": ["2024-01-01", "2024-01-02"]}  # the days holding a repeated key
 
 
 def test_duplicate_key_against_other_days(warehouse, visits):
@@ -133,7 +134,8 @@ def test_dates_outside_their_partition(tmp_path, warehouse, visits):
     assert outcome.summary == "2 row(s) dated outside their partition"
     assert outcome.evidence == {"rows_outside": 2, "sample": [
         {"_datestamp": "2024-01-02", "visited_on": "2024-01-03", "_source": "visits/2024-01-02.csv"},
-        {"_datestamp": "2024-01-03", "visited_on": "2024-01-01", "_source": "visits/2024-01-03.csv"}]}
+        {"_datestamp": "2024-01-03", "visited_on": "2024-01-01", "_source": "visits/2024-01-03.csv"}],
+        "failed_days": ["2024-01-02", "2024-01-03"]}
     strict = source_of(tmp_path, text=CONFIG.replace("late_days: 1", "late_days: 0"))
     outcome = check(warehouse, strict, D1, D3)["dates_inside_partition"]
     assert outcome.summary == "3 row(s) dated outside their partition"  # one day early is too early now
@@ -168,7 +170,8 @@ def test_nulls_in_a_column_made_required_after_the_table_was_created(tmp_path, w
     outcome = check(warehouse, now, D1, D1)["required_columns_not_null"]
     assert not outcome.passed
     assert outcome.summary == "region: 2 null(s)"
-    assert outcome.evidence == {"nulls": {"site": 0, "visit_id": 0, "visited_on": 0, "region": 2}}
+    assert outcome.evidence == {"nulls": {"site": 0, "visit_id": 0, "visited_on": 0, "region": 2},
+                                "failed_days": ["2024-01-01"]}
     assert check(warehouse, now, D2, D2)["required_columns_not_null"].passed  # NULLs of other days
 
 
@@ -184,7 +187,8 @@ def test_days_without_rows(warehouse, visits):
     outcome = check(warehouse, visits, D1, D3)["rows_every_day"]
     assert not outcome.passed
     assert outcome.summary == "1 day(s) without rows"
-    assert outcome.evidence == {"days_without_rows": ["2024-01-02"], "count": 1}
+    assert outcome.evidence == {"days_without_rows": ["2024-01-02"], "count": 1,
+                                "failed_days": ["2024-01-02"]}
     assert check(warehouse, visits, D3, D3)["rows_every_day"].passed
 
 

@@ -9,6 +9,7 @@ Assets that use the MLflow registry (models, evaluations, challenger, champion, 
 refused: a registry has no scratch copy, and its runs and aliases are what production reads."""
 
 import datetime as dt
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from prodline.assets import project_assets
+from prodline.assets.completeness import RECORDS_TAG
 from prodline.config import ProjectConfig
 from prodline.home import home_of
 from prodline.instance import batch_dagster_events
@@ -105,9 +107,14 @@ def run_trial(config: ProjectConfig, name: str, date: str, keep: bool = False) -
                          "landing_zone": scratch_landing(config, scratch, partition),
                          "matrix_store": MatrixStoreResource(matrices_dir=str(scratch / "matrices"),
                                                              scores_dir=str(scratch / "predictions"))}
+            # What upstream is built: the records of the project's own instance ($DAGSTER_HOME
+            # when it names one, as the commands set it; else the home's).
+            homes = [Path(h) for h in (os.environ.get("DAGSTER_HOME"), home_of(config).dagster) if h]
+            home = next((h for h in homes if (h / "dagster.yaml").exists()), None)
+            records = {RECORDS_TAG: str(home)} if home is not None else {}
             result = dg.materialize(
                 [asset], partition_key=partition, instance=instance,
-                resources=resources, raise_on_error=False, tags={"prodline/command": "test"},
+                resources=resources, raise_on_error=False, tags={"prodline/command": "test", **records},
                 run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
             trial = Trial(named, partition, result, warehouse, scratch)
             report(trial, graph, copied)

@@ -8,7 +8,8 @@ the days its evidence names when it names them (`failed_days`).
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 from dagster._core.definitions.declarative_automation.automation_condition import AutomationResult
@@ -18,6 +19,9 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from prodline.pipeline.completeness import DayStates, Window, incomplete, refusal
 from prodline.pipeline.errors import StepRefused
 
+# `prodline test` runs a partition on an ephemeral instance: its completeness is judged on the
+# records of the project's own instance, whose DAGSTER_HOME this run tag names (read, never written).
+RECORDS_TAG = "prodline/records_from"
 FAILED_CHECKS_READ = 500  # the newest failed executions of each check that are looked at
 
 WindowsOf = Callable[[str], list[Window]]  # the days of each table a partition (by its key) reads
@@ -61,6 +65,18 @@ def _last_runs(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[dt.date, 
     return {dt.date.fromisoformat(r.partition_key): r.run_id for r in records if r.partition_key}
 
 
+@contextmanager
+def records_of(context: dg.AssetExecutionContext) -> Iterator[dg.DagsterInstance]:
+    """The instance whose records say what upstream is built: the run's own, or the project's for a
+    trial run (RECORDS_TAG)."""
+    home = context.run.tags.get(RECORDS_TAG)
+    if not home:
+        yield context.instance
+        return
+    with dg.DagsterInstance.from_config(home) as instance:
+        yield instance
+
+
 class Upstream:
     """What a partitioned asset reads upstream: the windows of each partition (an as-of date, a
     day, a split), and the asset and blocking checks behind each table the windows name."""
@@ -80,7 +96,9 @@ class Upstream:
         """Refuse the step, naming each missing or failed table and day, unless every partition of
         the run reads only days that are loaded and passed their blocking checks."""
         partitions = list(context.partition_keys)
-        if lines := self.reasons(context.instance, partitions):
+        with records_of(context) as instance:
+            lines = self.reasons(instance, partitions)
+        if lines:
             raise StepRefused(self.note + refusal(self.what, lines, len(partitions)))
 
     def condition(self) -> "UpstreamComplete":

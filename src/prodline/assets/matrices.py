@@ -5,6 +5,7 @@ has another data version (assets/versions.py); an unchanged matrix is reused."""
 
 import dagster as dg
 
+from prodline.assets.completeness import records_of
 from prodline.assets.decorators import single_run_asset
 from prodline.assets.keys import COHORT, LABELS, MATRICES, feature_key, problem_key
 from prodline.assets.metadata import markdown_table, png
@@ -39,7 +40,8 @@ def matrices_asset(config: ProjectConfig, splits: dict[str, Split] | None, parti
     )
     def matrices(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse, store = context.resources.warehouse, context.resources.matrix_store.of(config)
-        chosen = _chosen(config, splits, warehouse, context.partition_keys, context.instance)
+        with records_of(context) as instance:
+            chosen = _chosen(config, splits, warehouse, context.partition_keys, instance)
         specs, built = matrix_specs(config, warehouse, chosen), []
         versions, reads = {}, {}
         for split in chosen:

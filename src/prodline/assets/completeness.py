@@ -92,6 +92,11 @@ class Upstream:
         states = {t: day_states(instance, *self.assets[t]) for t in tables if t in self.assets}
         return [line for p in partitions for line in incomplete(p, windows[p], states)]
 
+    def complete(self, instance: dg.DagsterInstance, partitions: list[str]) -> list[str]:
+        """The partitions (of `partitions`, in order) that can be built now."""
+        blocked = {line.split(":")[0] for line in self.reasons(instance, partitions)}
+        return [p for p in partitions if p not in blocked]
+
     def refuse_incomplete(self, context: dg.AssetExecutionContext) -> None:
         """Refuse the step, naming each missing or failed table and day, unless every partition of
         the run reads only days that are loaded and passed their blocking checks."""
@@ -124,9 +129,7 @@ class UpstreamComplete(dg.AutomationCondition):
         candidates = sorted(context.candidate_subset.expensively_compute_partition_keys())
         if not candidates:
             return AutomationResult(context=context, true_subset=context.candidate_subset)
-        blocked = {line.split(":")[0]
-                   for line in self.upstream.reasons(context.asset_graph_view.instance, candidates)}
-        complete = [p for p in candidates if p not in blocked]
+        complete = self.upstream.complete(context.asset_graph_view.instance, candidates)
         return AutomationResult(
             context=context,
             true_subset=context.candidate_subset.compute_intersection_with_partition_keys(set(complete)))

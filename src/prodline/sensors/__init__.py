@@ -95,8 +95,7 @@ def matured_labels_sensor(job: dg.JobDefinition, config: ProjectConfig,
     def matured_labels(context: dg.SensorEvaluationContext):
         done = set(context.instance.get_materialized_partitions(problem_key(config, LABELS)))
         waiting = [k for k in as_of_partitions(config).get_partition_keys() if k not in done]
-        unripe = {line.split(":")[0] for line in upstream.reasons(context.instance, waiting)}
-        ripe = [k for k in waiting if k not in unripe]
+        ripe = upstream.complete(context.instance, waiting)
         if not ripe:
             return dg.SkipReason(f"{len(waiting)} label partition(s) still maturing")
         first, last = ripe[0], ripe[-1]

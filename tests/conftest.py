@@ -126,25 +126,52 @@ BIN = Path(sys.executable).parent  # the commands of this environment: dagster-d
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 
 
+class DagsterServices:
+    """`dagster-webserver` and `dagster-daemon run` started by `dagster_services`: each in a session
+    of its own, with the code server and the runs it launches. `url` is the webserver's GraphQL."""
+
+    def __init__(self, env: dict[str, str], logs: Path, seconds: float):
+        self.env, self.logs, self.seconds = env, logs, seconds
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/graphql"
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.commands = {
+            "webserver": [str(BIN / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1",
+                          "-p", str(self.port)],
+            "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)]}
+
+    def start(self, name: str) -> subprocess.Popen:
+        """Start `name` (again), its output appended to logs/<name>.log."""
+        with open(self.logs / f"{name}.log", "a") as log:
+            self.processes[name] = subprocess.Popen(self.commands[name], env=self.env, stdout=log,
+                                                    stderr=subprocess.STDOUT, start_new_session=True)
+        return self.processes[name]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL `name` and everything in its session (its code server, the runs it launched), as
+        when its machine or container dies."""
+        stop_process(self.processes[name], group=True, seconds=10, how=signal.SIGKILL)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            stop_process(process, group=True, seconds=30)
+
+
 @contextmanager
-def dagster_services(env: dict[str, str], logs: Path, seconds: float = 120) -> Iterator[str]:
+def dagster_services(env: dict[str, str], logs: Path, seconds: float = 120) -> Iterator[DagsterServices]:
     """`dagster-webserver` and `dagster-daemon run` on workspace.yaml with `env` (DAGSTER_HOME,
-    PRODLINE_CONFIG, ...), their logs in the folder `logs`: the GraphQL URL once the webserver
-    answers. Each runs in a session of its own, with its code server and the runs it launches,
-    which is stopped, and killed if need be, however the block ends."""
-    port = free_port()
-    commands = {"webserver": [str(BIN / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1",
-                              "-p", str(port)],
-                "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)]}
-    with contextlib.ExitStack() as stack:
-        services = []
-        for name, command in commands.items():
-            log = stack.enter_context(open(logs / f"{name}.log", "w"))
-            services.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                             start_new_session=True))
-            stack.callback(stop_process, services[-1], group=True, seconds=30)
-        wait_until_answered(f"http://127.0.0.1:{port}/server_info", services, logs / "webserver.log", seconds)
-        yield f"http://127.0.0.1:{port}/graphql"
+    PRODLINE_CONFIG, ...), their logs in the folder `logs`, once the webserver answers. Each, with
+    its code server and the runs it launches, is stopped, and killed if need be, however the block
+    ends."""
+    services = DagsterServices(env, logs, seconds)
+    try:
+        for name in services.commands:
+            services.start(name)
+        wait_until_answered(f"http://127.0.0.1:{services.port}/server_info",
+                            list(services.processes.values()), logs / "webserver.log", seconds)
+        yield services
+    finally:
+        services.stop()
 
 
 def graphql(url: str, query: str, **variables) -> dict:

@@ -178,8 +178,8 @@ def test_the_daemon_carries_a_new_day_to_the_list_and_holds_back_a_refused_file(
                "PRODLINE_SENSOR_SECONDS": "5", "PRODLINE_IN_PROCESS": "1",
                "PRODLINE_SMTP_HOST": alerts.host, "PRODLINE_SMTP_PORT": str(alerts.port),
                "PATH": f"{BIN}:{os.environ['PATH']}"}
-        with dagster_services(env, tmp_path) as url:
-            daemon = Daemon(url, tmp_path)
+        with dagster_services(env, tmp_path) as services:
+            daemon = Daemon(services.url, tmp_path)
             new_day(daemon, config, home, tmp_path / "later", warehouse)
             refused_then_fixed(daemon, config, home, warehouse, inbox)
 

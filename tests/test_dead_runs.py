@@ -3,6 +3,7 @@ failed, frees the warehouse slot it held and loads every row once. Meanwhile, a 
 slot held by a live run says which run it waits for, and gives up after --wait."""
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 import yaml
+from dagster._core.storage.tags import GRPC_INFO_TAG
 from typer.testing import CliRunner
 
 from conftest import (
@@ -28,7 +30,16 @@ from prodline.cli import app
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.demo.generate import generate
 from prodline.demo.simulate import Scenario, simulate
-from prodline.instance import BORN_TAG, prepare_instance, process_tags
+from prodline.execution import executor_of
+from prodline.instance import (
+    BORN_TAG,
+    PID_TAG,
+    RUN_TAG,
+    is_alive,
+    prepare_instance,
+    process_tags,
+    release_dead_runs,
+)
 from prodline.resources import warehouse_of
 from prodline.resources.stores import POOL, WarehouseResource
 from prodline.runs import load_range
@@ -204,6 +215,52 @@ def test_the_dead_runs_sensor_releases_what_a_gone_process_held(tmp_path):
         failure.event_log_entry.dagster_event.message
     again = dead_runs_sensor()(dg.build_sensor_context(instance=instance))
     assert again.skip_message == "every run that holds a slot is alive"
+    instance.dispose()
+
+
+@dg.op
+def wait_a_little() -> None:
+    time.sleep(0.1)
+
+
+def watched_job() -> dg.JobDefinition:
+    """A job with prodline's executor (every step in the run's process), as the daemon runs them."""
+    return dg.GraphDefinition(name="watched", node_defs=[wait_a_little]).to_job(
+        executor_def=executor_of({"PRODLINE_IN_PROCESS": "1"}))
+
+
+def test_a_run_worker_names_itself_in_its_run(tmp_path):
+    """A run launched by the daemon carries its worker's pid once it executes, so that a worker that
+    dies with the daemon's code server is found (execute_job: the executor runs in this process)."""
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = dg.execute_job(dg.reconstructable(watched_job), instance=instance)
+        assert result.success
+        run = instance.get_run_by_id(result.run_id)
+        assert (run.tags[RUN_TAG], run.tags[PID_TAG]) == (result.run_id, str(os.getpid()))
+        assert is_alive(run) is True
+
+
+def test_a_run_whose_launch_died_with_its_code_server_is_failed_and_gives_back_its_slot(tmp_path):
+    instance = prepare_instance(tmp_path / "dagster", WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb"))
+    gone = json.dumps({"host": "localhost", "socket": str(tmp_path / "gone.sock")})
+    lost = dg.DagsterRun(job_name="ingest_raw", run_id="d" * 36, status=dg.DagsterRunStatus.STARTING,
+                         tags={GRPC_INFO_TAG: gone})
+    # Executing already: its worker's own pid tells (this process is alive).
+    executing = dg.DagsterRun(job_name="ingest_raw", run_id="e" * 36, status=dg.DagsterRunStatus.STARTING,
+                              tags={GRPC_INFO_TAG: gone, **process_tags("e" * 36)})
+    for run in (lost, executing):
+        instance.add_run(run)
+    assert instance.event_log_storage.claim_concurrency_slot(POOL, lost.run_id, "load").is_claimed
+    assert release_dead_runs(instance) == []  # within the grace a code server has to start a run
+    assert release_dead_runs(instance, grace=0) == [
+        "run dddddddd (ingest_raw, launched by the daemon or the UI, starting): its launch died with "
+        "its code server; marked failed, its slots freed"]
+    assert instance.get_run_by_id(lost.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(executing.run_id).status == dg.DagsterRunStatus.STARTING
+    assert not instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
+    failure = instance.get_records_for_run(lost.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records[0]
+    message = failure.event_log_entry.dagster_event.message
+    assert "The code server launching this run no longer answers" in message
     instance.dispose()
 
 

@@ -97,7 +97,8 @@ def test_sensor_seconds_shorten_every_sensor(monkeypatch):
 
 
 def test_in_process_runs_every_step_in_the_run_process_and_refuses_celery_beside_it():
-    assert executor_of({}) is None
-    assert executor_of({"PRODLINE_IN_PROCESS": "1"}) is dg.in_process_executor
+    assert executor_of({}).name == dg.multi_or_in_process_executor.name  # Dagster's default
+    assert executor_of({"PRODLINE_IN_PROCESS": "1"}).name == dg.in_process_executor.name
+    assert executor_of({"PRODLINE_CELERY_BROKER": "redis://x"}).name == "celery"
     with pytest.raises(ValueError, match=r"\$PRODLINE_IN_PROCESS=1 .* \$PRODLINE_CELERY_BROKER .* set one"):
         executor_of({"PRODLINE_IN_PROCESS": "1", "PRODLINE_CELERY_BROKER": "redis://x"})

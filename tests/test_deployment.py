@@ -58,7 +58,8 @@ def test_a_backfill_through_graphql_is_run_by_the_daemon(production_instance, tm
     finally:
         for p in stopping:
             stop_process(p)
-    with dagster_services(env, tmp_path) as url:
+    with dagster_services(env, tmp_path) as services:
+        url = services.url
         days = [START.replace(day=d).isoformat() for d in (2, 3, 4)]
         # One source, its step in the run's own process: what is tested is the daemon's part.
         params = {

@@ -1,6 +1,7 @@
 """The Dagster instance of the embedded default (SQLite storage under the project's home), and its
 run monitoring: a run whose process died is marked failed and gives back its pool slots."""
 
+import json
 import os
 import socket
 import sys
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
+from dagster._core.errors import DagsterUserCodeUnreachableError
 from dagster._core.storage.dagster_run import RunsFilter
+from dagster._core.storage.tags import GRPC_INFO_TAG
+from dagster._grpc.client import DagsterGrpcClient
 
 from prodline.resources.stores import POOL, WarehouseResource
 
@@ -94,8 +98,9 @@ def _own_process(run: dg.DagsterRun) -> bool:
 
 
 def is_alive(run: dg.DagsterRun) -> bool | None:
-    """Whether the process of a command's run still runs; None when this cannot be told here (a run
-    launched by the daemon or the UI, or one on another machine)."""
+    """Whether the process of a run still runs (its worker, which names itself in the run's tags
+    when it starts executing: prodline.execution.watched); None when this cannot be told here (a
+    run on another machine, or one not executing yet)."""
     tags = run.tags
     if not _own_process(run) or tags.get(HOST_TAG) != socket.gethostname():
         return None
@@ -112,6 +117,31 @@ def is_alive(run: dg.DagsterRun) -> bool | None:
     return True
 
 
+# A run the daemon or the UI launched is STARTING until its worker executes it. Its code server
+# starts the worker in a second or two; past this, a code server that no longer answers means the
+# launch died with it (a daemon killed with its code server), and the run would hold its place in
+# the queue until Dagster's start timeout.
+LAUNCH_GRACE_SECONDS = 30.0
+
+
+def launch_lost(record, grace: float = LAUNCH_GRACE_SECONDS) -> bool:
+    """A run still STARTING after `grace` seconds, not executing yet, whose code server is gone."""
+    run = record.dagster_run
+    info = run.tags.get(GRPC_INFO_TAG)
+    if run.status != dg.DagsterRunStatus.STARTING or _own_process(run) or not info:
+        return False
+    if time.time() - record.update_timestamp.timestamp() < grace:
+        return False
+    where = json.loads(info)
+    client = DagsterGrpcClient(port=where.get("port"), socket=where.get("socket"),
+                               host=where.get("host", "localhost"))
+    try:
+        client.ping("")
+    except DagsterUserCodeUnreachableError:
+        return True
+    return False
+
+
 def describe(run: dg.DagsterRun | None, run_id: str) -> str:
     """`run 1a2b3c4d (prodline load --start 2024-01-01, pid 4242)`, for a message."""
     if run is None:
@@ -125,19 +155,27 @@ def describe(run: dg.DagsterRun | None, run_id: str) -> str:
     return f"run {run_id[:8]} ({what}{where}, {run.status.value.lower()})"
 
 
-def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed every run whose process is gone, and free the pool slots of every run that has
-    ended (dead or finished): what Dagster's run monitoring does, for runs no daemon watches. Returns
-    a line per run released."""
+def release_dead_runs(instance: dg.DagsterInstance, grace: float = LAUNCH_GRACE_SECONDS) -> list[str]:
+    """Mark failed every run whose process is gone (or whose launch died with its code server), and
+    free the pool slots of every run that has ended (dead or finished): what Dagster's run
+    monitoring does, for runs it cannot watch. Dagster's run retries launch a failed run again.
+    Returns a line per run released."""
     released = []
-    for run in instance.get_runs(filters=RunsFilter(statuses=WATCHED)):
+    for record in instance.get_run_records(filters=RunsFilter(statuses=WATCHED)):
+        run = record.dagster_run
         if is_alive(run) is False:
-            instance.report_run_failed(run, message=(
-                f"The process of this run (pid {run.tags[PID_TAG]} on {run.tags[HOST_TAG]}) is gone: "
-                "prodline marked the run failed and freed its pool slots."))
-            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-            released.append(f"{describe(run, run.run_id)}: its process is gone; marked failed, "
-                            "its slots freed")
+            why = (f"The process of this run (pid {run.tags[PID_TAG]} on {run.tags[HOST_TAG]}) is gone: "
+                   "prodline marked the run failed and freed its pool slots.")
+            line = "its process is gone"
+        elif launch_lost(record, grace):
+            why = ("The code server launching this run no longer answers (the daemon or its machine "
+                   "stopped): prodline marked the run failed and freed its pool slots.")
+            line = "its launch died with its code server"
+        else:
+            continue
+        instance.report_run_failed(run, message=why)
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(f"{describe(run, run.run_id)}: {line}; marked failed, its slots freed")
     storage = instance.event_log_storage
     holding = storage.get_concurrency_run_ids() | {s.run_id for s in holders(instance)}
     for run_id in holding:

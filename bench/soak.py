@@ -1,0 +1,579 @@
+"""Soak: the production wiring under load and faults, counted. Loopback only, bounded in time.
+
+    uv run python bench/soak.py [--days 30] [--every 6] [--limit 1800] [--keep DIR]
+
+A project on PostgreSQL (Dagster's storage and the warehouse, each a database of this run's own)
+is prepared in this process: four months loaded, as-of dates built, one split trained and its
+model promoted (version 1), the newest list made. Then `dagster-daemon` (with every sensor and
+the automation on), `dagster-webserver` and `prodline serve` start, and for `--days` days one
+day's files arrive every `--every` seconds, while two clients keep asking the server for the
+model, scores and the list. Along the way:
+
+- three files arrive bad (a key that an earlier day already loaded, a date that is no date, a
+  line cut short) and their fixed versions arrive three days later;
+- the second split is trained, and the daemon's automation judges and promotes its model
+  (version 2); ten days later `prodline rollback --to 1` moves the champion back;
+- the daemon is killed (SIGKILL, with its code server and the runs it launched) and started
+  again; a run worker alone is killed; every PostgreSQL connection to both databases is
+  terminated.
+
+Once the files have stopped arriving and every run has ended, it counts: requests served and
+failed, runs by status, retries, alert e-mails, duplicate rows (by each table's key), partitions
+missing from Dagster's records, and days whose rows in the warehouse differ from their final
+file. The goal is 0 failed requests, 0 duplicate rows and 0 missing partitions or rows; the
+exit status is 1 when it is missed. Writes bench/out/soak.json.
+"""
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pyarrow.csv as pacsv
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import (
+    BIN,
+    DEPLOY_INSTANCE,
+    PG_URL,
+    START,
+    Inbox,
+    dagster_services,
+    demo_sections,
+    free_port,
+    make_project,
+    postgres_database,
+    stop_process,
+    wait_until_answered,
+)
+from prodline.assets.keys import (
+    COHORT,
+    LABELS,
+    MONITORING,
+    PREDICTIONS,
+    feature_key,
+    raw_key,
+    transform_key,
+)
+from prodline.definitions import build_definitions
+from prodline.instance import prepare_instance
+from prodline.pipeline.matrices.splits import make_splits
+from prodline.resources import model_store_of, warehouse_of
+from prodline.runs import run_range
+
+OUT = Path(__file__).parent / "out"
+FIRST = dt.date(2024, 5, 2)  # the first day that arrives during the soak; the days before are loaded
+TEMPORAL = {"feature_start_time": "2024-01-01", "feature_end_time": "2024-06-01",
+            "label_start_time": "2024-02-01", "label_end_time": "2024-05-01",
+            "model_update_frequency": "1 month", "training_as_of_date_frequencies": "1 month",
+            "max_training_histories": "1 month", "training_label_timespans": "1 month",
+            "test_as_of_date_frequencies": "1 month", "test_durations": "0 days",
+            "test_label_timespans": "1 month"}  # two splits: 2024-03-01 (prepared) and 2024-04-01
+GRID = {"seed": 5, "feature_group_strategies": ["all"],
+        "feature_group_definition": {"prefix": ["reg", "itv", "ext"]},
+        "models": {"sklearn.linear_model.LogisticRegression": {"C": [0.5], "max_iter": 500}}}
+SELECTION = {"metric": "precision@", "parameter": "10_pct", "rule": "best_average_value"}
+# margin -1: the second split's model passes the gate whatever it scores, so the swap happens.
+PROMOTION = {"model_name": "risk", "margin": -1.0,
+             "sanity": {"max_value": 1.0, "min_rows": 20, "min_positives": 3}}
+FEATURES = [feature_key(p) for p in ("reg", "itv", "ext")]
+OPERATOR = "soak operator"
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=30, help="days of files that arrive (at most 30)")
+    parser.add_argument("--every", type=float, default=6.0, help="seconds between two days' files")
+    parser.add_argument("--limit", type=float, default=1800, help="the whole soak's bound in seconds")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary "
+                        "one, removed)")
+    return parser.parse_args()
+
+
+class Clock:
+    """The soak's bound: every wait gives up at the same deadline."""
+
+    def __init__(self, seconds: float):
+        self.start, self.deadline = time.monotonic(), time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def wait(self, what: str, done, every: float = 1.0):
+        while not (found := done()):
+            if self.left() <= 0:
+                raise TimeoutError(f"the soak's limit passed while waiting for {what}")
+            time.sleep(every)
+        return found
+
+
+class Clients:
+    """Two clients asking the server, each a request about every 0.2 s: GET /model, POST /score with
+    a row of features, GET /risk-list. A request answered 2xx is served; any other answer, or none
+    within 30 s, failed (the first few failures are kept, with what was answered)."""
+
+    def __init__(self, base: str, threads: int = 2):
+        self.base, self.stopping = base, threading.Event()
+        self.served, self.failed, self.examples = Counter(), Counter(), []
+        self.versions: Counter = Counter()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.ask, name=f"client-{i}", daemon=True)
+                        for i in range(threads)]
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=40)
+
+    def ask(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=30) as client:
+            features: list[str] = []
+            while not self.stopping.is_set():
+                model = self.one(client, "GET /model", lambda: client.get("/model"))
+                if model is not None:
+                    features = model["features"]
+                    with self.lock:
+                        self.versions[str(model["version"])] += 1
+                if features:
+                    body = {"rows": [dict.fromkeys(features, 0)]}
+                    self.one(client, "POST /score", lambda b=body: client.post("/score", json=b))
+                self.one(client, "GET /risk-list", lambda: client.get("/risk-list", params={"k": 20}))
+                self.stopping.wait(0.2)
+
+    def one(self, client, name: str, send):
+        try:
+            answer = send()
+            ok, what = answer.is_success, f"{answer.status_code} {answer.text[:200]}"
+        except httpx.HTTPError as err:
+            ok, what = False, f"{type(err).__name__}: {err}"
+        with self.lock:
+            (self.served if ok else self.failed)[name] += 1
+            if not ok and len(self.examples) < 10:
+                self.examples.append(f"{time.strftime('%H:%M:%S')} {name}: {what}")
+        return answer.json() if ok else None
+
+
+class Events:
+    """What happened when (seconds since the soak's start), printed as it happens."""
+
+    def __init__(self, clock: Clock):
+        self.clock, self.lines = clock, []
+
+    def __call__(self, text: str) -> None:
+        line = f"{self.clock.elapsed():7.1f}s  {text}"
+        self.lines.append(line)
+        print(line, flush=True)
+
+
+def project(folder: Path, monkeypatch, days: int):
+    """The project, with the files of the soak's days moved out of the landing zone to folder/later."""
+    label = {**demo_sections()["label"], "timespan": "1 month"}
+    last = FIRST + dt.timedelta(days=days - 1)
+    config = make_project(
+        folder / "project", monkeypatch, last=last, label=label,
+        as_of={"start": "2024-02-01", "cadence": "monthly", "end": "2024-06-01"},
+        temporal=TEMPORAL, grid=GRID, scoring={"top_n": [10], "percentiles": [10, 50]},
+        selection=SELECTION, promotion=PROMOTION, monitoring={"realized_margin": 0.1},
+        serving={"poll_seconds": 1, "open": True},
+        alerts={"base_url": "http://dagster.example:3000", "sender": "prodline@example.org",
+                "minimum_interval_seconds": 5,
+                "recipients": {"run_failure": ["ops@example.org"], "tick_failure": ["ops@example.org"]}})
+    landing = config.base_dir / "home" / "landing"
+    for source in config.sources:
+        (folder / "later" / source).mkdir(parents=True)
+        for i in range(days):
+            day = FIRST + dt.timedelta(days=i)
+            shutil.move(landing / source / f"{day}.csv", folder / "later" / source / f"{day}.csv")
+    return config
+
+
+def prepare(config, instance) -> None:
+    """Before the daemon: every day before FIRST loaded, the as-of dates through 2024-05-01 built with
+    the labels that have matured, the first split trained and promoted, the list of 2024-05-01."""
+    last = FIRST - dt.timedelta(days=1)
+    for job in ("ingest_raw", "run_transforms"):
+        assert run_range(config, instance, job, START, last).success, job
+    assert run_range(config, instance, "build_as_of", "2024-02-01", "2024-05-01", [COHORT, *FEATURES]).success
+    assert run_range(config, instance, "build_as_of", "2024-02-01", "2024-04-01", [LABELS]).success
+    first = make_splits(config.temporal)[0]
+    assert run_range(config, instance, "train_models", first.key, first.key).success
+    job = build_definitions(config).resolve_job_def("promote_model")
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    promoted = job.execute_in_process(instance=instance, run_config=quiet)
+    assert len(promoted.get_asset_materialization_events()) == 2, "no champion: the gate refused"
+    assert run_range(config, instance, "score_cohorts", "2024-05-01", "2024-05-01").success
+
+
+def bad_versions(config, later: Path, days: list[dt.date]) -> dict[tuple[int, str], tuple[str, str]]:
+    """{(index of the day, source): (kind, bad text)}: three of the soak's files as they first arrive."""
+    bad = {}
+    day = days[3]  # a registration id that an earlier (loaded) day already has
+    text = (later / "registrations" / f"{day}.csv").read_text()
+    earlier = pacsv.read_csv(config.base_dir / "home" / "landing" / "registrations" / f"{START}.csv")
+    taken = earlier["registration_id"][0].as_py()
+    first_row = text.splitlines()[1].split(",")
+    repeated = ",".join([str(taken), *first_row[1:]])
+    bad[(3, "registrations")] = ("a key an earlier day loaded", f"{text}{repeated}\n")
+    i = min(9, len(days) - 1)  # a date that is no date, in the first source with rows that day
+    for source, column in (("exits", "exited_on"), ("registrations", "registered_on")):
+        lines = (later / source / f"{days[i]}.csv").read_text().splitlines()
+        if len(lines) > 1 and (i, source) not in bad:
+            cells = lines[1].split(",")
+            cells[lines[0].split(",").index(column)] = "31/02/2024"
+            text = "\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n"
+            bad[(i, source)] = ("a date that is no date", text)
+            break
+    i = min(16, len(days) - 1)  # a line cut short (the transfer broke off)
+    text = (later / "interventions" / f"{days[i]}.csv").read_text()
+    bad[(i, "interventions")] = ("a line cut short", text[: len(text) - len(text.splitlines()[-1]) // 2 - 1])
+    return bad
+
+
+def run_workers(daemon: subprocess.Popen) -> list[int]:
+    """The processes the daemon's code server started for runs (multiprocessing's spawned children in
+    the daemon's session)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) != daemon.pid:
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ProcessLookupError):
+            continue
+        if "spawn_main" in command or "execute_run" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def terminate_connections(databases: list[str]) -> int:
+    """Every connection to `databases`, terminated by the server (as a restart or a network cut does)."""
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        killed = conn.execute(sa.text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = ANY(:names) AND pid <> pg_backend_pid()"), {"names": databases}).scalar()
+    admin.dispose()
+    return int(killed)
+
+
+def champion(config) -> str:
+    return str(model_store_of(config, literal=True).alias("risk", "champion").version)
+
+
+def expected_partitions(config, days: list[dt.date]) -> dict[dg.AssetKey, list[str]]:
+    every_day = [str(START + dt.timedelta(days=i)) for i in range((days[-1] - START).days + 1)]
+    months = lambda first, last: [d for d in ("2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01",  # noqa: E731
+                                              "2024-06-01") if first <= d <= last]
+    newest = "2024-06-01" if days[-1] >= dt.date(2024, 5, 31) else "2024-05-01"
+    matured = "2024-05-01" if days[-1] >= dt.date(2024, 5, 31) else "2024-04-01"
+    wanted = {raw_key(s): every_day for s in config.sources}
+    wanted |= {transform_key(t): every_day for t in config.transforms}
+    wanted |= {k: months("2024-02-01", newest) for k in (COHORT, *FEATURES)}
+    wanted[LABELS] = months("2024-02-01", matured)
+    wanted[PREDICTIONS] = months("2024-05-01", newest)
+    if matured == "2024-05-01":
+        wanted[MONITORING] = ["2024-05-01"]
+    return wanted
+
+
+def missing_partitions(instance, wanted) -> dict[str, list[str]]:
+    missing = {}
+    for key, partitions in wanted.items():
+        have = instance.get_materialized_partitions(key)
+        if gone := sorted(set(partitions) - have):
+            missing[key.to_user_string()] = gone
+    return missing
+
+
+def row_differences(config, warehouse, landing: Path) -> list[str]:
+    """Days whose rows in raw.<source> are not those of their file in the landing zone (by count)."""
+    differences = []
+    for name in config.sources:
+        loaded = {str(r["day"]): r["n"] for r in warehouse.rows(
+            f"SELECT _datestamp AS day, count(*) AS n FROM raw.{name} GROUP BY _datestamp")}
+        for path in sorted((landing / name).glob("*.csv")):
+            rows = pacsv.read_csv(path).num_rows
+            if loaded.get(path.stem, 0) != rows:
+                have = loaded.get(path.stem, 0)
+                differences.append(f"raw.{name} {path.stem}: {have} rows, its file {rows}")
+    return differences
+
+
+def duplicates(warehouse) -> dict[str, int]:
+    """Rows beyond the first of each key: raw tables by their primary key, as-of tables by (as-of date,
+    entity), lists by (as-of date, entity, model version)."""
+    found = {}
+    columns = {}
+    for r in warehouse.rows("SELECT table_schema AS s, table_name AS t, column_name AS c FROM "
+                            "information_schema.columns WHERE table_schema IN "
+                            "('raw', 'transforms', 'features', 'production')"):
+        columns.setdefault(f"{r['s']}.{r['t']}", set()).add(r["c"])
+    for table, have in sorted(columns.items()):
+        if table.startswith("raw."):
+            key = [next(c for c in ("registration_id", "intervention_id", "exit_id") if c in have)]
+        elif {"as_of_date", "entity_id"} <= have:
+            key = ["as_of_date", "entity_id"] + (["model_version"] if "model_version" in have else [])
+        else:
+            continue
+        extra = warehouse.scalar(f"SELECT count(*) - count(DISTINCT ({', '.join(key)})) FROM {table}")
+        found[table] = int(extra)
+    return found
+
+
+def soak(args, folder: Path) -> dict:
+    clock, inbox = Clock(args.limit), Inbox()
+    say = Events(clock)
+    smtp_port = free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    with contextlib.ExitStack() as stack, pytest.MonkeyPatch.context() as monkeypatch:
+        stack.callback(smtp.stop)
+        dagster_db = stack.enter_context(postgres_database("prodline_soak_dagster"))
+        warehouse_url = stack.enter_context(postgres_database("prodline_soak_warehouse"))
+        databases = [sa.make_url(u).database for u in (dagster_db, warehouse_url)]
+        url = sa.make_url(dagster_db)
+        for name, value in {"HOST": url.host, "PORT": str(url.port or 5432), "USER": url.username,
+                            "PASSWORD": url.password or "", "DB": url.database}.items():
+            monkeypatch.setenv(f"DAGSTER_PG_{name}", value)
+        home = folder / "dagster_home"
+        home.mkdir()
+        shutil.copy(DEPLOY_INSTANCE, home / "dagster.yaml")
+        config = project(folder, monkeypatch, args.days)
+        monkeypatch.setenv("PRODLINE_WAREHOUSE_URL", warehouse_url)  # after make_project, which unsets it
+        landing, later = config.base_dir / "home" / "landing", folder / "later"
+        warehouse = warehouse_of(config, literal=True)
+        assert warehouse.backend == "postgresql", warehouse.backend
+        instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
+        prepare_instance(home, warehouse)
+        say("preparing: four months loaded, the first split trained and promoted")
+        prepare(config, instance)
+        say(f"prepared; champion version {champion(config)}")
+
+        env = {**os.environ, "PRODLINE_CONFIG": str(config.base_dir / "prodline.yaml"),
+               "PRODLINE_SENSOR_SECONDS": "5", "PRODLINE_IN_PROCESS": "1",
+               "PRODLINE_SMTP_HOST": "127.0.0.1", "PRODLINE_SMTP_PORT": str(smtp_port),
+               "DAGSTER_HOME": str(home), "PATH": f"{BIN}:{os.environ['PATH']}"}
+        services = stack.enter_context(dagster_services(env, folder))
+        port = free_port()
+        with open(folder / "serve.log", "w") as log:
+            server = subprocess.Popen([str(BIN / "prodline"), "serve", "--port", str(port)], env=env,
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        stack.callback(stop_process, server, group=True)
+        wait_until_answered(f"http://127.0.0.1:{port}/health", [server], folder / "serve.log")
+        say("daemon, webserver and server up")
+
+        days = [FIRST + dt.timedelta(days=i) for i in range(args.days)]
+        bad = bad_versions(config, later, days)
+        fixes: dict[int, list[tuple[str, dt.date]]] = {}  # day index: (source, day) fixed then
+        for (i, source) in bad:
+            fixes.setdefault(min(i + 3, len(days) - 1), []).append((source, days[i]))
+        drills = Drills(clock, say, config, instance, services, databases, env)
+        started = time.time()
+        with Clients(f"http://127.0.0.1:{port}") as clients:
+            for i, day in enumerate(days):
+                for source in config.sources:
+                    target = landing / source / f"{day}.csv"
+                    if (i, source) in bad:
+                        kind, text = bad[(i, source)]
+                        write_atomically_text(target, text)
+                        say(f"{day} {source}: arrives bad ({kind})")
+                    else:
+                        shutil.copy(later / source / f"{day}.csv", target)
+                for source, bad_day in fixes.get(i, []):
+                    shutil.copy(later / source / f"{bad_day}.csv", landing / source / f"{bad_day}.csv")
+                    say(f"{bad_day} {source}: the fixed file arrives")
+                say(f"{day}: files arrived")
+                drills.on_day(i)
+                time.sleep(args.every)
+            say("every file has arrived; waiting for the drills and the daemon to finish")
+            drills.join()
+            wanted = expected_partitions(config, days)
+            say(f"settled: {settle(clock, instance, wanted)}")
+        return report(config, instance, warehouse, landing, clients, inbox, wanted, started,
+                      drills, say, clock)
+
+
+class Drills:
+    """The faults and the champion's moves, each in a thread of its own that waits for its moment
+    (a run worker to kill, a query to cut, a promotion to roll back) while the files go on arriving."""
+
+    def __init__(self, clock, say, config, instance, services, databases, env):
+        self.clock, self.say, self.config, self.instance = clock, say, config, instance
+        self.services, self.databases, self.env = services, databases, env
+        self.faults: dict[str, float] = {}
+        self.moves: list[str] = []
+        self.threads: list[threading.Thread] = []
+        self.schedule = {4: self.kill_daemon, 6: self.swap_and_roll_back, 12: self.kill_run_worker,
+                         18: self.cut_connections}
+
+    def on_day(self, i: int) -> None:
+        if i in self.schedule:
+            thread = threading.Thread(target=self.guarded, args=(self.schedule[i],), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def guarded(self, drill) -> None:
+        try:
+            drill()
+        except Exception as err:  # reported, and the soak goes on: the counts tell what it cost
+            self.say(f"DRILL {drill.__name__} did not happen: {type(err).__name__}: {err}")
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(timeout=max(1.0, self.clock.left()))
+
+    def kill_daemon(self) -> None:
+        """Once a run is going: the daemon, its code server and the runs it launched, SIGKILLed."""
+        self.clock.wait("a run to be going when the daemon is killed",
+                        lambda: run_workers(self.services.processes["daemon"]), every=0.1)
+        self.services.kill("daemon")
+        self.faults["daemon killed"] = self.clock.elapsed()
+        self.say("FAULT: daemon killed (SIGKILL, with its code server and the runs it launched)")
+        time.sleep(3)
+        self.services.start("daemon")
+        self.say("daemon started again")
+
+    def kill_run_worker(self) -> None:
+        daemon = self.services.processes["daemon"]
+        workers = self.clock.wait("a run worker to kill", lambda: run_workers(daemon), every=0.1)
+        time.sleep(0.5)  # into its steps
+        os.kill(workers[0], signal.SIGKILL)
+        self.faults["run worker killed"] = self.clock.elapsed()
+        self.say(f"FAULT: run worker (pid {workers[0]}) killed")
+
+    def cut_connections(self) -> None:
+        """Once a query of a run is going in the warehouse: every connection to both databases cut."""
+        self.clock.wait("a query in the warehouse to cut", lambda: active_queries(self.databases[1]),
+                        every=0.05)
+        killed = terminate_connections(self.databases)
+        self.faults["postgres connections terminated"] = self.clock.elapsed()
+        self.say(f"FAULT: {killed} PostgreSQL connections terminated")
+
+    def swap_and_roll_back(self) -> None:
+        """The second split trained (a run of this process); the daemon judges and promotes its
+        model; a while later an operator rolls back to version 1."""
+        second = make_splits(self.config.temporal)[1]
+        self.say(f"swap: training split {second.key}; the daemon's automation judges and promotes it")
+        assert run_range(self.config, self.instance, "train_models", second.key, second.key).success
+        self.clock.wait("the daemon to promote the second split's model",
+                        lambda: champion(self.config) != "1", every=2)
+        self.moves.append(f"{self.clock.elapsed():.0f}s: promoted version {champion(self.config)} (daemon)")
+        self.say(f"swap: version {champion(self.config)} is champion")
+        time.sleep(30)
+        done = subprocess.run([str(BIN / "prodline"), "rollback", "--to", "1", "--by", OPERATOR,
+                               "--reason", "soak: the new list drew complaints"], env=self.env,
+                              capture_output=True, text=True, timeout=max(1.0, self.clock.left()))
+        output = " ".join((done.stdout + done.stderr).split())
+        self.moves.append(f"{self.clock.elapsed():.0f}s: rollback exit {done.returncode}: {output[-200:]}")
+        self.say(f"rollback: exit {done.returncode}: {output[-200:]}")
+
+
+def active_queries(database: str) -> int:
+    admin = sa.create_engine(PG_URL)
+    with admin.connect() as conn:
+        found = conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d AND state "
+                                     "= 'active' AND pid <> pg_backend_pid()"), {"d": database}).scalar()
+    admin.dispose()
+    return int(found)
+
+
+def write_atomically_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.part")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def settle(clock: Clock, instance, wanted) -> str:
+    """Wait until nothing is missing and no run is queued or going (three looks in a row, 5 s apart)."""
+    quiet = 0
+    while quiet < 3:
+        going = instance.get_runs(filters=dg.RunsFilter(statuses=[
+            dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+            dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))
+        quiet = quiet + 1 if not going and not missing_partitions(instance, wanted) else 0
+        if clock.left() <= 0:
+            return f"NOT settled within the limit: {len(going)} runs going"
+        time.sleep(5)
+    return "every wanted partition materialized, no run going"
+
+
+def report(config, instance, warehouse, landing, clients, inbox, wanted, started, drills, say,
+           clock) -> dict:
+    runs = [r.dagster_run for r in instance.get_run_records() if r.create_timestamp.timestamp() >= started]
+    retries = [r for r in runs if r.tags.get("dagster/retry_number")]
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "seconds": round(clock.elapsed(), 1),
+        "requests": {"served": sum(clients.served.values()), "failed": sum(clients.failed.values()),
+                     "by_endpoint": {k: {"served": clients.served[k], "failed": clients.failed[k]}
+                                     for k in sorted(set(clients.served) | set(clients.failed))},
+                     "failures": clients.examples, "model_versions_seen": dict(clients.versions)},
+        "runs": dict(Counter(r.status.value for r in runs)),
+        "retries": len(retries),
+        "alerts": [m["Subject"] for _, m in inbox.messages],
+        "faults": drills.faults,
+        "moves": drills.moves,
+        "promotions": [f"{r['kind']} {r['from_version']} -> {r['to_version']} by {r['actor']}"
+                       for r in warehouse.rows(f"SELECT * FROM {config.tables.production('promotions')} "
+                                               "ORDER BY promoted_at")],
+        "champion_at_end": champion(config),
+        "duplicate_rows": duplicates(warehouse),
+        "missing_partitions": missing_partitions(instance, wanted),
+        "row_differences": row_differences(config, warehouse, landing),
+        "events": say.lines,
+    }
+    result["goal_met"] = (result["requests"]["failed"] == 0 and not sum(result["duplicate_rows"].values())
+                          and not result["missing_partitions"] and not result["row_differences"])
+    return result
+
+
+def main() -> int:
+    args = parse()
+    # Stopped from outside (kill, CI's limit): unwind, so that the services and databases go too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if not 1 <= args.days <= 30:
+        raise SystemExit("--days: 1 to 30 (the project's data ends on 2024-05-31)")
+    OUT.mkdir(exist_ok=True)
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="prodline-soak-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        result = soak(args, folder)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    (OUT / "soak.json").write_text(json.dumps(result, indent=2, default=str))
+    shown = {k: v for k, v in result.items() if k != "events"}
+    print(json.dumps(shown, indent=2, default=str))
+    print(f"goal (0 failed requests, 0 duplicate rows, 0 missing partitions or rows): "
+          f"{'met' if result['goal_met'] else 'MISSED'}")
+    return 0 if result["goal_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

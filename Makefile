@@ -1,4 +1,7 @@
 # Each target sets up its own environment (uv, then the locked dependencies) on a fresh machine.
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on our CI machines),
+# Python never caches it, and every process (a run worker, a code server, a command) compiled
+# every module it imports again: 4.6 s to import prodline.definitions, 2.1 s with it compiled.
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export PRODLINE_HOME ?= $(CURDIR)/.prodline
@@ -12,7 +15,8 @@ setup: .venv/.synced
 
 .venv/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
+	$(UV) run python -m compileall -q src
 	@touch $@
 
 # Triage 6.0.0 in a virtual environment of its own, for the differential tests (triage_side/).

@@ -1,6 +1,6 @@
 """Soak: the production wiring under load and faults, counted. Loopback only, bounded in time.
 
-    uv run python bench/soak.py [--days 30] [--every 6] [--limit 1800] [--keep DIR]
+    uv run python bench/soak.py [--days 30] [--every 15] [--limit 1800] [--keep DIR]
 
 A project on PostgreSQL (Dagster's storage and the warehouse, each a database of this run's own)
 is prepared in this process: four months loaded, as-of dates built, one split trained and its
@@ -26,7 +26,9 @@ exit status is 1 when it is missed. Writes bench/out/soak.json.
 
 import argparse
 import contextlib
+import csv
 import datetime as dt
+import io
 import json
 import os
 import platform
@@ -99,7 +101,7 @@ OPERATOR = "soak operator"
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=30, help="days of files that arrive (at most 30)")
-    parser.add_argument("--every", type=float, default=6.0, help="seconds between two days' files")
+    parser.add_argument("--every", type=float, default=15.0, help="seconds between two days' files")
     parser.add_argument("--limit", type=float, default=1800, help="the whole soak's bound in seconds")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary "
                         "one, removed)")
@@ -127,12 +129,12 @@ class Clock:
 
 
 class Clients:
-    """Two clients asking the server, each a request about every 0.2 s: GET /model, POST /score with
-    a row of features, GET /risk-list. A request answered 2xx is served; any other answer, or none
+    """Two clients asking the server, each GET /model, POST /score with a row of features and GET
+    /risk-list, then a pause. A request answered 2xx is served; any other answer, or none
     within 30 s, failed (the first few failures are kept, with what was answered)."""
 
-    def __init__(self, base: str, threads: int = 2):
-        self.base, self.stopping = base, threading.Event()
+    def __init__(self, base: str, threads: int = 2, pause: float = 0.5):
+        self.base, self.pause, self.stopping = base, pause, threading.Event()
         self.served, self.failed, self.examples = Counter(), Counter(), []
         self.versions: Counter = Counter()
         self.lock = threading.Lock()
@@ -162,7 +164,7 @@ class Clients:
                     body = {"rows": [dict.fromkeys(features, 0)]}
                     self.one(client, "POST /score", lambda b=body: client.post("/score", json=b))
                 self.one(client, "GET /risk-list", lambda: client.get("/risk-list", params={"k": 20}))
-                self.stopping.wait(0.2)
+                self.stopping.wait(self.pause)
 
     def one(self, client, name: str, send):
         try:
@@ -231,26 +233,28 @@ def prepare(config, instance) -> None:
 def bad_versions(config, later: Path, days: list[dt.date]) -> dict[tuple[int, str], tuple[str, str]]:
     """{(index of the day, source): (kind, bad text)}: three of the soak's files as they first arrive."""
     bad = {}
-    day = days[3]  # a registration id that an earlier (loaded) day already has
-    text = (later / "registrations" / f"{day}.csv").read_text()
+    rows = lambda source, day: list(csv.reader(io.StringIO((later / source / f"{day}.csv").read_text())))  # noqa: E731
     earlier = pacsv.read_csv(config.base_dir / "home" / "landing" / "registrations" / f"{START}.csv")
-    taken = earlier["registration_id"][0].as_py()
-    first_row = text.splitlines()[1].split(",")
-    repeated = ",".join([str(taken), *first_row[1:]])
-    bad[(3, "registrations")] = ("a key an earlier day loaded", f"{text}{repeated}\n")
+    lines = rows("registrations", days[3])  # a registration id that an earlier (loaded) day already has
+    lines.append([str(earlier["registration_id"][0].as_py()), *lines[1][1:]])
+    bad[(3, "registrations")] = ("a key an earlier day loaded", as_csv(lines))
     i = min(9, len(days) - 1)  # a date that is no date, in the first source with rows that day
     for source, column in (("exits", "exited_on"), ("registrations", "registered_on")):
-        lines = (later / source / f"{days[i]}.csv").read_text().splitlines()
+        lines = rows(source, days[i])
         if len(lines) > 1 and (i, source) not in bad:
-            cells = lines[1].split(",")
-            cells[lines[0].split(",").index(column)] = "31/02/2024"
-            text = "\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n"
-            bad[(i, source)] = ("a date that is no date", text)
+            lines[1][lines[0].index(column)] = "31/02/2024"
+            bad[(i, source)] = ("a date that is no date", as_csv(lines))
             break
     i = min(16, len(days) - 1)  # a line cut short (the transfer broke off)
     text = (later / "interventions" / f"{days[i]}.csv").read_text()
     bad[(i, "interventions")] = ("a line cut short", text[: len(text) - len(text.splitlines()[-1]) // 2 - 1])
     return bad
+
+
+def as_csv(lines: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(lines)
+    return out.getvalue()
 
 
 def run_workers(daemon: subprocess.Popen) -> list[int]:

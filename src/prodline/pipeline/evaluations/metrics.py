@@ -22,7 +22,6 @@ Triage, reports 0.0; the mean is taken over the orders where the metric is defin
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import hypergeom
 
 from prodline.config.cutoffs import Threshold
 from prodline.config.scoring import MetricSpec
@@ -115,7 +114,7 @@ class _Cut:
         # Random order: x unlabeled rows taken (hypergeometric); the other taken rows are labeled,
         # positive in the tie's proportion.
         x = np.arange(max(0, taken - hits - misses), min(taken, unknown) + 1)
-        chance = hypergeom.pmf(x, size, unknown, taken) if unknown else np.ones(1)
+        chance = _hypergeom().pmf(x, size, unknown, taken) if unknown else np.ones(1)
         share = hits / (hits + misses) if hits + misses else 0.0
         labeled = taken - x
         return cls(worst, best, chance, tp + labeled * share, fp + labeled * (1 - share))
@@ -212,3 +211,11 @@ def _average_precision(ties: _Ties) -> float | None:
     found, listed = np.cumsum(ties.hits), np.cumsum(ties.labeled)
     steps = ties.hits > 0
     return float((ties.hits[steps] / ties.positives * found[steps] / listed[steps]).sum())
+
+
+def _hypergeom():
+    # scipy.stats takes seconds to import: every run worker and code server imports this module,
+    # and only a tie with unlabeled rows needs it.
+    from scipy.stats import hypergeom
+
+    return hypergeom

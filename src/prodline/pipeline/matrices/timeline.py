@@ -4,17 +4,18 @@ the split, and the test as-of dates with their label windows (PNG bytes)."""
 import datetime as dt
 import io
 
-# A bare Figure, not pyplot: no backend or global figure state, safe inside a threaded server.
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-
 from prodline.pipeline.matrices.splits import Split
 
 TRAIN, TEST, LABEL = "#1f77b4", "#d62728", "#bbbbbb"
 
 
 def timeline_png(splits: list[Split], title: str = "train/test splits") -> bytes:
+    # Imported here: matplotlib takes seconds, and every run worker imports this module. A bare
+    # Figure, not pyplot: no backend or global figure state, safe inside a threaded server.
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     rows = len(splits)
     fig = Figure(figsize=(10, 1.2 + 0.35 * rows), dpi=100)
     ax = fig.subplots()

@@ -4,14 +4,12 @@ model leans on, and a metric over the splits for the model card."""
 import io
 
 import numpy as np
-from matplotlib import rc_context
-from matplotlib.figure import Figure
 
 
 def precision_recall_svg(curves: list[tuple[str, np.ndarray, np.ndarray]], title: str) -> bytes:
     """Precision (solid) and recall (dashed) of the top k rows for every k (labeled rows, best score
     first), one colour per test matrix: `curves` holds (legend label, scores, labels)."""
-    fig = Figure(figsize=(6, 3.5), dpi=80)
+    fig = _figure()(figsize=(6, 3.5), dpi=80)
     ax = fig.subplots()
     fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.14)
     for colour, (label, score, labels) in enumerate(curves):
@@ -37,7 +35,7 @@ def importances_svg(values: dict[str, float], title: str, top: int = 20) -> byte
     """The `top` features the model leans on most, largest at the top."""
     shown = list(values.items())[:top][::-1]
     height = 1 + 0.22 * len(shown)
-    fig = Figure(figsize=(6, height), dpi=80)
+    fig = _figure()(figsize=(6, height), dpi=80)
     ax = fig.subplots()
     # Fixed margins (room for long feature names) instead of tight_layout, which draws twice.
     fig.subplots_adjust(left=0.45, right=0.97, top=1 - 0.35 / height, bottom=0.4 / height)
@@ -47,9 +45,11 @@ def importances_svg(values: dict[str, float], title: str, top: int = 20) -> byte
     return svg(fig)
 
 
-def svg(fig: Figure) -> bytes:
+def svg(fig) -> bytes:
     """SVG with its text kept as text: half the time of a PNG (no glyphs to rasterise), smaller, and
     MLflow's artifact view shows it like a picture. A fixed salt keeps the file the same each time."""
+    from matplotlib import rc_context
+
     buffer = io.StringIO()
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": "prodline"}):
         fig.savefig(buffer, format="svg", metadata={"Date": None})
@@ -58,7 +58,7 @@ def svg(fig: Figure) -> bytes:
 
 def history_svg(series: dict[str, list[tuple[str, float]]], title: str, metric: str) -> bytes:
     """A metric over splits, one line per series of (split, value), splits in the order given."""
-    fig = Figure(figsize=(6, 3), dpi=80)
+    fig = _figure()(figsize=(6, 3), dpi=80)
     ax = fig.subplots()
     fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.2)
     for colour, (label, points) in enumerate(series.items()):
@@ -72,3 +72,11 @@ def history_svg(series: dict[str, list[tuple[str, float]]], title: str, metric: 
     if ax.lines:
         ax.legend(frameon=False, fontsize=7)
     return svg(fig)
+
+
+def _figure():
+    # matplotlib takes seconds to import, and every run worker imports this module: only a step
+    # that draws pays for it. A bare Figure, not pyplot: no global state, safe in a threaded server.
+    from matplotlib.figure import Figure
+
+    return Figure

@@ -10,7 +10,8 @@ day's files arrive every `--every` seconds, while two clients keep asking the se
 model, scores and the list. Along the way:
 
 - three files arrive bad (a key that an earlier day already loaded, a date that is no date, a
-  line cut short) and their fixed versions arrive three days later;
+  line cut short); once each is quarantined and its alert e-mailed, its fixed version is
+  delivered, as an operator would;
 - the second split is trained, and the daemon's automation judges and promotes its model
   (version 2); ten days later `prodline rollback --to 1` moves the champion back;
 - the daemon is killed (SIGKILL, with its code server and the runs it launched) and started
@@ -96,6 +97,7 @@ PROMOTION = {"model_name": "risk", "margin": -1.0,
              "sanity": {"max_value": 1.0, "min_rows": 20, "min_positives": 3}}
 FEATURES = [feature_key(p) for p in ("reg", "itv", "ext")]
 OPERATOR = "soak operator"
+FIX_WAIT = 240.0  # the longest a bad file may take to be refused (quarantined) by the daemon
 
 
 def parse() -> argparse.Namespace:
@@ -394,9 +396,6 @@ def soak(args, folder: Path) -> dict:
 
         days = [FIRST + dt.timedelta(days=i) for i in range(args.days)]
         bad = bad_versions(config, later, days)
-        fixes: dict[int, list[tuple[str, dt.date]]] = {}  # day index: (source, day) fixed then
-        for (i, source) in bad:
-            fixes.setdefault(min(i + 3, len(days) - 1), []).append((source, days[i]))
         drills = Drills(clock, say, config, instance, services, databases, env)
         started = time.time()
         with Clients(f"http://127.0.0.1:{port}") as clients:
@@ -407,11 +406,10 @@ def soak(args, folder: Path) -> dict:
                         kind, text = bad[(i, source)]
                         write_atomically_text(target, text)
                         say(f"{day} {source}: arrives bad ({kind})")
+                        drills.start(drills.fix, source, day, kind, later / source / f"{day}.csv",
+                                     target, landing.parent / "quarantine" / source, inbox)
                     else:
                         shutil.copy(later / source / f"{day}.csv", target)
-                for source, bad_day in fixes.get(i, []):
-                    shutil.copy(later / source / f"{bad_day}.csv", landing / source / f"{bad_day}.csv")
-                    say(f"{bad_day} {source}: the fixed file arrives")
                 say(f"{day}: files arrived")
                 drills.on_day(i)
                 time.sleep(args.every)
@@ -431,6 +429,7 @@ class Drills:
         self.clock, self.say, self.config, self.instance = clock, say, config, instance
         self.services, self.databases, self.env = services, databases, env
         self.faults: dict[str, float] = {}
+        self.refusals: list[dict] = []
         self.moves: list[str] = []
         self.threads: list[threading.Thread] = []
         self.schedule = {4: self.kill_daemon, 6: self.swap_and_roll_back, 12: self.kill_run_worker,
@@ -438,15 +437,41 @@ class Drills:
 
     def on_day(self, i: int) -> None:
         if i in self.schedule:
-            thread = threading.Thread(target=self.guarded, args=(self.schedule[i],), daemon=True)
-            thread.start()
-            self.threads.append(thread)
+            self.start(self.schedule[i])
 
-    def guarded(self, drill) -> None:
+    def start(self, drill, *args) -> None:
+        thread = threading.Thread(target=self.guarded, args=(drill, *args), daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def guarded(self, drill, *args) -> None:
         try:
-            drill()
+            drill(*args)
         except Exception as err:  # reported, and the soak goes on: the counts tell what it cost
             self.say(f"DRILL {drill.__name__} did not happen: {type(err).__name__}: {err}")
+
+    def fix(self, source: str, day: dt.date, kind: str, good: Path, target: Path, quarantine: Path,
+            inbox) -> None:
+        """An operator's answer to a refused file: once it is quarantined and the alert has come,
+        the fixed file is delivered again. A bad file not refused within FIX_WAIT is a miss."""
+        arrived, name = self.clock.elapsed(), f"{day}.csv"
+        refused = {"source": source, "day": str(day), "kind": kind, "quarantined_after": None,
+                   "alerted": False}
+        self.refusals.append(refused)
+        deadline = time.monotonic() + FIX_WAIT
+        while not (quarantine / f"{name}.error.txt").exists():
+            if time.monotonic() > min(deadline, self.clock.deadline):
+                self.say(f"MISS: {source} {day} ({kind}) not refused within {FIX_WAIT:.0f} s")
+                return
+            time.sleep(0.5)
+        refused["quarantined_after"] = round(self.clock.elapsed() - arrived, 1)
+        alerted = lambda: any(str(day) in m["Subject"] for _, m in inbox.messages)  # noqa: E731
+        with contextlib.suppress(TimeoutError):
+            Clock(min(60.0, self.clock.left())).wait("the alert", alerted, every=0.5)
+        refused["alerted"] = alerted()
+        self.say(f"{source} {day}: quarantined after {refused['quarantined_after']} s "
+                 f"({'alert e-mailed' if refused['alerted'] else 'NO alert'}); the fixed file is delivered")
+        shutil.copy(good, target)
 
     def join(self) -> None:
         for thread in self.threads:
@@ -527,6 +552,19 @@ def settle(clock: Clock, instance, wanted) -> str:
     return "every wanted partition materialized, no run going"
 
 
+def failed_run(instance, run) -> str:
+    """`job partition: why` (the first line of the run's failure and of its failed step's error)."""
+    tags = run.tags
+    part = tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_start") or ""
+    records = lambda kind: instance.get_records_for_run(run.run_id, of_type=kind).records  # noqa: E731
+    why = [r.event_log_entry.dagster_event.message or "" for r in records(dg.DagsterEventType.RUN_FAILURE)]
+    steps = [r.event_log_entry.dagster_event.step_failure_data.error.message
+             for r in records(dg.DagsterEventType.STEP_FAILURE)]
+    lines = [line for text in [*steps, *why] for line in text.strip().splitlines()[:1] if line]
+    retried = " (a retry)" if tags.get("dagster/retry_number") else ""
+    return f"{run.job_name} {part}{retried}: {' / '.join(lines)[:300]}"
+
+
 def report(config, instance, warehouse, landing, clients, inbox, wanted, started, drills, say,
            clock) -> dict:
     runs = [r.dagster_run for r in instance.get_run_records() if r.create_timestamp.timestamp() >= started]
@@ -539,9 +577,11 @@ def report(config, instance, warehouse, landing, clients, inbox, wanted, started
                                      for k in sorted(set(clients.served) | set(clients.failed))},
                      "failures": clients.examples, "model_versions_seen": dict(clients.versions)},
         "runs": dict(Counter(r.status.value for r in runs)),
+        "failed_runs": [failed_run(instance, r) for r in runs if r.status == dg.DagsterRunStatus.FAILURE],
         "retries": len(retries),
         "alerts": [m["Subject"] for _, m in inbox.messages],
         "faults": drills.faults,
+        "bad_files": drills.refusals,
         "moves": drills.moves,
         "promotions": [f"{r['kind']} {r['from_version']} -> {r['to_version']} by {r['actor']}"
                        for r in warehouse.rows(f"SELECT * FROM {config.tables.production('promotions')} "
@@ -553,7 +593,8 @@ def report(config, instance, warehouse, landing, clients, inbox, wanted, started
         "events": say.lines,
     }
     result["goal_met"] = (result["requests"]["failed"] == 0 and not sum(result["duplicate_rows"].values())
-                          and not result["missing_partitions"] and not result["row_differences"])
+                          and not result["missing_partitions"] and not result["row_differences"]
+                          and all(r["quarantined_after"] is not None for r in drills.refusals))
     return result
 
 

@@ -2,6 +2,8 @@
 connection killed in the middle of a load, retried to the same rows with none twice."""
 
 import datetime as dt
+import threading
+import time
 
 import dagster as dg
 import duckdb
@@ -148,3 +150,36 @@ def test_a_run_that_failed_for_good_is_not_launched_again_by_run_retries():
             verdicts[asset.key.to_user_string()] = auto_reexecution_should_retry_run(
                 instance, run, RunFailureReason.STEP_FAILURE)
         assert verdicts == {"refused_input": False, "worker_lost": True}
+
+
+def test_a_reader_asks_again_when_its_connection_is_cut_in_the_middle_of_a_query(pg_url):
+    """The API's warehouse (read-only): a query whose connection the server terminates is asked
+    once more and answers; a writer's query fails (its step's retry policy takes it from there)."""
+    from prodline.stores.warehouse import Warehouse
+
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    slow = "SELECT 42 FROM pg_sleep(1.5) /* cut me */"
+
+    def cut_once() -> None:
+        deadline = time.monotonic() + 30
+        with admin.connect() as conn:
+            while time.monotonic() < deadline:
+                pids = conn.execute(sa.text(
+                    "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%cut me%' "
+                    "AND pid <> pg_backend_pid()")).scalars().all()
+                if pids:
+                    conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pids[0]})
+                    return
+                time.sleep(0.02)
+
+    for warehouse, answers in ((Warehouse(url=pg_url, read_only=True), True), (Warehouse(url=pg_url), False)):
+        cutter = threading.Thread(target=cut_once, daemon=True)
+        cutter.start()
+        if answers:
+            assert warehouse.scalar(slow) == 42
+        else:
+            with pytest.raises(sa.exc.OperationalError, match="terminat"):
+                warehouse.scalar(slow)
+        cutter.join(timeout=30)
+        assert not cutter.is_alive()
+    admin.dispose()

@@ -14,6 +14,7 @@ after such a COMMIT read-only too. The user's SQL is always a subquery of prodli
 where both engines refuse a data-modifying WITH."""
 
 import datetime as dt
+import functools
 import io
 import os
 import re
@@ -30,6 +31,7 @@ from sqlalchemy.pool import NullPool
 
 from prodline.config.sources import OWN_SCHEMAS
 from prodline.pipeline.raw.reading import MAX_LISTED
+from prodline.pipeline.transient import is_transient
 from prodline.stores.fingerprints import row_number, row_text
 
 LAYERS = OWN_SCHEMAS  # prodline's schemas, created on first use
@@ -40,6 +42,25 @@ _READ_ONLY_SESSION = "SET default_transaction_read_only = on"
 
 class WriteRefused(ValueError):
     """SQL that should only read was found to be something else by the warehouse's own parser."""
+
+
+def _asked_again(method):
+    """For a reader (the API): a query cut by a dropped connection (the database restarted, the
+    connection killed, the network hiccuped) is asked once more on a new connection (NullPool: each
+    query opens its own) instead of failing the request. bench/soak.py cuts every connection while
+    the API answers; before this, the request in flight failed with a 500."""
+
+    @functools.wraps(method)
+    def asked(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as err:
+            if not (self.read_only and is_transient(err)):
+                raise
+        time.sleep(0.05)
+        return method(self, *args, **kwargs)
+
+    return asked
 
 
 class Warehouse(BaseModel):
@@ -118,6 +139,7 @@ class Warehouse(BaseModel):
         return Warehouse(url=self.url, postgres_writers=self.postgres_writers,
                          lock_wait_seconds=self.lock_wait_seconds, read_only=True)
 
+    @_asked_again
     def read(self, sql: str, **params) -> list[dict]:
         """The rows of SQL from the config (one SELECT), run in a read-only transaction that is
         rolled back: whatever the SQL tries to write is refused by the database."""
@@ -323,10 +345,12 @@ class Warehouse(BaseModel):
                 return
             yield from _copy_batches(driver, select, schema)
 
+    @_asked_again
     def scalar(self, sql: str, **params):
         with self.engine.connect() as conn:
             return conn.execute(sa.text(sql), params).scalar()
 
+    @_asked_again
     def rows(self, sql: str, **params) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
@@ -347,6 +371,7 @@ class Warehouse(BaseModel):
                           start=start, end=end)
         return {r["day"]: f"{r['n']}:{r['h']}" for r in found}
 
+    @_asked_again
     def columns(self, schema: str, name: str) -> dict[str, str]:
         """Column name to SQL type name (lowercase), as information_schema has them."""
         with self.engine.connect() as conn:

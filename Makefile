@@ -54,6 +54,7 @@ bench: setup  ## benchmarks; figures go in the README
 	$(UV) run python bench/matrices.py
 	$(UV) run python bench/serve.py
 	$(UV) run python bench/startup.py
+	$(UV) run python bench/soak.py
 
 clean:
 	rm -rf .prodline

@@ -14,9 +14,10 @@ model, scores and the list. Along the way:
   delivered, as an operator would;
 - the second split is trained, and the daemon's automation judges and promotes its model
   (version 2); ten days later `prodline rollback --to 1` moves the champion back;
-- the daemon is killed (SIGKILL, with its code server and the runs it launched) and started
-  again; a run worker alone is killed; every PostgreSQL connection to both databases is
-  terminated.
+- as deployed (deploy/): a code server of its own loads the code for the daemon and the
+  webserver and starts the runs. The daemon is killed (SIGKILL) and started again; a run worker
+  is killed; every PostgreSQL connection to both databases is terminated in the middle of a
+  query; the code server is killed with the runs it started (a machine lost) and started again.
 
 Once the files have stopped arriving and every run has ended, it counts: requests served and
 failed, runs by status, retries, alert e-mails, duplicate rows (by each table's key), partitions
@@ -75,7 +76,7 @@ from prodline.assets.keys import (
     transform_key,
 )
 from prodline.definitions import build_definitions
-from prodline.instance import prepare_instance
+from prodline.instance import PID_TAG, prepare_instance
 from prodline.pipeline.matrices.splits import make_splits
 from prodline.resources import model_store_of, warehouse_of
 from prodline.runs import run_range
@@ -259,22 +260,53 @@ def as_csv(lines: list[list[str]]) -> str:
     return out.getvalue()
 
 
-def run_workers(daemon: subprocess.Popen) -> list[int]:
-    """The processes the daemon's code server started for runs (multiprocessing's spawned children in
-    the daemon's session)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.getsid(int(entry.name)) != daemon.pid:
+class CodeServer:
+    """The code server of deploy/ (`dagster api grpc`), on a port of this run's own, and a workspace
+    file naming it: the daemon and webserver load the code from it, and it starts the runs, each a
+    process of its own (multiprocessing's spawn) in its session."""
+
+    def __init__(self, env: dict[str, str], folder: Path):
+        self.env, self.folder, self.port = env, folder, free_port()
+        self.workspace = folder / "workspace.yaml"
+        self.workspace.write_text(f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+                                  f"      port: {self.port}\n      location_name: prodline\n")
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.folder / "code_server.log", "a") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "dagster"), "api", "grpc", "-m", "prodline.definitions", "-h", "127.0.0.1",
+                 "-p", str(self.port)], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        deadline = time.monotonic() + 120
+        while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(self.port)],
+                             capture_output=True, env=self.env).returncode != 0:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the code server did not start: see {self.folder / 'code_server.log'}")
+            time.sleep(0.5)
+
+    def kill(self) -> None:
+        stop_process(self.process, group=True, seconds=10, how=signal.SIGKILL)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, group=True)
+
+    def run_workers(self) -> list[int]:
+        """The run workers going now: the code server's spawned children."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
                 continue
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ProcessLookupError):
-            continue
-        if "spawn_main" in command or "execute_run" in command:
-            found.append(int(entry.name))
-    return found
+            try:
+                if os.getsid(int(entry.name)) != self.process.pid:
+                    continue
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, ProcessLookupError):
+                continue
+            if "spawn_main" in command:
+                found.append(int(entry.name))
+        return found
 
 
 def terminate_connections(databases: list[str]) -> int:
@@ -385,7 +417,10 @@ def soak(args, folder: Path) -> dict:
                "PRODLINE_SENSOR_SECONDS": "5", "PRODLINE_IN_PROCESS": "1",
                "PRODLINE_SMTP_HOST": "127.0.0.1", "PRODLINE_SMTP_PORT": str(smtp_port),
                "DAGSTER_HOME": str(home), "PATH": f"{BIN}:{os.environ['PATH']}"}
-        services = stack.enter_context(dagster_services(env, folder))
+        code = CodeServer(env, folder)
+        stack.callback(code.stop)
+        code.start()
+        services = stack.enter_context(dagster_services(env, folder, workspace=code.workspace))
         port = free_port()
         with open(folder / "serve.log", "w") as log:
             server = subprocess.Popen([str(BIN / "prodline"), "serve", "--port", str(port)], env=env,
@@ -396,7 +431,7 @@ def soak(args, folder: Path) -> dict:
 
         days = [FIRST + dt.timedelta(days=i) for i in range(args.days)]
         bad = bad_versions(config, later, days)
-        drills = Drills(clock, say, config, instance, services, databases, env)
+        drills = Drills(clock, say, config, instance, services, code, databases, env)
         started = time.time()
         with Clients(f"http://127.0.0.1:{port}") as clients:
             for i, day in enumerate(days):
@@ -425,15 +460,16 @@ class Drills:
     """The faults and the champion's moves, each in a thread of its own that waits for its moment
     (a run worker to kill, a query to cut, a promotion to roll back) while the files go on arriving."""
 
-    def __init__(self, clock, say, config, instance, services, databases, env):
+    def __init__(self, clock, say, config, instance, services, code, databases, env):
         self.clock, self.say, self.config, self.instance = clock, say, config, instance
-        self.services, self.databases, self.env = services, databases, env
+        self.services, self.code, self.databases, self.env = services, code, databases, env
         self.faults: dict[str, float] = {}
         self.refusals: list[dict] = []
         self.moves: list[str] = []
         self.threads: list[threading.Thread] = []
         self.schedule = {4: self.kill_daemon, 6: self.swap_and_roll_back, 12: self.kill_run_worker,
-                         18: self.cut_connections}
+                         18: self.cut_connections, 22: self.kill_code_server}
+        self.hit: dict[str, int] = {}  # a fault: the pid of the run worker it killed
 
     def on_day(self, i: int) -> None:
         if i in self.schedule:
@@ -478,29 +514,43 @@ class Drills:
             thread.join(timeout=max(1.0, self.clock.left()))
 
     def kill_daemon(self) -> None:
-        """Once a run is going: the daemon, its code server and the runs it launched, SIGKILLed."""
-        self.clock.wait("a run to be going when the daemon is killed",
-                        lambda: run_workers(self.services.processes["daemon"]), every=0.1)
+        """Once a run is going: the daemon SIGKILLed (the runs go on: the code server launched them),
+        and started again 3 s later."""
+        self.clock.wait("a run to be going when the daemon is killed", self.code.run_workers, every=0.1)
         self.services.kill("daemon")
         self.faults["daemon killed"] = self.clock.elapsed()
-        self.say("FAULT: daemon killed (SIGKILL, with its code server and the runs it launched)")
+        self.say("FAULT: daemon killed (SIGKILL)")
         time.sleep(3)
         self.services.start("daemon")
         self.say("daemon started again")
 
     def kill_run_worker(self) -> None:
-        daemon = self.services.processes["daemon"]
-        workers = self.clock.wait("a run worker to kill", lambda: run_workers(daemon), every=0.1)
+        workers = self.clock.wait("a run worker to kill", self.code.run_workers, every=0.1)
         time.sleep(0.5)  # into its steps
         os.kill(workers[0], signal.SIGKILL)
         self.faults["run worker killed"] = self.clock.elapsed()
+        self.hit["run worker killed"] = workers[0]
         self.say(f"FAULT: run worker (pid {workers[0]}) killed")
+
+    def kill_code_server(self) -> None:
+        """Once a run is going: the code server SIGKILLed with the run workers it started (as when
+        its machine dies), and started again 3 s later; the daemon and webserver reconnect."""
+        workers = self.clock.wait("a run to be going when the code server is killed", self.code.run_workers,
+                                  every=0.1)
+        self.code.kill()
+        self.faults["code server killed, with its runs"] = self.clock.elapsed()
+        self.hit["code server killed, with its runs"] = workers[0]
+        self.say(f"FAULT: code server killed (SIGKILL), with its run worker(s) {workers}")
+        time.sleep(3)
+        self.code.start()
+        self.say("code server started again")
 
     def cut_connections(self) -> None:
         """Once a query of a run is going in the warehouse: every connection to both databases cut."""
-        self.clock.wait("a query in the warehouse to cut", lambda: active_queries(self.databases[1]),
-                        every=0.05)
-        killed = terminate_connections(self.databases)
+        def cut() -> int:  # the query may end between the look and the cut: then look again
+            return active_queries(self.databases[1]) and terminate_connections(self.databases)
+
+        killed = self.clock.wait("a query in the warehouse to cut", cut, every=0.05)
         self.faults["postgres connections terminated"] = self.clock.elapsed()
         self.say(f"FAULT: {killed} PostgreSQL connections terminated")
 
@@ -552,6 +602,19 @@ def settle(clock: Clock, instance, wanted) -> str:
     return "every wanted partition materialized, no run going"
 
 
+def run_hit(instance, pid: int) -> str:
+    """What became of the run whose worker a fault killed, and of its retries."""
+    hit = instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(pid)}))
+    if not hit:
+        return f"pid {pid}: no run had begun executing in it"
+    lines, run = [], hit[0]
+    while run is not None:
+        lines.append(f"{run.job_name} {run.run_id[:8]} {run.status.value}")
+        again = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/parent_run_id": run.run_id}))
+        run = again[0] if again else None
+    return ", retried as ".join(lines)
+
+
 def failed_run(instance, run) -> str:
     """`job partition: why` (the first line of the run's failure and of its failed step's error)."""
     tags = run.tags
@@ -581,6 +644,7 @@ def report(config, instance, warehouse, landing, clients, inbox, wanted, started
         "retries": len(retries),
         "alerts": [m["Subject"] for _, m in inbox.messages],
         "faults": drills.faults,
+        "runs_hit": {what: run_hit(instance, pid) for what, pid in drills.hit.items()},
         "bad_files": drills.refusals,
         "moves": drills.moves,
         "promotions": [f"{r['kind']} {r['from_version']} -> {r['to_version']} by {r['actor']}"

@@ -130,15 +130,15 @@ class DagsterServices:
     """`dagster-webserver` and `dagster-daemon run` started by `dagster_services`: each in a session
     of its own, with the code server and the runs it launches. `url` is the webserver's GraphQL."""
 
-    def __init__(self, env: dict[str, str], logs: Path, seconds: float):
+    def __init__(self, env: dict[str, str], logs: Path, seconds: float, workspace: Path = WORKSPACE):
         self.env, self.logs, self.seconds = env, logs, seconds
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/graphql"
         self.processes: dict[str, subprocess.Popen] = {}
         self.commands = {
-            "webserver": [str(BIN / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1",
+            "webserver": [str(BIN / "dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1",
                           "-p", str(self.port)],
-            "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)]}
+            "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)]}
 
     def start(self, name: str) -> subprocess.Popen:
         """Start `name` (again), its output appended to logs/<name>.log."""
@@ -158,12 +158,13 @@ class DagsterServices:
 
 
 @contextmanager
-def dagster_services(env: dict[str, str], logs: Path, seconds: float = 120) -> Iterator[DagsterServices]:
-    """`dagster-webserver` and `dagster-daemon run` on workspace.yaml with `env` (DAGSTER_HOME,
-    PRODLINE_CONFIG, ...), their logs in the folder `logs`, once the webserver answers. Each, with
-    its code server and the runs it launches, is stopped, and killed if need be, however the block
-    ends."""
-    services = DagsterServices(env, logs, seconds)
+def dagster_services(env: dict[str, str], logs: Path, seconds: float = 120,
+                     workspace: Path = WORKSPACE) -> Iterator[DagsterServices]:
+    """`dagster-webserver` and `dagster-daemon run` on `workspace` (workspace.yaml: each starts a
+    code server of its own) with `env` (DAGSTER_HOME, PRODLINE_CONFIG, ...), their logs in the
+    folder `logs`, once the webserver answers. Each, with its code server and the runs it launches,
+    is stopped, and killed if need be, however the block ends."""
+    services = DagsterServices(env, logs, seconds, workspace)
     try:
         for name in services.commands:
             services.start(name)

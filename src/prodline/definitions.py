@@ -23,6 +23,7 @@ from prodline.sensors import (
 from prodline.sensors.alerts import RUN_ALERTS, alert_sensors
 from prodline.sensors.dead_runs import dead_runs_sensor
 from prodline.sensors.decay import decay_sensor
+from prodline.sensors.lost_runs import lost_runs_sensor
 from prodline.sensors.observed_tables import observed_tables_sensor
 from prodline.sensors.tick_alerts import tick_failure_alerts
 from prodline.stores.model_logging import refuse_while_starting_up
@@ -55,7 +56,7 @@ def build_deployment(problems: list[ProjectConfig], sensor_seconds: int | None =
                 seen |= set(asset.keys)
     if first.transforms or first.cohort is not None:
         sensors.append(automation_sensor(sensor_seconds))
-    sensors.append(dead_runs_sensor(sensor_seconds))
+    sensors += [dead_runs_sensor(sensor_seconds), lost_runs_sensor(sensor_seconds)]
     return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors, schedules=schedules,
                           resources=build_resources(first), executor=executor_of())
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 import yaml
+from dagster._core.errors import DagsterUserCodeUnreachableError
 from dagster._core.storage.tags import GRPC_INFO_TAG
+from dagster._grpc.client import DagsterGrpcClient
 from typer.testing import CliRunner
 
 from conftest import (
@@ -22,6 +24,7 @@ from conftest import (
     START,
     all_checksums,
     exits_in_source_database,
+    free_port,
     output_of,
     stop_process,
     write_config,
@@ -262,6 +265,36 @@ def test_a_run_whose_launch_died_with_its_code_server_is_failed_and_gives_back_i
     message = failure.event_log_entry.dagster_event.message
     assert "The code server launching this run no longer answers" in message
     instance.dispose()
+
+
+def test_a_starting_run_that_a_code_server_started_again_does_not_know_is_failed(tmp_path):
+    """The code server was killed while starting the run and started again on the same address: it
+    answers, but the run is not among its executions."""
+    instance = prepare_instance(tmp_path / "dagster", WarehouseResource(url=f"duckdb:///{tmp_path}/w.duckdb"))
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "api", "grpc", "--python-file",
+                               str(Path(__file__).with_name("test_lost_runs.py")), "--attribute", "DEFS",
+                               "-h", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        client = DagsterGrpcClient(port=port, host="127.0.0.1")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.ping("")
+                break
+            except DagsterUserCodeUnreachableError:
+                assert time.monotonic() < deadline and server.poll() is None, "the code server did not start"
+                time.sleep(0.3)
+        forgotten = dg.DagsterRun(job_name="ingest_raw", run_id="f" * 36, status=dg.DagsterRunStatus.STARTING,
+                                  tags={GRPC_INFO_TAG: json.dumps({"host": "127.0.0.1", "port": port})})
+        instance.add_run(forgotten)
+        assert release_dead_runs(instance, grace=0) == [
+            "run ffffffff (ingest_raw, launched by the daemon or the UI, starting): its launch died with "
+            "its code server; marked failed, its slots freed"]
+    finally:
+        stop_process(server, group=True)
+        instance.dispose()
 
 
 def test_an_embedded_instance_of_an_older_prodline_gains_run_monitoring(tmp_path):

@@ -15,6 +15,8 @@ from dagster._core.errors import DagsterUserCodeUnreachableError
 from dagster._core.storage.dagster_run import RunsFilter
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._grpc.client import DagsterGrpcClient
+from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
+from dagster._serdes import deserialize_value
 
 from prodline.resources.stores import POOL, WarehouseResource
 
@@ -118,14 +120,16 @@ def is_alive(run: dg.DagsterRun) -> bool | None:
 
 
 # A run the daemon or the UI launched is STARTING until its worker executes it. Its code server
-# starts the worker in a second or two; past this, a code server that no longer answers means the
-# launch died with it (a daemon killed with its code server), and the run would hold its place in
-# the queue until Dagster's start timeout.
+# starts the worker in a second or two; past this, a code server that no longer answers, or one
+# that does not know the run (started again on the same address), means the launch died with it
+# (a code server killed, or the daemon that ran it), and the run would hold its place in the queue,
+# and the pool's slots, until Dagster's start timeout (5 minutes).
 LAUNCH_GRACE_SECONDS = 30.0
 
 
 def launch_lost(record, grace: float = LAUNCH_GRACE_SECONDS) -> bool:
-    """A run still STARTING after `grace` seconds, not executing yet, whose code server is gone."""
+    """A run still STARTING after `grace` seconds, not executing yet, whose code server is gone or
+    no longer knows it."""
     run = record.dagster_run
     info = run.tags.get(GRPC_INFO_TAG)
     if run.status != dg.DagsterRunStatus.STARTING or _own_process(run) or not info:
@@ -136,10 +140,11 @@ def launch_lost(record, grace: float = LAUNCH_GRACE_SECONDS) -> bool:
     client = DagsterGrpcClient(port=where.get("port"), socket=where.get("socket"),
                                host=where.get("host", "localhost"))
     try:
-        client.ping("")
+        # A code server started again on the same address answers, but does not know the run.
+        answer = client.can_cancel_execution(CanCancelExecutionRequest(run_id=run.run_id), timeout=10)
     except DagsterUserCodeUnreachableError:
         return True
-    return False
+    return not deserialize_value(answer, CanCancelExecutionResult).can_cancel
 
 
 def describe(run: dg.DagsterRun | None, run_id: str) -> str:

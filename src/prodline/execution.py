@@ -57,6 +57,10 @@ class _Watched(Executor):
     def __init__(self, inner: Executor):
         self.inner = inner
 
+    def __getattr__(self, name: str):
+        # What the executor's own steps ask of it (Celery's app_args, broker, ...).
+        return getattr(self.inner, name)
+
     @property
     def retries(self):
         return self.inner.retries

@@ -31,7 +31,7 @@ from prodline.assets.partitions import daily_partitions
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.demo.generate import generate
 from prodline.demo.simulate import Scenario
-from prodline.instance import batch_dagster_events
+from prodline.event_log import batch_dagster_events
 from prodline.pipeline.raw.checks import check_names
 from prodline.pipeline.raw.schema import ARROW, LINEAGE
 from prodline.runs import load_range

@@ -127,15 +127,18 @@ WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 
 
 @contextmanager
-def dagster_services(env: dict[str, str], logs: Path, seconds: float = 120) -> Iterator[str]:
-    """`dagster-webserver` and `dagster-daemon run` on workspace.yaml with `env` (DAGSTER_HOME,
-    PRODLINE_CONFIG, ...), their logs in the folder `logs`: the GraphQL URL once the webserver
-    answers. Each runs in a session of its own, with its code server and the runs it launches,
-    which is stopped, and killed if need be, however the block ends."""
+def dagster_services(env: dict[str, str], logs: Path, seconds: float = 120,
+                     daemon: bool = True) -> Iterator[str]:
+    """`dagster-webserver` and `dagster-daemon run` (unless not `daemon`) on workspace.yaml with
+    `env` (DAGSTER_HOME, PRODLINE_CONFIG, ...), their logs in the folder `logs`: the GraphQL URL once
+    the webserver answers. Each runs in a session of its own, with its code server and the runs it
+    launches, which is stopped, and killed if need be, however the block ends."""
     port = free_port()
     commands = {"webserver": [str(BIN / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1",
                               "-p", str(port)],
                 "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)]}
+    if not daemon:
+        del commands["daemon"]
     with contextlib.ExitStack() as stack:
         services = []
         for name, command in commands.items():

@@ -4,6 +4,10 @@ the webserver's GraphQL; a range run's failed check is seen per day, in the UI a
 an older embedded home is brought up to date with its history."""
 
 import datetime as dt
+import json
+import os
+import re
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -12,14 +16,15 @@ import sqlalchemy as sa
 import yaml
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
-from conftest import write_yaml
+from conftest import BIN, dagster_services, graphql, write_yaml
 from prodline.assets.keys import raw_key
 from prodline.assets.partitions import daily_partitions
 from prodline.config import load_config
 from prodline.event_log import BatchedSqliteEventLogStorage
-from prodline.instance import EMBEDDED, prepare_instance
+from prodline.instance import EMBEDDED, embedded_storage, prepare_instance
 from prodline.resources import warehouse_of
 from prodline.runs import run_range
+from prodline.sensors.alerts import check_failure_alerts
 
 START, LAST = dt.date(2024, 1, 1), dt.date(2024, 1, 10)
 BAD_DAY = "2024-01-05"
@@ -195,3 +200,125 @@ def test_the_batched_storage_answers_dagsters_queries_as_the_stock_one(homes):
     assert stock["required_columns_not_null"]["latest"] == (2, None, "SUCCEEDED", True, None)
     failed = [r for r in stock["required_columns_not_null"]["history"] if r[2] == "FAILED"]
     assert failed == [(0, None, "FAILED", False, [BAD_DAY])]
+
+
+METADATA = ("metadataEntries { label ... on JsonMetadataEntry { jsonString } "
+            "... on TextMetadataEntry { text } ... on IntMetadataEntry { intValue } }")
+RUNS_VIEW = """{ runsOrError { ... on Runs { results {
+  runId status jobName creationTime tags { key value } assetSelection { path }
+  stats { ... on RunStatsSnapshot { stepsSucceeded stepsFailed materializations } }
+  stepStats { stepKey status } assetMaterializations { assetKey { path } partition } } } } }"""
+ASSET_VIEW = """query($key: AssetKeyInput!, $days: [String!]) {
+  assetNodeOrError(assetKey: $key) { ... on AssetNode {
+    partitionStats { numMaterialized numPartitions numFailed numMaterializing }
+    assetPartitionStatuses { ... on TimePartitionStatuses { ranges { status startKey endKey } } }
+    latestMaterializationByPartition(partitions: $days) { partition runId METADATA }
+    assetChecksOrError { ... on AssetChecks { checks {
+      name blocking partitionStatuses { __typename }
+      executionForLatestMaterialization { status partition runId
+        evaluation { success description METADATA } } } } } } }
+  assetOrError(assetKey: $key) { ... on Asset {
+    assetEventHistory(limit: 100, eventTypeSelectors: [MATERIALIZATION, FAILED_TO_MATERIALIZE]) {
+      results { __typename ... on MaterializationEvent { partition runId }
+                ... on FailedToMaterializeEvent { partition runId materializationFailureReason } } } } }
+  assetsLatestInfo(assetKeys: [$key]) { latestRun { runId status } inProgressRunIds unstartedRunIds
+    latestMaterialization { partition runId } }
+  assetsOrError(assetKeys: [$key]) { ... on AssetConnection { nodes {
+    latestMaterializationTimestamp latestFailedToMaterializeTimestamp
+    assetHealth { assetHealth materializationStatus assetChecksStatus } } } }
+}""".replace("METADATA", METADATA)
+CHECK_HISTORY = """query($key: AssetKeyInput!, $name: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $name, limit: 100) {
+    status partition runId evaluation { success description METADATA } } }""".replace("METADATA", METADATA)
+DAYS = [(START + dt.timedelta(days=d)).isoformat() for d in range(10)]
+
+
+def ui_views(config, home: Path, logs: Path) -> dict:
+    """What the webserver's GraphQL answers for the views of the UI this is about (runs; each
+    asset's partitions, materializations, checks and health; each check's history), with each run
+    by its place in order and each time by whether there is one."""
+    logs.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PRODLINE_CONFIG": str(config.base_dir / "prodline.yaml"),
+           "PATH": f"{BIN}:{os.environ['PATH']}"}
+    with dagster_services(env, logs, daemon=False) as url:
+        views = {"runs": graphql(url, RUNS_VIEW)["runsOrError"]["results"]}
+        for key in (EVENTS, ENTITIES):
+            views[key.to_user_string()] = graphql(url, ASSET_VIEW, key={"path": key.path}, days=DAYS)
+        for name in CHECKS:
+            views[name] = graphql(url, CHECK_HISTORY, key={"path": EVENTS.path}, name=name)
+    runs = sorted(views["runs"], key=lambda r: r["creationTime"])
+    order = {r["runId"]: f"run {n}" for n, r in enumerate(runs)}
+    return _plain(views, order)
+
+
+def _plain(value, order: dict):
+    if isinstance(value, dict):
+        return {k: (v is not None if re.search(r"(?i)time(stamp)?$", k) else _plain(v, order))
+                for k, v in value.items() if not (k == "tags" and isinstance(v, list))} | (
+            {"tags": sorted((t["key"], t["value"]) for t in value["tags"] if t["key"].startswith("dagster/"))}
+            if isinstance(value.get("tags"), list) else {})
+    if isinstance(value, list):
+        return [_plain(v, order) for v in value]
+    return order.get(value, value) if isinstance(value, str) else value
+
+
+def entry(entries: list[dict], label: str):
+    return next(json.loads(e["jsonString"]) for e in entries if e["label"] == label)
+
+
+@pytest.mark.end_to_end
+def test_the_ui_shows_the_same_on_both_storages_and_a_range_runs_failed_check_per_day(homes, tmp_path):
+    stock, batched = (ui_views(*homes[kind], tmp_path / kind) for kind in ("stock", "batched"))
+    assert batched == stock
+    events, entities = stock["raw/events"], stock["raw/entities"]
+    # The failed run's partitions that failed: all of entities'.
+    assert entities["assetNodeOrError"]["assetPartitionStatuses"]["ranges"] == [
+        {"status": "FAILED", "startKey": "2024-01-01", "endKey": "2024-01-10"}]
+    assert entities["assetNodeOrError"]["partitionStats"]["numFailed"] == 10
+    # What Dagster shows of a range run's check: one result with no partition (its evidence names
+    # the day), and a row per day of the range that ends as EXECUTION_FAILED (the run failed) or
+    # SKIPPED; no status per day, as the check is not partitioned.
+    history = [(e["runId"], e["partition"], e["status"]) for e in stock["required_columns_not_null"]
+               ["assetCheckExecutions"]]
+    assert history[:4] == [("run 2", None, "SUCCEEDED"), ("run 2", "2024-01-08", "SKIPPED"),
+                           ("run 2", "2024-01-07", "SKIPPED"), ("run 2", "2024-01-06", "SKIPPED")]
+    assert history[-11:] == [("run 0", None, "FAILED")] + [("run 0", d, "EXECUTION_FAILED")
+                                                            for d in reversed(DAYS)]
+    failed = stock["required_columns_not_null"]["assetCheckExecutions"][-11]["evaluation"]
+    assert entry(failed["metadataEntries"], "failed_days") == [BAD_DAY]
+    checks = events["assetNodeOrError"]["assetChecksOrError"]["checks"]
+    assert {c["partitionStatuses"] is None for c in checks} == {True}
+    # So each day's materialization names the checks that failed on it.
+    latest = {m["partition"]: entry(m["metadataEntries"], "failed_checks")
+              for m in events["assetNodeOrError"]["latestMaterializationByPartition"]}
+    assert latest == {d: ["required_columns_not_null"] if d == BAD_DAY else [] for d in DAYS}
+
+
+def test_the_alert_names_the_days_a_range_runs_check_failed_on(homes, smtp):
+    inbox, alerts = smtp
+    config, home = homes["batched"]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        context = dg.build_sensor_context(instance=instance, cursor="0", resources={"alerts": alerts})
+        check_failure_alerts(config)(context)
+    [(to, message)] = inbox.messages
+    assert to == ["data@example.org"]
+    assert message["Subject"] == ("[prodline observed] 1 check(s) failed, 1 blocking in "
+                                  "observe_warehouse_tables")
+    lines = message.get_content().splitlines()
+    assert lines[:2] == ["- required_columns_not_null on raw/events: ERROR: entity_id: 1 null(s)",
+                         f"  failed on {BAD_DAY}"]
+
+
+def test_an_older_or_moved_embedded_home_is_brought_up_to_date_with_its_history(homes, tmp_path,
+                                                                               monkeypatch):
+    for kind in ("stock", "batched"):  # an older prodline's dagster.yaml; one naming another folder
+        config, home = homes[kind]
+        copy = tmp_path / kind
+        shutil.copytree(home, copy)
+        before = records(config, copy)
+        monkeypatch.setenv("DAGSTER_HOME", str(copy))  # prepare_instance sets it
+        prepare_instance(copy, warehouse_of(config, literal=True)).dispose()
+        written = yaml.safe_load((copy / "dagster.yaml").read_text())
+        assert written == {**EMBEDDED, "storage": embedded_storage(copy)}
+        assert written["storage"]["custom"]["config"] == {"base_dir": str(copy)}
+        assert records(config, copy) == before

@@ -5,7 +5,8 @@ against a bare script doing the same inserts with the same driver, in the same r
 
 Prints each figure and the ratios to the bare script; writes bench/out/ingest.json. It also times
 Dagster's own floor: the same backfill of the same assets and checks doing nothing, on the same kind
-of instance: what Dagster's event log costs before any data moves.
+of instance: what Dagster's event log costs before any data moves. SQLite is timed on Dagster's own
+storage and on prodline's embedded default, which writes a batch of events in one transaction.
 """
 
 import argparse
@@ -31,17 +32,21 @@ from prodline.assets.partitions import daily_partitions
 from prodline.config import DEMO_CONFIG, load_config
 from prodline.demo.generate import generate
 from prodline.demo.simulate import Scenario
-from prodline.instance import batch_dagster_events
+from prodline.event_log import batch_dagster_events
+from prodline.instance import embedded_storage
 from prodline.pipeline.raw.checks import check_names
 from prodline.pipeline.raw.schema import ARROW, LINEAGE
 from prodline.runs import load_range
 from scratch import scratch_database
 
 OUT = Path(__file__).parent / "out"
-# Instance kinds; the last writes one planned event per asset instead of one per partition.
+# Instance kinds (their environment): "sqlite" is Dagster's own SQLite storage, "sqlite, batched"
+# prodline's embedded default (prodline/event_log.py); the last writes one planned event per asset
+# instead of one per partition.
 INSTANCES = {
     "ephemeral": {},
     "sqlite": {},
+    "sqlite, batched": {},
     "postgres": {},
     "postgres, planned per range": {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"},
 }
@@ -159,8 +164,9 @@ def _instance(kind: str, work: Path):
     with ExitStack() as stack:
         if kind == "ephemeral":
             instance = dg.DagsterInstance.ephemeral()
-        elif kind == "sqlite":
-            instance = dg.DagsterInstance.local_temp(str(work / "dagster"))
+        elif kind.startswith("sqlite"):
+            storage = {"storage": embedded_storage(work / "dagster")} if kind == "sqlite, batched" else {}
+            instance = dg.DagsterInstance.local_temp(str(work / "dagster"), overrides=storage)
         else:
             url = stack.enter_context(scratch_database())
             storage = {"postgres": {"postgres_url": url.render_as_string(False)}}

@@ -159,12 +159,15 @@ class DagsterServices:
 
 @contextmanager
 def dagster_services(env: dict[str, str], logs: Path, seconds: float = 120,
-                     workspace: Path = WORKSPACE) -> Iterator[DagsterServices]:
-    """`dagster-webserver` and `dagster-daemon run` on `workspace` (workspace.yaml: each starts a
-    code server of its own) with `env` (DAGSTER_HOME, PRODLINE_CONFIG, ...), their logs in the
-    folder `logs`, once the webserver answers. Each, with its code server and the runs it launches,
-    is stopped, and killed if need be, however the block ends."""
+                     workspace: Path = WORKSPACE, daemon: bool = True) -> Iterator[DagsterServices]:
+    """`dagster-webserver` and `dagster-daemon run` (unless not `daemon`) on `workspace`
+    (workspace.yaml: each starts a code server of its own) with `env` (DAGSTER_HOME,
+    PRODLINE_CONFIG, ...), their logs in the folder `logs`, once the webserver answers. Each, with
+    its code server and the runs it launches, is stopped, and killed if need be, however the block
+    ends."""
     services = DagsterServices(env, logs, seconds, workspace)
+    if not daemon:
+        del services.commands["daemon"]
     try:
         for name in services.commands:
             services.start(name)

@@ -42,7 +42,7 @@ VALIDATION = {
 def layer_of(module: str) -> str:
     parts = module.split(".")[1:] or ["__init__"]
     top = parts[0]
-    if top in ("assets", "sensors", "schedules", "jobs", "execution", "instance"):
+    if top in ("assets", "sensors", "schedules", "jobs", "execution", "instance", "event_log"):
         return "dagster"
     if top in ("cli", "demo", "runs", "loading", "readiness", "operating", "backfilling", "trial",
                "importing", "__init__"):

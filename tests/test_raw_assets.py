@@ -60,6 +60,7 @@ def test_metadata_has_rows_schema_and_preview(project, instance):
         warehouse_of(project, literal=True), project, "exits")[0]
     assert meta["partition_range"].value == f"{START} .. {END}"
     assert meta["preview"].value.startswith("| exit_id | person_id | exited_on | reason |")
+    assert meta["failed_checks"].value == []  # on each day: the checks that failed on it
 
 
 def _with_downstream(config):

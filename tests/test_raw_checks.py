@@ -7,8 +7,9 @@ import pyarrow as pa
 import pytest
 
 from prodline.config import load_config
-from prodline.pipeline.raw.checks import CHECKS, check_names, run_checks
+from prodline.pipeline.raw.checks import CHECKS, check_names, failed_by_day, run_checks
 from prodline.pipeline.raw.schema import arrow_schema, sql_columns
+from prodline.pipeline.verdict import Verdict
 from prodline.stores.warehouse import Warehouse as WarehouseResource
 
 D1, D2, D3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
@@ -229,3 +230,18 @@ def test_an_interval_column_is_not_an_integer(warehouse, tmp_path):
                              "_datestamp DATE, _source VARCHAR)")
     outcome = check(warehouse, source_of(tmp_path, "pings"), D1, D1, name="pings")["columns_match_config"]
     assert outcome.summary == "ping_id is interval, expected integer"
+
+
+def test_each_day_of_a_range_gets_the_checks_that_failed_on_it():
+    def verdict(name, passed, **evidence):
+        return Verdict(name, passed, "ERROR", "", evidence)
+
+    verdicts = [verdict("columns_match_config", True),
+                verdict("primary_key_unique", False, failed_days=["2024-01-02", "2024-01-03"]),
+                verdict("dates_inside_partition", False, failed_days=["2024-01-03"]),
+                verdict("rows_every_day", True, failed_days=[]),
+                verdict("required_columns_not_null", False)]  # names no day: every day failed it
+    assert failed_by_day(verdicts) == (["required_columns_not_null"], {
+        "2024-01-02": ["primary_key_unique", "required_columns_not_null"],
+        "2024-01-03": ["primary_key_unique", "dates_inside_partition", "required_columns_not_null"]})
+    assert failed_by_day(verdicts[:1]) == ([], {})

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from prodline.config import ProjectConfig
 from prodline.definitions import build_definitions
-from prodline.instance import batch_dagster_events
+from prodline.event_log import batch_dagster_events
 from prodline.loading import instance_for, print_failures
 from prodline.operating import Named, OperatorError, find_asset, keys_between, runs_of
 from prodline.runs import PoolBusy, run_job

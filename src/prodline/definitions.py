@@ -8,8 +8,8 @@ import dagster as dg
 
 from prodline.assets import project_assets
 from prodline.config import ProjectConfig, load_deployment
+from prodline.event_log import batch_dagster_events
 from prodline.execution import executor_of
-from prodline.instance import batch_dagster_events
 from prodline.jobs import problem_jobs, shared_jobs
 from prodline.jobs.rollback import rollback_job
 from prodline.resources import build_resources

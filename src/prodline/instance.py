@@ -18,6 +18,7 @@ from dagster._grpc.client import DagsterGrpcClient
 from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
 from dagster._serdes import deserialize_value
 
+from prodline.event_log import BatchedSqliteStorage
 from prodline.resources.stores import POOL, WarehouseResource
 
 EMBEDDED = {
@@ -34,33 +35,42 @@ EMBEDDED = {
 OWN_STORAGE = ("storage", "run_storage", "event_log_storage", "schedule_storage")
 
 
-# Dagster writes one event per partition of a range run (1,095 for a year of three sources).
-# Batching writes them with one INSERT per asset on PostgreSQL storage (bench/ingest.py: 62 s to
-# 21 s); it changes nothing else. The run worker imports the definitions, so setting it there covers
-# materializations; the webserver and daemon, which write planned events, get it from the Makefile
-# or the deployment's environment.
-EVENT_BATCH_SIZE = ("DAGSTER_EVENT_BATCH_SIZE", "1000")
-
-
-def batch_dagster_events() -> None:
-    os.environ.setdefault(*EVENT_BATCH_SIZE)
+def embedded_storage(dagster_home: Path) -> dict:
+    """The `storage` of the embedded dagster.yaml: Dagster's SQLite storage, in the same files, with
+    the batched event log (prodline/event_log.py)."""
+    return {"custom": {"module": BatchedSqliteStorage.__module__, "class": BatchedSqliteStorage.__name__,
+                       "config": {"base_dir": str(dagster_home.resolve())}}}
 
 
 def prepare_instance(dagster_home: Path, warehouse: WarehouseResource) -> dg.DagsterInstance:
     """Create DAGSTER_HOME (once), bring an embedded dagster.yaml written by an older prodline up to
-    date, and give the warehouse pool the limit its backend allows."""
+    date (or one whose home has moved), and give the warehouse pool the limit its backend allows.
+    A dagster.yaml with storage of its own is left as it is."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     written = yaml.safe_load(config.read_text()) if config.exists() else None
+    embedded = {**EMBEDDED, "storage": embedded_storage(dagster_home)}
     if not isinstance(written, dict):
-        config.write_text(yaml.safe_dump(EMBEDDED, sort_keys=False))
-    elif not any(key in written for key in OWN_STORAGE) and EMBEDDED.keys() - written.keys():
-        config.write_text(yaml.safe_dump({**written, **{k: v for k, v in EMBEDDED.items()
-                                                         if k not in written}}, sort_keys=False))
+        config.write_text(yaml.safe_dump(embedded, sort_keys=False))
+    elif _is_embedded(written):
+        updated = {**written, **{k: v for k, v in embedded.items() if k not in written},
+                   "storage": embedded["storage"]}
+        if updated != written:
+            config.write_text(yaml.safe_dump(updated, sort_keys=False))
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     instance = dg.DagsterInstance.get()
     instance.event_log_storage.set_concurrency_slots(POOL, warehouse.pool_limit)
     return instance
+
+
+def _is_embedded(written: dict) -> bool:
+    """Written by prodline: no storage of its own (Dagster's default, SQLite in DAGSTER_HOME, as an
+    older prodline left it), or the embedded storage."""
+    own = [key for key in OWN_STORAGE if key in written]
+    storage = written.get("storage")
+    custom = storage.get("custom") if isinstance(storage, dict) else None
+    ours = isinstance(custom, dict) and custom.get("class") == BatchedSqliteStorage.__name__
+    return not own or (own == ["storage"] and ours)
 
 
 # The process that runs a command's run (in-process execution: the run's steps run in it), so that

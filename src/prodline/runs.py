@@ -16,9 +16,9 @@ from prodline.assets.keys import raw_key
 from prodline.assets.partitions import as_of_partitions
 from prodline.config import ProjectConfig
 from prodline.definitions import build_definitions
+from prodline.event_log import batch_dagster_events
 from prodline.instance import (
     POOL,
-    batch_dagster_events,
     describe,
     holders,
     pool_is_full,

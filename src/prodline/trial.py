@@ -25,8 +25,8 @@ from rich.table import Table
 from prodline.assets import project_assets
 from prodline.assets.completeness import RECORDS_TAG
 from prodline.config import ProjectConfig
+from prodline.event_log import batch_dagster_events
 from prodline.home import home_of
-from prodline.instance import batch_dagster_events
 from prodline.loading import print_failures
 from prodline.operating import Named, OperatorError, find_asset, key_for
 from prodline.pipeline.raw.landing import FORMATS, landing_path

@@ -12,13 +12,17 @@ from prodline.assets.partitions import daily_partitions, days_of
 from prodline.config import ColumnType, ProjectConfig, SourceConfig
 from prodline.pipeline.markdown import arrow_table
 from prodline.pipeline.raw.batches import RangeRefused
-from prodline.pipeline.raw.checks import CHECKS, check_names, run_checks
+from prodline.pipeline.raw.checks import CHECKS, check_names, failed_by_day, run_checks
 from prodline.pipeline.raw.observing import window_version
 from prodline.pipeline.raw.schema import sql_columns
 from prodline.resources.arrivals import arrival_of
 from prodline.resources.stores import POOL
 
 PREVIEW_ROWS = 10
+# On each day's materialization, the checks that failed on that day: a range run's check results
+# have no partition (Dagster's per-day check rows of the range end as skipped), so this is where the
+# UI shows, per day, which check failed.
+FAILED_CHECKS = "failed_checks"
 
 
 def raw_assets(config: ProjectConfig) -> list[dg.AssetsDefinition]:
@@ -56,12 +60,13 @@ def _observed_asset(name: str, source: SourceConfig, partitions) -> dg.AssetsDef
                              allow_retries=False)
         days = warehouse.day_fingerprints(source.table, source.day, start, end)
         rows = sum(int(f.split(":")[0]) for f in days.values())
+        verdicts = run_checks(warehouse, source.table, source, start, end)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(window_version(days)),
             metadata={"dagster/row_count": rows, "days": (end - start).days + 1,
                       "days_with_rows": len(days), "partition_range": f"{start} .. {end}",
-                      "observed_table": source.table},
-            check_results=check_results(run_checks(warehouse, source.table, source, start, end)),
+                      "observed_table": source.table, **_failed_checks(context, verdicts)},
+            check_results=check_results(verdicts),
         )
 
     return _observe
@@ -95,17 +100,31 @@ def _raw_asset(name: str, source: SourceConfig, partitions) -> dg.AssetsDefiniti
         table = warehouse.ensure_table("raw", name, sql_columns(source), index=["_datestamp"],
                                        key=source.primary_key)
         loaded = warehouse.replace_window(table, rows, "_datestamp", start, end)
+        verdicts = run_checks(warehouse, f"raw.{name}", source, start, end)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": loaded,
                 "days": (end - start).days + 1,
                 "partition_range": f"{start} .. {end}",
                 "preview": markdown(arrow_table(rows.slice(0, PREVIEW_ROWS))),
+                **_failed_checks(context, verdicts),
             },
-            check_results=check_results(run_checks(warehouse, f"raw.{name}", source, start, end)),
+            check_results=check_results(verdicts),
         )
 
     return _load
+
+
+def _failed_checks(context: dg.AssetExecutionContext, verdicts: list) -> dict:
+    """`failed_checks` on each day's materialization: the checks that failed on that day. Returns
+    the entry every day of the range gets (the failed checks that name no day); a day a failed
+    check names gets its own."""
+    everywhere, named = failed_by_day(verdicts)
+    keys = set(context.partition_keys)
+    for day, names in named.items():
+        if day in keys:
+            context.add_asset_metadata({FAILED_CHECKS: names}, partition_key=day)
+    return {FAILED_CHECKS: everywhere}
 
 
 def _failure(refused: RangeRefused, moved: bool) -> dg.Failure:

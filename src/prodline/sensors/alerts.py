@@ -166,10 +166,18 @@ def check_failure_message(config: ProjectConfig, run, evaluations: list) -> tupl
             f"- {e.check_name} on {where}: {e.severity.value}"
             + (f": {e.description}" if e.description else "")
         )
+        # A check over a range of days is one result: the days it found at fault, from its evidence.
+        if "failed_days" in e.metadata:
+            lines.append(f"  failed on {_listed(e.metadata['failed_days'].value)}")
     lines += ["", f"Run: {run.run_id if run else '(deleted)'}"]
     if run is not None:
         lines.append(f"Open it: {config.alerts.base_url.rstrip('/')}/runs/{run.run_id}")
     return subject, "\n".join(lines) + "\n"
+
+
+def _listed(days: list[str], most: int = 10) -> str:
+    shown = ", ".join(days[:most])
+    return shown + (f" and {len(days) - most} more day(s)" if len(days) > most else "")
 
 
 def _blocks_promotion(evaluation) -> bool:

@@ -132,5 +132,15 @@ def failed_days(days) -> dict:
     return {"failed_days": found} if found else {}
 
 
+def failed_by_day(verdicts: list[Verdict]) -> tuple[list[str], dict[str, list[str]]]:
+    """Which checks a range failed on which day: (the failed checks that name no day, so fail
+    every day of the range; {day: the checks that failed on it} for each day a check names)."""
+    failed = [v for v in verdicts if not v.passed]
+    everywhere = [v.check for v in failed if "failed_days" not in v.evidence]
+    named = sorted({day for v in failed for day in v.evidence.get("failed_days", [])})
+    return everywhere, {day: [v.check for v in failed if day in v.evidence.get("failed_days", [day])]
+                        for day in named}
+
+
 def jsonable(rows: list[dict]) -> list[dict]:
     return [{k: v.isoformat() if isinstance(v, dt.date) else v for k, v in r.items()} for r in rows]

@@ -346,6 +346,19 @@ def test_a_refusal_gives_its_reasons_before_the_other_failed_checks(tmp_path):
     ]
 
 
+def test_a_range_checks_failed_days_are_listed_ten_at_most(tmp_path):
+    config = load_config(write_config(tmp_path, alerts=ALERTS))
+    days = [f"2024-01-{d:02}" for d in range(1, 13)]
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(["raw", "exits"]), check_name="rows_every_day", passed=False,
+        metadata={"failed_days": dg.MetadataValue.json(days)}, severity=dg.AssetCheckSeverity.ERROR,
+        description="12 day(s) without rows")
+    _, body = check_failure_message(config, None, [evaluation])
+    assert body.splitlines()[:2] == [
+        "- rows_every_day on raw/exits: ERROR: 12 day(s) without rows",
+        "  failed on " + ", ".join(days[:10]) + " and 2 more day(s)"]
+
+
 def test_a_refused_challenger_is_one_email_about_the_decision_from_a_run_that_succeeded(
     smtp, promoted_project, tmp_path, monkeypatch
 ):

@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export PRODLINE_HOME ?= $(CURDIR)/.prodline
 export DAGSTER_HOME ?= $(PRODLINE_HOME)/dagster
-# Write the per-partition events of a range run in batches (see src/prodline/instance.py).
+# Write the per-partition events of a range run in batches (see src/prodline/event_log.py).
 export DAGSTER_EVENT_BATCH_SIZE ?= 1000
 
 .PHONY: setup triage demo dev serve test test-end-to-end lint bench clean

@@ -22,6 +22,7 @@ from conftest import postgres_database
 from prodline.config import FeatureConfig
 from prodline.pipeline.as_of.feature_columns import feature_columns, flag_sources, resolve_choices
 from prodline.pipeline.as_of.feature_select import features_select, refuse_nulls
+from prodline.pipeline.as_of.feature_windows import feature_computation
 from prodline.pipeline.errors import StepRefused
 from prodline.resources.stores import WarehouseResource
 
@@ -146,17 +147,24 @@ def fill_duckdb(path, data) -> str:
     return url
 
 
-def prodline_tables(url: str) -> dict[str, tuple[dict, dict]]:
-    """Per prefix: {(entity, date): {column: value}} and the flags with their source columns."""
+def prodline_tables(url: str, engine: str = "statement") -> dict[str, tuple[dict, dict]]:
+    """Per prefix: {(entity, date): {column: value}} and the flags with their source columns, from
+    one engine: one SQL statement read back, or the windows in memory written to a table."""
     warehouse = WarehouseResource(url=url)
     out = {}
     for spec in AGGREGATIONS:
         feature = FeatureConfig.model_validate(spec)
         choices = resolve_choices(warehouse, feature)
         dates = [dt.date.fromisoformat(d) for d in DATES]
-        select = features_select(feature, choices, "features.cohort", dates,
-                                 dt.date.fromisoformat(FEATURE_START))
-        rows = warehouse.read(select)
+        start = dt.date.fromisoformat(FEATURE_START)
+        if engine == "statement":
+            rows = warehouse.read(features_select(feature, choices, "features.cohort", dates, start))
+        else:
+            table = f"w_{spec['prefix']}"
+            warehouse.replace_window_computed(
+                "features", table, "as_of_date", min(dates), max(dates),
+                feature_computation(feature, choices, "features.cohort", dates, start))
+            rows = warehouse.rows(f"SELECT * FROM features.{table}")
         columns = feature_columns(feature, choices)
         out[spec["prefix"]] = ({(r["entity_id"], r["as_of_date"].isoformat()): r for r in rows},
                                flag_sources(columns))
@@ -178,7 +186,8 @@ def answers(triage, tmp_path_factory):
         refused = triage("features.py", {"url": url, "schema": "triage_refusal",
                                          "feature_aggregations": [ERROR_RULE], "as_of_dates": DATES,
                                          "state_table": "features.cohort"}, seconds=300)
-        yield theirs, prodline_tables(url), prodline_tables(duck), url, refused
+        yield (theirs, prodline_tables(url), prodline_tables(duck), url, refused,
+               prodline_tables(url, "windows"), prodline_tables(duck, "windows"))
 
 
 def close(a, b) -> bool:
@@ -224,11 +233,12 @@ def compare(theirs: dict, ours: tuple[dict, dict]) -> dict:
     return tally
 
 
+@pytest.mark.parametrize("engine", ["statement", "windows"])
 @pytest.mark.parametrize("prefix", [a["prefix"] for a in AGGREGATIONS])
-def test_prodline_gives_triages_features(answers, prefix):
-    theirs, ours = answers[:2]
+def test_prodline_gives_triages_features(answers, prefix, engine):
+    theirs, ours = answers[0], answers[1 if engine == "statement" else 5]
     tally = compare(theirs[prefix], ours[prefix])
-    print(prefix, tally)
+    print(prefix, engine, tally)
     assert tally["cells"] > 10_000 if prefix == "ev" else tally["cells"] > 2_000
 
 
@@ -241,6 +251,19 @@ def test_duckdb_gives_what_postgresql_gives(answers, prefix):
         for column, value in row.items():
             if column != "as_of_date":
                 assert close(value, duck_rows[key][column]), (column, key, value, duck_rows[key][column])
+
+
+@pytest.mark.parametrize("prefix", [a["prefix"] for a in AGGREGATIONS])
+def test_both_engines_give_the_same_rows_on_both_warehouses(answers, prefix):
+    """feature_windows (the engine the assets use) and feature_select's single statement."""
+    for statement, windows in ((answers[1], answers[5]), (answers[2], answers[6])):
+        want, got = statement[prefix][0], windows[prefix][0]
+        assert want.keys() == got.keys()
+        for key, row in want.items():
+            assert row.keys() == got[key].keys()
+            for column, value in row.items():
+                if column != "as_of_date":
+                    assert close(value, got[key][column]), (column, key, value, got[key][column])
 
 
 def test_the_data_exercises_every_rule(answers):

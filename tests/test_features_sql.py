@@ -10,6 +10,7 @@ from dateutil.relativedelta import relativedelta
 from prodline.config import FeatureConfig
 from prodline.pipeline.as_of import feature_columns as fsql
 from prodline.pipeline.as_of.feature_select import features_select, refuse_nulls
+from prodline.pipeline.as_of.feature_windows import feature_computation
 from prodline.pipeline.errors import StepRefused
 from prodline.resources.stores import WarehouseResource
 
@@ -57,10 +58,21 @@ def warehouse(tmp_path, events) -> WarehouseResource:
     return wh
 
 
-def computed(wh: WarehouseResource, config: FeatureConfig, choices=CHOICES) -> pd.DataFrame:
-    wh.replace_window_from("features", config.prefix,
-                           features_select(config, choices, "features.cohort", DATES),
-                           "as_of_date", min(DATES), max(DATES))
+@pytest.fixture(params=["statement", "windows"])
+def engine(request) -> str:
+    """Each feature engine: one SQL statement (feature_select), or the windows computed in
+    memory from the warehouse's partials (feature_windows)."""
+    return request.param
+
+
+def computed(wh: WarehouseResource, config: FeatureConfig, engine: str, choices=CHOICES) -> pd.DataFrame:
+    if engine == "statement":
+        wh.replace_window_from("features", config.prefix,
+                               features_select(config, choices, "features.cohort", DATES),
+                               "as_of_date", min(DATES), max(DATES))
+    else:
+        wh.replace_window_computed("features", config.prefix, "as_of_date", min(DATES), max(DATES),
+                                   feature_computation(config, choices, "features.cohort", DATES))
     rows = wh.rows(f"SELECT * FROM features.{config.prefix} ORDER BY as_of_date, entity_id")
     return pd.DataFrame(rows).set_index(["as_of_date", "entity_id"])
 
@@ -84,9 +96,9 @@ def reference(events: pd.DataFrame, day: dt.date, start: dt.date | None) -> pd.D
     return out
 
 
-def test_every_metric_and_interval_matches_pandas(warehouse, events):
+def test_every_metric_and_interval_matches_pandas(warehouse, events, engine):
     config = feature()
-    got = computed(warehouse, config)
+    got = computed(warehouse, config, engine)
     assert len(got) == 3 * 40
     for day in DATES:
         for label, start in (("30day", day - relativedelta(days=30)), ("1y", day - relativedelta(years=1)),
@@ -104,12 +116,12 @@ def test_every_metric_and_interval_matches_pandas(warehouse, events):
                     assert np.allclose(have, want.fillna(0), rtol=1e-9), (day, name)
 
 
-def test_rows_known_on_or_after_the_as_of_date_never_count(warehouse, events):
-    before = computed(warehouse, feature())
+def test_rows_known_on_or_after_the_as_of_date_never_count(warehouse, events, engine):
+    before = computed(warehouse, feature(), engine)
     with warehouse.engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO raw.events VALUES (1, DATE '2024-06-01', 1e9, 'a'), "
                              "(1, DATE '2024-06-02', 1e9, 'b'), (2, DATE '2025-01-01', 1e9, 'a')")
-    after = computed(warehouse, feature())
+    after = computed(warehouse, feature(), engine)
     june = after.loc[dt.date(2024, 6, 1)]
     assert (june.max(axis=0) < 1e8).all()
     pd.testing.assert_frame_equal(before.loc[:dt.date(2024, 6, 1)], after.loc[:dt.date(2024, 6, 1)])
@@ -123,10 +135,10 @@ def test_rows_known_on_or_after_the_as_of_date_never_count(warehouse, events):
     ({"type": "constant", "value": -1.5}, -1.5, True),
     ({"type": "mean"}, "mean", True),
 ])
-def test_imputation_rules(warehouse, rule, expected_fill, flag):
+def test_imputation_rules(warehouse, rule, expected_fill, flag, engine):
     config = feature(aggregates=[{"quantity": "amount", "metrics": ["avg"], "imputation": {"all": rule}}],
                      categoricals=[], intervals=["30day"])
-    got = computed(warehouse, config)
+    got = computed(warehouse, config, engine)
     column, imp = "ev_entity_id_30day_amount_avg", "ev_entity_id_30day_amount_imp"
     for day in DATES:
         on_day = got.loc[day]
@@ -145,11 +157,11 @@ def test_imputation_rules(warehouse, rule, expected_fill, flag):
         assert got[imp].isin([0, 1]).all()
 
 
-def test_null_category_marks_an_empty_window_as_the_null_choice(warehouse, events):
+def test_null_category_marks_an_empty_window_as_the_null_choice(warehouse, events, engine):
     config = feature(aggregates=[], intervals=["all"],
                      categoricals=[{"column": "kind", "choices": ["a", "b"], "metrics": ["sum"],
                                     "imputation": {"all": {"type": "null_category"}}}])
-    got = computed(warehouse, config)
+    got = computed(warehouse, config, engine)
     assert got.loc[(DATES[0], 99), "ev_entity_id_all_kind__NULL_sum"] == 1
     named = ["ev_entity_id_all_kind_a_sum", "ev_entity_id_all_kind_b_sum"]
     assert got.loc[(DATES[0], 99), named].tolist() == [0, 0]
@@ -158,16 +170,21 @@ def test_null_category_marks_an_empty_window_as_the_null_choice(warehouse, event
     assert got.loc[(DATES[2], 5), "ev_entity_id_all_kind__NULL_sum"] == seen.kind.isna().sum()
 
 
-def test_imputation_error_refuses_the_write_and_names_the_column(warehouse):
+def test_imputation_error_refuses_the_write_and_names_the_column(warehouse, engine):
     config = feature(aggregates=[{"quantity": "amount", "metrics": ["max"],
                                   "imputation": {"all": {"type": "error"}}}],
                      categoricals=[], intervals=["30day"])
     columns = fsql.feature_columns(config, {})
+    window = ("features", "ev", "as_of_date", min(DATES), max(DATES))
+    verify = {"verify": lambda conn: refuse_nulls(conn, "features.ev", columns, DATES)}
     with pytest.raises(StepRefused, match=r"ev_entity_id_30day_amount_max \(\d+\).*nothing was written"):
-        warehouse.replace_window_from(
-            "features", "ev", features_select(config, {}, "features.cohort", DATES),
-            "as_of_date", min(DATES), max(DATES),
-            verify=lambda conn: refuse_nulls(conn, "features.ev", columns, DATES))
+        if engine == "statement":
+            warehouse.replace_window_from("features", "ev",
+                                          features_select(config, {}, "features.cohort", DATES),
+                                          *window[2:], **verify)
+        else:
+            warehouse.replace_window_computed(
+                *window, feature_computation(config, {}, "features.cohort", DATES), **verify)
     assert not warehouse.columns("features", "ev")  # rolled back: not even the table remains
 
 
@@ -186,26 +203,26 @@ def test_triage_feature_groups_find_the_features_by_their_triage_names():
     assert not [n for n in groups["metric: sum"] if not n.endswith("_sum")]
 
 
-def test_rewriting_a_window_is_idempotent(warehouse):
-    first = computed(warehouse, feature())
-    again = computed(warehouse, feature())
+def test_rewriting_a_window_is_idempotent(warehouse, engine):
+    first = computed(warehouse, feature(), engine)
+    again = computed(warehouse, feature(), engine)
     pd.testing.assert_frame_equal(first, again)
     assert warehouse.scalar("SELECT count(*) FROM features.ev") == len(first)
 
 
-def test_overlapping_bounded_intervals_each_keep_their_own_window(warehouse):
+def test_overlapping_bounded_intervals_each_keep_their_own_window(warehouse, engine):
     # "30 days" reaches further back than "1 month" before March 1st of a leap year.
     with warehouse.engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM raw.events")
         conn.exec_driver_sql("INSERT INTO raw.events VALUES (1, DATE '2024-01-31', 5, 'a')")
     config = feature(intervals=["30 days", "1 month"], categoricals=[],
                      aggregates=[{"quantity": "amount", "metrics": ["count", "max"]}])
-    got = computed(warehouse, config).loc[(dt.date(2024, 3, 1), 1)]
+    got = computed(warehouse, config, engine).loc[(dt.date(2024, 3, 1), 1)]
     assert got["ev_entity_id_30 days_amount_count"] == 1 and got["ev_entity_id_30 days_amount_max"] == 5
     assert got["ev_entity_id_1 month_amount_count"] == 0  # an event in a wider window: 0, as in Triage
 
 
-def test_stddev_keeps_precision_for_large_values_with_a_small_spread(warehouse):
+def test_stddev_keeps_precision_for_large_values_with_a_small_spread(warehouse, engine):
     values = [1e6 + k * 0.001 for k in range(20)]
     with warehouse.engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM raw.events")
@@ -214,5 +231,5 @@ def test_stddev_keeps_precision_for_large_values_with_a_small_spread(warehouse):
             conn.exec_driver_sql(f"INSERT INTO raw.events VALUES (1, DATE '{day}', {value!r}, 'a')")
     config = feature(intervals=["all"], categoricals=[],
                      aggregates=[{"quantity": "amount", "metrics": ["stddev", "variance"]}])
-    got = computed(warehouse, config).loc[(dt.date(2024, 3, 1), 1)]
+    got = computed(warehouse, config, engine).loc[(dt.date(2024, 3, 1), 1)]
     assert got["ev_entity_id_all_amount_stddev"] == pytest.approx(np.std(values, ddof=1), rel=1e-6)

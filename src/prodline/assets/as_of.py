@@ -29,6 +29,7 @@ from prodline.pipeline.as_of.checks import (
 )
 from prodline.pipeline.as_of.cohort_labels import cohort_select, labels_select
 from prodline.pipeline.as_of.feature_select import feature_start, features_select, refuse_nulls
+from prodline.pipeline.as_of.feature_windows import feature_computation
 from prodline.pipeline.data_versions import partitions
 from prodline.pipeline.matrices.feature_groups import subsets
 from prodline.resources.stores import POOL
@@ -152,12 +153,8 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
         warehouse, dates = context.resources.warehouse, dates_of(context)
         choices = columns_of.resolve_choices(warehouse, feature)
         columns = columns_of.feature_columns(feature, choices)
-        written = warehouse.replace_window_from(
-            *table.split("."),
-            features_select(feature, choices, cohort_table, dates, feature_start(config)),
-            "as_of_date", min(dates), max(dates),
-            new_column_type=lambda n: "INTEGER" if n.endswith("_imp") else "DOUBLE PRECISION",
-            verify=lambda conn: refuse_nulls(conn, table, columns, dates), hash_joins=True)
+        written = _write_features(warehouse, feature, choices, table, cohort_table, dates,
+                                  feature_start(config), columns)
         names, flags = [c.name for c in columns], list(columns_of.flag_sources(columns))
         definition = config.grid.feature_group_definition if config.grid else {"all": [True]}
         dictionary = {feature_table(feature.prefix): [*names, *flags]}
@@ -167,3 +164,19 @@ def _features_asset(config: ProjectConfig, feature: FeatureConfig, partitions) -
                         features=len(names), feature_groups=dg.MetadataValue.json(groups))
 
     return features
+
+
+def _write_features(warehouse, feature: FeatureConfig, choices, table: str, cohort_table: str,
+                    dates: list, start, columns) -> int:
+    """The feature engine (feature_windows) where entity ids are integers, as Triage's are; the
+    same features from one SQL statement (feature_select) where they are not."""
+    kwargs = {"new_column_type": lambda n: "INTEGER" if n.endswith("_imp") else "DOUBLE PRECISION",
+              "verify": lambda conn: refuse_nulls(conn, table, columns, dates)}
+    window = (*table.split("."), "as_of_date", min(dates), max(dates))
+    if warehouse.integer_column(cohort_table, "entity_id"):
+        return warehouse.replace_window_computed(
+            *window, feature_computation(feature, choices, cohort_table, dates, start), **kwargs)
+    schema, name, column, first, last = window
+    return warehouse.replace_window_from(schema, name, features_select(feature, choices, cohort_table,
+                                                                       dates, start),
+                                         column, first, last, hash_joins=True, **kwargs)

@@ -32,10 +32,12 @@ from sqlalchemy.pool import NullPool
 from prodline.config.sources import OWN_SCHEMAS
 from prodline.pipeline.raw.reading import MAX_LISTED
 from prodline.pipeline.transient import is_transient
+from prodline.stores import pg_binary
 from prodline.stores.fingerprints import row_number, row_text
 
 LAYERS = OWN_SCHEMAS  # prodline's schemas, created on first use
 RESULT = "_prodline_result"  # the temporary table a read-only computation fills
+COMPUTED = "_prodline_computed"  # the rows a computation in Python hands back
 KEYS = "_prodline_keys"  # the keys of a range being loaded, compared with the rows already loaded
 _READ_ONLY_SESSION = "SET default_transaction_read_only = on"
 
@@ -76,6 +78,9 @@ class Warehouse(BaseModel):
     # waits this long for it (the API's reads take milliseconds; a pipeline write, longer).
     lock_wait_seconds: float = 60.0
     read_only: bool = False  # a reader beside the pipeline, such as the prediction API
+    # PostgreSQL's work_mem for the feature engine's transaction: its pass over the events hashes
+    # millions of groups, which spill to disk at the server's default (4 MB).
+    work_mem_mb: int = 512
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
@@ -187,6 +192,13 @@ class Warehouse(BaseModel):
                                      f"ON {schema}.{name} ({', '.join(cols)})"))
         return table
 
+    def integer_column(self, table: str, column: str) -> bool:
+        """Whether schema.table's column holds integers (False where either is missing)."""
+        schema, name = table.split(".")
+        with self.engine.connect() as conn:
+            kind = self._columns_in(conn, schema, name).get(column, "")
+        return kind in ("smallint", "integer", "bigint", "hugeint", "tinyint", "ubigint", "uinteger")
+
     def replace_window(self, table: sa.Table, rows: pa.Table, column: str,
                        start: dt.date, end: dt.date) -> int:
         """Delete rows whose `column` is in start..end and insert `rows`, in one transaction."""
@@ -219,6 +231,51 @@ class Warehouse(BaseModel):
                     self._compute_postgresql(conn, select)
                 return self._write_result(conn, schema, name, column, start, end, new_column_type, verify)
 
+    def replace_window_computed(self, schema: str, name: str, column: str, start: dt.date,
+                                end: dt.date, computation, new_column_type=None, verify=None) -> int:
+        """replace_window_from with a step in Python between reading and writing (a
+        `feature_windows.Computation`). Each SELECT of its `reads` (config SQL) runs read-only;
+        its `compute(tables)` gets their rows as Arrow tables by name and yields record batches,
+        which fill the temporary table `_prodline_computed`; the window of schema.name is then
+        replaced with what its `select(table)` (prodline's SQL over that table, no config SQL)
+        returns, in one transaction. On PostgreSQL the rows go both ways in COPY's
+        binary format, with the transaction's work_mem at `work_mem_mb`."""
+        reads = computation.reads
+        self.ensure_layers()
+        with self.engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            if self.backend == "duckdb":
+                for sql in reads.values():
+                    _one_select(sql)
+                driver.execute("BEGIN TRANSACTION READ ONLY")
+                try:
+                    tables = {n: driver.sql(sql).to_arrow_table() for n, sql in reads.items()}
+                finally:
+                    driver.execute("ROLLBACK")
+                _fill_duckdb(driver, computation.compute(tables))
+                del tables
+                select = computation.select(COMPUTED)
+                try:
+                    with conn.begin():
+                        return self._write_result(conn, schema, name, column, start, end,
+                                                  new_column_type, verify, source=f"({select})")
+                finally:
+                    driver.execute(f"DROP TABLE IF EXISTS temp.{COMPUTED}")
+            with conn.begin():
+                conn.exec_driver_sql(f"SET LOCAL work_mem = '{int(self.work_mem_mb)}MB'")
+                conn.exec_driver_sql(_READ_ONLY_SESSION)
+                with conn.begin_nested():
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    cursor = driver.cursor()
+                    tables = {n: pg_binary.copy_out(cursor, sql) for n, sql in reads.items()}
+                names = _fill_postgresql(driver.cursor(), computation.compute(tables))
+                del tables
+                select = computation.select("(SELECT " + ", ".join(
+                    pg_binary.nan_is_null(n) + f" AS {n}" if floats else n
+                    for n, floats in names.items()) + f" FROM {COMPUTED})")
+                return self._write_result(conn, schema, name, column, start, end, new_column_type,
+                                          verify, source=f"({select})")
+
     @staticmethod
     def _compute_duckdb(driver, select: str) -> None:
         # Before SQLAlchemy begins a transaction on this connection; the temporary table outlives
@@ -247,20 +304,21 @@ class Warehouse(BaseModel):
             conn.execute(sa.text(f"INSERT INTO {RESULT} SELECT * FROM ({select}) AS q"))
 
     def _write_result(self, conn: sa.Connection, schema: str, name: str, column: str, start: dt.date,
-                      end: dt.date, new_column_type, verify) -> int:
-        """Replace the window of schema.name with the rows of the temporary result table."""
+                      end: dt.date, new_column_type, verify, source: str = RESULT) -> int:
+        """Replace the window of schema.name with the rows of `source`: the temporary result
+        table, or a subquery of prodline's own over temporary tables."""
         target = f"{schema}.{name}"
-        shape = list(conn.execute(sa.text(f"SELECT * FROM {RESULT} LIMIT 0")).keys())
+        shape = list(conn.execute(sa.text(f"SELECT * FROM {source} AS s LIMIT 0")).keys())
         have = self._columns_in(conn, schema, name)
         if not have:
-            conn.execute(sa.text(f"CREATE TABLE {target} AS SELECT * FROM {RESULT} LIMIT 0"))
+            conn.execute(sa.text(f"CREATE TABLE {target} AS SELECT * FROM {source} AS s LIMIT 0"))
         for added in (c for c in shape if have and c not in have):
             kind = new_column_type(added) if new_column_type else "DOUBLE PRECISION"
             conn.execute(sa.text(f"ALTER TABLE {target} ADD COLUMN {_quoted(added)} {kind}"))
         window = {"start": start, "end": end}
         conn.execute(sa.text(f"DELETE FROM {target} WHERE {column} BETWEEN :start AND :end"), window)
         names = ", ".join(map(_quoted, shape))  # feature names are Triage's: spaces, `::`, capitals
-        conn.execute(sa.text(f"INSERT INTO {target} ({names}) SELECT {names} FROM {RESULT}"))
+        conn.execute(sa.text(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source} AS s"))
         if verify is not None:
             verify(conn)
         return conn.execute(sa.text(f"SELECT count(*) FROM {target} WHERE {column} BETWEEN "
@@ -424,6 +482,35 @@ def _copy_batches(driver, select: str, schema: pa.Schema) -> Iterator[pa.RecordB
         writer.join()
         if failure and not isinstance(failure[0], BrokenPipeError):
             raise failure[0]
+
+
+def _fill_duckdb(driver, batches) -> None:
+    """The computed batches as the connection's temporary table COMPUTED (replacing an older one)."""
+    driver.execute(f"DROP TABLE IF EXISTS temp.{COMPUTED}")
+    for n, batch in enumerate(batches):
+        driver.register("_prodline_batch", batch)
+        try:
+            driver.execute(f"CREATE TEMPORARY TABLE {COMPUTED} AS SELECT * FROM _prodline_batch" if n == 0
+                           else f"INSERT INTO {COMPUTED} SELECT * FROM _prodline_batch")
+        finally:
+            driver.unregister("_prodline_batch")
+
+
+def _fill_postgresql(cursor, batches) -> dict[str, bool]:
+    """The computed batches as a temporary table COMPUTED, dropped at commit, by binary COPY;
+    its columns, and whether each is a float (NULL written as NaN)."""
+    kinds = {pa.types.is_date32: "DATE", pa.types.is_integer: "BIGINT"}
+    names = {}
+    for n, batch in enumerate(batches):
+        if n == 0:
+            names = {f.name: pa.types.is_floating(f.type) for f in batch.schema}
+            columns = ", ".join(
+                f'"{f.name}" ' + next((k for test, k in kinds.items() if test(f.type)), "DOUBLE PRECISION")
+                for f in batch.schema)
+            cursor.execute(f"CREATE TEMPORARY TABLE {COMPUTED} ({columns}) ON COMMIT DROP")
+        pg_binary.copy_in(cursor, COMPUTED, batch)
+    cursor.execute(f"ANALYZE {COMPUTED}")  # the planner's row count for the join that reads it
+    return names
 
 
 def _one_select(sql: str) -> None:

@@ -15,6 +15,7 @@ The values are Triage's (collate's SQL): see the README's parity table and tests
 
 import bisect
 import datetime as dt
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -34,14 +35,45 @@ from prodline.pipeline.sql import date_literal, string_literal
 DOUBLE = "DOUBLE PRECISION"
 
 
+@dataclass(frozen=True)
+class Buckets:
+    """The time axis cut at the as-of dates and the window starts: bucket b holds the knowledge
+    dates cuts[b-1] <= kd < cuts[b]; bucket 0 those before the first cut (read only for `all`)."""
+
+    dates: tuple[dt.date, ...]
+    cuts: tuple[dt.date, ...]
+    finite: tuple[int, ...]  # the intervals that are not `all`, by position in the config
+    has_all: bool
+    starts: dict  # (interval k, as-of date) -> the window's first day
+    spelled: dict  # interval as spelled in the config -> k, None for `all`
+
+    @property
+    def count(self) -> int:
+        return len(self.cuts)
+
+    def last_before(self, day: dt.date) -> int:
+        """The last bucket before a cut: a running total up to it counts every kd < day."""
+        return self.cuts.index(day)
+
+    def interval_of(self, spelled: str) -> int | None:
+        return self.spelled[spelled]
+
+
+def buckets_of(feature: FeatureConfig, dates: list[dt.date]) -> Buckets:
+    intervals = feature.interval_list
+    finite = tuple(k for k, i in enumerate(intervals) if not i.is_all)
+    starts = {(k, d): intervals[k].before(d) for k in finite for d in dates}
+    return Buckets(tuple(sorted(set(dates))), tuple(sorted(set(dates) | set(starts.values()))), finite,
+                   len(finite) < len(intervals), starts,
+                   {s: (None if i.is_all else k)
+                    for k, (s, i) in enumerate(zip(feature.intervals, intervals, strict=True))})
+
+
 def features_select(feature: FeatureConfig, choices: dict[str, list], cohort_table: str,
                     dates: list[dt.date], feature_start_time: dt.date | None = None) -> str:
     """SELECT as_of_date, entity_id, <features>, <_imp flags> for the cohort on every date."""
-    intervals = feature.interval_list
-    finite = [k for k, i in enumerate(intervals) if not i.is_all]
-    has_all = len(finite) < len(intervals)
-    starts = {(k, d): intervals[k].before(d) for k in finite for d in dates}
-    cuts = sorted(set(dates) | set(starts.values()))
+    buckets = buckets_of(feature, dates)
+    finite, has_all, starts, cuts = buckets.finite, buckets.has_all, buckets.starts, list(buckets.cuts)
     position = {p: n + 1 for n, p in enumerate(cuts)}  # bucket b holds cuts[b-1] <= kd < cuts[b]
     # Triage's row for an entity exists when it has an event in the widest window ('all', or from the
     # earliest window start): its counts are 0 where it has none in a narrower window, NULL otherwise.
@@ -50,7 +82,8 @@ def features_select(feature: FeatureConfig, choices: dict[str, list], cohort_tab
         roles["p"] = {d: min(starts[k, d] for k in finite) for d in dates}
     extremes = finite if _needs_extremes(feature) else []
     parts = _partials(feature, choices)
-    ctes = [_bucketed(feature, parts, cuts, has_all, feature_start_time),
+    ctes = ["bucketed AS MATERIALIZED (\n" + _bucketed(feature, parts, cuts, has_all, feature_start_time)
+            + "\n)",
             _cumulative(parts, len(cuts)),
             _lookups(dates, roles, position),
             "spans AS (SELECT DISTINCT b, b_next FROM cum)",
@@ -70,15 +103,50 @@ def features_select(feature: FeatureConfig, choices: dict[str, list], cohort_tab
     aggregated = ("SELECT d.as_of_date, d.entity_id,\n       "
                   + ",\n       ".join(f"{sql} AS f{n}" for n, sql in enumerate(metrics))
                   + f"\nFROM at_cut AS d{joins}\nWHERE d.role = 'd'")
-    index = {c.name: n for n, c in enumerate(columns)}
-    outer = ",\n       ".join(f"{imputed(c, f'a.f{n}')} AS {quoted(c.name)}" for n, c in enumerate(columns))
-    flags = "".join(f",\n       CASE WHEN a.f{index[source]} IS NULL THEN 1 ELSE 0 END AS {quoted(flag)}"
-                    for flag, source in flag_sources(columns).items())
     return ("WITH " + ",\n".join(ctes) + f",\naggregated AS (\n{aggregated}\n)\n"
-            f"SELECT c.as_of_date, c.entity_id,\n       {outer}{flags}\n"
+            + imputed_select(columns, cohort_table, "aggregated", dates))
+
+
+def imputed_select(columns: list[Feature], cohort_table: str, aggregated: str,
+                   dates: list[dt.date], every_member: bool = False) -> str:
+    """The feature table's rows: every cohort member on every date, each feature imputed from the
+    f<n> of `aggregated` (as_of_date, entity_id, f0..fN). Without `every_member`, `aggregated` has
+    no row where an entity has no events, and is joined to the cohort; with it, it has a row for
+    every cohort row whose entity is not NULL (`feature_windows`), and no join is needed."""
+    value = "c" if every_member else "a"  # the alias holding f0..fN
+    index = {c.name: n for n, c in enumerate(columns)}
+    outer = ",\n       ".join(f"{imputed(c, f'{value}.f{n}')} AS {quoted(c.name)}"
+                               for n, c in enumerate(columns))
+    flags = "".join(f",\n       CASE WHEN {value}.f{index[source]} IS NULL THEN 1 ELSE 0 END "
+                    f"AS {quoted(flag)}" for flag, source in flag_sources(columns).items())
+    on_dates = f"as_of_date IN ({', '.join(date_literal(d) for d in dates)})"
+    if every_member:
+        nulls = ", ".join(f"CAST(NULL AS {DOUBLE}) AS f{n}" for n in range(len(columns)))
+        return (f"SELECT c.as_of_date, c.entity_id,\n       {outer}{flags}\n"
+                f"FROM (SELECT * FROM {aggregated} AS a UNION ALL\n"
+                f"      SELECT as_of_date, entity_id, {nulls} FROM {cohort_table}\n"
+                f"      WHERE entity_id IS NULL AND {on_dates}) AS c")
+    return (f"SELECT c.as_of_date, c.entity_id,\n       {outer}{flags}\n"
             f"FROM {cohort_table} AS c\n"
-            f"LEFT JOIN aggregated AS a ON a.as_of_date = c.as_of_date AND a.entity_id = c.entity_id\n"
-            f"WHERE c.as_of_date IN ({', '.join(date_literal(d) for d in dates)})")
+            f"LEFT JOIN {aggregated} AS a ON a.as_of_date = c.as_of_date AND a.entity_id = c.entity_id\n"
+            f"WHERE c.{on_dates}")
+
+
+def partials_select(feature: FeatureConfig, choices: dict[str, list], buckets: Buckets,
+                    feature_start_time: dt.date | None = None) -> str:
+    """The one pass over the events for `feature_windows`: entity_id (BIGINT), bucket b and every
+    partial, one row per entity and bucket, none NULL (sums 0, minima +inf, maxima -inf where
+    SQL's are NULL: the counts say so), so that each row has the same width on the wire."""
+    parts = {}
+    for name, sql in _partials(feature, choices, counts="INTEGER").items():
+        fill = "'Infinity'" if name.endswith("_min") else "'-Infinity'" if name.endswith("_max") else "0"
+        parts[name] = sql if sql.startswith("CAST(count(") else f"COALESCE({sql}, CAST({fill} AS {DOUBLE}))"
+    return _bucketed(feature, parts, list(buckets.cuts), buckets.has_all, feature_start_time,
+                     entity=f"CAST(e.{feature.entity_column} AS BIGINT)")
+
+
+def partial_names(feature: FeatureConfig, choices: dict[str, list]) -> list[str]:
+    return list(_partials(feature, choices))
 
 
 SPREAD = SAMPLE_SPREAD | {"stddev_pop", "var_pop"}
@@ -94,15 +162,16 @@ def _needs_extremes(feature: FeatureConfig) -> bool:
     return any({Metric.min, Metric.max} & set(a.metrics) for a in feature.aggregates)
 
 
-def _partials(feature: FeatureConfig, choices) -> dict[str, str]:
-    """Partial aggregate per (entity, bucket), by name. Doubles throughout: PostgreSQL sums
-    bigints into numerics, which is slow, and doubles count exactly far beyond any table here."""
-    parts = {"n": f"CAST(count(*) AS {DOUBLE})"}
+def _partials(feature: FeatureConfig, choices, counts: str = DOUBLE) -> dict[str, str]:
+    """Partial aggregate per (entity, bucket), by name. Counts are `counts`: doubles for the SQL
+    engine, whose running totals PostgreSQL would sum into slow numerics from bigints (doubles
+    count exactly far beyond any table here); integers for `feature_windows`, half the bytes."""
+    parts = {"n": f"CAST(count(*) AS {counts})"}
     for i, agg in enumerate(feature.aggregates):
         wanted = {m.value for m in agg.metrics}
         for j, (_, expression) in enumerate(agg.quantities):
             k, q = f"a{i}_{j}", _quantity(expression)
-            parts[f"{k}_cnt"] = f"CAST(count({'*' if expression.strip() == '*' else q}) AS {DOUBLE})"
+            parts[f"{k}_cnt"] = f"CAST(count({'*' if expression.strip() == '*' else q}) AS {counts})"
             if wanted & {"sum", "avg"}:
                 parts[f"{k}_sum"] = f"sum({q})"
             if wanted & SPREAD:
@@ -119,12 +188,12 @@ def _partials(feature: FeatureConfig, choices) -> dict[str, str]:
             k, column = f"{section[0]}{i}", f"e.{cat.column}"
             # collate's quantity is (column = choice)::INT: NULL where the column is, so those events
             # count for no choice's average, minimum or count, only for `__NULL`.
-            parts[f"{k}_nn"] = f"CAST(count({column}) AS {DOUBLE})"
+            parts[f"{k}_nn"] = f"CAST(count({column}) AS {counts})"
             for j, choice in enumerate(choices[f"{section}.{i}"]):
                 test = (f"{column} @> ARRAY[{string_literal(str(choice))}::varchar]" if section[0] == "a"
                         else f"{column} = {_literal(choice)}")
-                parts[f"{k}_{j}"] = f"sum(CASE WHEN {test} THEN 1.0 ELSE 0.0 END)"
-            parts[f"{k}_null"] = f"sum(CASE WHEN {column} IS NULL THEN 1.0 ELSE 0.0 END)"
+                parts[f"{k}_{j}"] = f"CAST(count(CASE WHEN {test} THEN 1 END) AS {counts})"
+            parts[f"{k}_null"] = f"CAST(count(CASE WHEN {column} IS NULL THEN 1 END) AS {counts})"
     return parts
 
 
@@ -144,7 +213,7 @@ def _quantity(expression: str) -> str:
 
 
 def _bucketed(feature: FeatureConfig, parts: dict[str, str], cuts: list[dt.date], has_all: bool,
-              feature_start_time: dt.date | None) -> str:
+              feature_start_time: dt.date | None, entity: str | None = None) -> str:
     kd = f"CAST(e.{feature.knowledge_date_column} AS DATE)"
     where = f"{kd} < {date_literal(cuts[-1])}" + ("" if has_all else f" AND {kd} >= {date_literal(cuts[0])}")
     if feature_start_time is not None:
@@ -165,11 +234,11 @@ def _bucketed(feature: FeatureConfig, parts: dict[str, str], cuts: list[dt.date]
     # One cut (a single date, `all` only): every event is before it, in bucket 0; no calendar.
     bucket = "COALESCE(cal.b, 0)" if calendar else "0"
     join = f"LEFT JOIN (VALUES {calendar}) AS cal(day, b) ON cal.day = {kd}\n" if calendar else ""
-    return (f"bucketed AS MATERIALIZED (\nSELECT e.{feature.entity_column} AS entity_id, "
-        f"{bucket} AS b,\n       "
-        + ",\n       ".join(f"{sql} AS {name}" for name, sql in parts.items())
-        + f"\nFROM {feature.from_sql}{shift}\n{join}"
-        f"WHERE {where}\nGROUP BY 1, 2\n)")
+    entity = entity or f"e.{feature.entity_column}"
+    return (f"SELECT {entity} AS entity_id, {bucket} AS b,\n       "
+            + ",\n       ".join(f"{sql} AS {name}" for name, sql in parts.items())
+            + f"\nFROM {feature.from_sql}{shift}\n{join}"
+            f"WHERE {where}\nGROUP BY 1, 2")
 
 
 def _bucket(cuts: list[dt.date], offset: int) -> int:

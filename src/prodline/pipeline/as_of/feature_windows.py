@@ -1,0 +1,273 @@
+"""The feature engine's windows, in memory: from each entity's partial aggregates per bucket (the
+one pass over the events, which the warehouse does: `feature_select.partials_select`) to each
+feature's value for each cohort member and as-of date.
+
+The warehouse reduces the events to one row per entity and bucket (the buckets are cut at the
+as-of dates and window starts, as in `feature_select`). Here those rows are laid out densely, a
+block of entities at a time, one row per bucket and one column per entity: a running total down
+the buckets gives every window as a difference of two totals (the same running totals, in the same
+order, as the SQL engine's window functions), and the minimum or maximum of a window is reduced over
+the buckets inside it. Each block's values are yielded as an Arrow batch (as_of_date, entity_id,
+f0..fN, NULL where SQL gives NULL; a NaN is NULL too, see the README); the warehouse writes them to
+a temporary table, and `feature_select.imputed_select` imputes and writes the feature table from
+it. Memory: the partials (one row per entity and bucket) plus a block per thread.
+"""
+
+import datetime as dt
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from prodline.config import FeatureConfig
+from prodline.config.features import INTEGER_TYPES, SAMPLE_SPREAD
+from prodline.pipeline.as_of.feature_columns import Feature, feature_columns
+from prodline.pipeline.as_of.feature_select import Buckets, buckets_of, imputed_select, partials_select
+from prodline.pipeline.sql import date_literal
+
+BLOCK = 20_000  # entities per block: 20,000 x 37 buckets x 8 bytes = 6 MB per partial
+EPOCH = dt.date(1970, 1, 1)
+THREADS = min(4, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Computation:
+    """What the warehouse runs (`replace_window_computed`): the SELECTs it reads (config SQL, run
+    read-only), the step in memory, and the SELECT over the step's rows that it writes."""
+
+    reads: dict[str, str]
+    compute: Callable[[dict[str, pa.Table]], Iterator[pa.RecordBatch]]
+    select: Callable[[str], str]  # given the name of the table holding the computed rows
+
+
+def feature_computation(feature: FeatureConfig, choices: dict[str, list], cohort_table: str,
+                        dates: list[dt.date], feature_start_time: dt.date | None = None) -> Computation:
+    """The features of `feature` for the cohort on `dates`: the same rows as `features_select`."""
+    buckets, columns = buckets_of(feature, dates), feature_columns(feature, choices)
+    cohort = (f"SELECT CAST(as_of_date AS DATE) AS as_of_date, CAST(entity_id AS BIGINT) AS entity_id "
+              f"FROM {cohort_table} WHERE entity_id IS NOT NULL "
+              f"AND as_of_date IN ({', '.join(date_literal(d) for d in dates)})")
+
+    def compute(tables: dict[str, pa.Table]) -> Iterator[pa.RecordBatch]:
+        return window_batches(feature, choices, columns, buckets, Partials.of(tables["partials"]),
+                              tables["cohort"])
+
+    def select(computed: str) -> str:
+        return imputed_select(columns, cohort_table, computed, dates, every_member=True)
+
+    return Computation({"partials": partials_select(feature, choices, buckets, feature_start_time),
+                        "cohort": cohort}, compute, select)
+
+
+@dataclass(frozen=True)
+class Partials:
+    """The warehouse's reduction: entity, bucket and each partial, one row per entity and bucket,
+    in any order. Sums are 0 and minima/maxima +/-inf where SQL's would be NULL (their counts
+    say so)."""
+
+    entity: np.ndarray  # int64
+    bucket: np.ndarray  # int64
+    values: dict[str, np.ndarray]  # float64 by partial name
+
+    @classmethod
+    def of(cls, table: pa.Table) -> "Partials":
+        columns = {n: table.column(n).to_numpy() for n in table.column_names}
+        return cls(columns.pop("entity_id").astype(np.int64), columns.pop("b").astype(np.int64),
+                   {n: v.astype(np.float64, copy=False) for n, v in columns.items()})
+
+
+def window_batches(feature: FeatureConfig, choices: dict[str, list], columns: list[Feature],
+                   buckets: Buckets, partials: Partials, cohort: pa.Table) -> Iterator[pa.RecordBatch]:
+    """(as_of_date, entity_id, f0..fN) for every row of `cohort` (as_of_date, entity_id; no NULL
+    entity), the f<n> of `columns[n]` before imputation."""
+    dates = sorted(buckets.dates)
+    days = np.array([(d - EPOCH).days for d in dates])
+    want_day = _days(cohort.column("as_of_date"))
+    want_entity = cohort.column("entity_id").to_numpy().astype(np.int64)
+    date_index = np.searchsorted(days, want_day)
+    if not np.array_equal(days[np.minimum(date_index, len(days) - 1)], want_day):
+        raise ValueError("cohort rows outside the as-of dates computed")
+    entities = np.unique(want_entity)
+    # Each partial row's entity as a row of the dense layout; rows of entities outside the cohort
+    # are dropped. The rows are put in block order (a stable sort of small integers is a radix sort).
+    row, member = _rows(entities, partials.entity)
+    blocks = (len(entities) + BLOCK - 1) // BLOCK
+    block_of = np.where(member, row // BLOCK, blocks).astype(np.int32)
+    by_block = np.argsort(block_of, kind="stable")
+    block_edges = np.searchsorted(block_of.take(by_block), np.arange(blocks + 1))
+    want_row = _rows(entities, want_entity)[0]
+    by_row = np.argsort(want_row // BLOCK, kind="stable")
+    want_edges = np.searchsorted((want_row // BLOCK).take(by_row), np.arange(blocks + 1))
+    names = ["as_of_date", "entity_id", *(f"f{n}" for n in range(len(columns)))]
+
+    def compute(n: int) -> pa.RecordBatch:
+        first = n * BLOCK
+        mine = by_block[block_edges[n]:block_edges[n + 1]]
+        block = _Block(buckets, min(BLOCK, len(entities) - first), row.take(mine) - first,
+                       partials.bucket.take(mine), {k: v.take(mine) for k, v in partials.values.items()})
+        wanted = by_row[want_edges[n]:want_edges[n + 1]]
+        at = date_index.take(wanted) * block.size + (want_row.take(wanted) - first)
+        arrays = [pa.array(want_day.take(wanted).astype("int32"), pa.int32()).cast(pa.date32()),
+                  pa.array(want_entity.take(wanted))]
+        for column in columns:
+            value = block.column(feature, choices, column).ravel().take(at)
+            arrays.append(pa.array(value, mask=np.isnan(value)))
+        return pa.RecordBatch.from_arrays(arrays, names=names)
+
+    if blocks == 0:
+        yield pa.RecordBatch.from_arrays(
+            [pa.array([], pa.date32()), pa.array([], pa.int64())]
+            + [pa.array([], pa.float64()) for _ in columns], names=names)
+        return
+    if THREADS == 1:
+        yield from map(compute, range(blocks))
+        return
+    # numpy lets go of the GIL in its loops: blocks are computed on every core, a few ahead at most.
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        pending = deque(pool.submit(compute, n) for n in range(min(THREADS, blocks)))
+        for n in range(THREADS, blocks + THREADS):
+            batch = pending.popleft().result()
+            if n < blocks:
+                pending.append(pool.submit(compute, n))
+            yield batch
+
+
+def _rows(entities: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each id's position in `entities` (sorted, unique), and whether it is there: by a lookup
+    table where the ids are small non-negative integers (the usual case), else a binary search."""
+    if len(entities) and entities[0] >= 0 and entities[-1] < 4 * len(entities) + 1_000_000:
+        table = np.full(int(entities[-1]) + 2, -1, dtype=np.int64)
+        table[entities] = np.arange(len(entities))
+        found = table.take(np.clip(ids, -1, len(table) - 1))  # -1 and beyond: the last, -1
+        return np.maximum(found, 0), found >= 0
+    row = np.searchsorted(entities, ids)
+    return row, (row < len(entities)) & (entities.take(np.minimum(row, len(entities) - 1)) == ids)
+
+
+def _days(dates: pa.ChunkedArray) -> np.ndarray:
+    return dates.cast(pa.date32()).cast(pa.int32()).to_numpy().astype(np.int64)
+
+
+class _Block:
+    """A block of entities' partials laid out densely: bucket x entity, per partial."""
+
+    def __init__(self, buckets: Buckets, size: int, row: np.ndarray, bucket: np.ndarray,
+                 values: dict[str, np.ndarray]):
+        self.buckets, self.size, self.row, self.bucket, self.values = buckets, size, row, bucket, values
+        self.dates = sorted(buckets.dates)
+        # For each date, the bucket a running total is read at: D itself, and each window's start.
+        self.upto = [buckets.last_before(d) for d in self.dates]
+        self.since = {k: [buckets.last_before(buckets.starts[k, d]) for d in self.dates]
+                      for k in buckets.finite}
+        self._totals: dict[tuple, np.ndarray] = {}
+        self._presence: np.ndarray | None = None
+
+    def dense(self, name: str, fill: float) -> np.ndarray:
+        """bucket x entity: bucket-major, so that running totals add whole rows."""
+        out = np.zeros((self.buckets.count, self.size)) if fill == 0 else \
+            np.full((self.buckets.count, self.size), fill)
+        out[self.bucket, self.row] = self.values[name]
+        return out
+
+    def total(self, name: str, k: int | None) -> np.ndarray:
+        """date x entity: the window's sum (interval k; None is `all`), from running totals."""
+        if (name, None) not in self._totals:
+            cum = _running(np.add, self.dense(name, 0.0))
+            self._totals[name, None] = cum[self.upto]
+            for j in self.since:
+                self._totals[name, j] = self._totals[name, None] - cum[self.since[j]]
+        return self._totals[name, k]
+
+    def extreme(self, name: str, kind: str, k: int | None) -> np.ndarray:
+        reduce, fill = (np.minimum, np.inf) if kind == "min" else (np.maximum, -np.inf)
+        dense = self.dense(name, fill)
+        if k is None:
+            return _running(reduce, dense)[self.upto]
+        out = np.empty((len(self.dates), self.size))
+        for n, (first, last) in enumerate(zip(self.since[k], self.upto, strict=True)):
+            out[n] = reduce.reduce(dense[first + 1:last + 1], axis=0, initial=fill)
+        return out
+
+    def presence(self) -> np.ndarray:
+        """Triage's row exists: an event in the widest window (`all`, or the earliest start)."""
+        if self._presence is None:
+            if self.buckets.has_all:
+                self._presence = self.total("n", None) > 0
+            else:
+                widest = min(self.since, key=lambda k: min(self.since[k]))
+                self._presence = self.total("n", widest) > 0
+        return self._presence
+
+    def column(self, feature: FeatureConfig, choices, column: Feature) -> np.ndarray:
+        k = self.buckets.interval_of(column.interval)
+        if column.categorical:
+            section = "categoricals" if column.source[0] == "c" else "array_categoricals"
+            if column.null_choice:
+                hits, events = self.total(f"{column.source}_null", k), self.total("n", k)
+            else:
+                j = choices[f"{section}.{column.source[1:]}"].index(column.choice)
+                hits, events = self.total(f"{column.source}_{j}", k), self.total(f"{column.source}_nn", k)
+            value = _combine_choice(column.metric, hits, events, self.presence)
+        else:
+            value = self._combine(column.metric, column.source, k)
+        return _cast(value, column.coltype)
+
+    def _combine(self, metric: str, name: str, k: int | None) -> np.ndarray:
+        cnt = self.total(f"{name}_cnt", k)
+        if metric == "count":
+            return np.where(self.presence(), cnt, np.nan)
+        if metric in ("min", "max"):
+            return np.where(cnt > 0, self.extreme(f"{name}_{metric}", metric, k), np.nan)
+        if metric in ("sum", "avg"):
+            total = self.total(f"{name}_sum", k)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(cnt > 0, total if metric == "sum" else total / cnt, np.nan)
+        return _spread(metric, cnt, self.total(f"{name}_ysum", k), self.total(f"{name}_ysq", k))
+
+
+def _running(ufunc: np.ufunc, dense: np.ndarray) -> np.ndarray:
+    """Running totals (or minima, maxima) down the buckets, in place: one whole row at a time,
+    which numpy's accumulate along the first axis does column by column, ten times slower."""
+    for b in range(1, len(dense)):
+        ufunc(dense[b - 1], dense[b], out=dense[b])
+    return dense
+
+
+def _spread(metric: str, n: np.ndarray, s: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """feature_select._spread's variance from sums, NULL (NaN) where it gives NULL."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric in SAMPLE_SPREAD:
+            variance = np.where(n > 1, np.maximum((q - s * s / n) / (n - 1), 0), np.nan)
+        else:
+            variance = np.where(n == 1, 0.0, np.where(n > 1, np.maximum((q - s * s / n) / n, 0), np.nan))
+    return variance if metric.startswith("var") else np.sqrt(variance)
+
+
+def _combine_choice(metric: str, hits: np.ndarray, events: np.ndarray, presence) -> np.ndarray:
+    """feature_select._combine_choice: the indicator (column = choice)::INT over the window."""
+    if metric == "count":
+        return np.where(presence(), events, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "sum":
+            return np.where(events > 0, hits, np.nan)
+        if metric == "avg":
+            return np.where(events > 0, hits / events, np.nan)
+    if metric == "max":
+        return np.where(hits > 0, 1.0, np.where(events > 0, 0.0, np.nan))
+    if metric == "min":
+        return np.where((hits >= events) & (events > 0), 1.0, np.where(events > 0, 0.0, np.nan))
+    return _spread(metric, events, hits, hits)
+
+
+def _cast(value: np.ndarray, coltype: str | None) -> np.ndarray:
+    if coltype in INTEGER_TYPES:
+        return np.sign(value) * np.floor(np.abs(value) + 0.5)
+    if coltype in ("real", "float4"):
+        return value.astype(np.float32).astype(np.float64)
+    return value
+
+

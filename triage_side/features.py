@@ -2,13 +2,15 @@
 filled: run by Triage's interpreter (`make triage`), not prodline's. Reads on stdin
 {"url", "schema", "feature_aggregations", "as_of_dates", "state_table", "feature_start_time"};
 writes, per prefix, the imputed table Triage built: its columns, their PostgreSQL types and rows
-(as_of_date as an ISO string, numbers as floats), or {"error": ...} when Triage refuses."""
+(as_of_date as an ISO string, numbers as floats), or {"error": ...} when Triage refuses. With
+"time_only" (bench/features.py), only the seconds Triage took and each prefix's table."""
 
 import datetime as dt
 import decimal
 import json
 import logging
 import sys
+import time
 
 import loading  # noqa: F401  (first: Triage's modules import what these calls never use)
 import sqlalchemy as sa
@@ -29,8 +31,14 @@ def generate(request: dict) -> dict:
     generator = FeatureGenerator(engine, request["schema"],
                                  feature_start_time=request.get("feature_start_time"))
     aggregations = request["feature_aggregations"]
+    began = time.perf_counter()
     generator.validate(aggregations)
     generator.create_all_tables(aggregations, request["as_of_dates"], request["state_table"])
+    if request.get("time_only"):
+        engine.dispose()
+        return {"seconds": time.perf_counter() - began,
+                "tables": {a["prefix"]: f'{request["schema"]}."{a["prefix"]}_aggregation_imputed"'
+                           for a in aggregations}}
     out = {}
     with engine.connect() as conn:
         for aggregation in aggregations:

@@ -233,3 +233,17 @@ def test_stddev_keeps_precision_for_large_values_with_a_small_spread(warehouse, 
                      aggregates=[{"quantity": "amount", "metrics": ["stddev", "variance"]}])
     got = computed(warehouse, config, engine).loc[(dt.date(2024, 3, 1), 1)]
     assert got["ev_entity_id_all_amount_stddev"] == pytest.approx(np.std(values, ddof=1), rel=1e-6)
+
+
+def test_a_cohort_row_without_an_entity_gets_every_feature_imputed(warehouse, engine):
+    with warehouse.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO features.cohort VALUES (DATE '2024-06-01', NULL)")
+    config = feature(aggregates=[{"quantity": "amount", "metrics": ["avg", "count"],
+                                  "imputation": {"avg": {"type": "mean"}, "count": {"type": "zero"}}}])
+    got = computed(warehouse, config, engine).reset_index()
+    on_day = got[got.as_of_date == dt.date(2024, 6, 1)]
+    nobody, no_events = on_day[on_day.entity_id.isna()], on_day[on_day.entity_id == 99]
+    assert len(nobody) == 1 and len(got) == 3 * 40 + 1
+    values = [c for c in got.columns if c not in ("as_of_date", "entity_id")]
+    assert nobody[values].to_numpy().tolist() == no_events[values].to_numpy().tolist()
+    assert nobody["ev_entity_id_1y_amount_imp"].item() == 1

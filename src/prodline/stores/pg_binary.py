@@ -3,7 +3,7 @@
 The feature engine moves millions of rows of numbers each way (the partials out, the windows in).
 Text costs PostgreSQL a float formatting or parsing per value; the binary format is each value's
 bytes with a length in front. Every row has fixed-width columns and no NULL (the partials' SQL
-guarantees it; a NULL float goes in as NaN), so a block of rows is one numpy array.
+guarantees it; rows in with a NULL go by INSERT), so a block of rows is one numpy array.
 """
 
 import io
@@ -17,7 +17,7 @@ PG_EPOCH_DAYS = 10_957  # 2000-01-01, PostgreSQL's day 0, in days from 1970-01-0
 # type OID -> (numpy big-endian type, Arrow type)
 TYPES = {21: (">i2", pa.int16()), 23: (">i4", pa.int32()), 20: (">i8", pa.int64()),
          700: (">f4", pa.float32()), 701: (">f8", pa.float64()), 1082: (">i4", pa.date32())}
-ROWS = 4096
+ROWS = 2048  # rows encoded at a time
 
 
 def copy_out(cursor, sql: str) -> pa.Table:
@@ -56,43 +56,62 @@ def copy_out(cursor, sql: str) -> pa.Table:
 
 
 def copy_in(cursor, table: str, batch: pa.RecordBatch) -> None:
-    """Append a batch (date32, integer and float64 columns) to `table`, whose columns have the
-    batch's names and PostgreSQL's matching types. A NULL float goes as NaN (every row then has
-    the same width, and numpy builds them a block at a time): the reader turns NaN back into NULL
-    (`nan_is_null`). A NULL date or integer is refused."""
-    columns = []
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        if pa.types.is_floating(column.type):
-            data = column.cast(pa.float64()).fill_null(np.nan).to_numpy()
-        elif column.null_count:
-            raise ValueError(f"binary COPY into {table}: {name} has NULLs")
-        elif pa.types.is_date32(column.type):
-            data = column.cast(pa.int32()).to_numpy() - np.int32(PG_EPOCH_DAYS)
-        else:
-            data = column.cast(pa.int64()).to_numpy()
-        big = data.astype(data.dtype.newbyteorder(">"))
-        columns.append(big.view(np.uint8).reshape(len(big), big.itemsize))
-    width = 2 + sum(4 + c.shape[1] for c in columns)
-    rows = np.empty((batch.num_rows, width), np.uint8)
-    header = [np.frombuffer(struct.pack("!h", len(columns)), np.uint8)]
-    header += [np.frombuffer(struct.pack("!i", c.shape[1]), np.uint8) for c in columns]
-    for first in range(0, batch.num_rows, ROWS):  # a block of rows at a time stays in the cache
-        block, at = rows[first:first + ROWS], 2
-        block[:, :2] = header[0]
-        for length, column in zip(header[1:], columns, strict=True):
-            block[:, at:at + 4] = length
-            block[:, at + 4:at + 4 + column.shape[1]] = column[first:first + ROWS]
-            at += 4 + column.shape[1]
-    body = io.BytesIO()
-    body.write(SIGNATURE)
-    body.write(rows.data)
-    body.write(b"\xff\xff")
-    body.seek(0)
+    """Append a batch (date32, integer and float columns) to `table`, whose columns have the
+    batch's names and PostgreSQL's matching types. The rows are encoded as psycopg2 reads them,
+    while the server stores the last. A row with a NULL (rare here: a cohort row without an
+    entity) goes by an INSERT of its own, so that every row copied has the same width."""
     names = ", ".join(f'"{n}"' for n in batch.schema.names)
-    # psycopg2 reads the file 8 KB at a time unless told otherwise: a Python call per 8 KB.
-    cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT binary)", body, size=8 << 20)
+    whole = np.ones(batch.num_rows, bool)
+    for column in batch.columns:
+        if column.null_count:
+            whole &= column.is_valid().to_numpy(zero_copy_only=False)
+    if not whole.all():
+        holes = batch.filter(pa.array(~whole))
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * batch.num_columns)})",
+                           [list(row.values()) for row in holes.to_pylist()])
+        batch = batch.filter(pa.array(whole))
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_floating(column.type):
+            columns.append(column.cast(pa.float64()).to_numpy().astype(">f8"))
+        elif pa.types.is_date32(column.type):
+            columns.append((column.cast(pa.int32()).to_numpy() - np.int32(PG_EPOCH_DAYS)).astype(">i4"))
+        elif pa.types.is_int32(column.type):
+            columns.append(column.to_numpy().astype(">i4"))
+        else:
+            columns.append(column.cast(pa.int64()).to_numpy().astype(">i8"))
+    cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT binary)", _Encoded(columns),
+                       size=ROWS * 1024)
 
 
-def nan_is_null(column: str) -> str:
-    """A float column written by `copy_in`, read back with its NULLs."""
-    return f"NULLIF({column}, CAST('NaN' AS DOUBLE PRECISION))"
+class _Encoded:
+    """COPY's binary rows of a batch's columns, a block of rows per `read`. Each row is the same
+    bytes but for the values: a template row, then each column's values written into the block
+    (a block small enough for the cache: the same writes over the whole batch took seconds)."""
+
+    def __init__(self, columns: list[np.ndarray]):
+        self.columns, self.rows, self.at = columns, len(columns[0]) if columns else 0, 0
+        template = struct.pack("!h", len(columns))
+        self.offsets = []
+        for column in columns:
+            template += struct.pack("!i", column.itemsize)
+            self.offsets.append(len(template))
+            template += bytes(column.itemsize)
+        self.template = np.frombuffer(template, np.uint8)
+        self.parts = [SIGNATURE]
+
+    def read(self, size: int = -1) -> bytes:
+        if self.parts:
+            return self.parts.pop()
+        if self.at > self.rows:
+            return b""
+        if self.at == self.rows:
+            self.at += 1
+            return b"\xff\xff"
+        first, last = self.at, min(self.at + ROWS, self.rows)
+        block = np.empty((last - first, len(self.template)), np.uint8)
+        block[:] = self.template
+        for column, at in zip(self.columns, self.offsets, strict=True):
+            block[:, at:at + column.itemsize] = column[first:last].view(np.uint8).reshape(-1, column.itemsize)
+        self.at = last
+        return block.tobytes()

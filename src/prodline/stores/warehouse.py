@@ -16,6 +16,7 @@ where both engines refuse a data-modifying WITH."""
 import datetime as dt
 import functools
 import io
+import itertools
 import os
 import re
 import threading
@@ -37,7 +38,6 @@ from prodline.stores.fingerprints import row_number, row_text
 
 LAYERS = OWN_SCHEMAS  # prodline's schemas, created on first use
 RESULT = "_prodline_result"  # the temporary table a read-only computation fills
-COMPUTED = "_prodline_computed"  # the rows a computation in Python hands back
 KEYS = "_prodline_keys"  # the keys of a range being loaded, compared with the rows already loaded
 _READ_ONLY_SESSION = "SET default_transaction_read_only = on"
 
@@ -78,9 +78,10 @@ class Warehouse(BaseModel):
     # waits this long for it (the API's reads take milliseconds; a pipeline write, longer).
     lock_wait_seconds: float = 60.0
     read_only: bool = False  # a reader beside the pipeline, such as the prediction API
-    # PostgreSQL's work_mem for the feature engine's transaction: its pass over the events hashes
-    # millions of groups, which spill to disk at the server's default (4 MB).
-    work_mem_mb: int = 512
+    # PostgreSQL's work_mem for the feature engine's transaction; None keeps the server's. Measured
+    # (bench/features.py, 5M events): its pass over the events took 6 s at 4 MB and 9 s at 64 to
+    # 512 MB, the hash aggregate spilling in batches being faster than one table of 3M groups.
+    work_mem_mb: int | None = None
 
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
@@ -233,48 +234,74 @@ class Warehouse(BaseModel):
 
     def replace_window_computed(self, schema: str, name: str, column: str, start: dt.date,
                                 end: dt.date, computation, new_column_type=None, verify=None) -> int:
-        """replace_window_from with a step in Python between reading and writing (a
-        `feature_windows.Computation`). Each SELECT of its `reads` (config SQL) runs read-only;
-        its `compute(tables)` gets their rows as Arrow tables by name and yields record batches,
-        which fill the temporary table `_prodline_computed`; the window of schema.name is then
-        replaced with what its `select(table)` (prodline's SQL over that table, no config SQL)
-        returns, in one transaction. On PostgreSQL the rows go both ways in COPY's
-        binary format, with the transaction's work_mem at `work_mem_mb`."""
-        reads = computation.reads
+        """replace_window_from with the rows computed in Python (a `feature_windows.Computation`):
+        each SELECT of its `reads` (config SQL) runs read-only; its `compute(tables)` gets their
+        rows as Arrow tables by name and yields the rows of the window; in one transaction the
+        window of schema.name is deleted and those rows written (the table made, or widened, from
+        their shape as in replace_window_from), then `verify(conn)` runs. On PostgreSQL the rows go
+        both ways in COPY's binary format; `work_mem_mb`, if set, is the transaction's."""
         self.ensure_layers()
         with self.engine.connect() as conn:
             driver = conn.connection.driver_connection
             if self.backend == "duckdb":
-                for sql in reads.values():
+                for sql in computation.reads.values():
                     _one_select(sql)
                 driver.execute("BEGIN TRANSACTION READ ONLY")
                 try:
-                    tables = {n: driver.sql(sql).to_arrow_table() for n, sql in reads.items()}
+                    tables = {n: driver.sql(sql).to_arrow_table() for n, sql in computation.reads.items()}
                 finally:
                     driver.execute("ROLLBACK")
-                _fill_duckdb(driver, computation.compute(tables))
-                del tables
-                select = computation.select(COMPUTED)
-                try:
-                    with conn.begin():
-                        return self._write_result(conn, schema, name, column, start, end,
-                                                  new_column_type, verify, source=f"({select})")
-                finally:
-                    driver.execute(f"DROP TABLE IF EXISTS temp.{COMPUTED}")
+                batches = computation.compute(tables)
+                with conn.begin():
+                    return self._write_batches(conn, schema, name, column, start, end, batches,
+                                               new_column_type, verify)
             with conn.begin():
-                conn.exec_driver_sql(f"SET LOCAL work_mem = '{int(self.work_mem_mb)}MB'")
+                if self.work_mem_mb:
+                    conn.exec_driver_sql(f"SET LOCAL work_mem = '{int(self.work_mem_mb)}MB'")
                 conn.exec_driver_sql(_READ_ONLY_SESSION)
                 with conn.begin_nested():
                     conn.exec_driver_sql("SET TRANSACTION READ ONLY")
                     cursor = driver.cursor()
-                    tables = {n: pg_binary.copy_out(cursor, sql) for n, sql in reads.items()}
-                names = _fill_postgresql(driver.cursor(), computation.compute(tables))
-                del tables
-                select = computation.select("(SELECT " + ", ".join(
-                    pg_binary.nan_is_null(n) + f" AS {n}" if floats else n
-                    for n, floats in names.items()) + f" FROM {COMPUTED})")
-                return self._write_result(conn, schema, name, column, start, end, new_column_type,
-                                          verify, source=f"({select})")
+                    tables = {n: pg_binary.copy_out(cursor, sql) for n, sql in computation.reads.items()}
+                batches = computation.compute(tables)
+                return self._write_batches(conn, schema, name, column, start, end, batches,
+                                           new_column_type, verify)
+
+    def _write_batches(self, conn: sa.Connection, schema: str, name: str, column: str, start: dt.date,
+                       end: dt.date, batches, new_column_type, verify) -> int:
+        """Replace the window of schema.name with the record batches (the first one, even empty,
+        gives the shape)."""
+        target, driver = f"{schema}.{name}", conn.connection.driver_connection
+        batches = iter(batches)
+        first = next(batches)
+        have = self._columns_in(conn, schema, name)
+        if not have:
+            kinds = {pa.types.is_date32: "DATE", pa.types.is_int64: "BIGINT",
+                     pa.types.is_integer: "INTEGER"}
+            conn.execute(sa.text(f"CREATE TABLE {target} (" + ", ".join(
+                f"{_quoted(f.name)} " + next((k for test, k in kinds.items() if test(f.type)),
+                                             "DOUBLE PRECISION") for f in first.schema) + ")"))
+        for added in (f.name for f in first.schema if have and f.name not in have):
+            kind = new_column_type(added) if new_column_type else "DOUBLE PRECISION"
+            conn.execute(sa.text(f"ALTER TABLE {target} ADD COLUMN {_quoted(added)} {kind}"))
+        window = {"start": start, "end": end}
+        conn.execute(sa.text(f"DELETE FROM {target} WHERE {column} BETWEEN :start AND :end"), window)
+        for batch in itertools.chain([first], batches):
+            if not batch.num_rows:
+                continue
+            if self.backend == "duckdb":
+                names = ", ".join(map(_quoted, batch.schema.names))
+                driver.register("_prodline_batch", batch)
+                try:
+                    driver.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM _prodline_batch")
+                finally:
+                    driver.unregister("_prodline_batch")
+            else:
+                pg_binary.copy_in(driver.cursor(), target, batch)
+        if verify is not None:
+            verify(conn)
+        return conn.execute(sa.text(f"SELECT count(*) FROM {target} WHERE {column} BETWEEN "
+                                    ":start AND :end"), window).scalar()
 
     @staticmethod
     def _compute_duckdb(driver, select: str) -> None:
@@ -304,9 +331,9 @@ class Warehouse(BaseModel):
             conn.execute(sa.text(f"INSERT INTO {RESULT} SELECT * FROM ({select}) AS q"))
 
     def _write_result(self, conn: sa.Connection, schema: str, name: str, column: str, start: dt.date,
-                      end: dt.date, new_column_type, verify, source: str = RESULT) -> int:
-        """Replace the window of schema.name with the rows of `source`: the temporary result
-        table, or a subquery of prodline's own over temporary tables."""
+                      end: dt.date, new_column_type, verify) -> int:
+        """Replace the window of schema.name with the rows of the temporary result table."""
+        source = RESULT
         target = f"{schema}.{name}"
         shape = list(conn.execute(sa.text(f"SELECT * FROM {source} AS s LIMIT 0")).keys())
         have = self._columns_in(conn, schema, name)
@@ -482,35 +509,6 @@ def _copy_batches(driver, select: str, schema: pa.Schema) -> Iterator[pa.RecordB
         writer.join()
         if failure and not isinstance(failure[0], BrokenPipeError):
             raise failure[0]
-
-
-def _fill_duckdb(driver, batches) -> None:
-    """The computed batches as the connection's temporary table COMPUTED (replacing an older one)."""
-    driver.execute(f"DROP TABLE IF EXISTS temp.{COMPUTED}")
-    for n, batch in enumerate(batches):
-        driver.register("_prodline_batch", batch)
-        try:
-            driver.execute(f"CREATE TEMPORARY TABLE {COMPUTED} AS SELECT * FROM _prodline_batch" if n == 0
-                           else f"INSERT INTO {COMPUTED} SELECT * FROM _prodline_batch")
-        finally:
-            driver.unregister("_prodline_batch")
-
-
-def _fill_postgresql(cursor, batches) -> dict[str, bool]:
-    """The computed batches as a temporary table COMPUTED, dropped at commit, by binary COPY;
-    its columns, and whether each is a float (NULL written as NaN)."""
-    kinds = {pa.types.is_date32: "DATE", pa.types.is_integer: "BIGINT"}
-    names = {}
-    for n, batch in enumerate(batches):
-        if n == 0:
-            names = {f.name: pa.types.is_floating(f.type) for f in batch.schema}
-            columns = ", ".join(
-                f'"{f.name}" ' + next((k for test, k in kinds.items() if test(f.type)), "DOUBLE PRECISION")
-                for f in batch.schema)
-            cursor.execute(f"CREATE TEMPORARY TABLE {COMPUTED} ({columns}) ON COMMIT DROP")
-        pg_binary.copy_in(cursor, COMPUTED, batch)
-    cursor.execute(f"ANALYZE {COMPUTED}")  # the planner's row count for the join that reads it
-    return names
 
 
 def _one_select(sql: str) -> None:

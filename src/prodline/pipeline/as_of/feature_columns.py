@@ -83,34 +83,41 @@ def flag_sources(columns: list[Feature]) -> dict[str, str]:
 
 
 
-def imputed(column: Feature, value: str) -> str:
-    """The imputed value of `column` (its aggregate is `value`), as Triage's imputation rules give
-    it, in double precision (Triage stores some as REAL: see the README's parity table)."""
-    rule, mean = column.imputation, f"AVG({value}) OVER (PARTITION BY c.as_of_date)"
+def fill_of(column: Feature) -> tuple[str, float | None]:
+    """How a NULL of `column` is filled, by Triage's imputation rules: ("value", v); ("mean", None),
+    the mean over the date's cohort members that have a value, 0 when nobody has one;
+    ("binary_mode", None), 1 where that mean is above 0.5, else 0; or ("none", None), left NULL
+    (the `error` rule: the asset refuses to write a range with any)."""
+    rule = column.imputation
     if column.categorical:
         if rule.type == "zero_noflag":
-            fill = "0"
-        elif rule.type == "constant":
-            fill = "1" if column.null_choice or str(rule.value) in column.name else "0"
-        elif rule.type == "mean":
-            fill = "1" if column.null_choice else f"{mean}, 0"
-        elif rule.type == "error":
-            fill = None
-        else:  # zero, null_category: the null category is 1
-            fill = "1" if column.null_choice else "0"
-    elif rule.type in ("zero", "zero_noflag"):
-        fill = "0"
-    elif rule.type == "constant":
-        fill = repr(float(rule.value))
-    elif rule.type == "mean":
-        # The mean over the date's cohort members that have a value; 0 when nobody has one.
-        fill = f"{mean}, 0"
-    elif rule.type == "binary_mode":
-        fill = f"CASE WHEN {mean} > 0.5 THEN 1 ELSE 0 END"
-    else:  # error: left NULL here; the asset refuses to write a range with any
-        fill = None
-    filled = value if fill is None else f"COALESCE({value}, {fill})"
-    return f"CAST({filled} AS DOUBLE PRECISION)"
+            return "value", 0.0
+        if rule.type == "constant":
+            return "value", 1.0 if column.null_choice or str(rule.value) in column.name else 0.0
+        if rule.type == "mean":
+            return ("value", 1.0) if column.null_choice else ("mean", None)
+        if rule.type == "error":
+            return "none", None
+        return "value", 1.0 if column.null_choice else 0.0  # zero, null_category: the null category is 1
+    if rule.type in ("zero", "zero_noflag"):
+        return "value", 0.0
+    if rule.type == "constant":
+        return "value", float(rule.value)
+    if rule.type in ("mean", "binary_mode"):
+        return rule.type, None
+    return "none", None
+
+
+def imputed(column: Feature, value: str) -> str:
+    """The imputed value of `column` (its aggregate is `value`) in SQL, in double precision
+    (Triage stores some as REAL: see the README's parity table)."""
+    kind, fill = fill_of(column)
+    mean = f"AVG({value}) OVER (PARTITION BY c.as_of_date)"
+    if kind == "none":
+        return f"CAST({value} AS DOUBLE PRECISION)"
+    sql = {"value": repr(fill), "mean": f"{mean}, 0",
+           "binary_mode": f"CASE WHEN {mean} > 0.5 THEN 1 ELSE 0 END"}[kind]
+    return f"CAST(COALESCE({value}, {sql}) AS DOUBLE PRECISION)"
 
 
 def quoted(name: str) -> str:

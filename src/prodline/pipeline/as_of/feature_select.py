@@ -108,28 +108,18 @@ def features_select(feature: FeatureConfig, choices: dict[str, list], cohort_tab
 
 
 def imputed_select(columns: list[Feature], cohort_table: str, aggregated: str,
-                   dates: list[dt.date], every_member: bool = False) -> str:
+                   dates: list[dt.date]) -> str:
     """The feature table's rows: every cohort member on every date, each feature imputed from the
-    f<n> of `aggregated` (as_of_date, entity_id, f0..fN). Without `every_member`, `aggregated` has
-    no row where an entity has no events, and is joined to the cohort; with it, it has a row for
-    every cohort row whose entity is not NULL (`feature_windows`), and no join is needed."""
-    value = "c" if every_member else "a"  # the alias holding f0..fN
+    f<n> of `aggregated` (as_of_date, entity_id, f0..fN; no row where an entity has no events).
+    feature_windows.imputed_batches imputes the same way in memory."""
     index = {c.name: n for n, c in enumerate(columns)}
-    outer = ",\n       ".join(f"{imputed(c, f'{value}.f{n}')} AS {quoted(c.name)}"
-                               for n, c in enumerate(columns))
-    flags = "".join(f",\n       CASE WHEN {value}.f{index[source]} IS NULL THEN 1 ELSE 0 END "
+    outer = ",\n       ".join(f"{imputed(c, f'a.f{n}')} AS {quoted(c.name)}" for n, c in enumerate(columns))
+    flags = "".join(f",\n       CASE WHEN a.f{index[source]} IS NULL THEN 1 ELSE 0 END "
                     f"AS {quoted(flag)}" for flag, source in flag_sources(columns).items())
-    on_dates = f"as_of_date IN ({', '.join(date_literal(d) for d in dates)})"
-    if every_member:
-        nulls = ", ".join(f"CAST(NULL AS {DOUBLE}) AS f{n}" for n in range(len(columns)))
-        return (f"SELECT c.as_of_date, c.entity_id,\n       {outer}{flags}\n"
-                f"FROM (SELECT * FROM {aggregated} AS a UNION ALL\n"
-                f"      SELECT as_of_date, entity_id, {nulls} FROM {cohort_table}\n"
-                f"      WHERE entity_id IS NULL AND {on_dates}) AS c")
     return (f"SELECT c.as_of_date, c.entity_id,\n       {outer}{flags}\n"
             f"FROM {cohort_table} AS c\n"
             f"LEFT JOIN {aggregated} AS a ON a.as_of_date = c.as_of_date AND a.entity_id = c.entity_id\n"
-            f"WHERE c.{on_dates}")
+            f"WHERE c.as_of_date IN ({', '.join(date_literal(d) for d in dates)})")
 
 
 def partials_select(feature: FeatureConfig, choices: dict[str, list], buckets: Buckets,
@@ -375,7 +365,11 @@ def refuse_nulls(conn: sa.Connection, table: str, columns: list[Feature], dates:
                        for i, c in enumerate(strict))
     row = conn.execute(sa.text(f"SELECT {counts} FROM {table} WHERE as_of_date BETWEEN :s AND :e"),
                        {"s": min(dates), "e": max(dates)}).mappings().one()
-    bad = {c: int(row[f"n{i}"]) for i, c in enumerate(strict) if row[f"n{i}"]}
+    refuse_missing({c: int(row[f"n{i}"]) for i, c in enumerate(strict) if row[f"n{i}"]})
+
+
+def refuse_missing(bad: dict[str, int]) -> None:
+    """Imputation `error`, by column, the cohort members left without a value."""
     if bad:
         raise StepRefused(
             "imputation rule 'error': cohort members without a value in "

@@ -8,9 +8,9 @@ block of entities at a time, one row per bucket and one column per entity: a run
 the buckets gives every window as a difference of two totals (the same running totals, in the same
 order, as the SQL engine's window functions), and the minimum or maximum of a window is reduced over
 the buckets inside it. Each block's values are yielded as an Arrow batch (as_of_date, entity_id,
-f0..fN, NULL where SQL gives NULL; a NaN is NULL too, see the README); the warehouse writes them to
-a temporary table, and `feature_select.imputed_select` imputes and writes the feature table from
-it. Memory: the partials (one row per entity and bucket) plus a block per thread.
+f0..fN, NULL where SQL gives NULL; a NaN is NULL too, see the README); `feature_imputing` makes
+the feature table's rows of them, which the warehouse writes. Memory: the partials (one row per
+entity and bucket) and the rows computed.
 """
 
 import datetime as dt
@@ -26,7 +26,8 @@ import pyarrow as pa
 from prodline.config import FeatureConfig
 from prodline.config.features import INTEGER_TYPES, SAMPLE_SPREAD
 from prodline.pipeline.as_of.feature_columns import Feature, feature_columns
-from prodline.pipeline.as_of.feature_select import Buckets, buckets_of, imputed_select, partials_select
+from prodline.pipeline.as_of.feature_imputing import imputed_batches
+from prodline.pipeline.as_of.feature_select import Buckets, buckets_of, partials_select
 from prodline.pipeline.sql import date_literal
 
 BLOCK = 20_000  # entities per block: 20,000 x 37 buckets x 8 bytes = 6 MB per partial
@@ -37,30 +38,29 @@ THREADS = min(4, os.cpu_count() or 1)
 @dataclass(frozen=True)
 class Computation:
     """What the warehouse runs (`replace_window_computed`): the SELECTs it reads (config SQL, run
-    read-only), the step in memory, and the SELECT over the step's rows that it writes."""
+    read-only), and the step in memory that turns their rows into the rows it writes."""
 
     reads: dict[str, str]
     compute: Callable[[dict[str, pa.Table]], Iterator[pa.RecordBatch]]
-    select: Callable[[str], str]  # given the name of the table holding the computed rows
 
 
 def feature_computation(feature: FeatureConfig, choices: dict[str, list], cohort_table: str,
                         dates: list[dt.date], feature_start_time: dt.date | None = None) -> Computation:
-    """The features of `feature` for the cohort on `dates`: the same rows as `features_select`."""
+    """The features of `feature` for the cohort on `dates`: the rows `features_select` gives."""
     buckets, columns = buckets_of(feature, dates), feature_columns(feature, choices)
-    cohort = (f"SELECT CAST(as_of_date AS DATE) AS as_of_date, CAST(entity_id AS BIGINT) AS entity_id "
-              f"FROM {cohort_table} WHERE entity_id IS NOT NULL "
-              f"AND as_of_date IN ({', '.join(date_literal(d) for d in dates)})")
+    # A cohort row without an entity (the cohort query's NULL) gets every feature imputed.
+    cohort = (f"SELECT CAST(as_of_date AS DATE) AS as_of_date, "
+              f"CAST(COALESCE(entity_id, 0) AS BIGINT) AS entity_id, "
+              f"CAST(CASE WHEN entity_id IS NULL THEN 1 ELSE 0 END AS INTEGER) AS no_entity "
+              f"FROM {cohort_table} WHERE as_of_date IN ({', '.join(date_literal(d) for d in dates)})")
 
     def compute(tables: dict[str, pa.Table]) -> Iterator[pa.RecordBatch]:
-        return window_batches(feature, choices, columns, buckets, Partials.of(tables["partials"]),
-                              tables["cohort"])
-
-    def select(computed: str) -> str:
-        return imputed_select(columns, cohort_table, computed, dates, every_member=True)
+        computed = list(window_batches(feature, choices, columns, buckets,
+                                       Partials.of(tables.pop("partials")), tables.pop("cohort")))
+        return imputed_batches(columns, computed)
 
     return Computation({"partials": partials_select(feature, choices, buckets, feature_start_time),
-                        "cohort": cohort}, compute, select)
+                        "cohort": cohort}, compute)
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,17 @@ class Partials:
 
 def window_batches(feature: FeatureConfig, choices: dict[str, list], columns: list[Feature],
                    buckets: Buckets, partials: Partials, cohort: pa.Table) -> Iterator[pa.RecordBatch]:
-    """(as_of_date, entity_id, f0..fN) for every row of `cohort` (as_of_date, entity_id; no NULL
-    entity), the f<n> of `columns[n]` before imputation."""
+    """(as_of_date, entity_id, f0..fN) for every row of `cohort` (as_of_date, entity_id and
+    no_entity, 1 where the entity is NULL), the f<n> of `columns[n]` before imputation."""
+    names = ["as_of_date", "entity_id", *(f"f{n}" for n in range(len(columns)))]
+    if "no_entity" in cohort.column_names:
+        missing = cohort.column("no_entity").to_numpy().astype(bool)
+        if missing.any():
+            nothing = pa.nulls(int(missing.sum()), pa.float64())
+            yield pa.RecordBatch.from_arrays(
+                [cohort.column("as_of_date").filter(missing).combine_chunks(),
+                 pa.nulls(len(nothing), pa.int64()), *([nothing] * len(columns))], names=names)
+            cohort = cohort.filter(~missing)
     dates = sorted(buckets.dates)
     days = np.array([(d - EPOCH).days for d in dates])
     want_day = _days(cohort.column("as_of_date"))
@@ -102,7 +111,6 @@ def window_batches(feature: FeatureConfig, choices: dict[str, list], columns: li
     want_row = _rows(entities, want_entity)[0]
     by_row = np.argsort(want_row // BLOCK, kind="stable")
     want_edges = np.searchsorted((want_row // BLOCK).take(by_row), np.arange(blocks + 1))
-    names = ["as_of_date", "entity_id", *(f"f{n}" for n in range(len(columns)))]
 
     def compute(n: int) -> pa.RecordBatch:
         first = n * BLOCK
@@ -157,7 +165,8 @@ class _Block:
 
     def __init__(self, buckets: Buckets, size: int, row: np.ndarray, bucket: np.ndarray,
                  values: dict[str, np.ndarray]):
-        self.buckets, self.size, self.row, self.bucket, self.values = buckets, size, row, bucket, values
+        self.buckets, self.size, self.values = buckets, size, values
+        self.cell = bucket * size + row  # each partial row's place in the dense layout
         self.dates = sorted(buckets.dates)
         # For each date, the bucket a running total is read at: D itself, and each window's start.
         self.upto = [buckets.last_before(d) for d in self.dates]
@@ -168,10 +177,10 @@ class _Block:
 
     def dense(self, name: str, fill: float) -> np.ndarray:
         """bucket x entity: bucket-major, so that running totals add whole rows."""
-        out = np.zeros((self.buckets.count, self.size)) if fill == 0 else \
-            np.full((self.buckets.count, self.size), fill)
-        out[self.bucket, self.row] = self.values[name]
-        return out
+        out = np.zeros(self.buckets.count * self.size) if fill == 0 else \
+            np.full(self.buckets.count * self.size, fill)
+        out[self.cell] = self.values[name]
+        return out.reshape(self.buckets.count, self.size)
 
     def total(self, name: str, k: int | None) -> np.ndarray:
         """date x entity: the window's sum (interval k; None is `all`), from running totals."""

@@ -24,6 +24,7 @@ class Feature:
     categorical: bool = False
     choice: Any = None  # the choice of a categorical column; None with null_choice for `__NULL`
     null_choice: bool = False
+    choice_index: int | None = None  # the choice's place in its categorical's choices
     coltype: str | None = None
     flag: str | None = None  # the `_imp` column it shares (Triage's name), if its rule flags
 
@@ -42,13 +43,15 @@ def feature_columns(feature: FeatureConfig, choices: dict[str, list]) -> list[Fe
             for i, cat in enumerate(getattr(feature, section)):
                 for metric in cat.metrics:
                     rule = feature.imputation_for(metric, cat.imputation, section)
-                    for choice in [*choices[f"{section}.{i}"], None]:
+                    for j, choice in enumerate([*choices[f"{section}.{i}"], None]):
                         part = (f"{cat.column}__NULL" if choice is None
                                 else f"{cat.column}_{choice_name(choice)}")
                         columns.append(Feature(feature.column_name(spelled, part, metric), rule,
                                                feature.prefix, spelled, metric.value,
                                                f"{section[0]}{i}", categorical=True, choice=choice,
-                                               null_choice=choice is None, coltype=cat.coltype))
+                                               null_choice=choice is None,
+                                               choice_index=None if choice is None else j,
+                                               coltype=cat.coltype))
     return _flagged(feature, columns)
 
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 from prodline.config import FeatureConfig
 from prodline.config.features import INTEGER_TYPES, SAMPLE_SPREAD
 from prodline.pipeline.as_of.feature_columns import Feature, feature_columns
-from prodline.pipeline.as_of.feature_imputing import imputed_batches
+from prodline.pipeline.as_of.feature_imputing import Computed, imputed_batches
 from prodline.pipeline.as_of.feature_select import Buckets, buckets_of, partials_select
 from prodline.pipeline.sql import date_literal
 
@@ -55,8 +55,8 @@ def feature_computation(feature: FeatureConfig, choices: dict[str, list], cohort
               f"FROM {cohort_table} WHERE as_of_date IN ({', '.join(date_literal(d) for d in dates)})")
 
     def compute(tables: dict[str, pa.Table]) -> Iterator[pa.RecordBatch]:
-        computed = list(window_batches(feature, choices, columns, buckets,
-                                       Partials.of(tables.pop("partials")), tables.pop("cohort")))
+        computed = list(window_blocks(columns, buckets, Partials.of(tables.pop("partials")),
+                                      tables.pop("cohort")))
         return imputed_batches(columns, computed)
 
     return Computation({"partials": partials_select(feature, choices, buckets, feature_start_time),
@@ -80,21 +80,19 @@ class Partials:
                    {n: v.astype(np.float64, copy=False) for n, v in columns.items()})
 
 
-def window_batches(feature: FeatureConfig, choices: dict[str, list], columns: list[Feature],
-                   buckets: Buckets, partials: Partials, cohort: pa.Table) -> Iterator[pa.RecordBatch]:
-    """(as_of_date, entity_id, f0..fN) for every row of `cohort` (as_of_date, entity_id and
-    no_entity, 1 where the entity is NULL), the f<n> of `columns[n]` before imputation."""
-    names = ["as_of_date", "entity_id", *(f"f{n}" for n in range(len(columns)))]
+def window_blocks(columns: list[Feature], buckets: Buckets, partials: Partials,
+                  cohort: pa.Table) -> Iterator[Computed]:
+    """The values of `columns` for every row of `cohort` (as_of_date, entity_id and no_entity, 1
+    where the entity is NULL), a block of entities at a time."""
     if "no_entity" in cohort.column_names:
         missing = cohort.column("no_entity").to_numpy().astype(bool)
         if missing.any():
-            nothing = pa.nulls(int(missing.sum()), pa.float64())
-            yield pa.RecordBatch.from_arrays(
-                [cohort.column("as_of_date").filter(missing).combine_chunks(),
-                 pa.nulls(len(nothing), pa.int64()), *([nothing] * len(columns))], names=names)
+            day = _days(cohort.column("as_of_date").filter(missing))
+            yield Computed(day, np.zeros(len(day), np.int64),
+                           [np.full(len(day), np.nan) for _ in columns], no_entity=True)
             cohort = cohort.filter(~missing)
     dates = sorted(buckets.dates)
-    days = np.array([(d - EPOCH).days for d in dates])
+    days = np.array([(d - EPOCH).days for d in dates], np.int32)
     want_day = _days(cohort.column("as_of_date"))
     want_entity = cohort.column("entity_id").to_numpy().astype(np.int64)
     date_index = np.searchsorted(days, want_day)
@@ -112,36 +110,27 @@ def window_batches(feature: FeatureConfig, choices: dict[str, list], columns: li
     by_row = np.argsort(want_row // BLOCK, kind="stable")
     want_edges = np.searchsorted((want_row // BLOCK).take(by_row), np.arange(blocks + 1))
 
-    def compute(n: int) -> pa.RecordBatch:
+    def compute(n: int) -> Computed:
         first = n * BLOCK
         mine = by_block[block_edges[n]:block_edges[n + 1]]
         block = _Block(buckets, min(BLOCK, len(entities) - first), row.take(mine) - first,
                        partials.bucket.take(mine), {k: v.take(mine) for k, v in partials.values.items()})
         wanted = by_row[want_edges[n]:want_edges[n + 1]]
         at = date_index.take(wanted) * block.size + (want_row.take(wanted) - first)
-        arrays = [pa.array(want_day.take(wanted).astype("int32"), pa.int32()).cast(pa.date32()),
-                  pa.array(want_entity.take(wanted))]
-        for column in columns:
-            value = block.column(feature, choices, column).ravel().take(at)
-            arrays.append(pa.array(value, mask=np.isnan(value)))
-        return pa.RecordBatch.from_arrays(arrays, names=names)
+        return Computed(want_day.take(wanted), want_entity.take(wanted),
+                        [block.column(c).ravel().take(at) for c in columns])
 
-    if blocks == 0:
-        yield pa.RecordBatch.from_arrays(
-            [pa.array([], pa.date32()), pa.array([], pa.int64())]
-            + [pa.array([], pa.float64()) for _ in columns], names=names)
-        return
-    if THREADS == 1:
+    if THREADS == 1 or blocks < 2:
         yield from map(compute, range(blocks))
         return
     # numpy lets go of the GIL in its loops: blocks are computed on every core, a few ahead at most.
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         pending = deque(pool.submit(compute, n) for n in range(min(THREADS, blocks)))
         for n in range(THREADS, blocks + THREADS):
-            batch = pending.popleft().result()
+            done = pending.popleft().result()
             if n < blocks:
                 pending.append(pool.submit(compute, n))
-            yield batch
+            yield done
 
 
 def _rows(entities: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -211,15 +200,14 @@ class _Block:
                 self._presence = self.total("n", widest) > 0
         return self._presence
 
-    def column(self, feature: FeatureConfig, choices, column: Feature) -> np.ndarray:
+    def column(self, column: Feature) -> np.ndarray:
         k = self.buckets.interval_of(column.interval)
         if column.categorical:
-            section = "categoricals" if column.source[0] == "c" else "array_categoricals"
             if column.null_choice:
                 hits, events = self.total(f"{column.source}_null", k), self.total("n", k)
             else:
-                j = choices[f"{section}.{column.source[1:]}"].index(column.choice)
-                hits, events = self.total(f"{column.source}_{j}", k), self.total(f"{column.source}_nn", k)
+                hits = self.total(f"{column.source}_{column.choice_index}", k)
+                events = self.total(f"{column.source}_nn", k)
             value = _combine_choice(column.metric, hits, events, self.presence)
         else:
             value = self._combine(column.metric, column.source, k)

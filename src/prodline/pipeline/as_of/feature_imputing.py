@@ -34,18 +34,21 @@ def imputed_batches(columns: list[Feature], computed: list[Computed]) -> Iterato
     index = {c.name: n for n, c in enumerate(columns)}
     flags = {flag: index[source] for flag, source in flag_sources(columns).items()}
     names = ["as_of_date", "entity_id", *(c.name for c in columns), *flags]
-    for block in computed:
+    for block in computed:  # filled in place: each block's values are its own, used once
+        flagged = dict.fromkeys(flags.values())
         arrays = [pa.array(block.day, pa.int32()).cast(pa.date32()),
                   pa.nulls(len(block.day), pa.int64()) if block.no_entity else pa.array(block.entity)]
         for n, (kind, fill) in enumerate(fills):
             raw = block.values[n]
+            if n in flagged:
+                flagged[n] = np.isnan(raw).astype(np.int32)
             if kind == "value":
-                raw = np.where(np.isnan(raw), fill, raw)
+                raw = np.nan_to_num(raw, copy=False, nan=fill, posinf=np.inf, neginf=-np.inf)
             elif kind != "none":
                 mean = means[n][1].take(np.searchsorted(means[n][0], block.day))
-                raw = np.where(np.isnan(raw), (mean > 0.5) if kind == "binary_mode" else mean, raw)
+                np.copyto(raw, (mean > 0.5) if kind == "binary_mode" else mean, where=np.isnan(raw))
             arrays.append(pa.array(raw, pa.float64()))
-        arrays += [pa.array(np.isnan(block.values[n]).astype(np.int32)) for n in flags.values()]
+        arrays += [pa.array(flagged[n]) for n in flags.values()]
         yield pa.RecordBatch.from_arrays(arrays, names=names)
 
 

@@ -71,13 +71,13 @@ class Partials:
 
     entity: np.ndarray  # int64
     bucket: np.ndarray  # int64
-    values: dict[str, np.ndarray]  # float64 by partial name
+    values: dict[str, np.ndarray]  # by partial name: float64, or int32 for counts
 
     @classmethod
     def of(cls, table: pa.Table) -> "Partials":
         columns = {n: table.column(n).to_numpy() for n in table.column_names}
-        return cls(columns.pop("entity_id").astype(np.int64), columns.pop("b").astype(np.int64),
-                   {n: v.astype(np.float64, copy=False) for n, v in columns.items()})
+        # Counts stay integers: the dense layout of a block is float64 and takes them as they are.
+        return cls(columns.pop("entity_id").astype(np.int64), columns.pop("b").astype(np.int64), columns)
 
 
 def window_blocks(columns: list[Feature], buckets: Buckets, partials: Partials,
@@ -104,17 +104,27 @@ def window_blocks(columns: list[Feature], buckets: Buckets, partials: Partials,
     row, member = _rows(entities, partials.entity)
     blocks = (len(entities) + BLOCK - 1) // BLOCK
     block_of = np.where(member, row // BLOCK, blocks).astype(np.int32)
-    by_block = np.argsort(block_of, kind="stable")
-    block_edges = np.searchsorted(block_of.take(by_block), np.arange(blocks + 1))
+    if (np.diff(block_of) >= 0).all():  # in entity order already (partials_select asks for it)
+        by_block = None
+        block_edges = np.searchsorted(block_of, np.arange(blocks + 1))
+    else:
+        by_block = np.argsort(block_of, kind="stable")
+        block_edges = np.searchsorted(block_of.take(by_block), np.arange(blocks + 1))
     want_row = _rows(entities, want_entity)[0]
     by_row = np.argsort(want_row // BLOCK, kind="stable")
     want_edges = np.searchsorted((want_row // BLOCK).take(by_row), np.arange(blocks + 1))
 
     def compute(n: int) -> Computed:
         first = n * BLOCK
-        mine = by_block[block_edges[n]:block_edges[n + 1]]
-        block = _Block(buckets, min(BLOCK, len(entities) - first), row.take(mine) - first,
-                       partials.bucket.take(mine), {k: v.take(mine) for k, v in partials.values.items()})
+        lo, hi = block_edges[n], block_edges[n + 1]
+        if by_block is None:
+            mine = slice(lo, hi)
+            block = _Block(buckets, min(BLOCK, len(entities) - first), row[mine] - first,
+                           partials.bucket[mine], {k: v[mine] for k, v in partials.values.items()})
+        else:
+            mine = by_block[lo:hi]
+            block = _Block(buckets, min(BLOCK, len(entities) - first), row.take(mine) - first,
+                           partials.bucket.take(mine), {k: v.take(mine) for k, v in partials.values.items()})
         wanted = by_row[want_edges[n]:want_edges[n + 1]]
         at = date_index.take(wanted) * block.size + (want_row.take(wanted) - first)
         return Computed(want_day.take(wanted), want_entity.take(wanted),

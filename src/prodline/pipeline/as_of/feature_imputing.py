@@ -1,9 +1,10 @@
 """The feature table's rows from the windows computed in memory: each feature imputed by its rule
 (`feature_columns.fill_of`, which `imputed` renders in SQL for the single statement) and Triage's
 `_imp` flags. A mean is over the whole date's cohort, so every block is computed before the first
-row is written: the rows are held once, as the warehouse would hold them in a temporary table."""
+row is written: then the rows are held once, as the warehouse would hold them in a temporary
+table; without such a rule, each block is written as it is computed."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,14 +24,18 @@ class Computed:
     no_entity: bool = False  # the cohort's rows whose entity is NULL (all values NaN)
 
 
-def imputed_batches(columns: list[Feature], computed: list[Computed]) -> Iterator[pa.RecordBatch]:
+def imputed_batches(columns: list[Feature], computed: Iterable[Computed]) -> Iterator[pa.RecordBatch]:
     """(as_of_date, entity_id, <features by name>, <flags>) for each block computed. An `error`
-    column with a value missing is refused, naming it, before anything is yielded."""
+    column with a value missing is refused, naming it, before anything is yielded. Where no rule
+    needs the whole date (a mean) or every row (`error`), each block is yielded as it comes, so
+    that the warehouse writes one while the next is computed."""
     fills = [fill_of(c) for c in columns]
+    if any(kind != "value" for kind, _ in fills):
+        computed = list(computed)
+        missing = {c.name: sum(int(np.isnan(b.values[n]).sum()) for b in computed)
+                   for n, (c, (kind, _)) in enumerate(zip(columns, fills, strict=True)) if kind == "none"}
+        refuse_missing({name: count for name, count in missing.items() if count})
     means = _means(fills, computed)
-    missing = {c.name: sum(int(np.isnan(b.values[n]).sum()) for b in computed)
-               for n, (c, (kind, _)) in enumerate(zip(columns, fills, strict=True)) if kind == "none"}
-    refuse_missing({name: count for name, count in missing.items() if count})
     index = {c.name: n for n, c in enumerate(columns)}
     flags = {flag: index[source] for flag, source in flag_sources(columns).items()}
     names = ["as_of_date", "entity_id", *(c.name for c in columns), *flags]
@@ -52,7 +57,7 @@ def imputed_batches(columns: list[Feature], computed: list[Computed]) -> Iterato
         yield pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def _means(fills, computed: list[Computed]) -> dict:
+def _means(fills, computed: Iterable[Computed]) -> dict:
     """For each column whose rule needs it, the dates (days since 1970) and each one's mean over
     the cohort members with a value (0 where nobody has one, as COALESCE(AVG(..), 0) gives)."""
     wanted = [n for n, (kind, _) in enumerate(fills) if kind in ("mean", "binary_mode")]

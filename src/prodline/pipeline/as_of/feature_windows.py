@@ -55,9 +55,8 @@ def feature_computation(feature: FeatureConfig, choices: dict[str, list], cohort
               f"FROM {cohort_table} WHERE as_of_date IN ({', '.join(date_literal(d) for d in dates)})")
 
     def compute(tables: dict[str, pa.Table]) -> Iterator[pa.RecordBatch]:
-        computed = list(window_blocks(columns, buckets, Partials.of(tables.pop("partials")),
-                                      tables.pop("cohort")))
-        return imputed_batches(columns, computed)
+        return imputed_batches(columns, window_blocks(columns, buckets, Partials.of(tables.pop("partials")),
+                                                      tables.pop("cohort")))
 
     return Computation({"partials": partials_select(feature, choices, buckets, feature_start_time),
                         "cohort": cohort}, compute)
@@ -127,8 +126,11 @@ def window_blocks(columns: list[Feature], buckets: Buckets, partials: Partials,
                            partials.bucket.take(mine), {k: v.take(mine) for k, v in partials.values.items()})
         wanted = by_row[want_edges[n]:want_edges[n + 1]]
         at = date_index.take(wanted) * block.size + (want_row.take(wanted) - first)
+        # Every member on every date, in date then entity order: the values are the layout as it is.
+        whole = len(at) == len(dates) * block.size and (np.diff(at) == 1).all()
         return Computed(want_day.take(wanted), want_entity.take(wanted),
-                        [block.column(c).ravel().take(at) for c in columns])
+                        [block.column(c).ravel() if whole else block.column(c).ravel().take(at)
+                         for c in columns])
 
     if THREADS == 1 or blocks < 2:
         yield from map(compute, range(blocks))

@@ -210,9 +210,10 @@ ONE_PASS = ("SELECT sum(" + " + ".join(f"COALESCE({p}, 0)" for p in (
 
 def floors(cursor, dates: list[dt.date], engine: str) -> dict[str, float]:
     """Seconds of the one pass over the events and of writing the result (copying prodline's),
-    with the session settings prodline's engine uses (PostgreSQL: its work_mem)."""
-    if engine == "postgresql":
-        cursor.execute(f"SET work_mem = '{WarehouseResource(url='postgresql://x').work_mem_mb}MB'")
+    with the session settings prodline's engine uses (PostgreSQL: its work_mem, if it sets one)."""
+    memory = WarehouseResource(url="postgresql://").work_mem_mb
+    if engine == "postgresql" and memory:
+        cursor.execute(f"SET work_mem = '{memory}MB'")
     began = time.perf_counter()
     cursor.execute(ONE_PASS.format(last=max(dates)))
     cursor.fetchall()
@@ -222,7 +223,7 @@ def floors(cursor, dates: list[dt.date], engine: str) -> dict[str, float]:
     cursor.execute("BEGIN; INSERT INTO features.written SELECT * FROM features.ev; COMMIT")
     seconds["writing the result"] = time.perf_counter() - began
     cursor.execute("DROP TABLE features.written")
-    if engine == "postgresql":
+    if engine == "postgresql" and memory:
         cursor.execute("RESET work_mem")
     return seconds
 

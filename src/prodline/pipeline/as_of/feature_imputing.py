@@ -48,7 +48,7 @@ def imputed_batches(columns: list[Feature], computed: Iterable[Computed]) -> Ite
             if n in flagged:
                 flagged[n] = np.isnan(raw).astype(np.int32)
             if kind == "value":
-                raw = np.nan_to_num(raw, copy=False, nan=fill, posinf=np.inf, neginf=-np.inf)
+                np.copyto(raw, fill, where=np.isnan(raw))
             elif kind != "none":
                 mean = means[n][1].take(np.searchsorted(means[n][0], block.day))
                 np.copyto(raw, (mean > 0.5) if kind == "binary_mode" else mean, where=np.isnan(raw))

@@ -47,9 +47,10 @@ test-end-to-end: setup triage  ## whole processes (daemon, Celery) and Triage's 
 lint: setup
 	$(UV) run ruff check src tests bench triage_side examples
 
-bench: setup  ## benchmarks; figures go in the README
+bench: setup triage  ## benchmarks; figures go in the README
 	$(UV) run python bench/ingest.py
 	$(UV) run python bench/features.py
+	$(UV) run python bench/features.py --sizes
 	$(UV) run python bench/grid.py
 	$(UV) run python bench/matrices.py
 	$(UV) run python bench/serve.py

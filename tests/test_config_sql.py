@@ -249,6 +249,18 @@ def test_the_read_only_warehouse_refuses_any_write(warehouse):
     assert count(warehouse) == 2
 
 
+def test_a_step_keeps_the_warehouse_open_and_lets_it_go(warehouse):
+    """kept_open (what a raw load holds for its queries): the queries inside see each other's
+    writes, and once it ends the file is free for a reader (which DuckDB refuses while a writing
+    connection of the same process is open)."""
+    with warehouse.kept_open():
+        with warehouse.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO raw.interventions VALUES (3, 'visit')"))
+        assert count(warehouse) == 3
+    reader = Warehouse(url=warehouse.url, read_only=True, lock_wait_seconds=1)
+    assert reader.scalar("SELECT count(*) FROM raw.interventions") == 3
+
+
 def test_window_writes_compute_config_sql_read_only(warehouse):
     """replace_window_from writes what a SELECT returns; the SELECT itself cannot write."""
     select = "SELECT DATE '2024-01-01' AS day, id, kind FROM raw.interventions"

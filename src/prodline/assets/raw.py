@@ -53,21 +53,22 @@ def _observed_asset(name: str, source: SourceConfig, partitions) -> dg.AssetsDef
     def _observe(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         start, end = days_of(context)
         warehouse = context.resources.warehouse
-        schema, table = source.table.split(".")
-        if not warehouse.columns(schema, table):
-            raise dg.Failure(description=f"{source.table} is not in the warehouse: the team's own ETL "
-                             "fills it, and prodline observes it there. Nothing was recorded.",
-                             allow_retries=False)
-        days = warehouse.day_fingerprints(source.table, source.day, start, end)
-        rows = sum(int(f.split(":")[0]) for f in days.values())
-        verdicts = run_checks(warehouse, source.table, source, start, end)
-        return dg.MaterializeResult(
-            data_version=dg.DataVersion(window_version(days)),
-            metadata={"dagster/row_count": rows, "days": (end - start).days + 1,
-                      "days_with_rows": len(days), "partition_range": f"{start} .. {end}",
-                      "observed_table": source.table, **_failed_checks(context, verdicts)},
-            check_results=check_results(verdicts),
-        )
+        with warehouse.kept_open():  # one database opening for the step's queries
+            schema, table = source.table.split(".")
+            if not warehouse.columns(schema, table):
+                raise dg.Failure(description=f"{source.table} is not in the warehouse: the team's own ETL "
+                                 "fills it, and prodline observes it there. Nothing was recorded.",
+                                 allow_retries=False)
+            days = warehouse.day_fingerprints(source.table, source.day, start, end)
+            rows = sum(int(f.split(":")[0]) for f in days.values())
+            verdicts = run_checks(warehouse, source.table, source, start, end)
+            return dg.MaterializeResult(
+                data_version=dg.DataVersion(window_version(days)),
+                metadata={"dagster/row_count": rows, "days": (end - start).days + 1,
+                          "days_with_rows": len(days), "partition_range": f"{start} .. {end}",
+                          "observed_table": source.table, **_failed_checks(context, verdicts)},
+                check_results=check_results(verdicts),
+            )
 
     return _observe
 
@@ -90,27 +91,28 @@ def _raw_asset(name: str, source: SourceConfig, partitions) -> dg.AssetsDefiniti
     def _load(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         start, end = days_of(context)
         warehouse = context.resources.warehouse
-        # a key already loaded on a day outside the range refuses its day, as bad input does
-        held = partial(warehouse.keys_elsewhere, f"raw.{name}", source.primary_key, start=start, end=end)
-        try:
-            rows = getattr(context.resources, arrival.resource_key).read_range(
-                name, source, start, end, held=held)
-        except RangeRefused as refused:
-            raise _failure(refused, arrival.quarantines) from None
-        table = warehouse.ensure_table("raw", name, sql_columns(source), index=["_datestamp"],
-                                       key=source.primary_key)
-        loaded = warehouse.replace_window(table, rows, "_datestamp", start, end)
-        verdicts = run_checks(warehouse, f"raw.{name}", source, start, end)
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": loaded,
-                "days": (end - start).days + 1,
-                "partition_range": f"{start} .. {end}",
-                "preview": markdown(arrow_table(rows.slice(0, PREVIEW_ROWS))),
-                **_failed_checks(context, verdicts),
-            },
-            check_results=check_results(verdicts),
-        )
+        with warehouse.kept_open():  # one database opening for the step's queries
+            # a key already loaded on a day outside the range refuses its day, as bad input does
+            held = partial(warehouse.keys_elsewhere, f"raw.{name}", source.primary_key, start=start, end=end)
+            try:
+                rows = getattr(context.resources, arrival.resource_key).read_range(
+                    name, source, start, end, held=held)
+            except RangeRefused as refused:
+                raise _failure(refused, arrival.quarantines) from None
+            table = warehouse.ensure_table("raw", name, sql_columns(source), index=["_datestamp"],
+                                           key=source.primary_key)
+            loaded = warehouse.replace_window(table, rows, "_datestamp", start, end)
+            verdicts = run_checks(warehouse, f"raw.{name}", source, start, end)
+            return dg.MaterializeResult(
+                metadata={
+                    "dagster/row_count": loaded,
+                    "days": (end - start).days + 1,
+                    "partition_range": f"{start} .. {end}",
+                    "preview": markdown(arrow_table(rows.slice(0, PREVIEW_ROWS))),
+                    **_failed_checks(context, verdicts),
+                },
+                check_results=check_results(verdicts),
+            )
 
     return _load
 

@@ -40,7 +40,7 @@ class LandingZone(BaseModel):
                 path = landing.find_file(self.root, name, day)
             except (FileNotFoundError, ValueError) as err:
                 raise BadInput(f"{name}/{day}", [str(err)]) from None
-            return read_file(path, source, day, where=str(path.relative_to(self.root)))
+            return read_file(path, source, day, where=str(path.relative_to(self.root)), row_rules=False)
 
         batches, errors = collect(days_between(start, end), read_one, source, held)
         if errors:

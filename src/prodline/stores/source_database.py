@@ -35,7 +35,7 @@ class SourceDatabase(BaseModel):
                 names = list(result.keys())
                 rows = result.fetchall()
             table = pa.table({n: pa.array([r[i] for r in rows]) for i, n in enumerate(names)})
-            return batch_from_table(table, source, day, where=f"{name} query for {day}")
+            return batch_from_table(table, source, day, where=f"{name} query for {day}", row_rules=False)
 
         try:
             batches, errors = collect(days_between(start, end), read_one, source, held)

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from prodline.config import SourceConfig
 from prodline.pipeline.raw.key_clashes import HeldKeys, held_elsewhere, merged, repeated_in_range
-from prodline.pipeline.raw.reading import BadInput, Batch
+from prodline.pipeline.raw.reading import BadInput, Batch, all_pass, check_rows
 from prodline.pipeline.raw.schema import LINEAGE
 
 
@@ -29,19 +29,33 @@ def collect(
     days: Iterable[dt.date], read_one: Callable[[dt.date], Batch], source: SourceConfig,
     held: HeldKeys | None = None,
 ) -> tuple[list[Batch], list[BadInput]]:
-    """Read every day; a day that fails becomes an error, and so does a day that repeats a key of
-    an earlier day of the range or, if `held` is given, of a day already loaded outside it."""
-    batches, errors = [], []
+    """Read every day; a day that fails becomes an error, and so does a day that breaks a row rule
+    (`check_rows`), repeats a key of an earlier day of the range or, if `held` is given, of a day
+    already loaded outside it. The row rules and the range's own keys are looked at over the whole
+    range first; day by day, for the lines to name, only when that look finds something."""
+    read: list[Batch | BadInput] = []
     for day in days:
         try:
-            batches.append(read_one(day))
+            read.append(read_one(day))
         except BadInput as err:
-            errors.append(err)
+            read.append(err)
+    clean = all_pass([r for r in read if isinstance(r, Batch)], source)
+    if not clean:
+        read = [_checked(r, source) if isinstance(r, Batch) else r for r in read]
+    batches = [r for r in read if isinstance(r, Batch)]
+    errors = [r for r in read if isinstance(r, BadInput)]
     key = source.primary_key
-    clashes = merged(repeated_in_range(batches, key),
+    clashes = merged({} if clean else repeated_in_range(batches, key),
                      held_elsewhere(batches, key, held) if held is not None else {})
     errors += [BadInput(batches[i].where, lines, more) for i, (lines, more) in sorted(clashes.items())]
     return [b for i, b in enumerate(batches) if i not in clashes], errors
+
+
+def _checked(batch: Batch, source: SourceConfig) -> Batch | BadInput:
+    try:
+        return check_rows(batch, source)
+    except BadInput as err:
+        return err
 
 
 def combine(batches: list[Batch], schema: pa.Schema) -> pa.Table:

@@ -91,14 +91,16 @@ def _raw_asset(name: str, source: SourceConfig, partitions) -> dg.AssetsDefiniti
     def _load(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         start, end = days_of(context)
         warehouse = context.resources.warehouse
-        with warehouse.kept_open():  # one database opening for the step's queries
-            # a key already loaded on a day outside the range refuses its day, as bad input does
-            held = partial(warehouse.keys_elsewhere, f"raw.{name}", source.primary_key, start=start, end=end)
-            try:
-                rows = getattr(context.resources, arrival.resource_key).read_range(
-                    name, source, start, end, held=held)
-            except RangeRefused as refused:
-                raise _failure(refused, arrival.quarantines) from None
+        # a key already loaded on a day outside the range refuses its day, as bad input does
+        held = partial(warehouse.keys_elsewhere, f"raw.{name}", source.primary_key, start=start, end=end)
+        try:
+            rows = getattr(context.resources, arrival.resource_key).read_range(
+                name, source, start, end, held=held)
+        except RangeRefused as refused:
+            raise _failure(refused, arrival.quarantines) from None
+        # One database opening for the write and the checks' queries; not while the source is read
+        # (a slow source database would keep the DuckDB file from the API and any other load).
+        with warehouse.kept_open():
             table = warehouse.ensure_table("raw", name, sql_columns(source), index=["_datestamp"],
                                            key=source.primary_key)
             loaded = warehouse.replace_window(table, rows, "_datestamp", start, end)

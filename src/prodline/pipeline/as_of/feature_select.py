@@ -137,10 +137,6 @@ def partials_select(feature: FeatureConfig, choices: dict[str, list], buckets: B
                      entity=f"CAST(e.{feature.entity_column} AS BIGINT)") + "\nORDER BY 1"
 
 
-def partial_names(feature: FeatureConfig, choices: dict[str, list]) -> list[str]:
-    return list(_partials(feature, choices))
-
-
 SPREAD = SAMPLE_SPREAD | {"stddev_pop", "var_pop"}
 
 

@@ -170,13 +170,12 @@ def _write_features(warehouse, feature: FeatureConfig, choices, table: str, coho
                     dates: list, start, columns) -> int:
     """The feature engine (feature_windows) where entity ids are integers, as Triage's are; the
     same features from one SQL statement (feature_select) where they are not."""
+    schema, name = table.split(".")
+    window = ("as_of_date", min(dates), max(dates))
     kwargs = {"new_column_type": lambda n: "INTEGER" if n.endswith("_imp") else "DOUBLE PRECISION",
               "verify": lambda conn: refuse_nulls(conn, table, columns, dates)}
-    window = (*table.split("."), "as_of_date", min(dates), max(dates))
     if warehouse.integer_column(cohort_table, "entity_id"):
-        return warehouse.replace_window_computed(
-            *window, feature_computation(feature, choices, cohort_table, dates, start), **kwargs)
-    schema, name, column, first, last = window
-    return warehouse.replace_window_from(schema, name, features_select(feature, choices, cohort_table,
-                                                                       dates, start),
-                                         column, first, last, hash_joins=True, **kwargs)
+        computation = feature_computation(feature, choices, cohort_table, dates, start)
+        return warehouse.replace_window_computed(schema, name, *window, computation, **kwargs)
+    select = features_select(feature, choices, cohort_table, dates, start)
+    return warehouse.replace_window_from(schema, name, select, *window, hash_joins=True, **kwargs)

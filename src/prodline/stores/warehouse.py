@@ -307,18 +307,12 @@ class Warehouse(BaseModel):
         target, driver = f"{schema}.{name}", conn.connection.driver_connection
         batches = iter(batches)
         first = next(batches)
-        have = self._columns_in(conn, schema, name)
-        if not have:
-            kinds = {pa.types.is_date32: "DATE", pa.types.is_int64: "BIGINT",
-                     pa.types.is_integer: "INTEGER"}
-            conn.execute(sa.text(f"CREATE TABLE {target} (" + ", ".join(
-                f"{_quoted(f.name)} " + next((k for test, k in kinds.items() if test(f.type)),
-                                             "DOUBLE PRECISION") for f in first.schema) + ")"))
-        for added in (f.name for f in first.schema if have and f.name not in have):
-            kind = new_column_type(added) if new_column_type else "DOUBLE PRECISION"
-            conn.execute(sa.text(f"ALTER TABLE {target} ADD COLUMN {_quoted(added)} {kind}"))
-        window = {"start": start, "end": end}
-        conn.execute(sa.text(f"DELETE FROM {target} WHERE {column} BETWEEN :start AND :end"), window)
+        kinds = {pa.types.is_date32: "DATE", pa.types.is_int64: "BIGINT", pa.types.is_integer: "INTEGER"}
+        create = f"CREATE TABLE {target} (" + ", ".join(
+            f"{_quoted(f.name)} " + next((k for test, k in kinds.items() if test(f.type)), "DOUBLE PRECISION")
+            for f in first.schema) + ")"
+        window = self._emptied_window(conn, schema, name, column, start, end, first.schema.names, create,
+                                      new_column_type)
         if self.backend == "duckdb":
             # One INSERT reading the batches as they come (one INSERT per batch took twice as long).
             names = ", ".join(map(_quoted, first.schema.names))
@@ -332,10 +326,7 @@ class Warehouse(BaseModel):
             for batch in itertools.chain([first], batches):
                 if batch.num_rows:
                     pg_binary.copy_in(driver.cursor(), target, batch)
-        if verify is not None:
-            verify(conn)
-        return conn.execute(sa.text(f"SELECT count(*) FROM {target} WHERE {column} BETWEEN "
-                                    ":start AND :end"), window).scalar()
+        return self._verified_count(conn, target, column, window, verify)
 
     @staticmethod
     def _compute_duckdb(driver, select: str) -> None:
@@ -367,19 +358,32 @@ class Warehouse(BaseModel):
     def _write_result(self, conn: sa.Connection, schema: str, name: str, column: str, start: dt.date,
                       end: dt.date, new_column_type, verify) -> int:
         """Replace the window of schema.name with the rows of the temporary result table."""
-        source = RESULT
         target = f"{schema}.{name}"
-        shape = list(conn.execute(sa.text(f"SELECT * FROM {source} AS s LIMIT 0")).keys())
+        shape = list(conn.execute(sa.text(f"SELECT * FROM {RESULT} LIMIT 0")).keys())
+        window = self._emptied_window(conn, schema, name, column, start, end, shape,
+                                      f"CREATE TABLE {target} AS SELECT * FROM {RESULT} LIMIT 0",
+                                      new_column_type)
+        names = ", ".join(map(_quoted, shape))  # feature names are Triage's: spaces, `::`, capitals
+        conn.execute(sa.text(f"INSERT INTO {target} ({names}) SELECT {names} FROM {RESULT}"))
+        return self._verified_count(conn, target, column, window, verify)
+
+    def _emptied_window(self, conn: sa.Connection, schema: str, name: str, column: str, start: dt.date,
+                        end: dt.date, shape: list[str], create: str, new_column_type) -> dict:
+        """The table made by `create` if missing, or given the columns of `shape` it lacks (typed by
+        `new_column_type(name)`); then its window deleted. Returns the window's bounds."""
         have = self._columns_in(conn, schema, name)
         if not have:
-            conn.execute(sa.text(f"CREATE TABLE {target} AS SELECT * FROM {source} AS s LIMIT 0"))
+            conn.execute(sa.text(create))
         for added in (c for c in shape if have and c not in have):
             kind = new_column_type(added) if new_column_type else "DOUBLE PRECISION"
-            conn.execute(sa.text(f"ALTER TABLE {target} ADD COLUMN {_quoted(added)} {kind}"))
+            conn.execute(sa.text(f"ALTER TABLE {schema}.{name} ADD COLUMN {_quoted(added)} {kind}"))
         window = {"start": start, "end": end}
-        conn.execute(sa.text(f"DELETE FROM {target} WHERE {column} BETWEEN :start AND :end"), window)
-        names = ", ".join(map(_quoted, shape))  # feature names are Triage's: spaces, `::`, capitals
-        conn.execute(sa.text(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source} AS s"))
+        conn.execute(sa.text(f"DELETE FROM {schema}.{name} WHERE {column} BETWEEN :start AND :end"), window)
+        return window
+
+    @staticmethod
+    def _verified_count(conn: sa.Connection, target: str, column: str, window: dict, verify) -> int:
+        """`verify(conn)` (whatever it raises rolls the write back), then the rows the window holds."""
         if verify is not None:
             verify(conn)
         return conn.execute(sa.text(f"SELECT count(*) FROM {target} WHERE {column} BETWEEN "

@@ -2,6 +2,7 @@
 features for a cohort on 12 monthly as-of dates, in the same run.
 
     uv run python bench/features.py [--entities 200000] [--events 5000000] [--dates 12] [--skip-postgres]
+                                    [--repeat 3]
     uv run python bench/features.py --sizes     # 1M, 5M and 20M events x 12 and 48 dates: growth
 
 Approaches, each computing and writing the feature table: prodline's engine as the assets run it
@@ -10,7 +11,8 @@ Approaches, each computing and writing the feature table: prodline's engine as t
 FeatureGenerator on PostgreSQL, in Triage's virtual environment (`make triage`); pandas per date and
 polars (in memory, nothing written). Every result is checked against the first (all rows at small
 sizes, a random sample at large ones); a mismatch names the column and exits non-zero. The floors
-(one pass over the events; writing the result) run with the session settings prodline uses. Prints
+(one pass over the events; writing the result) run with the session settings prodline uses, taking
+turns with prodline's engine (--repeat, 3; the goals compare medians; --sizes runs each once). Prints
 seconds, ratios and the goals; writes bench/out/features.json (features-sizes.json for --sizes).
 """
 
@@ -269,32 +271,44 @@ class Bench:
     floors: dict[str, dict[str, float]] = field(default_factory=dict)
     want: pd.DataFrame | None = None
     only_prodline: bool = False  # --sizes: prodline's engine and the floors, nothing else
+    repeat: int = 3  # turns of prodline's engine and the floors
 
-    def note(self, engine: str, approach: str, seconds: float, got: pd.DataFrame, rows: int) -> None:
+    def note(self, engine: str, approach: str, seconds: float, got: pd.DataFrame, rows: int,
+             runs: list[float] | None = None) -> None:
         name = f"{engine} {approach}"
         if rows != self.cohort.num_rows:
             sys.exit(f"MISMATCH {name}: {rows:,} rows, the cohort has {self.cohort.num_rows:,}")
         self.want = got if self.want is None else self.want
         check(name, got, self.want)
-        self.results.append({"engine": engine, "approach": approach, "seconds": round(seconds, 2)})
-        print(f"  {name}: {seconds:.2f} s, same values", file=sys.stderr, flush=True)
+        self.results.append({"engine": engine, "approach": approach, "seconds": round(seconds, 2),
+                             **({"runs": [round(r, 2) for r in runs]} if runs else {})})
+        print(f"  {name}: {seconds:.2f} s{' (median)' if runs else ''}, same values", file=sys.stderr,
+              flush=True)
 
     def sql(self, engine: str, url: str, connect, dsn: str | None = None) -> None:
         """prodline's two engines, the floors, the per-date queries (and Triage, given a
         PostgreSQL `dsn`) on one warehouse; `connect()` opens a DB-API link."""
-        for kind, label in (("windows", PRODLINE), ("statement", "prodline, one SQL statement")):
-            if kind == "statement" and self.only_prodline:
-                continue
-            seconds = prodline(url, self.dates, self.cohort.num_rows, kind)
+        # prodline's engine and the floors take turns, `repeat` times: the goal compares their
+        # medians, so that a slow moment of a shared machine falls on both or on neither.
+        times, parts = [], []
+        for turn in range(self.repeat):
+            times.append(prodline(url, self.dates, self.cohort.num_rows, "windows"))
             conn = connect()  # DuckDB: no connection of ours open while prodline's is
-            self.note(engine, label, seconds, *fetch(conn.cursor(), "features.ev", self.keys))
+            if turn == 0:
+                got = fetch(conn.cursor(), "features.ev", self.keys)
+            parts.append(floors(conn.cursor(), self.dates, engine))
             conn.close()
-        conn = connect()
-        self.floors[engine] = {k: round(v, 2) for k, v in floors(conn.cursor(), self.dates, engine).items()}
-        print(f"  {engine} floor: {self.floors[engine]}", file=sys.stderr, flush=True)
+            print(f"  {engine} turn {turn + 1}: prodline {times[-1]:.2f} s, floor "
+                  + " + ".join(f"{v:.2f}" for v in parts[-1].values()) + " s", file=sys.stderr, flush=True)
+        self.note(engine, PRODLINE, float(np.median(times)), *got, runs=times)
+        self.floors[engine] = {k: round(float(np.median([p[k] for p in parts])), 2) for k in parts[0]}
+        print(f"  {engine} floor (medians): {self.floors[engine]}", file=sys.stderr, flush=True)
         if self.only_prodline:
-            conn.close()
             return
+        seconds = prodline(url, self.dates, self.cohort.num_rows, "statement")
+        conn = connect()
+        self.note(engine, "prodline, one SQL statement", seconds,
+                  *fetch(conn.cursor(), "features.ev", self.keys))
         cursor, began = conn.cursor(), time.perf_counter()  # the per-date inserts, in one transaction
         cursor.execute("BEGIN; CREATE TABLE features.baseline (as_of_date DATE, entity_id BIGINT, "
                        + ", ".join(f"{c} DOUBLE PRECISION" for c in COLUMNS) + ")")
@@ -337,7 +351,7 @@ def run(args, scratch: str) -> Bench:
     print(f"{args.events:,} events, {args.entities:,} entities x {len(dates)} as-of dates = "
           f"{cohort.num_rows:,} rows x {len(COLUMNS)} features; {platform.machine()}, {os.cpu_count()} "
           f"cores; checking {len(keys):,} rows", flush=True)
-    bench = Bench(events, cohort, dates, keys, only_prodline=args.only_prodline)
+    bench = Bench(events, cohort, dates, keys, only_prodline=args.only_prodline, repeat=args.repeat)
     path = f"{scratch}/warehouse.duckdb"
     with duckdb.connect(path) as con:  # Arrow tables load by name
         con.execute("CREATE SCHEMA raw; CREATE SCHEMA features; CREATE TABLE raw.events AS FROM events;"
@@ -408,7 +422,8 @@ def sizes(args) -> None:
         for dates in (12, 48):
             out = OUT / f"features-{events}-{dates}.json"
             command = [sys.executable, __file__, "--events", str(events), "--dates", str(dates),
-                       "--entities", str(args.entities), "--only-prodline", "--json", str(out)]
+                       "--entities", str(args.entities), "--only-prodline", "--repeat", "1",
+                       "--json", str(out)]
             if args.skip_postgres:
                 command.append("--skip-postgres")
             print(f"== {events:,} events, {dates} as-of dates", flush=True)
@@ -432,6 +447,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--dates", type=int, default=12)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="turns of prodline's engine and the floors")
     parser.add_argument("--sizes", action="store_true", help="growth: 1M/5M/20M events x 12/48 dates")
     parser.add_argument("--only-prodline", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=OUT / "features.json", help=argparse.SUPPRESS)

@@ -4,11 +4,13 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from dateutil.relativedelta import relativedelta
 
 from prodline.config import FeatureConfig
 from prodline.pipeline.as_of import feature_columns as fsql
+from prodline.pipeline.as_of import feature_windows
 from prodline.pipeline.as_of.feature_select import features_select, refuse_nulls
 from prodline.pipeline.as_of.feature_windows import feature_computation
 from prodline.pipeline.errors import StepRefused
@@ -247,3 +249,39 @@ def test_a_cohort_row_without_an_entity_gets_every_feature_imputed(warehouse, en
     values = [c for c in got.columns if c not in ("as_of_date", "entity_id")]
     assert nobody[values].to_numpy().tolist() == no_events[values].to_numpy().tolist()
     assert nobody["ev_entity_id_1y_amount_imp"].item() == 1
+
+
+def windows_rows(wh: WarehouseResource, config: FeatureConfig, shuffle=None, chunk_rows=None) -> pd.DataFrame:
+    """feature_windows' rows, computed from the warehouse's reads; the partials optionally
+    reordered and cut into chunks of `chunk_rows`, as a warehouse may hand them over."""
+    computation = feature_computation(config, CHOICES, "features.cohort", DATES)
+    tables = {n: pa.Table.from_pylist(wh.rows(sql)) for n, sql in computation.reads.items()}
+    if shuffle is not None:
+        tables["partials"] = tables["partials"].take(shuffle(tables["partials"].num_rows))
+    if chunk_rows:
+        tables["partials"] = pa.Table.from_batches(tables["partials"].to_batches(max_chunksize=chunk_rows))
+    frame = pa.Table.from_batches(list(computation.compute(tables))).to_pandas()
+    return frame.sort_values(["as_of_date", "entity_id"], ignore_index=True)
+
+
+def test_blocks_chunks_and_order_of_the_partials_leave_the_values_alone(warehouse, monkeypatch):
+    """Blocks of 7 entities over partials in chunks of 50 rows, in entity order or in none (each
+    block then gathers its rows from every chunk): the same rows as one block of everything."""
+    config = feature()
+    whole = windows_rows(warehouse, config)
+    monkeypatch.setattr(feature_windows, "BLOCK", 7)
+    rng = np.random.default_rng(3)
+    for shuffle in (None, lambda n: np.arange(n)[::-1], rng.permutation):
+        got = windows_rows(warehouse, config, shuffle, chunk_rows=50)
+        assert len(got) == len(whole) == 3 * 40
+        pd.testing.assert_frame_equal(got, whole)
+
+
+def test_a_cohort_date_outside_the_dates_computed_is_refused(warehouse):
+    computation = feature_computation(feature(), CHOICES, "features.cohort", DATES[:2])
+    tables = {n: pa.Table.from_pylist(warehouse.rows(sql)) for n, sql in computation.reads.items()}
+    cohort = tables["cohort"]
+    late = pa.table({"as_of_date": pa.array([dt.date(2024, 7, 1)]), "entity_id": pa.array([1], pa.int64()),
+                     "no_entity": pa.array([0], pa.int32())}).cast(cohort.schema)
+    with pytest.raises(ValueError, match="cohort rows outside the as-of dates computed"):
+        list(computation.compute({**tables, "cohort": pa.concat_tables([cohort, late])}))

@@ -273,7 +273,13 @@ class Warehouse(BaseModel):
         window of schema.name is deleted and those rows written (the table made, or widened, from
         their shape as in replace_window_from), then `verify(conn)` runs. On PostgreSQL the rows go
         both ways in COPY's binary format; `work_mem_mb`, if set, is the transaction's."""
-        self.ensure_layers()
+        with self.kept_open():  # DuckDB: the file opened once for the layers and the write
+            self.ensure_layers()
+            return self._replace_computed(schema, name, column, start, end, computation, new_column_type,
+                                          verify)
+
+    def _replace_computed(self, schema: str, name: str, column: str, start: dt.date, end: dt.date,
+                          computation, new_column_type, verify) -> int:
         with self.engine.connect() as conn:
             driver = conn.connection.driver_connection
             if self.backend == "duckdb":

@@ -131,8 +131,9 @@ def partials_select(feature: FeatureConfig, choices: dict[str, list], buckets: B
     for name, sql in _partials(feature, choices, counts="INTEGER").items():
         fill = "'Infinity'" if name.endswith("_min") else "'-Infinity'" if name.endswith("_max") else "0"
         parts[name] = sql if sql.startswith("CAST(count(") else f"COALESCE({sql}, CAST({fill} AS {DOUBLE}))"
-    # In entity order, each block of entities is one stretch of rows (PostgreSQL then aggregates
-    # by sorting, as fast here as hashing).
+    # In entity order, each block of entities is a stretch of each chunk, seen without a copy
+    # (PostgreSQL then aggregates by sorting, as fast here as hashing; feature_windows gathers rows
+    # in any order, at the cost of a copy).
     return _bucketed(feature, parts, list(buckets.cuts), buckets.has_all, feature_start_time,
                      entity=f"CAST(e.{feature.entity_column} AS BIGINT)") + "\nORDER BY 1"
 

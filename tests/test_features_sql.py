@@ -266,9 +266,17 @@ def windows_rows(wh: WarehouseResource, config: FeatureConfig, shuffle=None, chu
 
 def test_blocks_chunks_and_order_of_the_partials_leave_the_values_alone(warehouse, monkeypatch):
     """Blocks of 7 entities over partials in chunks of 50 rows, in entity order or in none (each
-    block then gathers its rows from every chunk): the same rows as one block of everything."""
+    block then gathers its rows from every chunk), with events of entities outside the cohort
+    among them: the same rows as one block of everything, and as the single statement."""
+    with warehouse.engine.begin() as conn:
+        for person in (-4, 0, 20_000, 45):  # beside, between and beyond the cohort's entities
+            conn.exec_driver_sql(f"INSERT INTO raw.events VALUES ({person}, DATE '2024-02-20', 7.5, 'a')")
     config = feature()
     whole = windows_rows(warehouse, config)
+    statement = computed(warehouse, config, "statement").reset_index()
+    assert np.allclose(whole.drop(columns=["as_of_date", "entity_id"]).to_numpy(float),
+                       statement[whole.columns].drop(columns=["as_of_date", "entity_id"]).to_numpy(float),
+                       rtol=1e-9, atol=1e-12, equal_nan=True)
     monkeypatch.setattr(feature_windows, "BLOCK", 7)
     rng = np.random.default_rng(3)
     for shuffle in (None, lambda n: np.arange(n)[::-1], rng.permutation):
@@ -285,3 +293,22 @@ def test_a_cohort_date_outside_the_dates_computed_is_refused(warehouse):
                      "no_entity": pa.array([0], pa.int32())}).cast(cohort.schema)
     with pytest.raises(ValueError, match="cohort rows outside the as-of dates computed"):
         list(computation.compute({**tables, "cohort": pa.concat_tables([cohort, late])}))
+
+
+def test_an_empty_cohort_writes_no_rows_and_the_tables_columns(warehouse, engine):
+    """A range whose cohort holds nobody (the events are there): no rows, no error, and the
+    feature table made with its columns, as the next stage expects."""
+    with warehouse.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM features.cohort")
+    config = feature()
+    if engine == "statement":
+        written = warehouse.replace_window_from(
+            "features", config.prefix, features_select(config, CHOICES, "features.cohort", DATES),
+            "as_of_date", min(DATES), max(DATES))
+    else:
+        written = warehouse.replace_window_computed(
+            "features", config.prefix, "as_of_date", min(DATES), max(DATES),
+            feature_computation(config, CHOICES, "features.cohort", DATES))
+    assert written == 0
+    columns = warehouse.columns("features", config.prefix)
+    assert "ev_entity_id_1y_amount_stddev" in columns and "entity_id" in columns

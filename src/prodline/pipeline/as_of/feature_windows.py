@@ -83,27 +83,33 @@ class Partials:
 
 @dataclass(frozen=True)
 class _Placed:
-    """Rows by block: each row's entity as a row of the dense layout, and the rows of block n
-    (rows of entities outside the cohort in none): a stretch where the rows are in entity order
-    (partials_select asks for it), else gathered by a stable sort of small integers (a radix sort)."""
+    """Rows by block: each row's entity as a row of the dense layout, and the rows of block n: a
+    stretch where the rows are in entity order (partials_select asks for it), else gathered by a
+    stable sort of small integers (a radix sort). A row of an entity outside the cohort is placed
+    where that entity would sort, so that the order holds, and left out of its block."""
 
     row: np.ndarray
     order: np.ndarray | None
     edges: np.ndarray
+    member: np.ndarray | None  # None: every row's entity is in the cohort
 
     @classmethod
     def of(cls, entities: np.ndarray, entity: np.ndarray, blocks: int) -> "_Placed":
         row, member = _rows(entities, entity)
-        block = np.where(member, row // BLOCK, blocks).astype(np.int16 if blocks < 2 ** 15 else np.int64)
+        block = (row // BLOCK).astype(np.int16 if blocks < 2 ** 15 else np.int64)
+        member = None if member.all() else member
         if (block[1:] >= block[:-1]).all():
-            return cls(row, None, np.searchsorted(block, np.arange(blocks + 1)))
+            return cls(row, None, np.searchsorted(block, np.arange(blocks + 1)), member)
         order = np.argsort(block, kind="stable")
-        return cls(row, order, np.searchsorted(block.take(order), np.arange(blocks + 1)))
+        return cls(row, order, np.searchsorted(block.take(order), np.arange(blocks + 1)), member)
 
     def at(self, n: int) -> slice | np.ndarray:
         """Block n's rows: a slice (a view, no copy) or their positions."""
         lo, hi = self.edges[n], self.edges[n + 1]
-        return slice(lo, hi) if self.order is None else self.order[lo:hi]
+        rows = slice(lo, hi) if self.order is None else self.order[lo:hi]
+        if self.member is None or (inside := self.member[rows]).all():
+            return rows
+        return np.flatnonzero(inside) + lo if self.order is None else rows[inside]
 
 
 def window_blocks(columns: list[Feature], buckets: Buckets, partials: Partials,
@@ -124,6 +130,9 @@ def window_blocks(columns: list[Feature], buckets: Buckets, partials: Partials,
     date_index = _date_index(days, want_day)
     entities = _distinct(want_entity)
     blocks = (len(entities) + BLOCK - 1) // BLOCK
+    if not blocks:  # nobody in the cohort: no rows, but their shape for the table
+        yield Computed(want_day, want_entity, [np.zeros(0) for _ in columns])
+        return
     pool = ThreadPoolExecutor(max_workers=THREADS) if THREADS > 1 and blocks > 1 else None
     with pool or nullcontext():
         # numpy lets go of the GIL in its loops: the rows are placed, and blocks computed, on
@@ -140,7 +149,7 @@ def window_blocks(columns: list[Feature], buckets: Buckets, partials: Partials,
             block = _Block(buckets, size, _joined([row[at] for _, row, at in mine]) - first,
                            taken.pop("b"), taken)
             wanted = want.at(n)
-            at = date_index[wanted] * size + (want.row[wanted] - first)
+            at = date_index[wanted].astype(np.int64) * size + (want.row[wanted] - first)
             # Every member on every date, in date then entity order: the values are the layout.
             whole = len(at) == len(dates) * size and (np.diff(at) == 1).all()
             return Computed(want_day[wanted], want_entity[wanted],
@@ -190,14 +199,19 @@ def _distinct(ids: np.ndarray) -> np.ndarray:
 
 
 def _rows(entities: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each id's position in `entities` (sorted, unique), and whether it is there: by a lookup
-    table where the ids are small non-negative integers (the usual case), else a binary search."""
+    """Each id's position in `entities` (sorted, unique), or where it would go, and whether it is
+    there: by tables over the ids where they are small non-negative integers (the usual case),
+    else a binary search."""
     if len(entities) and entities[0] >= 0 and entities[-1] < 4 * len(entities) + 1_000_000:
-        table = np.full(int(entities[-1]) + 2, -1, dtype=np.int64)
-        table[entities] = np.arange(len(entities))
-        found = table.take(np.clip(ids, -1, len(table) - 1))  # -1 and beyond: the last, -1
-        return np.maximum(found, 0), found >= 0
+        seen = np.zeros(int(entities[-1]) + 2, bool)
+        seen[entities] = True
+        below = np.cumsum(seen) - seen  # how many entities sort before each id
+        at = np.clip(ids, 0, len(seen) - 1)  # beyond the last: the last, not an entity
+        member = seen.take(at) & (ids >= 0)
+        return np.where(ids < 0, 0, below.take(at)), member
     row = np.searchsorted(entities, ids)
+    if not len(entities):  # an empty cohort: no event's entity is in it
+        return row, np.zeros(len(ids), bool)
     return row, (row < len(entities)) & (entities.take(np.minimum(row, len(entities) - 1)) == ids)
 
 

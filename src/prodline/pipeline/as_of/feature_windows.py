@@ -210,8 +210,6 @@ def _rows(entities: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray
         member = seen.take(at) & (ids >= 0)
         return np.where(ids < 0, 0, below.take(at)), member
     row = np.searchsorted(entities, ids)
-    if not len(entities):  # an empty cohort: no event's entity is in it
-        return row, np.zeros(len(ids), bool)
     return row, (row < len(entities)) & (entities.take(np.minimum(row, len(entities) - 1)) == ids)
 
 

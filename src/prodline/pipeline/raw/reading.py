@@ -303,10 +303,10 @@ def batch_from_table(table: pa.Table, source: SourceConfig, datestamp: dt.date, 
 
 def check_rows(batch: Batch, source: SourceConfig) -> Batch:
     """Row rules: required values present, dates inside the partition, keys unique. A clean batch
-    (the usual case) is passed on a few whole-column looks (null counts, the earliest and latest
-    date, the number of distinct keys); only a batch that fails one is gone through row by row, for
-    the lines to name."""
-    if _clean(batch, source):
+    (the usual case) is passed on the whole-column looks of `all_pass` (null counts, the dates
+    against the partition, the number of distinct keys); only a batch that fails one is gone
+    through row by row, for the lines to name."""
+    if all_pass([batch], source):
         return batch
     table, lines, unit = batch.table, batch.lines, batch.unit
     problems = []
@@ -327,25 +327,6 @@ def check_rows(batch: Batch, source: SourceConfig) -> Batch:
     if problems:
         raise BadInput(batch.where, problems)
     return batch
-
-
-def _clean(batch: Batch, source: SourceConfig) -> bool:
-    """Whether the batch surely passes the row rules, found without a pass per row in Python."""
-    table = batch.table
-    if not table.num_rows:
-        return not source.rows_every_day
-    if any(table[name].null_count for name in source.required_columns):
-        return False
-    dates = table[source.date_column]
-    if dates.type != pa.date32():
-        dates = pc.cast(dates, pa.date32())
-    span = pc.min_max(dates)
-    low, high = span["min"].as_py(), span["max"].as_py()
-    earliest = batch.datestamp - dt.timedelta(days=source.late_days)
-    if low is not None and (low < earliest or high > batch.datestamp):
-        return False
-    key = source.primary_key
-    return not key or rows_with_repeated_keys(table.select(key), key) is None
 
 
 def all_pass(batches: list[Batch], source: SourceConfig) -> bool:
